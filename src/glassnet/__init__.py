@@ -1,0 +1,1 @@
+"""glassnet: a convolutional neural network library built from the math up."""

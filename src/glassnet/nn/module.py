@@ -1,0 +1,189 @@
+"""The two building blocks every layer shares: ``Parameter`` and ``Module``.
+
+A ``Parameter`` is a value with its gradient beside it. A ``Module`` holds parameters, a cache
+from its last ``forward`` and a train/eval flag; its math lives in ``glassnet.functional``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+import numpy as np
+
+#: Every Module subclass by class name, so that a JSON config can name the layer to build.
+LAYER_REGISTRY: dict[str, type[Module]] = {}
+
+
+class Parameter:
+    """A trainable array and its accumulated gradient.
+
+    Attributes:
+        value: the array the layer computes with.
+        grad: ``dL/dvalue``, same shape and dtype; ``backward`` adds to it, ``zero_grad`` resets it.
+
+    Example:
+        >>> p = Parameter(np.ones((2, 3)))
+        >>> p.shape, float(p.grad.sum())
+        ((2, 3), 0.0)
+    """
+
+    __slots__ = ("value", "grad")
+
+    def __init__(self, value: np.ndarray) -> None:
+        self.value = value
+        self.grad = np.zeros_like(value)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.value.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.value.dtype
+
+    def zero_grad(self) -> None:
+        self.grad[...] = 0
+
+    def __repr__(self) -> str:
+        return f"Parameter(shape={self.shape}, dtype={self.dtype})"
+
+
+class Module:
+    """Base class of layers and models.
+
+    A subclass sets ``self.params`` (an ordered name -> Parameter dict), implements
+    ``forward(x)`` and ``backward(dout)``, and lists its constructor arguments in ``config_keys``
+    so that ``get_config()`` / ``from_config()`` round-trip through JSON.
+    """
+
+    config_keys: ClassVar[tuple[str, ...]] = ()
+    #: Constructor defaults that ``__repr__`` leaves out.
+    repr_defaults: ClassVar[dict[str, Any]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        LAYER_REGISTRY[cls.__name__] = cls
+
+    def __init__(self) -> None:
+        self.params: dict[str, Parameter] = {}
+        self.training = True
+        self._cache: Any = None
+
+    # -- computation -------------------------------------------------------------------------
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self.forward(x)
+
+    def _take_cache(self) -> Any:
+        """The cache of the last ``forward``; a clear error if there was none."""
+        if self._cache is None:
+            raise RuntimeError(
+                f"{type(self).__name__}.backward called before forward: "
+                "run forward(x) first (in training mode for Dropout)"
+            )
+        return self._cache
+
+    # -- parameters --------------------------------------------------------------------------
+    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
+        for name, p in self.params.items():
+            yield prefix + name, p
+
+    def parameters(self) -> list[Parameter]:
+        return [p for _, p in self.named_parameters()]
+
+    def zero_grad(self) -> None:
+        for p in self.parameters():
+            p.zero_grad()
+
+    def num_parameters(self) -> int:
+        return sum(p.value.size for p in self.parameters())
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Named copies of every parameter value, e.g. ``{"0.weight": ..., "0.bias": ...}``."""
+        return {name: p.value.copy() for name, p in self.named_parameters()}
+
+    def load_state_dict(self, state: dict[str, np.ndarray], strict: bool = True) -> None:
+        """Copy arrays into the parameters, checking names, shapes and dtypes.
+
+        Raises:
+            KeyError: with ``strict``, a missing or unexpected name (all of them listed).
+            ValueError: an array whose shape differs from the parameter's.
+        """
+        own = dict(self.named_parameters())
+        missing = sorted(set(own) - set(state))
+        unexpected = sorted(set(state) - set(own))
+        if strict and (missing or unexpected):
+            raise KeyError(
+                f"state_dict does not match {type(self).__name__}: "
+                f"missing {missing}, unexpected {unexpected}"
+            )
+        for name, p in own.items():
+            if name not in state:
+                continue
+            value = np.asarray(state[name])
+            if value.shape != p.shape:
+                raise ValueError(
+                    f"state_dict[{name!r}] has shape {value.shape}, expected {p.shape}"
+                )
+            p.value[...] = value
+
+    def astype(self, dtype: np.dtype | type) -> Module:
+        """Convert every parameter (and its gradient) to ``dtype`` in place; returns self."""
+        for p in self.parameters():
+            p.value = p.value.astype(dtype)
+            p.grad = np.zeros_like(p.value)
+        return self
+
+    # -- modes -------------------------------------------------------------------------------
+    def train(self, mode: bool = True) -> Module:
+        self.training = mode
+        return self
+
+    def eval(self) -> Module:
+        return self.train(False)
+
+    # -- configuration -----------------------------------------------------------------------
+    def get_config(self) -> dict[str, Any]:
+        """The JSON-able constructor arguments: ``type(self)(**get_config())`` rebuilds it."""
+        return {key: _jsonable(getattr(self, key)) for key in self.config_keys}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Module:
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        args = [
+            f"{k}={v!r}"
+            for k, v in self.get_config().items()
+            if k not in self.repr_defaults or self.repr_defaults[k] != v
+        ]
+        return f"{type(self).__name__}({', '.join(args)})"
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def layer_from_config(spec: dict[str, Any]) -> Module:
+    """Build a layer from ``{"class": name, "config": {...}}``, with a clear error for unknowns.
+
+    Example:
+        >>> layer_from_config({"class": "ReLU", "config": {}})
+        ReLU()
+    """
+    try:
+        name, config = spec["class"], spec["config"]
+    except (KeyError, TypeError):
+        raise ValueError(f"a layer spec needs 'class' and 'config', got {spec!r}") from None
+    cls = LAYER_REGISTRY.get(name)
+    if cls is None:
+        raise ValueError(f"unknown layer class {name!r}; known: {sorted(LAYER_REGISTRY)}")
+    return cls.from_config(config)
