@@ -1,0 +1,9 @@
+"""Files in and out: safetensors weights and glassnet model files.
+
+Every reader here raises ``ModelFileError`` (a ``ValueError``) for a malformed file.
+"""
+
+from glassnet.io.errors import ModelFileError
+from glassnet.io.safetensors import load_file, read_file, read_header, save_file
+
+__all__ = ["ModelFileError", "load_file", "read_file", "read_header", "save_file"]

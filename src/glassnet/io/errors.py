@@ -1,0 +1,25 @@
+"""The one exception every model-file reader in ``glassnet.io`` raises for a bad file."""
+
+from __future__ import annotations
+
+import os
+
+
+class ModelFileError(ValueError):
+    """A file that is not a valid safetensors or glassnet model file.
+
+    The message names the file and says what was expected and what was found. It is a
+    ``ValueError``, so code that already catches ``ValueError`` keeps working. Operating-system
+    errors (a missing file, no permission) stay ``OSError``: they say nothing about the file's
+    contents.
+
+    Example:
+        >>> error = ModelFileError("model.safetensors", "header is not valid JSON")
+        >>> str(error), isinstance(error, ValueError)
+        ('model.safetensors: header is not valid JSON', True)
+    """
+
+    def __init__(self, path: str | os.PathLike[str], problem: str) -> None:
+        self.path = os.fspath(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
