@@ -1,1 +1,68 @@
-"""glassnet: a convolutional neural network library built from the math up."""
+"""glassnet: a convolutional neural network library built from the math up.
+
+Every layer's forward and backward pass is written out in NumPy in ``glassnet.functional``,
+verified against PyTorch and finite differences, and wrapped by thin layer classes.
+
+Example:
+    >>> import numpy as np
+    >>> import glassnet as gn
+    >>> model = gn.Sequential([gn.Conv2d(1, 6, 5, padding=2, rng=0), gn.ReLU(), gn.MaxPool2d(2),
+    ...                        gn.Flatten(), gn.Linear(14 * 14 * 6, 10, rng=0)])
+    >>> loss_fn = gn.CrossEntropyLoss()
+    >>> opt = gn.SGD(model.parameters(), lr=0.01)
+    >>> x, y = np.zeros((8, 28, 28, 1), np.float32), np.arange(8)
+    >>> loss = loss_fn.forward(model.forward(x), y)
+    >>> _ = model.backward(loss_fn.backward()); opt.step(); opt.zero_grad()
+    >>> round(loss, 4)  # log(10): an untrained model is uniform over 10 classes on zeros
+    2.3026
+"""
+
+from glassnet import functional
+from glassnet.init import INITIALIZERS
+from glassnet.nn.container import Sequential
+from glassnet.nn.layers import (
+    AvgPool2d,
+    Conv2d,
+    Dropout,
+    Flatten,
+    GlobalAvgPool2d,
+    LeakyReLU,
+    Linear,
+    MaxPool2d,
+    ReLU,
+    Sigmoid,
+    Softmax,
+    Tanh,
+)
+from glassnet.nn.loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
+from glassnet.nn.module import Module, Parameter
+from glassnet.optim import SGD, Adam, AdamW, Optimizer
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "INITIALIZERS",
+    "SGD",
+    "Adam",
+    "AdamW",
+    "AvgPool2d",
+    "BCEWithLogitsLoss",
+    "Conv2d",
+    "CrossEntropyLoss",
+    "Dropout",
+    "Flatten",
+    "GlobalAvgPool2d",
+    "LeakyReLU",
+    "Linear",
+    "MSELoss",
+    "MaxPool2d",
+    "Module",
+    "Optimizer",
+    "Parameter",
+    "ReLU",
+    "Sequential",
+    "Sigmoid",
+    "Softmax",
+    "Tanh",
+    "functional",
+]

@@ -1,0 +1,130 @@
+"""``Sequential``: a model as a list of layers; backward walks the list in reverse."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from glassnet.nn.module import Module, Parameter, layer_from_config
+from glassnet.nn.validation import check_array, check_finite
+
+
+class Sequential(Module):
+    """Layers applied one after another.
+
+    Math:
+        forward:  a_0 = x,  a_l = f_l(a_{l-1}),  output a_L
+        backward: g_L = dL/da_L,  g_{l-1} = f_l.backward(g_l)  (the chain rule, last layer first)
+
+    Parameters are named ``"<index>.<name>"`` (``"0.weight"``, ``"0.bias"``, ...), as in
+    PyTorch's ``nn.Sequential``.
+
+    Example:
+        >>> import glassnet as gn
+        >>> model = gn.Sequential([gn.Conv2d(1, 4, 3, rng=0), gn.ReLU(), gn.Flatten(),
+        ...                        gn.Linear(4 * 6 * 6, 10, rng=0)])
+        >>> model.forward(np.zeros((2, 8, 8, 1), np.float32)).shape
+        (2, 10)
+        >>> model.num_parameters()
+        1490
+    """
+
+    def __init__(self, layers: Sequence[Module]) -> None:
+        super().__init__()
+        layers = list(layers)
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Module):
+                raise TypeError(
+                    f"Sequential layer {i} must be a glassnet layer, got {type(layer).__name__}"
+                )
+        if not layers:
+            raise ValueError("Sequential needs at least one layer")
+        self.layers = layers
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """Run every layer; the input is checked once (array, float, finite) up front."""
+        check_array(x, "Sequential input")
+        check_finite(x, "Sequential input")
+        for i, layer in enumerate(self.layers):
+            x = _with_position(i, layer, layer.forward, x)
+        return x
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        """Propagate ``dL/d(output)`` back through every layer; returns ``dL/d(input)``."""
+        for i in reversed(range(len(self.layers))):
+            dout = _with_position(i, self.layers[i], self.layers[i].backward, dout)
+        return dout
+
+    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
+        for i, layer in enumerate(self.layers):
+            yield from layer.named_parameters(f"{prefix}{i}.")
+
+    def train(self, mode: bool = True) -> Sequential:
+        self.training = mode
+        for layer in self.layers:
+            layer.train(mode)
+        return self
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "layers": [
+                {"class": type(layer).__name__, "config": layer.get_config()}
+                for layer in self.layers
+            ]
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Sequential:
+        return cls([layer_from_config(spec) for spec in config["layers"]])
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __getitem__(self, index: int) -> Module:
+        return self.layers[index]
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self.layers)
+
+    def __repr__(self) -> str:
+        inner = "\n".join(f"  ({i}): {layer!r}" for i, layer in enumerate(self.layers))
+        return f"Sequential(\n{inner}\n)"
+
+    def summary(self, input_shape: tuple[int, ...]) -> str:
+        """A table of each layer's output shape and parameter count for one input shape.
+
+        Args:
+            input_shape: one sample's shape, e.g. ``(28, 28, 1)``.
+
+        Example:
+            >>> import glassnet as gn
+            >>> print(gn.Sequential([gn.Flatten(), gn.Linear(4, 2, rng=0)]).summary((2, 2, 1)))
+            layer          output shape       params
+            0 Flatten      (4,)                    0
+            1 Linear       (2,)                   10
+            total                                 10
+        """
+        dtype = next((p.dtype for p in self.parameters()), np.dtype("float32"))
+        x = np.zeros((1, *input_shape), dtype=dtype)
+        rows = [f"{'layer':<14} {'output shape':<16} {'params':>8}"]
+        was_training = self.training
+        self.eval()
+        try:
+            for i, layer in enumerate(self.layers):
+                x = _with_position(i, layer, layer.forward, x)
+                name = f"{i} {type(layer).__name__}"
+                rows.append(f"{name:<14} {str(x.shape[1:]):<16} {layer.num_parameters():>8}")
+        finally:
+            self.train(was_training)
+        rows.append(f"{'total':<31} {self.num_parameters():>8}")
+        return "\n".join(rows)
+
+
+def _with_position(i: int, layer: Module, method: Any, arg: np.ndarray) -> np.ndarray:
+    """Call ``method(arg)``, prefixing any input error with the layer's position in the model."""
+    try:
+        return method(arg)
+    except (ValueError, TypeError) as error:
+        raise type(error)(f"Sequential layer {i} ({type(layer).__name__}): {error}") from error

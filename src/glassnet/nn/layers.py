@@ -1,0 +1,437 @@
+"""Layers: thin shells that hold parameters and a cache and call ``glassnet.functional``.
+
+Every layer takes channels-last images ``(N, H, W, C)`` (or ``(N, features)`` after Flatten),
+accumulates its parameter gradients in ``backward`` (call ``zero_grad()`` between steps), and
+round-trips its constructor arguments through ``get_config()`` / ``from_config()``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from glassnet import functional as F
+from glassnet.functional._shape import pair
+from glassnet.functional.conv import CONV_MODES, ConvMode, conv_geometry
+from glassnet.functional.pooling import pool_geometry
+from glassnet.init import as_generator, initialize
+from glassnet.nn.module import Module, Parameter
+from glassnet.nn.validation import check_array, check_channels
+
+Pair = tuple[int, int]
+PaddingArg = int | Pair | str
+
+
+def _dtype_name(dtype: np.dtype | type | str) -> str:
+    name = np.dtype(dtype).name
+    if name not in ("float32", "float64"):
+        raise ValueError(f"dtype must be float32 or float64, got {name}")
+    return name
+
+
+def _check_spatial(x: np.ndarray, out_hw: Pair, where: str, kernel: Pair) -> None:
+    if out_hw[0] < 1 or out_hw[1] < 1:
+        raise ValueError(
+            f"{where}: input of spatial size {x.shape[1]}x{x.shape[2]} is too small for kernel "
+            f"{kernel[0]}x{kernel[1]} with this padding/stride/dilation (output would be "
+            f"{out_hw[0]}x{out_hw[1]})"
+        )
+
+
+class Conv2d(Module):
+    """2-D convolution over channels-last images; wraps ``conv2d_forward`` / ``conv2d_backward``.
+
+    Math:
+        Y[n, i, j, o] = b[o] + sum_{c, m, k} X_p[n, i*S + m*D, j*S + k*D, c] * W[o, c, m, k]
+        (cross-correlation, the default; ``mode="convolution"`` flips the kernel first.)
+
+    Shape:
+        Input: (N, H, W, C_in). Output: (N, H_out, W_out, C_out),
+        H_out = floor((H + P_top + P_bottom - D * (KH - 1) - 1) / S) + 1 (likewise W_out).
+        weight: (C_out, C_in, KH, KW); bias: (C_out,).
+
+    Initialisation: He uniform U(-sqrt(6 / fan_in), sqrt(6 / fan_in)), fan_in = C_in * KH * KW,
+    which keeps the activation scale steady through ReLU layers; bias zeros.
+
+    Args:
+        in_channels, out_channels: C_in, C_out.
+        kernel_size: int or (KH, KW).
+        stride, dilation: int or pair, >= 1.
+        padding: int, pair, ``'valid'`` or ``'same'``.
+        bias: learn an additive bias per output channel.
+        mode: ``"cross-correlation"`` (default) or ``"convolution"`` (flipped kernel).
+        init: ``"he_uniform"``, ``"he_normal"``, ``"glorot_uniform"`` or ``"glorot_normal"``.
+        dtype: ``"float32"`` (default) or ``"float64"``.
+        rng: a ``numpy.random.Generator`` or seed for the initial weights.
+
+    Example:
+        >>> conv = Conv2d(1, 6, 5, padding=2, rng=0)
+        >>> conv.forward(np.zeros((2, 28, 28, 1), np.float32)).shape
+        (2, 28, 28, 6)
+    """
+
+    config_keys = (
+        "in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation",
+        "bias", "mode", "init", "dtype",
+    )  # fmt: skip
+    repr_defaults: ClassVar[dict[str, Any]] = {
+        "stride": [1, 1], "padding": 0, "dilation": [1, 1], "bias": True,
+        "mode": "cross-correlation", "init": "he_uniform", "dtype": "float32",
+    }  # fmt: skip
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | Pair,
+        stride: int | Pair = 1,
+        padding: PaddingArg = 0,
+        dilation: int | Pair = 1,
+        bias: bool = True,
+        mode: ConvMode = "cross-correlation",
+        init: str = "he_uniform",
+        dtype: str | np.dtype | type = "float32",
+        rng: np.random.Generator | int | None = None,
+    ) -> None:
+        super().__init__()
+        for name, value in (("in_channels", in_channels), ("out_channels", out_channels)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"Conv2d {name} must be a positive int, got {value!r}")
+        if mode not in CONV_MODES:
+            raise ValueError(f"Conv2d mode must be one of {CONV_MODES}, got {mode!r}")
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size = pair(kernel_size, "kernel_size")
+        self.stride, self.dilation = pair(stride, "stride"), pair(dilation, "dilation")
+        if min(*self.kernel_size, *self.stride, *self.dilation) < 1:
+            raise ValueError("Conv2d kernel_size, stride and dilation must be >= 1")
+        if isinstance(padding, list):
+            padding = (padding[0], padding[1])
+        conv_geometry((1, 1, 1, 1), (1, 1, 1, 1), 1, padding, 1)  # validates padding
+        self.padding = padding
+        self.bias, self.mode, self.init = bias, mode, init
+        self.dtype = _dtype_name(dtype)
+        shape = (out_channels, in_channels, *self.kernel_size)
+        self.params["weight"] = Parameter(initialize(init, shape, as_generator(rng), self.dtype))
+        if bias:
+            self.params["bias"] = Parameter(np.zeros(out_channels, dtype=self.dtype))
+
+    @property
+    def weight(self) -> Parameter:
+        return self.params["weight"]
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        x = check_array(x, "Conv2d", rank=4)
+        check_channels(x, self.in_channels, "Conv2d")
+        w = self.params["weight"].value
+        *_, out_hw = conv_geometry(x.shape, w.shape, self.stride, self.padding, self.dilation)
+        _check_spatial(x, out_hw, "Conv2d", self.kernel_size)
+        b = self.params["bias"].value if self.bias else None
+        out, self._cache = F.conv2d_forward(
+            x, w, b, self.stride, self.padding, self.dilation, self.mode
+        )
+        return out
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        dx, dw, db = F.conv2d_backward(dout, self._take_cache())
+        self.params["weight"].grad += dw
+        if self.bias:
+            self.params["bias"].grad += db
+        return dx
+
+
+class Linear(Module):
+    """Fully connected layer; wraps ``linear_forward`` / ``linear_backward``.
+
+    Math:
+        Y = X W^T + b
+
+    Shape:
+        Input: (N, F_in). Output: (N, F_out). weight: (F_out, F_in); bias: (F_out,).
+
+    Initialisation: He uniform, fan_in = F_in; bias zeros.
+
+    Example:
+        >>> Linear(400, 120, rng=0).forward(np.zeros((2, 400), np.float32)).shape
+        (2, 120)
+    """
+
+    config_keys = ("in_features", "out_features", "bias", "init", "dtype")
+    repr_defaults: ClassVar[dict[str, Any]] = {
+        "bias": True, "init": "he_uniform", "dtype": "float32",
+    }  # fmt: skip
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        init: str = "he_uniform",
+        dtype: str | np.dtype | type = "float32",
+        rng: np.random.Generator | int | None = None,
+    ) -> None:
+        super().__init__()
+        for name, value in (("in_features", in_features), ("out_features", out_features)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"Linear {name} must be a positive int, got {value!r}")
+        self.in_features, self.out_features = in_features, out_features
+        self.bias, self.init, self.dtype = bias, init, _dtype_name(dtype)
+        shape = (out_features, in_features)
+        self.params["weight"] = Parameter(initialize(init, shape, as_generator(rng), self.dtype))
+        if bias:
+            self.params["bias"] = Parameter(np.zeros(out_features, dtype=self.dtype))
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        x = check_array(x, "Linear", rank=2)
+        check_channels(x, self.in_features, "Linear")
+        b = self.params["bias"].value if self.bias else None
+        out, self._cache = F.linear_forward(x, self.params["weight"].value, b)
+        return out
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        dx, dw, db = F.linear_backward(dout, self._take_cache(), self.params["weight"].value)
+        self.params["weight"].grad += dw
+        if self.bias:
+            self.params["bias"].grad += db
+        return dx
+
+
+class _Pool2d(Module):
+    """Shared shell of MaxPool2d and AvgPool2d: the same arguments, checks and config."""
+
+    config_keys = ("kernel_size", "stride", "padding")
+    _forward = staticmethod(F.max_pool2d_forward)
+    _backward = staticmethod(F.max_pool2d_backward)
+
+    def __init__(
+        self, kernel_size: int | Pair, stride: int | Pair | None = None, padding: PaddingArg = 0
+    ) -> None:
+        super().__init__()
+        self.kernel_size = pair(kernel_size, "kernel_size")
+        self.stride = self.kernel_size if stride is None else pair(stride, "stride")
+        if min(*self.kernel_size, *self.stride) < 1:
+            raise ValueError(f"{type(self).__name__} kernel_size and stride must be >= 1")
+        if isinstance(padding, list):
+            padding = (padding[0], padding[1])
+        self.padding = padding
+        pool_geometry((1, 1, 1, 1), 1, 1, padding)  # validates padding
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        name = type(self).__name__
+        x = check_array(x, name, rank=4)
+        *_, out_hw = pool_geometry(x.shape, self.kernel_size, self.stride, self.padding)
+        _check_spatial(x, out_hw, name, self.kernel_size)
+        out, self._cache = type(self)._forward(x, self.kernel_size, self.stride, self.padding)
+        return out
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        return type(self)._backward(dout, self._take_cache())
+
+
+class MaxPool2d(_Pool2d):
+    """Max pooling; wraps ``max_pool2d_forward`` / ``max_pool2d_backward``.
+
+    Math:
+        Y[n, i, j, c] = max_{m, k} X_p[n, i*S + m, j*S + k, c]   (padding is -inf)
+
+    Shape:
+        Input: (N, H, W, C). Output: (N, H_out, W_out, C),
+        H_out = floor((H + P_top + P_bottom - KH) / S) + 1. Stride defaults to the kernel size.
+
+    Example:
+        >>> MaxPool2d(2).forward(np.zeros((1, 28, 28, 6))).shape
+        (1, 14, 14, 6)
+    """
+
+    repr_defaults: ClassVar[dict[str, Any]] = {"padding": 0}
+
+
+class AvgPool2d(_Pool2d):
+    """Average pooling (zero padding counts in the average); wraps ``avg_pool2d_*``.
+
+    Math:
+        Y[n, i, j, c] = 1 / (KH * KW) * sum_{m, k} X_p[n, i*S + m, j*S + k, c]
+
+    Shape:
+        Input: (N, H, W, C). Output: (N, H_out, W_out, C), as for MaxPool2d.
+
+    Example:
+        >>> AvgPool2d(2).forward(np.zeros((1, 8, 8, 3))).shape
+        (1, 4, 4, 3)
+    """
+
+    repr_defaults: ClassVar[dict[str, Any]] = {"padding": 0}
+    _forward = staticmethod(F.avg_pool2d_forward)
+    _backward = staticmethod(F.avg_pool2d_backward)
+
+
+class GlobalAvgPool2d(Module):
+    """Average each channel over the whole image; wraps ``global_avg_pool2d_*``.
+
+    Math:
+        Y[n, c] = 1 / (H * W) * sum_{i, j} X[n, i, j, c]
+
+    Shape:
+        Input: (N, H, W, C). Output: (N, C).
+
+    Example:
+        >>> GlobalAvgPool2d().forward(np.ones((2, 5, 5, 8))).shape
+        (2, 8)
+    """
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        x = check_array(x, "GlobalAvgPool2d", rank=4)
+        out, self._cache = F.global_avg_pool2d_forward(x)
+        return out
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        return F.global_avg_pool2d_backward(dout, self._take_cache())
+
+
+class _Activation(Module):
+    """Shared shell of the element-wise activations: forward caches, backward reuses."""
+
+    _forward = staticmethod(F.relu_forward)
+    _backward = staticmethod(F.relu_backward)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        x = check_array(x, type(self).__name__)
+        out, self._cache = type(self)._forward(x)
+        return out
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        return type(self)._backward(dout, self._take_cache())
+
+
+class ReLU(_Activation):
+    """Rectified linear unit, y = max(x, 0); derivative 1 for x > 0, else 0.
+
+    Shape: any; output the same.
+
+    Example:
+        >>> ReLU().forward(np.array([[-1.0, 2.0]]))
+        array([[0., 2.]])
+    """
+
+
+class Sigmoid(_Activation):
+    """y = 1 / (1 + exp(-x)); dy/dx = y (1 - y). Shape: any.
+
+    Example:
+        >>> Sigmoid().forward(np.array([0.0]))
+        array([0.5])
+    """
+
+    _forward = staticmethod(F.sigmoid_forward)
+    _backward = staticmethod(F.sigmoid_backward)
+
+
+class Tanh(_Activation):
+    """y = tanh(x); dy/dx = 1 - y^2. Shape: any.
+
+    Example:
+        >>> Tanh().forward(np.array([0.0]))
+        array([0.])
+    """
+
+    _forward = staticmethod(F.tanh_forward)
+    _backward = staticmethod(F.tanh_backward)
+
+
+class Softmax(_Activation):
+    """Softmax along the last axis, y_k = exp(x_k) / sum_j exp(x_j). Shape: (..., K).
+
+    For training a classifier, feed raw logits to ``CrossEntropyLoss`` instead: it fuses the
+    softmax and is stable for logits of any size.
+
+    Example:
+        >>> Softmax().forward(np.array([[0.0, 0.0]]))
+        array([[0.5, 0.5]])
+    """
+
+    _forward = staticmethod(F.softmax_forward)
+    _backward = staticmethod(F.softmax_backward)
+
+
+class LeakyReLU(Module):
+    """y = x for x > 0, else negative_slope * x. Shape: any.
+
+    Example:
+        >>> LeakyReLU(0.1).forward(np.array([-1.0, 2.0]))
+        array([-0.1,  2. ])
+    """
+
+    config_keys = ("negative_slope",)
+    repr_defaults: ClassVar[dict[str, Any]] = {"negative_slope": 0.01}
+
+    def __init__(self, negative_slope: float = 0.01) -> None:
+        super().__init__()
+        self.negative_slope = float(negative_slope)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        x = check_array(x, "LeakyReLU")
+        out, self._cache = F.leaky_relu_forward(x, self.negative_slope)
+        return out
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        return F.leaky_relu_backward(dout, self._take_cache(), self.negative_slope)
+
+
+class Flatten(Module):
+    """Flatten each sample to a vector, in (H, W, C) order for NHWC images.
+
+    Shape:
+        Input: (N, d1, d2, ...). Output: (N, d1 * d2 * ...). Backward reshapes back.
+        Note: PyTorch flattens NCHW in (C, H, W) order, so the first Linear after Flatten has
+        its input features permuted relative to a PyTorch model; the interop code converts it.
+
+    Example:
+        >>> Flatten().forward(np.zeros((2, 5, 5, 16))).shape
+        (2, 400)
+    """
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        x = check_array(x, "Flatten")
+        if x.ndim < 2:
+            raise ValueError(f"Flatten expects a batch (N, ...), got shape {x.shape}")
+        self._cache = x.shape
+        return x.reshape(x.shape[0], -1)
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        return dout.reshape(self._take_cache())
+
+
+class Dropout(Module):
+    """Inverted dropout: in training, zero each value with probability p and scale by 1/(1-p).
+
+    In eval mode it is the identity. Wraps ``dropout_forward`` / ``dropout_backward``.
+
+    Shape: any; output the same.
+
+    Example:
+        >>> Dropout(0.5, rng=0).eval().forward(np.ones((1, 3)))
+        array([[1., 1., 1.]])
+    """
+
+    config_keys = ("p",)
+    repr_defaults: ClassVar[dict[str, Any]] = {"p": 0.5}
+
+    def __init__(self, p: float = 0.5, rng: np.random.Generator | int | None = None) -> None:
+        super().__init__()
+        if not 0 <= p < 1:
+            raise ValueError(f"Dropout p must be in [0, 1), got {p}")
+        self.p = float(p)
+        self.rng = as_generator(rng)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        x = check_array(x, "Dropout")
+        if not self.training or self.p == 0:
+            self._cache = None
+            return x
+        out, self._cache = F.dropout_forward(x, self.p, self.rng)
+        return out
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        if not self.training or self.p == 0:
+            return dout
+        return F.dropout_backward(dout, self._take_cache())

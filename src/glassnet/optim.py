@@ -1,0 +1,210 @@
+"""Optimizers: one class per update rule, matching PyTorch's formulas step for step.
+
+Each keeps per-parameter state (momentum, moment estimates) in named arrays, so that a
+checkpoint can save and restore it exactly with ``state_dict()`` / ``load_state_dict()``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from glassnet.nn.module import Parameter
+
+
+class Optimizer:
+    """Base class: holds the parameters, the learning rate and the per-parameter state.
+
+    ``lr`` may be changed between steps (learning-rate schedules do).
+    """
+
+    hyper_keys: tuple[str, ...] = ()
+
+    def __init__(self, params: Iterable[Parameter], lr: float) -> None:
+        self.params = list(params)
+        if not self.params:
+            raise ValueError(f"{type(self).__name__} got an empty parameter list")
+        for i, p in enumerate(self.params):
+            if not isinstance(p, Parameter):
+                raise TypeError(
+                    f"{type(self).__name__} expects glassnet Parameters (model.parameters()), "
+                    f"item {i} is {type(p).__name__}"
+                )
+        if not lr > 0:
+            raise ValueError(f"{type(self).__name__} learning rate must be > 0, got {lr}")
+        self.lr = float(lr)
+        self.steps = 0
+        #: ``state[i]`` holds the named buffers of parameter i.
+        self.state: list[dict[str, np.ndarray]] = [{} for _ in self.params]
+
+    def zero_grad(self) -> None:
+        """Reset every parameter's gradient to zero (layers accumulate into them)."""
+        for p in self.params:
+            p.zero_grad()
+
+    def step(self) -> None:
+        """Apply one update to every parameter from its ``.grad``."""
+        self.steps += 1
+        for p, state in zip(self.params, self.state, strict=True):
+            self._update(p.value, p.grad, state)
+
+    def _update(self, value: np.ndarray, grad: np.ndarray, state: dict[str, np.ndarray]) -> None:
+        raise NotImplementedError
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return {"lr": self.lr, **{k: getattr(self, k) for k in self.hyper_keys}}
+
+    def state_dict(self) -> dict[str, Any]:
+        """``{"class", "hyper", "steps", "buffers": {"<param index>.<name>": array}}``."""
+        buffers = {f"{i}.{k}": v.copy() for i, s in enumerate(self.state) for k, v in s.items()}
+        return {
+            "class": type(self).__name__,
+            "hyper": self.hyperparameters(),
+            "steps": self.steps,
+            "buffers": buffers,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what ``state_dict`` returned; the class and buffer shapes must match."""
+        if state.get("class") != type(self).__name__:
+            raise ValueError(
+                f"optimizer state is for {state.get('class')!r}, not {type(self).__name__!r}"
+            )
+        for key, value in state["hyper"].items():
+            setattr(self, key, value)
+        self.steps = int(state["steps"])
+        self.state = [{} for _ in self.params]
+        for key, value in state["buffers"].items():
+            index, name = key.split(".", 1)
+            i = int(index)
+            if not 0 <= i < len(self.params) or value.shape != self.params[i].shape:
+                raise ValueError(f"optimizer buffer {key!r} does not match the parameters")
+            self.state[i][name] = np.array(value, dtype=self.params[i].dtype)
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v}" for k, v in self.hyperparameters().items())
+        return f"{type(self).__name__}({args})"
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, with optional momentum, Nesterov and weight decay.
+
+    Math (as PyTorch, dampening 0):
+        g = dL/dK + weight_decay * K
+        v = momentum * v + g                     (v starts at g on the first step)
+        g = g + momentum * v  if nesterov, else  g = v   (when momentum > 0)
+        K <- K - lr * g
+        With momentum 0 this is the seeds' plain update K <- K - eta * dL/dK.
+
+    Example:
+        >>> p = Parameter(np.array([1.0])); p.grad[:] = 2.0
+        >>> SGD([p], lr=0.1).step(); p.value
+        array([0.8])
+    """
+
+    hyper_keys = ("momentum", "nesterov", "weight_decay")
+
+    def __init__(
+        self,
+        params: Iterable[Parameter],
+        lr: float,
+        momentum: float = 0.0,
+        nesterov: bool = False,
+        weight_decay: float = 0.0,
+    ) -> None:
+        super().__init__(params, lr)
+        if momentum < 0 or weight_decay < 0:
+            raise ValueError("SGD momentum and weight_decay must be >= 0")
+        if nesterov and momentum == 0:
+            raise ValueError("SGD nesterov=True needs a momentum > 0")
+        self.momentum, self.nesterov, self.weight_decay = momentum, nesterov, weight_decay
+
+    def _update(self, value: np.ndarray, grad: np.ndarray, state: dict[str, np.ndarray]) -> None:
+        g = grad + self.weight_decay * value if self.weight_decay else grad
+        if self.momentum:
+            v = state.get("momentum")
+            if v is None:
+                v = state["momentum"] = np.array(g, dtype=value.dtype)
+            else:
+                v *= self.momentum
+                v += g
+            g = g + self.momentum * v if self.nesterov else v
+        value -= self.lr * g
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba 2015), with optional L2 weight decay added to the gradient.
+
+    Math (t = step count, as PyTorch):
+        g = dL/dK + weight_decay * K
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g^2
+        K <- K - lr * (m / (1 - beta1^t)) / (sqrt(v / (1 - beta2^t)) + eps)
+
+    Example:
+        >>> p = Parameter(np.array([1.0])); p.grad[:] = 2.0
+        >>> Adam([p], lr=0.1).step(); p.value.round(6)  # the first step moves by lr
+        array([0.9])
+    """
+
+    hyper_keys = ("beta1", "beta2", "eps", "weight_decay")
+
+    def __init__(
+        self,
+        params: Iterable[Parameter],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+    ) -> None:
+        super().__init__(params, lr)
+        self.beta1, self.beta2 = float(betas[0]), float(betas[1])
+        if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
+            raise ValueError(f"{type(self).__name__} betas must be in [0, 1), got {betas}")
+        self.eps, self.weight_decay = float(eps), float(weight_decay)
+
+    def _decay(self, value: np.ndarray, grad: np.ndarray) -> np.ndarray:
+        """Adam couples weight decay to the gradient (L2 regularisation)."""
+        return grad + self.weight_decay * value if self.weight_decay else grad
+
+    def _update(self, value: np.ndarray, grad: np.ndarray, state: dict[str, np.ndarray]) -> None:
+        g = self._decay(value, grad)
+        m = state.setdefault("exp_avg", np.zeros_like(value))
+        v = state.setdefault("exp_avg_sq", np.zeros_like(value))
+        m *= self.beta1
+        m += (1 - self.beta1) * g
+        v *= self.beta2
+        v += (1 - self.beta2) * g * g
+        t = self.steps
+        step_size = self.lr / (1 - self.beta1**t)
+        denom = np.sqrt(v) / np.sqrt(1 - self.beta2**t) + self.eps
+        value -= step_size * m / denom
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter 2019).
+
+    Math:
+        K <- K * (1 - lr * weight_decay), then the Adam step with g = dL/dK.
+
+    Example:
+        >>> p = Parameter(np.array([1.0])); p.grad[:] = 0.0
+        >>> AdamW([p], lr=0.1, weight_decay=0.5).step(); p.value
+        array([0.95])
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Parameter],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+    ) -> None:
+        super().__init__(params, lr, betas, eps, weight_decay)
+
+    def _decay(self, value: np.ndarray, grad: np.ndarray) -> np.ndarray:
+        value *= 1 - self.lr * self.weight_decay
+        return grad
