@@ -39,14 +39,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=2, help="threads for both libraries (2)")
     p.add_argument("--only", choices=("lenet5", "cifar"), help="run one model's rows only")
     p.add_argument("--quick", action="store_true", help="few short rounds: a smoke run (~30 s)")
-    p.add_argument("--repeats", type=int, help="timed rounds per library and row (9; quick 3)")
-    p.add_argument("--min-time", type=float, help="least seconds per round (0.4; quick 0.1)")
+    p.add_argument("--repeats", type=int, help="timed rounds per library and row (21; quick 3)")
+    p.add_argument("--min-time", type=float, help="least seconds per round (0.25; quick 0.1)")
     p.add_argument("--warmup", type=float, help="untimed seconds per row, library (1; quick 0.2)")
+    p.add_argument("--layers", action="store_true", help="also time each glassnet layer")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     args = p.parse_args(argv)
     quick = args.quick
-    args.repeats = args.repeats or (3 if quick else 9)
-    args.min_time = args.min_time if args.min_time is not None else (0.1 if quick else 0.4)
+    args.repeats = args.repeats or (3 if quick else 21)
+    args.min_time = args.min_time if args.min_time is not None else (0.1 if quick else 0.25)
     args.warmup = args.warmup if args.warmup is not None else (0.2 if quick else 1.0)
     return args
 
@@ -57,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     import glassnet  # noqa: F401  (fail here, not mid-run, if glassnet cannot be imported)
-    from models import MODELS, STEPS, conv_flops, random_batch
+    from layer_times import layer_times, report
+    from models import LIBRARIES, MODELS, layer_flops, parameter_count, random_batch
     from timing import blas_info, median_rates, numpy_gemm_gflops, torch_gemm_gflops
 
     torch.set_num_threads(args.threads)
@@ -80,11 +82,16 @@ def main(argv: list[str] | None = None) -> int:
         if args.only not in (None, name):
             continue
         spec, input_hwc, classes = MODELS[name]
+        models = {lib: build(spec) for lib, (build, _) in LIBRARIES.items()}
+        counts = {lib: parameter_count(model) for lib, model in models.items()}
+        if counts["glassnet"] != counts["torch"]:
+            raise RuntimeError(f"{name}: the two models differ in size: {counts} parameters")
         x, y = random_batch(input_hwc, classes, batch)
-        steps = {lib: make(spec, x, y, mode == "train") for lib, make in STEPS.items()}
+        train = mode == "train"
+        steps = {lib: make(models[lib], x, y, train) for lib, (_, make) in LIBRARIES.items()}
         rates = median_rates(steps, batch, args.repeats, args.min_time, args.warmup)
-        flops = conv_flops(spec, input_hwc) * (TRAIN_FLOP_FACTOR if mode == "train" else 1)
-        gflops = flops * rates["glassnet"] / 1e9
+        flops = layer_flops(spec, input_hwc)
+        gflops = sum(flops) * (TRAIN_FLOP_FACTOR if train else 1) * rates["glassnet"] / 1e9
         ratio = rates["glassnet"] / rates["torch"]
         results[f"{name}_{mode}_b{batch}"] = {
             "glassnet": round(rates["glassnet"], 1),
@@ -94,6 +101,10 @@ def main(argv: list[str] | None = None) -> int:
         }
         print(ROW.format(name, mode, batch, f"{rates['glassnet']:,.0f}", f"{rates['torch']:,.0f}",
                          f"{ratio:.2f}", f"{gflops:.1f}"), flush=True)  # fmt: skip
+        if args.layers:
+            layers = models["glassnet"].layers
+            step_s, times = layer_times(layers, steps["glassnet"], args.repeats)
+            print(report(layers, flops, batch, step_s, times), flush=True)
     print(f"\nratio = glassnet / torch (above 1: glassnet faster). conv GFLOP/s = the model's "
           f"convolution FLOPs (x{TRAIN_FLOP_FACTOR} for training) / whole-step time, to compare "
           f"with the {results['gemm_gflops']} GFLOP/s matrix-product rate.")  # fmt: skip

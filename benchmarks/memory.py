@@ -17,8 +17,6 @@ import sys
 
 from threads import pin_threads
 
-LIBRARIES = ("glassnet", "torch")
-
 
 def peak_rss_mib() -> float:
     """This process's peak resident set size so far, in MiB (``VmHWM`` from /proc/self/status,
@@ -44,12 +42,13 @@ def worker(library: str, steps: int, batch: int, threads: int) -> dict[str, floa
         torch.set_num_threads(threads)
     else:
         import glassnet  # noqa: F401
-    from models import MODELS, STEPS, random_batch
+    from models import LIBRARIES, MODELS, random_batch
 
     baseline = peak_rss_mib()
     spec, input_hwc, classes = MODELS["lenet5"]
     x, y = random_batch(input_hwc, classes, batch)
-    step = STEPS[library](spec, x, y, True)
+    build, make_step = LIBRARIES[library]
+    step = make_step(build(spec), x, y, True)
     for _ in range(steps):
         step()
     return {"baseline_mib": round(baseline, 1), "peak_mib": round(peak_rss_mib(), 1)}
@@ -61,14 +60,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, default=128, help="batch size (128)")
     p.add_argument("--threads", type=int, default=2, help="threads for both libraries (2)")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
-    p.add_argument("--worker", choices=LIBRARIES, help=argparse.SUPPRESS)
+    p.add_argument("--worker", choices=("glassnet", "torch"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
         print(json.dumps(worker(args.worker, args.steps, args.batch, args.threads)))
         return 0
 
     results: dict[str, object] = {"steps": args.steps, "batch": args.batch}
-    for library in LIBRARIES:
+    for library in ("glassnet", "torch"):
         out = subprocess.run(
             [sys.executable, __file__, "--worker", library, "--steps", str(args.steps),
              "--batch", str(args.batch), "--threads", str(args.threads)],
@@ -84,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"LeNet-5 training, batch {args.batch}, {args.steps} steps, {args.threads} threads: "
           "peak resident memory (VmHWM), MiB")  # fmt: skip
     print(f"{'':<9} {'after imports':>14} {'peak':>8} {'peak - imports':>15}")
-    for library in LIBRARIES:
+    for library in ("glassnet", "torch"):
         r = results[library]
         print(f"{library:<9} {r['baseline_mib']:>14.1f} {r['peak_mib']:>8.1f} "
               f"{r['training_mib']:>15.1f}")  # fmt: skip

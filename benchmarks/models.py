@@ -41,27 +41,29 @@ MODELS: dict[str, tuple[Spec, tuple[int, int, int], int]] = {
 LR, MOMENTUM = 0.01, 0.9
 
 
-def conv_flops(spec: Spec, input_hwc: tuple[int, int, int]) -> int:
-    """Floating-point operations of the spec's convolutions for one image, forward only.
+def layer_flops(spec: Spec, input_hwc: tuple[int, int, int]) -> list[int]:
+    """Forward floating-point operations of each layer of the spec for one image (0 but convs).
 
     Math:
         each conv: ``2 * C_out * H_out * W_out * C_in * KH * KW`` (a multiply and an add per
-        weight and output position); a training step costs about 3x this (forward, input
-        gradient, weight gradient).
+        weight and output position); its backward costs about 2x this (input gradient and
+        weight gradient), so a training step about 3x.
 
     Example:
-        >>> conv_flops(LENET5, (28, 28, 1))
-        715200
+        >>> layer_flops(LENET5, (28, 28, 1))[:4]
+        [235200, 0, 0, 480000]
     """
     H, W, _ = input_hwc
-    flops = 0
+    flops = []
     for kind, *args in spec:
         if kind == "conv":
             C_in, C_out, K, P = args
             H, W = H + 2 * P - K + 1, W + 2 * P - K + 1
-            flops += 2 * C_out * H * W * C_in * K * K
-        elif kind == "pool":
+            flops.append(2 * C_out * H * W * C_in * K * K)
+            continue
+        if kind == "pool":
             H, W = H // args[0], W // args[0]
+        flops.append(0)
     return flops
 
 
@@ -103,11 +105,10 @@ def build_torch(spec: Spec):
     return nn.Sequential(*[makers[kind](*args) for kind, *args in spec])
 
 
-def glassnet_step(spec: Spec, x: np.ndarray, y: np.ndarray, train: bool) -> Callable[[], None]:
+def glassnet_step(model, x: np.ndarray, y: np.ndarray, train: bool) -> Callable[[], None]:
     """One glassnet training step (forward, loss, backward, SGD) or one inference forward."""
     import glassnet as gn
 
-    model = build_glassnet(spec)
     if not train:
         model.eval()
         return lambda: model.forward(x)
@@ -123,11 +124,10 @@ def glassnet_step(spec: Spec, x: np.ndarray, y: np.ndarray, train: bool) -> Call
     return step
 
 
-def torch_step(spec: Spec, x: np.ndarray, y: np.ndarray, train: bool) -> Callable[[], None]:
+def torch_step(model, x: np.ndarray, y: np.ndarray, train: bool) -> Callable[[], None]:
     """The same step in PyTorch eager mode; ``x`` is NHWC and is transposed to NCHW once."""
     import torch
 
-    model = build_torch(spec)
     xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))  # (N, C, H, W)
     yt = torch.from_numpy(y)
     if not train:
@@ -149,5 +149,12 @@ def torch_step(spec: Spec, x: np.ndarray, y: np.ndarray, train: bool) -> Callabl
     return step
 
 
-#: library name -> step builder, in the column order of the reports.
-STEPS = {"glassnet": glassnet_step, "torch": torch_step}
+#: library name -> (model builder, step builder), in the column order of the reports.
+LIBRARIES = {"glassnet": (build_glassnet, glassnet_step), "torch": (build_torch, torch_step)}
+
+
+def parameter_count(model) -> int:
+    """Number of trainable numbers in a glassnet or a PyTorch model."""
+    if hasattr(model, "num_parameters"):
+        return model.num_parameters()
+    return sum(p.numel() for p in model.parameters())
