@@ -24,7 +24,8 @@ _FILES = {"train": [f"data_batch_{i}.bin" for i in range(1, 6)], "test": ["test_
 _ARCHIVE_DIR = "cifar-10-batches-bin"
 
 
-def _read_batch(path: Path, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+def _read_records(path: Path, num_classes: int) -> np.ndarray:
+    """The file's ``(n, 3073)`` records, after checking its size and label bytes."""
     size = path.stat().st_size
     if size == 0 or size % _RECORD:
         raise DatasetError(
@@ -32,13 +33,12 @@ def _read_batch(path: Path, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
             "(1 label byte + 3072 image bytes per record); the file is truncated or not CIFAR-10"
         )
     records = np.fromfile(path, dtype=np.uint8).reshape(-1, _RECORD)  # (n, 3073)
-    labels = records[:, 0].astype(np.int64)  # (n,)
-    if labels.max() >= num_classes:
+    if records[:, 0].max() >= num_classes:
         raise DatasetError(
-            f"{path}: label byte {labels.max()} is outside [0, {num_classes}); not a CIFAR-10 file?"
+            f"{path}: label byte {records[:, 0].max()} is outside [0, {num_classes}); "
+            "not a CIFAR-10 file?"
         )
-    images = records[:, 1:].reshape(-1, 3, 32, 32)  # (n, C, H, W)
-    return images.transpose(0, 2, 3, 1), labels  # (n, H, W, C)
+    return records
 
 
 def load_cifar10(data_dir: str | Path, split: str = "train") -> Dataset:
@@ -74,7 +74,7 @@ def load_cifar10(data_dir: str | Path, split: str = "train") -> Dataset:
     classes = CIFAR10_CLASSES
     if meta.is_file():
         classes = [line.strip() for line in meta.read_text().splitlines() if line.strip()]
-    parts = [_read_batch(folder / n, len(classes)) for n in names]
-    images = np.concatenate([p[0] for p in parts])  # (N, 32, 32, 3), contiguous
-    labels = np.concatenate([p[1] for p in parts])  # (N,)
-    return Dataset(images, labels, list(classes), f"cifar10-{split}")
+    records = np.concatenate([_read_records(folder / n, len(classes)) for n in names])  # (N, 3073)
+    images = records[:, 1:].reshape(-1, 3, 32, 32)  # (N, C, H, W)
+    images = np.ascontiguousarray(images.transpose(0, 2, 3, 1))  # (N, H, W, C)
+    return Dataset(images, records[:, 0].astype(np.int64), list(classes), f"cifar10-{split}")

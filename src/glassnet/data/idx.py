@@ -56,14 +56,14 @@ def read_idx(path: str | Path, magic: int) -> np.ndarray:
     data = read_bytes(path)
     ndim = magic & 0xFF
     header = 4 + 4 * ndim
-    if len(data) < header:
-        raise DatasetError(f"{path}: {len(data)} bytes, shorter than the {header}-byte IDX header")
     found = int.from_bytes(data[:4], "big")
-    if found != magic:
+    if len(data) >= 4 and found != magic:
         raise DatasetError(
             f"{path}: IDX magic number {found} (0x{found:08x}), expected {magic} (0x{magic:08x}); "
             f"is this the right file ({'images' if magic == IMAGES_MAGIC else 'labels'})?"
         )
+    if len(data) < header:
+        raise DatasetError(f"{path}: {len(data)} bytes, shorter than the {header}-byte IDX header")
     dims = tuple(int(d) for d in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
     expected = header + int(np.prod(dims))
     if len(data) != expected:
