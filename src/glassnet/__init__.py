@@ -18,6 +18,16 @@ Example:
 """
 
 from glassnet import functional
+from glassnet.data import (
+    DataLoader,
+    Dataset,
+    get_dataset,
+    iterate_batches,
+    load_digits,
+    load_fashion_mnist,
+    load_mnist,
+    train_val_split,
+)
 from glassnet.init import INITIALIZERS
 from glassnet.nn.container import Sequential
 from glassnet.nn.layers import (
@@ -49,6 +59,8 @@ __all__ = [
     "BCEWithLogitsLoss",
     "Conv2d",
     "CrossEntropyLoss",
+    "DataLoader",
+    "Dataset",
     "Dropout",
     "Flatten",
     "GlobalAvgPool2d",
@@ -65,4 +77,10 @@ __all__ = [
     "Softmax",
     "Tanh",
     "functional",
+    "get_dataset",
+    "iterate_batches",
+    "load_digits",
+    "load_fashion_mnist",
+    "load_mnist",
+    "train_val_split",
 ]
