@@ -8,6 +8,7 @@ place: the destination is either absent or complete and verified, never half-wri
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import tempfile
 import urllib.request
@@ -99,7 +100,9 @@ def fetch_file(urls: Sequence[str], dest: str | Path, md5: str, timeout: float =
         try:
             _fetch_verified(url, dest, md5, timeout)
             return dest
-        except (OSError, ValueError) as exc:  # URLError, timeouts, bad URLs, DatasetError
+        # URLError and timeouts are OSErrors, IncompleteRead an HTTPException, a bad URL or
+        # an MD5 mismatch (DatasetError) a ValueError
+        except (OSError, ValueError, http.client.HTTPException) as exc:
             failures.append(f"  {url}: {exc}")
     raise DatasetError(
         f"could not fetch {dest.name} (offline? a mirror down?):\n"
