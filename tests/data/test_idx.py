@@ -174,3 +174,17 @@ def test_real_files(shared_data: Path, loader, folder, split, count, first) -> N
 
 def test_real_parent_folder_found(shared_data: Path) -> None:
     assert get_dataset("fashion-mnist", shared_data, "test").labels[0] == 9
+
+
+def test_own_subfolder_preferred(tmp_path, small_mnist, write_idx_pair) -> None:
+    images, labels = small_mnist
+    write_idx_pair(tmp_path, images, labels)  # MNIST files at the top
+    write_idx_pair(tmp_path / "fashion-mnist", images[:2], labels[:2])
+    assert len(load_fashion_mnist(tmp_path)) == 2
+    assert len(load_mnist(tmp_path)) == 7
+
+
+def test_zero_items(tmp_path, write_idx_pair) -> None:
+    write_idx_pair(tmp_path, np.zeros((0, 3, 3), np.uint8), np.zeros(0, np.uint8))
+    with pytest.raises(DatasetError, match=r"labels-idx1-ubyte.gz: no items \(N = 0"):
+        load_mnist(tmp_path)

@@ -27,7 +27,7 @@ FASHION_MNIST_CLASSES = [
 
 #: File stems per split; each is looked for as ``<stem>-<kind>`` and ``<stem>.<kind>``.
 _STEMS = {"train": ("train-images", "train-labels"), "test": ("t10k-images", "t10k-labels")}
-#: Sub-folders also searched below ``data_dir``: this repository's layout and torchvision's.
+#: Sub-folders searched (before ``data_dir`` itself): this repository's layout and torchvision's.
 _SUBDIRS = {"mnist": ("mnist", "MNIST/raw"), "fashion-mnist": ("fashion-mnist", "FashionMNIST/raw")}
 
 
@@ -83,7 +83,9 @@ def _load_idx_dataset(data_dir: str | Path, split: str, name: str, classes: list
     root = Path(data_dir)
     if not root.is_dir():
         raise DatasetError(f"{name}: data_dir {root} is not a folder")
-    folders = [root, *(root / sub for sub in _SUBDIRS[name])]
+    # the dataset's own sub-folders first, so that a folder holding MNIST files and a
+    # fashion-mnist/ sub-folder gives each loader its own files
+    folders = [*(root / sub for sub in _SUBDIRS[name]), root]
     images_stem, labels_stem = _STEMS[check_split(split)]
     what = f"{name} {split}"
     images_path = find_file(folders, _idx_names(images_stem, "idx3-ubyte"), f"{what} images")
@@ -95,6 +97,8 @@ def _load_idx_dataset(data_dir: str | Path, split: str, name: str, classes: list
             f"{images_path} holds {len(images)} images but {labels_path} holds {len(labels)} "
             "labels; the counts must match"
         )
+    if len(labels) == 0:
+        raise DatasetError(f"{labels_path}: no items (N = 0 in its header)")
     if labels.max() >= len(classes):
         raise DatasetError(
             f"{labels_path}: label {labels.max()} is outside [0, {len(classes)}) for {name}"
@@ -105,9 +109,10 @@ def _load_idx_dataset(data_dir: str | Path, split: str, name: str, classes: list
 def load_mnist(data_dir: str | Path, split: str = "train") -> Dataset:
     """MNIST handwritten digits (60,000 train / 10,000 test, 28x28 greyscale, classes "0"-"9").
 
-    Looks in ``data_dir``, then ``data_dir/mnist`` and ``data_dir/MNIST/raw`` (torchvision's
-    layout), for ``train-images-idx3-ubyte`` (or ``train-images.idx3-ubyte``), with or without
-    ``.gz``, and likewise ``train-labels-idx1-ubyte`` / ``t10k-*`` for the test split.
+    Looks in ``data_dir/mnist``, ``data_dir/MNIST/raw`` (torchvision's layout), then
+    ``data_dir`` itself, for ``train-images-idx3-ubyte`` (or ``train-images.idx3-ubyte``),
+    with or without ``.gz``, and likewise ``train-labels-idx1-ubyte`` / ``t10k-*`` for the
+    test split.
     ``download_mnist`` fetches the files.
 
     Args:
