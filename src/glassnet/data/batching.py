@@ -44,7 +44,11 @@ def num_batches(num_samples: int, batch_size: int, drop_last: bool = False) -> i
         >>> num_batches(10, 4), num_batches(10, 4, drop_last=True)
         (3, 2)
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+    if (
+        isinstance(batch_size, bool)
+        or not isinstance(batch_size, int | np.integer)
+        or batch_size < 1
+    ):
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
     return num_samples // batch_size if drop_last else -(-num_samples // batch_size)
 
