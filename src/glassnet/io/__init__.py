@@ -4,6 +4,16 @@ Every reader here raises ``ModelFileError`` (a ``ValueError``) for a malformed f
 """
 
 from glassnet.io.errors import ModelFileError
+from glassnet.io.model_file import load, read_metadata, save
 from glassnet.io.safetensors import load_file, read_file, read_header, save_file
 
-__all__ = ["ModelFileError", "load_file", "read_file", "read_header", "save_file"]
+__all__ = [
+    "ModelFileError",
+    "load",
+    "load_file",
+    "read_file",
+    "read_header",
+    "read_metadata",
+    "save",
+    "save_file",
+]

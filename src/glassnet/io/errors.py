@@ -23,3 +23,15 @@ class ModelFileError(ValueError):
         self.path = os.fspath(path)
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
+
+
+def shorten(value: object, limit: int = 200) -> str:
+    """``repr(value)`` (``str`` for an exception) cut to ``limit`` characters, for messages
+    that quote untrusted file contents.
+
+    Example:
+        >>> shorten([0] * 100, limit=12)
+        '[0, 0, 0, 0,...'
+    """
+    text = str(value) if isinstance(value, BaseException) else repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."

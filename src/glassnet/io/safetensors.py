@@ -35,7 +35,7 @@ from typing import IO, Any, NamedTuple
 
 import numpy as np
 
-from glassnet.io.errors import ModelFileError
+from glassnet.io.errors import ModelFileError, shorten
 
 #: The safetensors dtype codes this module reads and writes, as explicit little-endian dtypes.
 DTYPES: dict[str, np.dtype] = {
@@ -288,17 +288,7 @@ def _read_header(f: IO[bytes], name: str) -> Header:
         raise ModelFileError(
             name, f"header length {length} runs past the end of the file ({size} bytes)"
         )
-    raw = f.read(length)
-    try:
-        # Duplicate keys would silently keep the last; strict=True rejects control characters.
-        parsed = json.loads(raw.decode("utf-8"), object_pairs_hook=_unique_keys)
-    except UnicodeDecodeError as e:
-        problem = f"header is not valid UTF-8 ({e.reason} at byte {e.start})"
-        raise ModelFileError(name, problem) from None
-    except _DuplicateKeyError as e:
-        raise ModelFileError(name, f"header has duplicate key {e.args[0]!r}") from None
-    except (ValueError, RecursionError) as e:  # JSONDecodeError, too-long integers, deep nesting
-        raise ModelFileError(name, f"header is not valid JSON ({_short(e)})") from None
+    parsed = parse_json(f.read(length), name, "header")
     if not isinstance(parsed, dict):
         raise ModelFileError(name, f"header must be a JSON object, got {type(parsed).__name__}")
     metadata = _parse_metadata(parsed.pop(METADATA_KEY, {}), name)
@@ -306,6 +296,28 @@ def _read_header(f: IO[bytes], name: str) -> Header:
     tensors = {key: _parse_entry(key, entry, name) for key, entry in parsed.items()}
     _check_tiling(tensors, buffer_size, name)
     return Header(tensors, metadata, _LENGTH.size + length)
+
+
+def parse_json(raw: bytes | str, name: str, what: str) -> Any:
+    """Parse untrusted JSON, turning every way it can fail into a ``ModelFileError``.
+
+    Rejects invalid UTF-8, duplicate keys (``json`` would silently keep the last), nesting
+    deep enough to exhaust the recursion limit and integers too long to convert.
+
+    Example:
+        >>> parse_json(b'{"a": [1, 2]}', "f.safetensors", "header")
+        {'a': [1, 2]}
+    """
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        return json.loads(text, object_pairs_hook=_unique_keys)
+    except UnicodeDecodeError as e:
+        problem = f"{what} is not valid UTF-8 ({e.reason} at byte {e.start})"
+        raise ModelFileError(name, problem) from None
+    except _DuplicateKeyError as e:
+        raise ModelFileError(name, f"{what} has duplicate key {e.args[0]!r}") from None
+    except (ValueError, RecursionError) as e:  # JSONDecodeError, too-long integers, deep nesting
+        raise ModelFileError(name, f"{what} is not valid JSON ({shorten(e)})") from None
 
 
 class _DuplicateKeyError(Exception):
@@ -319,11 +331,6 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
             raise _DuplicateKeyError(key)
         result[key] = value
     return result
-
-
-def _short(error: BaseException, limit: int = 200) -> str:
-    text = str(error) or type(error).__name__
-    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _parse_metadata(metadata: object, name: str) -> dict[str, str]:
@@ -355,7 +362,7 @@ def _parse_entry(key: str, entry: object, name: str) -> TensorInfo:
         raise ModelFileError(
             name,
             f"{where}: shape must be a list of at most {MAX_NDIM} non-negative integers, "
-            f"got {_short(repr(shape))}",
+            f"got {shorten(shape)}",
         )
     itemsize = DTYPES[dtype].itemsize
     # NumPy refuses arrays whose nominal size (zero dimensions counted as one) exceeds intp.
@@ -365,7 +372,7 @@ def _parse_entry(key: str, entry: object, name: str) -> TensorInfo:
         raise ModelFileError(
             name,
             f"{where}: data_offsets must be two non-negative integers [begin, end], "
-            f"got {_short(repr(offsets))}",
+            f"got {shorten(offsets)}",
         )
     begin, end = offsets
     nbytes = math.prod(shape) * itemsize
