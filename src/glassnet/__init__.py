@@ -29,6 +29,7 @@ from glassnet.data import (
     train_val_split,
 )
 from glassnet.init import INITIALIZERS
+from glassnet.io import ModelFileError, load, read_metadata, save
 from glassnet.nn.container import Sequential
 from glassnet.nn.layers import (
     AvgPool2d,
@@ -68,6 +69,7 @@ __all__ = [
     "Linear",
     "MSELoss",
     "MaxPool2d",
+    "ModelFileError",
     "Module",
     "Optimizer",
     "Parameter",
@@ -77,6 +79,9 @@ __all__ = [
     "Softmax",
     "Tanh",
     "functional",
+    "load",
+    "read_metadata",
+    "save",
     "get_dataset",
     "iterate_batches",
     "load_digits",
