@@ -200,6 +200,8 @@ def _fsync_directory(folder: Path) -> None:
     fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
+    except OSError:  # some file systems cannot fsync a directory; the file itself is synced
+        pass
     finally:
         os.close(fd)
 
