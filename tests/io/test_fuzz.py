@@ -358,6 +358,8 @@ def report() -> str:
             f"{outcomes['loaded']:>7}"
         )
     lines.append(f"{'total':<31} {total['tried']:>7} {total['error']:>15} {total['loaded']:>7}")
+    valid = sum(STATS["load", "valid model"].values())
+    lines.append(f"of which {valid} unbroken model files (the baseline each mutation starts from)")
     lines.append("other exceptions: 0 (any would have stopped the run)")
     for reader in sorted(SLOWEST):
         lines.append(
