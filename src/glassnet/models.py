@@ -105,4 +105,6 @@ def build_model(
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; choose from {sorted(MODELS)}")
     builder, shape = MODELS[name]
-    return builder(num_classes, rng, dtype), shape
+    model = builder(num_classes, rng, dtype)
+    model.input_shape = shape
+    return model, shape

@@ -206,3 +206,17 @@ def test_backward_before_forward_is_a_clear_error():
 def test_bad_arguments_are_rejected_clearly(make, match):
     with pytest.raises((ValueError, TypeError), match=match):
         make()
+
+
+def test_astype_converts_weights_and_the_config_follows():
+    model = lenet5().astype(np.float64)
+    assert model.state_dict()["0.weight"].dtype == np.float64
+    assert model.get_config()["layers"][0]["config"]["dtype"] == "float64"
+
+
+def test_input_shape_is_checked_and_kept_in_the_config():
+    model = gn.Sequential([gn.Flatten(), gn.Linear(4, 2)], input_shape=(2, 2, 1))
+    with pytest.raises(ValueError, match=r"expects inputs of shape \(N, 2, 2, 1\), got \(1, 4, 1, 1\)"):
+        model.forward(np.zeros((1, 4, 1, 1), np.float32))
+    assert gn.Sequential.from_config(model.get_config()).input_shape == (2, 2, 1)
+    assert "total" in model.summary()

@@ -21,6 +21,12 @@ class Sequential(Module):
     Parameters are named ``"<index>.<name>"`` (``"0.weight"``, ``"0.bias"``, ...), as in
     PyTorch's ``nn.Sequential``.
 
+    Args:
+        layers: the layers, applied in order.
+        input_shape: optionally one sample's shape ``(H, W, C)``; then ``forward`` rejects
+            other shapes with a clear message, and it travels with the model's config into model
+            files (``summary``, ``predict`` and ONNX export use it).
+
     Example:
         >>> import glassnet as gn
         >>> model = gn.Sequential([gn.Conv2d(1, 4, 3, rng=0), gn.ReLU(), gn.Flatten(),
@@ -31,7 +37,9 @@ class Sequential(Module):
         1490
     """
 
-    def __init__(self, layers: Sequence[Module]) -> None:
+    def __init__(
+        self, layers: Sequence[Module], input_shape: Sequence[int] | None = None
+    ) -> None:
         super().__init__()
         layers = list(layers)
         for i, layer in enumerate(layers):
@@ -42,10 +50,16 @@ class Sequential(Module):
         if not layers:
             raise ValueError("Sequential needs at least one layer")
         self.layers = layers
+        self.input_shape = None if input_shape is None else tuple(int(d) for d in input_shape)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        """Run every layer; the input is checked once (array, float, finite) up front."""
+        """Run every layer; the input is checked once (array, float, shape, finite) up front."""
         check_array(x, "Sequential input")
+        if self.input_shape is not None and x.shape[1:] != self.input_shape:
+            raise ValueError(
+                f"this model expects inputs of shape (N, {', '.join(map(str, self.input_shape))})"
+                f", got {x.shape}"
+            )
         check_finite(x, "Sequential input")
         for i, layer in enumerate(self.layers):
             x = _with_position(i, layer, layer.forward, x)
@@ -67,17 +81,26 @@ class Sequential(Module):
             layer.train(mode)
         return self
 
+    def astype(self, dtype: np.dtype | type) -> Sequential:
+        for layer in self.layers:
+            layer.astype(dtype)
+        return self
+
     def get_config(self) -> dict[str, Any]:
-        return {
+        config: dict[str, Any] = {
             "layers": [
                 {"class": type(layer).__name__, "config": layer.get_config()}
                 for layer in self.layers
             ]
         }
+        if self.input_shape is not None:
+            config["input_shape"] = list(self.input_shape)
+        return config
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Sequential:
-        return cls([layer_from_config(spec) for spec in config["layers"]])
+        layers = [layer_from_config(spec) for spec in config["layers"]]
+        return cls(layers, input_shape=config.get("input_shape"))
 
     def __len__(self) -> int:
         return len(self.layers)
@@ -92,11 +115,11 @@ class Sequential(Module):
         inner = "\n".join(f"  ({i}): {layer!r}" for i, layer in enumerate(self.layers))
         return f"Sequential(\n{inner}\n)"
 
-    def summary(self, input_shape: tuple[int, ...]) -> str:
+    def summary(self, input_shape: Sequence[int] | None = None) -> str:
         """A table of each layer's output shape and parameter count for one input shape.
 
         Args:
-            input_shape: one sample's shape, e.g. ``(28, 28, 1)``.
+            input_shape: one sample's shape, e.g. ``(28, 28, 1)``; defaults to the model's.
 
         Example:
             >>> import glassnet as gn
@@ -106,6 +129,9 @@ class Sequential(Module):
             1 Linear       (2,)                   10
             total                                 10
         """
+        input_shape = input_shape or self.input_shape
+        if input_shape is None:
+            raise ValueError("summary needs an input_shape (this model does not record one)")
         dtype = next((p.dtype for p in self.parameters()), np.dtype("float32"))
         x = np.zeros((1, *input_shape), dtype=dtype)
         rows = [f"{'layer':<14} {'output shape':<16} {'params':>8}"]

@@ -63,7 +63,8 @@ class Module:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        LAYER_REGISTRY[cls.__name__] = cls
+        if not cls.__name__.startswith("_"):  # private shared bases are not buildable layers
+            LAYER_REGISTRY[cls.__name__] = cls
 
     def __init__(self) -> None:
         self.params: dict[str, Parameter] = {}
@@ -134,10 +135,15 @@ class Module:
             p.value[...] = value
 
     def astype(self, dtype: np.dtype | type) -> Module:
-        """Convert every parameter (and its gradient) to ``dtype`` in place; returns self."""
+        """Convert every parameter (and its gradient) to ``dtype`` in place; returns self.
+
+        A layer's ``dtype`` setting follows, so its config describes its arrays.
+        """
         for p in self.parameters():
             p.value = p.value.astype(dtype)
             p.grad = np.zeros_like(p.value)
+        if "dtype" in self.config_keys:
+            self.dtype = np.dtype(dtype).name
         return self
 
     # -- modes -------------------------------------------------------------------------------

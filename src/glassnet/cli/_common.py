@@ -1,0 +1,76 @@
+"""Helpers shared by the subcommands: loading models and images, parsing small values."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from glassnet.cli import CLIError
+from glassnet.nn.container import Sequential
+
+
+def parse_shape(text: str) -> tuple[int, ...]:
+    """``"28,28,1"`` -> ``(28, 28, 1)``."""
+    try:
+        shape = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise CLIError(f"expected a shape like 28,28,1, got {text!r}") from None
+    if not shape or min(shape) < 1:
+        raise CLIError(f"expected positive sizes like 28,28,1, got {text!r}")
+    return shape
+
+
+def load_model(path: str) -> tuple[Sequential, list[str]]:
+    """A saved model and its class names (``"0"``, ``"1"``, ... if the file has none)."""
+    from glassnet.io.model_file import load, read_metadata
+
+    if not Path(path).is_file():
+        raise CLIError(f"model file not found: {path}")
+    model = load(path)
+    if not isinstance(model, Sequential):
+        raise CLIError(f"{path} holds a {type(model).__name__}, not a Sequential model")
+    classes = json.loads(read_metadata(path).get("classes", "null"))
+    if classes is None:
+        classes = [str(k) for k in range(model.layers[-1].params["weight"].shape[0])]
+    return model, classes
+
+
+def load_model_or_name(spec: str) -> tuple[Sequential, tuple[int, ...]]:
+    """A model file, or a named architecture from ``glassnet.models``, with its input shape."""
+    from glassnet.models import MODELS, build_model
+
+    if spec in MODELS:
+        return build_model(spec, rng=0)
+    model, _ = load_model(spec)
+    if model.input_shape is None:
+        raise CLIError(f"{spec} does not record its input shape")
+    return model, model.input_shape
+
+
+def load_images(paths: list[str], input_shape: tuple[int, ...], invert: bool = False) -> np.ndarray:
+    """Read image files with Pillow, converted to the model's (H, W, C): uint8 (N, H, W, C).
+
+    Colour images become greyscale for a 1-channel model and greyscale becomes RGB for a
+    3-channel one; every image is resized to H x W.
+    """
+    try:
+        from PIL import Image, UnidentifiedImageError
+    except ImportError:
+        raise CLIError("reading images needs Pillow: pip install pillow") from None
+    H, W, C = input_shape
+    if C not in (1, 3):
+        raise CLIError(f"images can be converted to 1 or 3 channels, the model expects {C}")
+    images = []
+    for path in paths:
+        try:
+            with Image.open(path) as image:
+                image = image.convert("L" if C == 1 else "RGB").resize((W, H), Image.BILINEAR)
+                pixels = np.asarray(image, dtype=np.uint8).reshape(H, W, C)
+        except FileNotFoundError:
+            raise CLIError(f"image not found: {path}") from None
+        except (UnidentifiedImageError, OSError) as error:
+            raise CLIError(f"cannot read image {path}: {error}") from None
+        images.append(255 - pixels if invert else pixels)
+    return np.stack(images)

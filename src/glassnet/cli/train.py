@@ -1,0 +1,225 @@
+"""``glassnet train``: train a named model on a dataset, save it, report the test accuracy."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+#: Defaults per dataset: the model and the recipe that reaches the published accuracy.
+RECIPES: dict[str, dict[str, Any]] = {
+    "digits": {"model": "digits-cnn", "epochs": 30, "batch_size": 32, "lr": 2e-3},
+    "mnist": {"model": "lenet5", "epochs": 12, "batch_size": 64, "lr": 1e-3},
+    "fashion-mnist": {"model": "lenet5", "epochs": 15, "batch_size": 64, "lr": 1e-3},
+    "cifar10": {"model": "cifar-cnn", "epochs": 20, "batch_size": 64, "lr": 1e-3},
+    "folder": {"model": None, "epochs": 20, "batch_size": 32, "lr": 1e-3},
+}
+COMMON = {
+    "optimizer": "adam",
+    "momentum": 0.9,
+    "weight_decay": 0.0,
+    "schedule": "cosine",
+    "val_fraction": 0.1,
+    "early_stopping": None,
+    "seed": 0,
+    "image_size": None,
+    "channels": None,
+}
+#: Settings a resumed run takes from the original run (all but the number of epochs).
+RUN_FILE = "run.json"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "train",
+        help="train a CNN on a dataset and report its test accuracy",
+        description="Train a CNN and save it with its history, curves and metrics in an output "
+        "folder. With no arguments: the small digits CNN on scikit-learn's 8x8 digits.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--dataset", default="digits", choices=sorted(RECIPES))
+    parser.add_argument("--data-dir", help="folder of the dataset files (not for digits)")
+    parser.add_argument(
+        "--model", help="architecture: lenet5, digits-cnn or cifar-cnn (default: the dataset's)"
+    )
+    parser.add_argument("--epochs", type=int, help="epochs (default: the dataset's recipe)")
+    parser.add_argument("--batch-size", type=int, help="samples per step (default: recipe)")
+    parser.add_argument("--lr", type=float, help="initial learning rate (default: recipe)")
+    parser.add_argument("--optimizer", choices=["sgd", "adam", "adamw"], help="default: adam")
+    parser.add_argument("--momentum", type=float, help="SGD momentum (default 0.9)")
+    parser.add_argument("--weight-decay", type=float, help="default 0")
+    parser.add_argument(
+        "--schedule",
+        choices=["constant", "step", "cosine"],
+        help="learning-rate schedule over the epochs (default cosine)",
+    )
+    parser.add_argument(
+        "--val-fraction",
+        type=float,
+        help="share of the training set held out for validation (default 0.1)",
+    )
+    parser.add_argument(
+        "--early-stopping",
+        type=int,
+        metavar="PATIENCE",
+        help="stop after PATIENCE epochs without a better validation loss",
+    )
+    parser.add_argument("--seed", type=int, help="seed of weights, split and order (default 0)")
+    parser.add_argument("--image-size", help="H,W for --dataset folder")
+    parser.add_argument("--channels", type=int, help="1 or 3 for --dataset folder")
+    parser.add_argument("--out", help="output folder (default: runs/<dataset>-<model>-<time>)")
+    parser.add_argument("--resume", metavar="CKPT", help="continue from a checkpoint file")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--no-plots", action="store_true", help="skip the PNG curves/filters")
+    parser.set_defaults(func=run)
+
+
+def resolve_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """Recipe defaults, then the original run's settings when resuming, then explicit flags."""
+    explicit = {
+        key: getattr(args, key)
+        for key in ("model", "epochs", "batch_size", "lr", *COMMON)
+        if getattr(args, key) is not None
+    }
+    if args.resume:
+        run_file = Path(args.resume).parent / RUN_FILE
+        if not run_file.is_file():
+            raise FileNotFoundError(f"cannot resume: {run_file} (the run's settings) not found")
+        settings = json.loads(run_file.read_text())
+        settings.update({k: v for k, v in explicit.items() if k == "epochs"})
+        return settings
+    settings = {"dataset": args.dataset, "data_dir": args.data_dir}
+    settings.update(COMMON)
+    settings.update(RECIPES[args.dataset])
+    settings.update(explicit)
+    if settings["model"] is None:
+        raise ValueError(f"--dataset {args.dataset} needs --model (lenet5, digits-cnn, cifar-cnn)")
+    return settings
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    import glassnet as gn
+    from glassnet.cli._common import parse_shape
+    from glassnet.data import get_dataset, train_val_split
+    from glassnet.models import build_model
+    from glassnet.train import evaluate, fit, make_schedule
+    from glassnet.train.checkpoint import check_writable
+    from glassnet.train.loop import TrainingDiverged, default_run_dir
+
+    s = resolve_settings(args)
+    folder_options = {}
+    if s["image_size"] is not None:
+        folder_options["image_size"] = parse_shape(s["image_size"])
+    if s["channels"] is not None:
+        folder_options["channels"] = s["channels"]
+    data = get_dataset(s["dataset"], s["data_dir"], "train", **folder_options)
+    test = get_dataset(s["dataset"], s["data_dir"], "test", **folder_options)
+    seeds = np.random.SeedSequence(s["seed"]).spawn(3)
+    train, val = (
+        train_val_split(data, s["val_fraction"], np.random.default_rng(seeds[0]))
+        if s["val_fraction"]
+        else (data, None)
+    )
+    model, input_shape = build_model(
+        s["model"], data.num_classes, rng=np.random.default_rng(seeds[1])
+    )
+    if tuple(data.image_shape) != tuple(input_shape):
+        raise ValueError(
+            f"model {s['model']} expects {input_shape} images, dataset {s['dataset']} has "
+            f"{data.image_shape}"
+        )
+
+    if args.resume:
+        out = Path(args.resume).parent
+    else:
+        out = (
+            Path(args.out) if args.out else default_run_dir("runs", f"{s['dataset']}-{s['model']}")
+        )
+    check_writable(out, needed_bytes=4 * model.num_parameters() * 4 + 2**20)
+    (out / RUN_FILE).write_text(json.dumps(s, indent=2))
+    optimizer = _make_optimizer(gn, model, s)
+    schedule = make_schedule(
+        s["schedule"], **({"epochs": s["epochs"]} if s["schedule"] == "cosine" else {})
+    )
+    checkpoint = out / "checkpoint.safetensors"
+    print(
+        f"training {s['model']} ({model.num_parameters():,} parameters) on {s['dataset']}: "
+        f"{len(train)} train, {len(val) if val else 0} validation, {len(test)} test images; "
+        f"output in {out}"
+    )
+    try:
+        history = fit(
+            model,
+            train,
+            optimizer,
+            epochs=s["epochs"],
+            batch_size=s["batch_size"],
+            validation=val,
+            schedule=schedule,
+            early_stopping=s["early_stopping"],
+            checkpoint=checkpoint,
+            resume=args.resume,
+            rng=np.random.default_rng(seeds[2]),
+            progress=not args.no_progress,
+        )
+    except KeyboardInterrupt:
+        print(
+            f"glassnet: interrupted; resume with: glassnet train --resume {checkpoint}",
+            file=sys.stderr,
+        )
+        return 130
+    except TrainingDiverged as error:
+        print(f"glassnet: error: {error}", file=sys.stderr)
+        return 1
+
+    metadata = {
+        "classes": json.dumps(data.classes),
+        "dataset": s["dataset"],
+        "input_shape": json.dumps(list(input_shape)),
+    }
+    gn.save(model, out / "model.safetensors", metadata=metadata)
+    (out / "history.json").write_text(json.dumps(history, indent=2))
+    result = evaluate(model, test)
+    metrics = {
+        "test_accuracy": result.accuracy,
+        "test_loss": result.loss,
+        "classes": result.classes,
+        "precision": result.precision.tolist(),
+        "recall": result.recall.tolist(),
+        "confusion_matrix": result.confusion.tolist(),
+    }
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    print(f"saved model, history and metrics in {out}")
+    if not args.no_plots:
+        _plot(model, history, result, out)
+    print(f"test accuracy: {result.accuracy:.4f}")
+    return 0
+
+
+def _make_optimizer(gn: Any, model: Any, s: dict[str, Any]) -> Any:
+    params = model.parameters()
+    if s["optimizer"] == "sgd":
+        return gn.SGD(params, lr=s["lr"], momentum=s["momentum"], weight_decay=s["weight_decay"])
+    if s["optimizer"] == "adamw":
+        return gn.AdamW(params, lr=s["lr"], weight_decay=s["weight_decay"])
+    return gn.Adam(params, lr=s["lr"], weight_decay=s["weight_decay"])
+
+
+def _plot(model: Any, history: dict, result: Any, out: Path) -> None:
+    """Training curves, learned filters and the confusion matrix as PNGs, if matplotlib is here."""
+    try:
+        from glassnet import viz
+
+        written = [
+            viz.plot_history(history, out / "curves.png"),
+            viz.plot_filters(model, out / "filters.png"),
+            viz.plot_confusion_matrix(result.confusion, result.classes, out / "confusion.png"),
+        ]
+    except ImportError as error:
+        print(f"(no pictures: {error})")
+        return
+    print("wrote " + ", ".join(str(path) for path in written))

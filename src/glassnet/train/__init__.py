@@ -1,0 +1,34 @@
+"""Training: ``fit``, ``evaluate``, ``predict``, metrics, schedules and checkpoints."""
+
+from glassnet.train.checkpoint import TrainingState, load_checkpoint, save_checkpoint
+from glassnet.train.loop import (
+    Evaluation,
+    TrainingDiverged,
+    evaluate,
+    fit,
+    predict,
+    predict_logits,
+    train_step,
+)
+from glassnet.train.metrics import accuracy, confusion_matrix, precision_recall
+from glassnet.train.schedules import ConstantLR, CosineLR, StepLR, make_schedule
+
+__all__ = [
+    "ConstantLR",
+    "CosineLR",
+    "Evaluation",
+    "StepLR",
+    "TrainingDiverged",
+    "TrainingState",
+    "accuracy",
+    "confusion_matrix",
+    "evaluate",
+    "fit",
+    "load_checkpoint",
+    "make_schedule",
+    "precision_recall",
+    "predict",
+    "predict_logits",
+    "save_checkpoint",
+    "train_step",
+]

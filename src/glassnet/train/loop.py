@@ -1,0 +1,333 @@
+"""The training loop: a short ``fit`` over a visible ``train_step``, plus ``evaluate``/``predict``.
+
+One step is the whole of backpropagation and gradient descent:
+
+    logits = model.forward(x)                  # forward through every layer
+    loss = loss_fn.forward(logits, y)          # softmax cross-entropy
+    model.backward(loss_fn.backward())         # dL/dK for every weight, last layer first
+    optimizer.step()                           # K <- K - lr * dL/dK (or momentum / Adam)
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from glassnet.data.batching import iterate_batches, num_batches
+from glassnet.data.dataset import Dataset, to_float32
+from glassnet.functional.activation import softmax_forward
+from glassnet.nn.container import Sequential
+from glassnet.nn.loss import CrossEntropyLoss
+from glassnet.optim import Optimizer
+from glassnet.train.checkpoint import TrainingState, load_checkpoint, save_checkpoint
+from glassnet.train.metrics import accuracy, confusion_matrix, precision_recall
+from glassnet.train.schedules import ConstantLR, Schedule
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss (or the logits) stopped being finite; the message says when and what is safe."""
+
+
+def train_step(
+    model: Sequential,
+    loss_fn: CrossEntropyLoss,
+    optimizer: Optimizer,
+    x: np.ndarray,
+    y: np.ndarray,
+) -> tuple[float, int]:
+    """One gradient-descent step on a batch; returns ``(loss, number of correct predictions)``.
+
+    Raises:
+        FloatingPointError: the logits or the loss are NaN or infinite (the weights are then
+            left as they were before this step).
+    """
+    optimizer.zero_grad()
+    # Divergence is detected explicitly below and reported with its epoch and batch, so
+    # NumPy's overflow warnings on the way there would only be noise.
+    with np.errstate(over="ignore", invalid="ignore"):
+        logits = model.forward(x)
+        if not np.isfinite(logits).all():
+            raise FloatingPointError("the model's outputs (logits) are NaN or infinite")
+        loss = loss_fn.forward(logits, y)
+        if not math.isfinite(loss):
+            raise FloatingPointError(f"the loss is {loss}")
+        model.backward(loss_fn.backward())
+        optimizer.step()
+    return loss, int(np.sum(logits.argmax(axis=1) == y))
+
+
+def _as_arrays(data: Dataset | tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    if isinstance(data, Dataset):
+        return data.images, data.labels
+    images, labels = data
+    return np.asarray(images), np.asarray(labels)
+
+
+def _to_model_input(images: np.ndarray) -> np.ndarray:
+    """uint8 pixels are scaled to [0, 1] by the data layer; float images pass unchanged."""
+    return to_float32(images) if images.dtype == np.uint8 else images
+
+
+@dataclass
+class Evaluation:
+    """What ``evaluate`` measured on a labelled set.
+
+    Attributes:
+        loss, accuracy: mean cross-entropy and fraction correct.
+        confusion: (K, K) counts, rows true class, columns predicted class.
+        precision, recall: (K,) per class.
+        classes: the class names.
+    """
+
+    loss: float
+    accuracy: float
+    confusion: np.ndarray
+    precision: np.ndarray
+    recall: np.ndarray
+    classes: list[str]
+
+    def report(self) -> str:
+        """A per-class table of precision and recall, then the overall figures."""
+        width = max(8, *(len(c) for c in self.classes))
+        lines = [f"{'class':<{width}} {'precision':>9} {'recall':>7} {'support':>8}"]
+        for k, name in enumerate(self.classes):
+            support = int(self.confusion[k].sum())
+            lines.append(
+                f"{name:<{width}} {self.precision[k]:>9.4f} {self.recall[k]:>7.4f} {support:>8}"
+            )
+        lines.append(f"loss: {self.loss:.4f}")
+        lines.append(f"accuracy: {self.accuracy:.4f}")
+        return "\n".join(lines)
+
+
+def predict_logits(model: Sequential, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:
+    """Raw scores ``(N, K)`` for a stack of images, in eval mode, a batch at a time."""
+    was_training = model.training
+    model.eval()
+    try:
+        chunks = [
+            model.forward(_to_model_input(images[i : i + batch_size]))
+            for i in range(0, len(images), batch_size)
+        ]
+    finally:
+        model.train(was_training)
+    return np.concatenate(chunks)
+
+
+def predict(model: Sequential, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:
+    """Class probabilities ``softmax(model(x))`` for each image.
+
+    Args:
+        images: (N, H, W, C), uint8 pixels (scaled to [0, 1] here) or floats.
+
+    Returns:
+        (N, K) probabilities; each row sums to 1.
+
+    Example:
+        >>> import glassnet as gn
+        >>> model = gn.Sequential([gn.Flatten(), gn.Linear(4, 3, rng=0)])
+        >>> probs = predict(model, np.zeros((2, 2, 2, 1), np.uint8))
+        >>> probs.shape, probs.sum(axis=1).round(6).tolist()
+        ((2, 3), [1.0, 1.0])
+    """
+    return softmax_forward(predict_logits(model, images, batch_size))[0]
+
+
+def evaluate(
+    model: Sequential,
+    data: Dataset | tuple[np.ndarray, np.ndarray],
+    batch_size: int = 1000,
+    classes: list[str] | None = None,
+) -> Evaluation:
+    """Loss, accuracy, confusion matrix and per-class precision/recall on a labelled set.
+
+    Example:
+        >>> import glassnet as gn
+        >>> model = gn.Sequential([gn.Flatten(), gn.Linear(4, 2, rng=0)])
+        >>> result = evaluate(model, (np.zeros((3, 2, 2, 1), np.uint8), np.array([0, 1, 1])))
+        >>> result.confusion.shape, round(result.loss, 4)
+        ((2, 2), 0.6931)
+    """
+    images, labels = _as_arrays(data)
+    if len(images) == 0:
+        raise ValueError("evaluate got an empty dataset")
+    logits = predict_logits(model, images, batch_size)
+    num_classes = logits.shape[1]
+    if classes is None:
+        classes = (
+            data.classes if isinstance(data, Dataset) else [str(k) for k in range(num_classes)]
+        )
+    loss = CrossEntropyLoss().forward(logits, labels)
+    matrix = confusion_matrix(labels, logits.argmax(axis=1), num_classes)
+    precision, recall = precision_recall(matrix)
+    return Evaluation(loss, accuracy(logits, labels), matrix, precision, recall, list(classes))
+
+
+def fit(
+    model: Sequential,
+    train: Dataset | tuple[np.ndarray, np.ndarray],
+    optimizer: Optimizer,
+    *,
+    epochs: int,
+    batch_size: int = 64,
+    validation: Dataset | tuple[np.ndarray, np.ndarray] | None = None,
+    schedule: Schedule | None = None,
+    early_stopping: int | None = None,
+    checkpoint: str | os.PathLike[str] | None = None,
+    resume: str | os.PathLike[str] | None = None,
+    rng: np.random.Generator | int | None = 0,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> dict[str, list[float]]:
+    """Train ``model`` with mini-batch gradient descent and softmax cross-entropy.
+
+    Each epoch shuffles the training set with ``rng``, runs ``train_step`` on every batch
+    (a progress bar shows the running loss and accuracy), evaluates ``validation``, logs one
+    line, and writes ``checkpoint`` atomically.
+
+    Args:
+        model, optimizer: the network and the update rule over ``model.parameters()``.
+        train: a Dataset or ``(images, labels)``; uint8 images are scaled to [0, 1].
+        epochs: the total number of epochs (a resumed run continues up to it).
+        batch_size: samples per gradient step; the last batch of an epoch may be smaller.
+        validation: evaluated after each epoch (``val_loss``, ``val_accuracy``).
+        schedule: the learning rate per epoch from the optimizer's initial ``lr``.
+        early_stopping: stop after this many epochs without improvement of ``val_loss`` (or
+            ``loss`` without validation) and restore the best weights.
+        checkpoint: file to write after every epoch (model, optimizer, RNG and loop state).
+        resume: a checkpoint to continue from; the run then replays exactly what an
+            uninterrupted run would have done.
+        rng: seed or Generator for the shuffling order.
+        progress: show a tqdm progress bar.
+        log: where the per-epoch lines go.
+
+    Returns:
+        The history: ``{"epoch", "loss", "accuracy", "lr", "seconds"}`` and, with validation,
+        ``"val_loss"``, ``"val_accuracy"``; one entry per epoch.
+
+    Raises:
+        TrainingDiverged: the loss became NaN/Inf; the message names the epoch and batch and
+            the last good checkpoint (which is left untouched).
+    """
+    if epochs < 1 or batch_size < 1:
+        raise ValueError(f"epochs and batch_size must be >= 1, got {epochs} and {batch_size}")
+    images, labels = _as_arrays(train)
+    if len(images) == 0:
+        raise ValueError("fit got an empty training set")
+    schedule = schedule or ConstantLR()
+    base_lr = optimizer.lr
+    loss_fn = CrossEntropyLoss()
+    data_rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    state = TrainingState()
+    if resume is not None:
+        state = load_checkpoint(resume, model, optimizer)
+        data_rng.bit_generator.state = state.data_rng
+        log(f"resumed from {resume} after epoch {state.epoch}")
+    batches = num_batches(len(images), batch_size)
+
+    for epoch in range(state.epoch, epochs):
+        optimizer.lr = schedule(epoch, base_lr)
+        model.train()
+        start, total_loss, correct, seen = time.perf_counter(), 0.0, 0, 0
+        bar = _progress(progress, batches, f"epoch {epoch + 1}/{epochs}")
+        for b, (x, y) in enumerate(
+            iterate_batches((images, labels), batch_size, shuffle=True, rng=data_rng)
+        ):
+            try:
+                loss, hits = train_step(model, loss_fn, optimizer, x, y)
+            except FloatingPointError as error:
+                if bar:
+                    bar.close()
+                safe = (
+                    f"the last good checkpoint {checkpoint} (after epoch {state.epoch}) is intact"
+                    if checkpoint is not None and state.epoch > 0
+                    else "no checkpoint was written yet"
+                )
+                raise TrainingDiverged(
+                    f"training diverged at epoch {epoch + 1}, batch {b + 1}/{batches}: {error}; "
+                    f"{safe}. Try a smaller learning rate (now {optimizer.lr:g})."
+                ) from None
+            total_loss += loss * len(y)
+            correct += hits
+            seen += len(y)
+            if bar:
+                bar.update(1)
+                bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.4f}")
+        if bar:
+            bar.close()
+        record = {
+            "epoch": epoch + 1,
+            "loss": total_loss / seen,
+            "accuracy": correct / seen,
+            "lr": optimizer.lr,
+            "seconds": time.perf_counter() - start,
+        }
+        if validation is not None:
+            result = evaluate(model, validation)
+            record.update(val_loss=result.loss, val_accuracy=result.accuracy)
+        for key, value in record.items():
+            state.history.setdefault(key, []).append(value)
+        log(_epoch_line(record, epochs))
+
+        state.epoch = epoch + 1
+        stop = False
+        if early_stopping is not None:
+            monitored = record.get("val_loss", record["loss"])
+            if state.best_value is None or monitored < state.best_value:
+                state.best_value, state.bad_epochs = monitored, 0
+                state.best_weights = model.state_dict()
+            else:
+                state.bad_epochs += 1
+                stop = state.bad_epochs >= early_stopping
+        state.data_rng = data_rng.bit_generator.state
+        if checkpoint is not None:
+            save_checkpoint(checkpoint, model, optimizer, state)
+        if stop:
+            log(
+                f"early stopping: no improvement for {early_stopping} epochs; "
+                f"restoring the best weights ({state.best_value:.4f})"
+            )
+            break
+    if early_stopping is not None and state.best_weights is not None:
+        model.load_state_dict(state.best_weights)
+    return state.history
+
+
+def _epoch_line(record: dict[str, float], epochs: int) -> str:
+    parts = [
+        f"epoch {record['epoch']}/{epochs}",
+        f"loss {record['loss']:.4f}",
+        f"accuracy {record['accuracy']:.4f}",
+    ]
+    if "val_loss" in record:
+        parts += [
+            f"val_loss {record['val_loss']:.4f}",
+            f"val_accuracy {record['val_accuracy']:.4f}",
+        ]
+    parts += [f"lr {record['lr']:.3g}", f"{record['seconds']:.1f}s"]
+    return "  ".join(parts)
+
+
+def _progress(enabled: bool, total: int, description: str):  # noqa: ANN202 - tqdm or None
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=description, unit="batch", leave=False, dynamic_ncols=True)
+
+
+def default_run_dir(root: str | os.PathLike[str], name: str) -> Path:
+    """``root/name-YYYYmmdd-HHMMSS``, with a numeric suffix if that exists already."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    candidate = Path(root) / f"{name}-{stamp}"
+    k = 2
+    while candidate.exists():
+        candidate = Path(root) / f"{name}-{stamp}-{k}"
+        k += 1
+    return candidate
