@@ -29,6 +29,7 @@ from glassnet.data import (
     train_val_split,
 )
 from glassnet.init import INITIALIZERS
+from glassnet.interop import export_onnx, from_torch, load_torch_state_dict, to_torch
 from glassnet.io import ModelFileError, load, read_metadata, save
 from glassnet.nn.container import Sequential
 from glassnet.nn.layers import (
@@ -78,10 +79,14 @@ __all__ = [
     "Sigmoid",
     "Softmax",
     "Tanh",
+    "export_onnx",
+    "from_torch",
     "functional",
     "load",
+    "load_torch_state_dict",
     "read_metadata",
     "save",
+    "to_torch",
     "get_dataset",
     "iterate_batches",
     "load_digits",

@@ -1,0 +1,143 @@
+"""What the ONNX and PyTorch converters share: layer lists, shapes, kernels and feature orders.
+
+glassnet computes channels-last, ``(N, H, W, C)``; ONNX and PyTorch compute channels-first,
+``(N, C, H, W)``. Two things follow at every boundary:
+
+- a conv weight has the same ``(C_out, C_in, KH, KW)`` layout on both sides, but glassnet's
+  ``mode="convolution"`` flips it at compute time, so the other side gets the flipped kernel;
+- Flatten orders features ``(H, W, C)`` in glassnet and ``(C, H, W)`` in PyTorch, so the first
+  Linear after a Flatten of a feature map sees its input columns in a different order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from glassnet.nn.container import Sequential, _with_position
+from glassnet.nn.layers import Conv2d, Flatten, Linear
+from glassnet.nn.module import Module
+
+Shape = tuple[int, ...]
+
+
+def layers_of(model: Module) -> list[Module]:
+    """The layers a converter walks: a Sequential's list, or a single layer on its own."""
+    return list(model.layers) if isinstance(model, Sequential) else [model]
+
+
+def resolve_input_shape(model: Module, input_shape: Sequence[int] | None) -> Shape:
+    """``input_shape`` checked, or the one the model records; a clear error without either.
+
+    Example:
+        >>> import glassnet as gn
+        >>> resolve_input_shape(gn.Sequential([gn.ReLU()]), [28, 28, 1])
+        (28, 28, 1)
+    """
+    if input_shape is None:
+        input_shape = getattr(model, "input_shape", None)
+        if input_shape is None:
+            raise ValueError(
+                "input_shape is required: one sample's shape, e.g. (28, 28, 1) for (H, W, C) "
+                "images (this model does not record its own)"
+            )
+    if isinstance(input_shape, int | str) or not all(
+        isinstance(d, int | np.integer) and not isinstance(d, bool) and d >= 1 for d in input_shape
+    ):
+        raise ValueError(
+            f"input_shape must be a sequence of positive ints such as (H, W, C), "
+            f"got {input_shape!r}"
+        )
+    return tuple(int(d) for d in input_shape)
+
+
+def trace_shapes(layers: Sequence[Module], input_shape: Shape) -> list[Shape]:
+    """The shape entering each layer, then the output's, for a batch of one (eval mode).
+
+    Runs every layer on zeros, so the shapes come from the layers' own arithmetic and a model
+    that does not fit ``input_shape`` fails with the layer's own message and position.
+
+    Returns:
+        ``len(layers) + 1`` shapes, each ``(1, ...)``.
+    """
+    dtype = next((p.dtype for layer in layers for p in layer.parameters()), np.float32)
+    x = np.zeros((1, *input_shape), dtype)
+    shapes = [x.shape]
+    for i, layer in enumerate(layers):
+        was_training = layer.training
+        layer.eval()  # Dropout is then the identity and draws no random numbers
+        try:
+            x = _with_position(i, layer, layer.forward, x)
+        finally:
+            layer.train(was_training)
+        shapes.append(x.shape)
+    return shapes
+
+
+def cross_correlation_kernel(conv: Conv2d) -> np.ndarray:
+    """The kernel a cross-correlating framework needs to compute what ``conv`` computes.
+
+    Math:
+        mode="convolution" computes with W[o, c, KH-1-m, KW-1-k], so that is the kernel to
+        hand over; flipping twice is the identity, so the same function converts back.
+
+    Shape:
+        (C_out, C_in, KH, KW).
+    """
+    w = conv.params["weight"].value
+    return np.ascontiguousarray(w[:, :, ::-1, ::-1] if conv.mode == "convolution" else w)
+
+
+def torch_feature_maps(layers: Sequence[Module], shapes: Sequence[Shape]) -> dict[int, Shape]:
+    """For each Linear that sees flattened features, the map ``(H, W, C)`` they came from.
+
+    Only maps with several channels and several pixels are listed: for ``C == 1`` or
+    ``H * W == 1`` the (H, W, C) and (C, H, W) orders agree. Element-wise layers between the
+    Flatten and the Linear (ReLU, Dropout, ...) keep the order.
+
+    Raises:
+        ValueError: the model's output is such a flattened map, whose feature order would
+            differ from a PyTorch model's with no Linear to absorb it.
+    """
+    pending: Shape | None = None
+    maps: dict[int, Shape] = {}
+    for i, layer in enumerate(layers):
+        if isinstance(layer, Flatten) and len(shapes[i]) == 4:
+            _, H, W, C = shapes[i]
+            pending = (H, W, C) if H * W > 1 and C > 1 else None
+        elif isinstance(layer, Linear):
+            if pending is not None:
+                maps[i] = pending
+            pending = None
+    if pending is not None:
+        raise ValueError(
+            f"the model outputs a flattened {pending[0]}x{pending[1]}x{pending[2]} feature map: "
+            "glassnet orders its features (H, W, C), PyTorch (C, H, W), and no Linear follows "
+            "to absorb the difference"
+        )
+    return maps
+
+
+def chw_to_hwc_columns(weight: np.ndarray, hwc: Shape) -> np.ndarray:
+    """Reorder a Linear weight's input columns from PyTorch's (C, H, W) to glassnet's (H, W, C).
+
+    Shape:
+        weight: (F_out, C * H * W) -> (F_out, H * W * C).
+    """
+    H, W, C = hwc
+    F_out = weight.shape[0]
+    w = weight.reshape(F_out, C, H, W).transpose(0, 2, 3, 1)  # (F_out, H, W, C)
+    return np.ascontiguousarray(w.reshape(F_out, H * W * C))
+
+
+def hwc_to_chw_columns(weight: np.ndarray, hwc: Shape) -> np.ndarray:
+    """The inverse of ``chw_to_hwc_columns``: glassnet's (H, W, C) columns to (C, H, W).
+
+    Shape:
+        weight: (F_out, H * W * C) -> (F_out, C * H * W).
+    """
+    H, W, C = hwc
+    F_out = weight.shape[0]
+    w = weight.reshape(F_out, H, W, C).transpose(0, 3, 1, 2)  # (F_out, C, H, W)
+    return np.ascontiguousarray(w.reshape(F_out, C * H * W))

@@ -1,0 +1,389 @@
+"""PyTorch models in and out: ``from_torch``, ``load_torch_state_dict`` and ``to_torch``.
+
+PyTorch computes channels-first ``(N, C, H, W)``, glassnet channels-last ``(N, H, W, C)``;
+the layers correspond one to one (``AdaptiveAvgPool2d(1)`` + ``Flatten`` is glassnet's
+``GlobalAvgPool2d``) and the weights convert as follows:
+
+- Conv2d weight: the same ``(C_out, C_in, KH, KW)`` layout; a glassnet ``mode="convolution"``
+  layer holds the kernel flipped relative to PyTorch's cross-correlation.
+- Linear weight: the same ``(F_out, F_in)`` layout, except the first Linear after a Flatten of
+  a ``C x H x W`` map, whose columns PyTorch orders (C, H, W) and glassnet (H, W, C).
+
+Parameters are paired in order, layer by layer (PyTorch's ``0.weight``, ``0.bias``, ... or
+``features.3.weight`` alike), each checked by name and shape. ``torch`` is imported only inside
+``from_torch`` and ``to_torch``; ``load_torch_state_dict`` takes tensors or NumPy arrays.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from glassnet.functional.conv import conv_geometry
+from glassnet.functional.pooling import pool_geometry
+from glassnet.interop._common import (
+    Shape,
+    chw_to_hwc_columns,
+    cross_correlation_kernel,
+    hwc_to_chw_columns,
+    layers_of,
+    resolve_input_shape,
+    torch_feature_maps,
+    trace_shapes,
+)
+from glassnet.nn import layers as L
+from glassnet.nn.container import Sequential
+from glassnet.nn.module import Module
+
+SUPPORTED_TORCH = (
+    "Conv2d, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d(1), ReLU, LeakyReLU, Sigmoid, Tanh, "
+    "Softmax, Flatten, Linear, Dropout (inside nn.Sequential, nested or not)"
+)
+
+
+def from_torch(module: Any, input_shape: Sequence[int]) -> Sequential:
+    """Build a glassnet ``Sequential`` that computes what a PyTorch ``nn.Sequential`` computes.
+
+    The glassnet model takes the same images channels-last: ``model.forward(x_nhwc)`` equals
+    ``module(x_nchw)`` (transposed back to NHWC if the output is a map).
+
+    Args:
+        module: a ``torch.nn.Sequential`` of Conv2d (zero padding, groups=1), MaxPool2d
+            (dilation 1), AvgPool2d (count_include_pad=True), AdaptiveAvgPool2d(1), ReLU,
+            LeakyReLU, Sigmoid, Tanh, Softmax (over the channels/features, dim=1), Flatten,
+            Linear and Dropout; nested Sequentials are walked in order. float32 or float64.
+        input_shape: one sample's shape ``(H, W, C)`` (glassnet's channels-last order), needed
+            for the Linear after Flatten and for AdaptiveAvgPool2d.
+
+    Returns:
+        The glassnet model, in training mode if ``module`` is.
+
+    Raises:
+        ImportError: torch is not installed.
+        ValueError: an unsupported layer or option (named, with its position), or a model
+            that does not fit ``input_shape``.
+
+    Example:
+        >>> import torch, glassnet as gn
+        >>> net = torch.nn.Sequential(torch.nn.Conv2d(1, 6, 5, padding=2), torch.nn.ReLU(),
+        ...                           torch.nn.MaxPool2d(2), torch.nn.Flatten(),
+        ...                           torch.nn.Linear(6 * 14 * 14, 10))
+        >>> gn.from_torch(net, input_shape=(28, 28, 1))[0]
+        Conv2d(in_channels=1, out_channels=6, kernel_size=[5, 5], padding=2)
+    """
+    nn = _import_torch().nn
+    if not isinstance(module, nn.Sequential):
+        raise ValueError(f"from_torch expects a torch.nn.Sequential, got {type(module).__name__}")
+    input_shape = resolve_input_shape(module, input_shape)
+    children = list(_leaves(nn, module))
+    layers: list[Module] = []
+    x = np.zeros((1, *input_shape), np.float32)  # a sample batch, to know each layer's input
+    i = 0
+    while i < len(children):
+        child = children[i]
+        try:
+            layer = _glassnet_layer(nn, child, x.shape)
+            if isinstance(child, nn.AdaptiveAvgPool2d) and _is_flatten(nn, children[i + 1 :]):
+                layer, i = L.GlobalAvgPool2d(), i + 1  # (N, C, 1, 1) flattened is (N, C)
+            x = layer.train(False).forward(x)
+        except (ValueError, TypeError) as error:
+            raise type(error)(f"PyTorch layer {i} ({child!r}): {error}") from error
+        layers.append(layer)
+        i += 1
+    model = Sequential(layers)
+    load_torch_state_dict(model, module.state_dict(), input_shape)
+    return model.train(module.training)
+
+
+def load_torch_state_dict(
+    model: Module, state_dict: Mapping[str, Any], input_shape: Sequence[int] | None = None
+) -> None:
+    """Copy a PyTorch state_dict into a glassnet model of the same architecture, in place.
+
+    The tensors are paired with the model's parameterised layers in order (a module's
+    ``weight`` and ``bias`` with one Conv2d or Linear), their names and shapes checked, and
+    converted: conv kernels flipped for ``mode="convolution"`` layers, and the columns of the
+    first Linear after a Flatten reordered from (C, H, W) to (H, W, C).
+
+    Args:
+        model: a glassnet ``Sequential`` (or one layer).
+        state_dict: ``name -> tensor`` as ``torch.nn.Module.state_dict()`` returns it; NumPy
+            arrays work too.
+        input_shape: one sample's ``(H, W, C)``; by default the model's own ``input_shape``.
+
+    Raises:
+        ValueError: the tensors do not pair up with the model's parameters (the first mismatch
+            named on both sides), or the model does not fit ``input_shape``.
+
+    Example:
+        >>> import numpy as np, glassnet as gn
+        >>> model = gn.Sequential([gn.Flatten(), gn.Linear(2 * 2 * 3, 4, rng=0)])
+        >>> state = {"1.weight": np.arange(48.0).reshape(4, 12), "1.bias": np.zeros(4)}
+        >>> gn.load_torch_state_dict(model, state, input_shape=(2, 2, 3))
+        >>> model[1].params["weight"].value[0, :3]  # the (h=0, w=0) pixel's 3 channels
+        array([0., 4., 8.], dtype=float32)
+    """
+    layers = layers_of(model)
+    shapes = trace_shapes(layers, resolve_input_shape(model, input_shape))
+    flattened = torch_feature_maps(layers, shapes)
+    owners = [(i, layer) for i, layer in enumerate(layers) if layer.params]
+    groups = _group_by_module(state_dict)
+    if len(groups) != len(owners):
+        raise ValueError(
+            f"the state_dict holds parameters of {len(groups)} modules ({', '.join(groups)}), "
+            f"the glassnet model has {len(owners)} layers with parameters"
+        )
+    converted: list[tuple[np.ndarray, np.ndarray]] = []
+    for (i, layer), (prefix, tensors) in zip(owners, groups.items(), strict=True):
+        where = f"state_dict module {prefix or '(top)'!r} for glassnet layer {i}"
+        if set(tensors) != set(layer.params):
+            raise ValueError(
+                f"{where} ({type(layer).__name__}): has {sorted(tensors)}, "
+                f"expected {sorted(layer.params)}"
+            )
+        for name, tensor in tensors.items():
+            value = _as_numpy(tensor)
+            target = layer.params[name].value
+            if value.shape != target.shape:
+                raise ValueError(
+                    f"{where}: {prefix}{name} has shape {value.shape}, glassnet "
+                    f"{type(layer).__name__} expects {target.shape}"
+                )
+            if isinstance(layer, L.Conv2d) and name == "weight" and layer.mode == "convolution":
+                value = value[:, :, ::-1, ::-1]  # glassnet flips it back when it computes
+            if isinstance(layer, L.Linear) and name == "weight" and i in flattened:
+                value = chw_to_hwc_columns(value, flattened[i])
+            converted.append((target, value))
+    for target, value in converted:  # only once everything matched: all or nothing
+        target[...] = value
+
+
+def to_torch(model: Module, input_shape: Sequence[int] | None = None) -> Any:
+    """A ``torch.nn.Sequential`` that computes what a glassnet model computes, channels-first.
+
+    ``net(x_nchw)`` equals ``model.forward(x_nhwc)`` (with a map output transposed). Padding
+    that PyTorch layers cannot express (asymmetric 'same', pooling padding over half the
+    kernel) becomes a ``ZeroPad2d`` / ``ConstantPad2d(-inf)`` before the layer.
+
+    Args:
+        model: a glassnet ``Sequential`` (or one layer) of the layers ``from_torch`` makes.
+        input_shape: one sample's ``(H, W, C)``; by default the model's own ``input_shape``.
+
+    Returns:
+        The PyTorch model, in the glassnet model's dtype and train/eval mode.
+
+    Raises:
+        ImportError: torch is not installed.
+        ValueError: a layer PyTorch has no equivalent for, or a model whose output is a
+            flattened feature map (its feature order would differ).
+
+    Example:
+        >>> import glassnet as gn
+        >>> model = gn.Sequential([gn.Conv2d(1, 6, 5, padding=2, rng=0), gn.GlobalAvgPool2d()])
+        >>> to_torch(model, (28, 28, 1))
+        Sequential(
+          (0): Conv2d(1, 6, kernel_size=(5, 5), stride=(1, 1), padding=(2, 2))
+          (1): AdaptiveAvgPool2d(output_size=1)
+          (2): Flatten(start_dim=1, end_dim=-1)
+        )
+    """
+    torch = _import_torch()
+    layers = layers_of(model)
+    shapes = trace_shapes(layers, resolve_input_shape(model, input_shape))
+    flattened = torch_feature_maps(layers, shapes)
+    modules: list[Any] = []
+    with torch.no_grad():
+        for i, layer in enumerate(layers):
+            try:
+                new = _torch_modules(torch.nn, layer, shapes[i])
+            except ValueError as error:
+                raise ValueError(f"layer {i} ({type(layer).__name__}): {error}") from error
+            if layer.params:  # the parameterised module is the last one of its group
+                weight = layer.params["weight"].value
+                if isinstance(layer, L.Conv2d):
+                    weight = cross_correlation_kernel(layer)
+                elif i in flattened:
+                    weight = hwc_to_chw_columns(weight, flattened[i])
+                new[-1].to(_torch_dtype(torch, weight.dtype))
+                new[-1].weight.copy_(torch.from_numpy(np.ascontiguousarray(weight)))
+                if "bias" in layer.params:
+                    new[-1].bias.copy_(torch.from_numpy(layer.params["bias"].value))
+            modules.extend(new)
+    return torch.nn.Sequential(*modules).train(model.training)
+
+
+def _import_torch() -> Any:
+    try:
+        import torch
+    except ImportError as error:
+        raise ImportError(
+            "PyTorch interop needs torch: pip install torch (or pip install 'glassnet[ref]')"
+        ) from error
+    return torch
+
+
+def _torch_dtype(torch: Any, dtype: np.dtype) -> Any:
+    return torch.float64 if dtype == np.float64 else torch.float32
+
+
+def _leaves(nn: Any, module: Any) -> Iterator[Any]:
+    """The modules of a Sequential in order, nested Sequentials opened."""
+    for child in module.children():
+        if isinstance(child, nn.Sequential):
+            yield from _leaves(nn, child)
+        else:
+            yield child
+
+
+def _group_by_module(state_dict: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """``{"0.weight": a, "0.bias": b, ...}`` -> ``{"0.": {"weight": a, "bias": b}, ...}``."""
+    groups: dict[str, dict[str, Any]] = {}
+    for key, value in state_dict.items():
+        prefix, _, name = key.rpartition(".")
+        groups.setdefault(prefix + "." if prefix else "", {})[name] = value
+    return groups
+
+
+def _as_numpy(value: Any) -> np.ndarray:
+    if hasattr(value, "detach"):  # a torch tensor, without importing torch
+        value = value.detach().cpu().numpy()
+    array = np.asarray(value)
+    if array.dtype not in (np.float32, np.float64):
+        raise ValueError(f"expected float32 or float64 tensors, got {array.dtype}")
+    return array
+
+
+def _is_flatten(nn: Any, following: Sequence[Any]) -> bool:
+    """Whether the next module is a plain ``Flatten()`` (all but the batch axis)."""
+    return (
+        bool(following)
+        and isinstance(following[0], nn.Flatten)
+        and (following[0].start_dim, following[0].end_dim) == (1, -1)
+    )
+
+
+def _dtype_of(nn_module: Any) -> str:
+    name = str(nn_module.weight.dtype).removeprefix("torch.")
+    if name not in ("float32", "float64"):
+        raise ValueError(f"weights must be float32 or float64, got {name}")
+    return name
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ValueError(message)
+
+
+def _glassnet_layer(nn: Any, m: Any, shape: Shape) -> Module:
+    """The glassnet layer for one PyTorch module, seeing an NHWC input of ``shape``."""
+    if isinstance(m, nn.Conv2d):
+        _require(m.groups == 1, f"only groups=1 is supported, got groups={m.groups}")
+        _require(
+            m.padding_mode == "zeros",
+            f"only padding_mode='zeros' is supported, got {m.padding_mode!r}",
+        )
+        padding = m.padding  # 'same', 'valid' or (P_h, P_w); an int where both agree
+        if not isinstance(padding, str) and padding[0] == padding[1]:
+            padding = padding[0]
+        return L.Conv2d(
+            m.in_channels, m.out_channels, m.kernel_size, stride=m.stride, padding=padding,
+            dilation=m.dilation, bias=m.bias is not None, dtype=_dtype_of(m),
+        )  # fmt: skip
+    if isinstance(m, nn.MaxPool2d | nn.AvgPool2d):
+        _require(not m.ceil_mode, "only ceil_mode=False is supported")
+        if isinstance(m, nn.MaxPool2d):
+            _require(m.dilation in (1, (1, 1)), f"only dilation=1 is supported, got {m.dilation}")
+            _require(not m.return_indices, "return_indices=True is not supported")
+            return L.MaxPool2d(m.kernel_size, m.stride, m.padding)
+        _require(
+            m.count_include_pad,
+            "only count_include_pad=True is supported (glassnet counts the zero padding)",
+        )
+        _require(m.divisor_override is None, "divisor_override is not supported")
+        return L.AvgPool2d(m.kernel_size, m.stride, m.padding)
+    if isinstance(m, nn.AdaptiveAvgPool2d):
+        _require(
+            m.output_size in (1, (1, 1)),
+            f"only output_size=1 is supported, got {m.output_size}",
+        )
+        _require(len(shape) == 4, f"expects a feature map, got input shape {shape}")
+        return L.AvgPool2d((shape[1], shape[2]))  # one window over the whole map
+    if isinstance(m, nn.Linear):
+        return L.Linear(m.in_features, m.out_features, bias=m.bias is not None, dtype=_dtype_of(m))
+    if isinstance(m, nn.Softmax):
+        dim = m.dim if m.dim is None or m.dim >= 0 else m.dim + len(shape)
+        _require(
+            dim == 1,
+            f"only a softmax over the channels/features (dim=1) is supported, got dim={m.dim} "
+            f"for a {len(shape)}-D input",
+        )
+        return L.Softmax()
+    if isinstance(m, nn.Flatten):
+        _require(
+            m.start_dim == 1 and m.end_dim == -1,
+            f"only Flatten(start_dim=1, end_dim=-1) is supported, got ({m.start_dim}, {m.end_dim})",
+        )
+        return L.Flatten()
+    if isinstance(m, nn.LeakyReLU):
+        return L.LeakyReLU(m.negative_slope)
+    if isinstance(m, nn.Dropout):
+        return L.Dropout(m.p)
+    for torch_name, glassnet_class in (("ReLU", L.ReLU), ("Sigmoid", L.Sigmoid), ("Tanh", L.Tanh)):
+        if isinstance(m, getattr(nn, torch_name)):
+            return glassnet_class()
+    raise ValueError(f"not supported; supported layers: {SUPPORTED_TORCH}")
+
+
+def _torch_modules(nn: Any, layer: Module, shape: Shape) -> list[Any]:
+    """The PyTorch module(s) for one glassnet layer seeing an NHWC input of ``shape``."""
+    if isinstance(layer, L.Conv2d):
+        w_shape = layer.params["weight"].shape
+        _, P, _, _ = conv_geometry(shape, w_shape, layer.stride, layer.padding, layer.dilation)
+        pad, padding = _torch_padding(nn, P, 0.0, layer.kernel_size, conv=True)
+        conv = nn.Conv2d(
+            layer.in_channels, layer.out_channels, layer.kernel_size, stride=layer.stride,
+            padding=padding, dilation=layer.dilation, bias=layer.bias,
+        )  # fmt: skip
+        return [*pad, conv]
+    if isinstance(layer, L.MaxPool2d | L.AvgPool2d):
+        K, S, P, _ = pool_geometry(shape, layer.kernel_size, layer.stride, layer.padding)
+        if isinstance(layer, L.MaxPool2d):
+            pad, padding = _torch_padding(nn, P, -math.inf, K, conv=False)
+            return [*pad, nn.MaxPool2d(K, S, padding)]
+        pad, padding = _torch_padding(nn, P, 0.0, K, conv=False)
+        return [*pad, nn.AvgPool2d(K, S, padding, count_include_pad=True)]
+    if isinstance(layer, L.GlobalAvgPool2d):
+        return [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+    if isinstance(layer, L.Linear):
+        return [nn.Linear(layer.in_features, layer.out_features, bias=layer.bias)]
+    if isinstance(layer, L.Softmax):
+        _require(len(shape) in (2, 4), f"expects a 2-D or 4-D input, got shape {shape}")
+        return [nn.Softmax(dim=1)]  # channels (or features): glassnet's last axis
+    if isinstance(layer, L.LeakyReLU):
+        return [nn.LeakyReLU(layer.negative_slope)]
+    if isinstance(layer, L.Dropout):
+        return [nn.Dropout(layer.p)]
+    for cls in (L.ReLU, L.Sigmoid, L.Tanh, L.Flatten):
+        if isinstance(layer, cls):
+            return [getattr(nn, cls.__name__)()]
+    raise ValueError("has no PyTorch equivalent here")
+
+
+def _torch_padding(
+    nn: Any, P: tuple[tuple[int, int], tuple[int, int]], value: float, kernel: Shape, conv: bool
+) -> tuple[list[Any], tuple[int, int]]:
+    """PyTorch's layer padding for glassnet's ((top, bottom), (left, right)), or a pad module.
+
+    PyTorch layers pad symmetrically, and its pools by at most half the kernel; anything else
+    becomes an explicit ``ConstantPad2d`` (zeros, or -inf before max pooling) and no padding.
+    """
+    (top, bottom), (left, right) = P
+    native = top == bottom and left == right
+    if not conv:
+        native = native and top <= kernel[0] // 2 and left <= kernel[1] // 2
+    if native:
+        return [], (top, left)
+    return [nn.ConstantPad2d((left, right, top, bottom), value)], (0, 0)
