@@ -113,7 +113,10 @@ class _Custom(gn.Module):  # a leading underscore keeps it out of the layer regi
 def test_unsupported_layer_is_named_with_its_position(tmp_path):
     pytest.importorskip("onnx")
     model = gn.Sequential([gn.ReLU(), _Custom()])
-    with pytest.raises(ValueError, match=r"layer 1 \(_Custom\) cannot be exported to ONNX; supported layers: AvgPool2d, Conv2d"):
+    with pytest.raises(
+        ValueError,
+        match=r"layer 1 \(_Custom\) cannot be exported to ONNX; supported layers: AvgPool2d, Conv2d",
+    ):
         gn.export_onnx(model, tmp_path / "m.onnx", (4, 4, 1))
     assert not (tmp_path / "m.onnx").exists()
 
@@ -130,19 +133,29 @@ def test_input_shape_is_required_and_checked(tmp_path):
     model = gn.Sequential([gn.Flatten(), gn.Linear(12, 2, rng=0)])
     with pytest.raises(ValueError, match=r"input_shape is required: one sample's shape"):
         gn.export_onnx(model, tmp_path / "m.onnx")
-    with pytest.raises(ValueError, match=r"input_shape must be a sequence of positive ints .*got \(0, 2\)"):
+    with pytest.raises(
+        ValueError, match=r"input_shape must be a sequence of positive ints .*got \(0, 2\)"
+    ):
         gn.export_onnx(model, tmp_path / "m.onnx", (0, 2))
-    with pytest.raises(ValueError, match=r"layer 1 \(Linear\): Linear expects 12 input features .* got 9"):
+    with pytest.raises(
+        ValueError, match=r"layer 1 \(Linear\): Linear expects 12 input features .* got 9"
+    ):
         gn.export_onnx(model, tmp_path / "m.onnx", (3, 3, 1))
 
 
 def test_missing_onnx_is_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "onnx", None)  # import onnx now raises ImportError
-    with pytest.raises(ImportError, match=r"exporting to ONNX needs the onnx package: pip install onnx"):
+    with pytest.raises(
+        ImportError, match=r"exporting to ONNX needs the onnx package: pip install onnx"
+    ):
         gn.export_onnx(gn.ReLU(), tmp_path / "m.onnx", (2, 2, 1))
 
 
 def test_importing_glassnet_imports_neither_onnx_nor_torch():
-    code = "import sys, glassnet; print(sorted({'onnx', 'torch', 'onnxruntime'} & set(sys.modules)))"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    code = (
+        "import sys, glassnet; print(sorted({'onnx', 'torch', 'onnxruntime'} & set(sys.modules)))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert result.stdout.strip() == "[]"

@@ -166,7 +166,8 @@ def to_torch(model: Module, input_shape: Sequence[int] | None = None) -> Any:
 
     ``net(x_nchw)`` equals ``model.forward(x_nhwc)`` (with a map output transposed). Padding
     that PyTorch layers cannot express (asymmetric 'same', pooling padding over half the
-    kernel) becomes a ``ZeroPad2d`` / ``ConstantPad2d(-inf)`` before the layer.
+    kernel, 'same' with a stride) becomes a ``ConstantPad2d`` (zeros, or -inf before max
+    pooling) in front of the layer; ``from_torch`` does not read those back.
 
     Args:
         model: a glassnet ``Sequential`` (or one layer) of the layers ``from_torch`` makes.
@@ -343,6 +344,8 @@ def _torch_modules(nn: Any, layer: Module, shape: Shape) -> list[Any]:
         w_shape = layer.params["weight"].shape
         _, P, _, _ = conv_geometry(shape, w_shape, layer.stride, layer.padding, layer.dilation)
         pad, padding = _torch_padding(nn, P, 0.0, layer.kernel_size, conv=True)
+        if layer.padding == "same" and layer.stride == (1, 1):  # PyTorch splits it as we do
+            pad, padding = [], "same"
         conv = nn.Conv2d(
             layer.in_channels, layer.out_channels, layer.kernel_size, stride=layer.stride,
             padding=padding, dilation=layer.dilation, bias=layer.bias,
