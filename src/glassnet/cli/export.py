@@ -39,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
     if not Path(args.model).is_file():
         raise CLIError(f"model file not found: {args.model}")
     model = load(args.model)
+    shape: tuple[int, ...] | None
     if args.input_shape is not None:
         shape = parse_shape(args.input_shape)
     else:

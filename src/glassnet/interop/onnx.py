@@ -113,8 +113,9 @@ def export_onnx(
         x = _EXPORTERS[type(layer)](graph, f"{i}", layer, x, shapes[i])
     out_shape: Shape = shapes[-1]
     if len(out_shape) == 4:
-        x = graph.node("Transpose", [x], "output_nhwc", perm=NCHW_TO_NHWC)
-    graph.node("Identity", [x], "output")
+        graph.node("Transpose", [x], "output", perm=NCHW_TO_NHWC)
+    else:
+        graph.nodes[-1].output[0] = "output"  # the last layer's result is the model's
 
     float32 = onnx.TensorProto.FLOAT
     proto = onnx.helper.make_model(

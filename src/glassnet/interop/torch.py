@@ -343,6 +343,7 @@ def _torch_modules(nn: Any, layer: Module, shape: Shape) -> list[Any]:
     if isinstance(layer, L.Conv2d):
         w_shape = layer.params["weight"].shape
         _, P, _, _ = conv_geometry(shape, w_shape, layer.stride, layer.padding, layer.dilation)
+        padding: tuple[int, int] | str
         pad, padding = _torch_padding(nn, P, 0.0, layer.kernel_size, conv=True)
         if layer.padding == "same" and layer.stride == (1, 1):  # PyTorch splits it as we do
             pad, padding = [], "same"
