@@ -40,6 +40,24 @@ def windows(xp: np.ndarray, kernel: Pair, stride: Pair, dilation: Pair, out: Pai
     )
 
 
+def window_slot(
+    xp: np.ndarray, m: int, k: int, stride: Pair, dilation: Pair, out: Pair
+) -> np.ndarray:
+    """Offset ``(m, k)`` of every window: ``v[n, i, j, c] = xp[n, i*S + m*D, j*S + k*D, c]``.
+
+    This is ``windows(...)[:, :, :, m, k, :]`` written as basic slicing, so the view is
+    writable when ``xp`` is: backward passes add each offset's gradient through it. Looping
+    over the KH*KW offsets touches H_out*W_out-sized strided views and never copies a window.
+
+    Returns:
+        A view of shape (N, H_out, W_out, C).
+    """
+    (SH, SW), (DH, DW), (H_out, W_out) = stride, dilation, out
+    rows = slice(m * DH, m * DH + SH * (H_out - 1) + 1, SH)
+    cols = slice(k * DW, k * DW + SW * (W_out - 1) + 1, SW)
+    return xp[:, rows, cols, :]
+
+
 def scatter_windows(
     dwin: np.ndarray, padded_shape: tuple[int, ...], stride: Pair, dilation: Pair
 ) -> np.ndarray:
@@ -56,13 +74,10 @@ def scatter_windows(
         dxp, shape (N, H_p, W_p, C).
     """
     _, H_out, W_out, KH, KW, _ = dwin.shape
-    (SH, SW), (DH, DW) = stride, dilation
     dxp = np.zeros(padded_shape, dtype=dwin.dtype)
     for m in range(KH):
         for k in range(KW):
-            rows = slice(m * DH, m * DH + SH * (H_out - 1) + 1, SH)
-            cols = slice(k * DW, k * DW + SW * (W_out - 1) + 1, SW)
-            dxp[:, rows, cols, :] += dwin[:, :, :, m, k, :]
+            window_slot(dxp, m, k, stride, dilation, (H_out, W_out))[...] += dwin[:, :, :, m, k, :]
     return dxp
 
 

@@ -7,21 +7,30 @@ from typing import NamedTuple
 import numpy as np
 
 from glassnet.functional._shape import Padding2d, Pair, out_size, pair, resolve_padding
-from glassnet.functional._windows import pad_nhwc, scatter_windows, unpad_nhwc, windows
+from glassnet.functional._windows import (
+    pad_nhwc,
+    scatter_windows,
+    unpad_nhwc,
+    window_slot,
+    windows,
+)
 
 
 class PoolCache(NamedTuple):
     """What the pooling backward passes need.
 
     Fields:
-        argmax: for max pooling, the flat index ``m * KW + k`` of each window's maximum,
-            (N, H_out, W_out, C); None for average pooling.
+        xp: for max pooling, the padded input (N, H_p, W_p, C) (the input itself, not a copy,
+            when there is no padding); None for average pooling.
+        out: for max pooling, the output (N, H_out, W_out, C); None for average pooling.
+            Backward finds each window's winner as the first input equal to it.
         padded_shape: (N, H_p, W_p, C).
         kernel, stride: (KH, KW), (S_h, S_w).
         padding: ((top, bottom), (left, right)).
     """
 
-    argmax: np.ndarray | None
+    xp: np.ndarray | None
+    out: np.ndarray | None
     padded_shape: tuple[int, ...]
     kernel: Pair
     stride: Pair
@@ -69,14 +78,15 @@ def max_pool2d_forward(
         array([[6., 5.],
                [7., 9.]])
     """
-    N, _, _, C = x.shape
-    K, S, P, (H_out, W_out) = pool_geometry(x.shape, kernel_size, stride, padding)
+    K, S, P, out_hw = pool_geometry(x.shape, kernel_size, stride, padding)
     xp = pad_nhwc(x, P, value=-np.inf)
-    win = windows(xp, K, S, (1, 1), (H_out, W_out))  # (N, H_out, W_out, KH, KW, C)
-    win = win.reshape(N, H_out, W_out, K[0] * K[1], C)  # copies: one row per window
-    argmax = win.argmax(axis=3)  # (N, H_out, W_out, C)
-    out = np.take_along_axis(win, argmax[:, :, :, None, :], axis=3)[:, :, :, 0, :]
-    return out, PoolCache(argmax, xp.shape, K, S, P)
+    # a running maximum over the KH*KW kernel offsets: each step compares two
+    # (N, H_out, W_out, C) views, and no (N, H_out, W_out, KH, KW, C) window copy is made
+    offsets = list(np.ndindex(*K))  # (m, k) in row-major order
+    out = window_slot(xp, *offsets[0], S, (1, 1), out_hw).copy()  # (N, H_out, W_out, C)
+    for m, k in offsets[1:]:
+        np.maximum(out, window_slot(xp, m, k, S, (1, 1), out_hw), out=out)
+    return out, PoolCache(xp, out, xp.shape, K, S, P)
 
 
 def max_pool2d_backward(dout: np.ndarray, cache: PoolCache) -> np.ndarray:
@@ -87,15 +97,29 @@ def max_pool2d_backward(dout: np.ndarray, cache: PoolCache) -> np.ndarray:
         Ties go to the first maximum in row-major window order (as PyTorch's CPU kernel does);
         the gradient of max at a tie is a subgradient choice.
 
+    The winner is found again from the cached input and output: walking the kernel offsets
+    (m, k) in row-major order, an offset wins a window if its input equals the window's
+    maximum and no earlier offset has won it yet.
+
     Shape:
         dout: (N, H_out, W_out, C); dx: (N, H, W, C).
     """
-    argmax, padded_shape, (KH, KW), S, P = cache
-    assert argmax is not None, "max_pool2d_backward needs a max_pool2d_forward cache"
-    slots = np.arange(KH * KW).reshape(1, 1, 1, KH, KW, 1)
-    dwin = np.where(argmax[:, :, :, None, None, :] == slots, dout[:, :, :, None, None, :], 0)
-    dwin = dwin.astype(dout.dtype, copy=False)  # (N, H_out, W_out, KH, KW, C)
-    return unpad_nhwc(scatter_windows(dwin, padded_shape, S, (1, 1)), P)
+    xp, out, padded_shape, K, S, P = cache
+    assert xp is not None and out is not None, "max_pool2d_backward needs a max pool cache"
+    out_hw = out.shape[1:3]
+    overlap = S[0] < K[0] or S[1] < K[1]  # can two windows share an input?
+    dxp = np.zeros(padded_shape, dtype=dout.dtype)
+    taken = np.zeros(out.shape, dtype=bool)  # (N, H_out, W_out, C): windows already routed
+    for m, k in np.ndindex(*K):
+        won = window_slot(xp, m, k, S, (1, 1), out_hw) == out  # (N, H_out, W_out, C)
+        won &= ~taken
+        taken |= won
+        dslot = window_slot(dxp, m, k, S, (1, 1), out_hw)  # a writable view of dxp
+        if overlap:
+            dslot += dout * won
+        else:  # each input belongs to one window at most: write instead of add
+            np.multiply(dout, won, out=dslot)
+    return unpad_nhwc(dxp, P)
 
 
 def avg_pool2d_forward(
@@ -120,7 +144,7 @@ def avg_pool2d_forward(
     K, S, P, out_hw = pool_geometry(x.shape, kernel_size, stride, padding)
     xp = pad_nhwc(x, P)
     out = windows(xp, K, S, (1, 1), out_hw).mean(axis=(3, 4), dtype=x.dtype)
-    return out, PoolCache(None, xp.shape, K, S, P)
+    return out, PoolCache(None, None, xp.shape, K, S, P)
 
 
 def avg_pool2d_backward(dout: np.ndarray, cache: PoolCache) -> np.ndarray:
@@ -132,7 +156,7 @@ def avg_pool2d_backward(dout: np.ndarray, cache: PoolCache) -> np.ndarray:
     Shape:
         dout: (N, H_out, W_out, C); dx: (N, H, W, C).
     """
-    _, padded_shape, (KH, KW), S, P = cache
+    _, _, padded_shape, (KH, KW), S, P = cache
     share = dout / (KH * KW)
     dwin = np.broadcast_to(share[:, :, :, None, None, :], (*dout.shape[:3], KH, KW, dout.shape[3]))
     return unpad_nhwc(scatter_windows(dwin, padded_shape, S, (1, 1)), P)
