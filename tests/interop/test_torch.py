@@ -100,6 +100,7 @@ def test_from_torch_builds_the_expected_layers(torch):
     ]  # fmt: skip
     assert model[0].padding == "same" and model[2].stride == (2, 2)
     assert model.training  # follows the PyTorch module's mode
+    assert model.input_shape == (9, 11, 3)
 
 
 @pytest.mark.parametrize("name", NET_NAMES)

@@ -59,7 +59,7 @@ def from_torch(module: Any, input_shape: Sequence[int]) -> Sequential:
             for the Linear after Flatten and for AdaptiveAvgPool2d.
 
     Returns:
-        The glassnet model, in training mode if ``module`` is.
+        The glassnet model, recording ``input_shape``, in training mode if ``module`` is.
 
     Raises:
         ImportError: torch is not installed.
@@ -93,7 +93,7 @@ def from_torch(module: Any, input_shape: Sequence[int]) -> Sequential:
             raise type(error)(f"PyTorch layer {i} ({child!r}): {error}") from error
         layers.append(layer)
         i += 1
-    model = Sequential(layers)
+    model = Sequential(layers, input_shape=input_shape)
     load_torch_state_dict(model, module.state_dict(), input_shape)
     return model.train(module.training)
 
