@@ -49,6 +49,7 @@ from glassnet.nn.layers import (
 from glassnet.nn.loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 from glassnet.nn.module import Module, Parameter
 from glassnet.optim import SGD, Adam, AdamW, Optimizer
+from glassnet.train import evaluate, fit, predict
 
 __version__ = "0.1.0"
 
@@ -79,9 +80,12 @@ __all__ = [
     "Sigmoid",
     "Softmax",
     "Tanh",
+    "evaluate",
+    "fit",
     "export_onnx",
     "from_torch",
     "functional",
+    "predict",
     "load",
     "load_torch_state_dict",
     "read_metadata",

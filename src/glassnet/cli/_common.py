@@ -33,7 +33,17 @@ def load_model(path: str) -> tuple[Sequential, list[str]]:
         raise CLIError(f"{path} holds a {type(model).__name__}, not a Sequential model")
     classes = json.loads(read_metadata(path).get("classes", "null"))
     if classes is None:
-        classes = [str(k) for k in range(model.layers[-1].params["weight"].shape[0])]
+        outputs = next(
+            (
+                layer.out_features
+                for layer in reversed(model.layers)
+                if hasattr(layer, "out_features")
+            ),
+            None,
+        )
+        if outputs is None:
+            raise CLIError(f"{path} names no classes and has no Linear layer to count them")
+        classes = [str(k) for k in range(outputs)]
     return model, classes
 
 

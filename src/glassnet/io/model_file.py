@@ -160,9 +160,20 @@ def _build(architecture: Any, name: str, file_elements: int) -> Module:
         return _build_layer(architecture, name, "model")
     config = architecture["config"]
     specs = config.get("layers") if isinstance(config, dict) else None
-    if not (isinstance(specs, list) and specs and set(config) == {"layers"}):
+    if not (isinstance(specs, list) and specs and set(config) <= {"layers", "input_shape"}):
         raise ModelFileError(
-            name, f"Sequential config must be {{'layers': [layer, ...]}}, got {shorten(config)}"
+            name,
+            "Sequential config must be {'layers': [layer, ...], 'input_shape': [H, W, C]}, "
+            f"got {shorten(config)}",
+        )
+    input_shape = config.get("input_shape")
+    if input_shape is not None and not (
+        isinstance(input_shape, list)
+        and 1 <= len(input_shape) <= 3
+        and all(type(d) is int and 0 < d <= 1_000_000 for d in input_shape)
+    ):
+        raise ModelFileError(
+            name, f"input_shape must be [H, W, C] sizes, got {shorten(input_shape)}"
         )
     layers = []
     elements = 0
@@ -177,7 +188,7 @@ def _build(architecture: Any, name: str, file_elements: int) -> Module:
                 f"architecture needs at least {elements} parameters by layer {i}, "
                 f"but the file holds {file_elements} numbers",
             )
-    return Sequential(layers)
+    return Sequential(layers, input_shape=input_shape)
 
 
 def _build_layer(spec: Any, name: str, where: str) -> Module:

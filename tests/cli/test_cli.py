@@ -1,0 +1,165 @@
+"""The command line end to end on the digits, in-process and as a killed-and-resumed process."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import glassnet as gn
+from glassnet.cli import main
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("run")
+    code = main(["train", "--epochs", "8", "--out", str(out), "--no-progress", "--no-plots"])
+    assert code == 0
+    return out
+
+
+def test_train_on_digits_saves_everything_and_reports_test_accuracy(trained, capsys):
+    for name in (
+        "model.safetensors",
+        "checkpoint.safetensors",
+        "history.json",
+        "metrics.json",
+        "run.json",
+    ):
+        assert (trained / name).is_file(), name
+    history = json.loads((trained / "history.json").read_text())
+    assert history["epoch"] == list(range(1, 9))
+    metrics = json.loads((trained / "metrics.json").read_text())
+    assert metrics["test_accuracy"] >= 0.95
+    assert np.array(metrics["confusion_matrix"]).sum() == 359
+    model = gn.load(trained / "model.safetensors")
+    assert model.input_shape == (8, 8, 1)
+
+
+def test_train_prints_the_test_accuracy_last(tmp_path, capsys):
+    assert (
+        main(["train", "--epochs", "1", "--out", str(tmp_path), "--no-progress", "--no-plots"]) == 0
+    )
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-1].startswith("test accuracy: ")
+    assert 0.0 < float(lines[-1].split(": ")[1]) <= 1.0
+
+
+def test_evaluate_prints_per_class_report(trained, capsys):
+    assert main(["evaluate", str(trained / "model.safetensors"), "--dataset", "digits"]) == 0
+    out = capsys.readouterr().out
+    assert "precision" in out and "recall" in out
+    metrics = json.loads((trained / "metrics.json").read_text())
+    assert f"accuracy: {metrics['test_accuracy']:.4f}" in out
+
+
+def test_predict_prints_class_and_probability(trained, tmp_path, capsys):
+    from PIL import Image
+
+    from glassnet.data import load_digits
+
+    test = load_digits("test")
+    paths = []
+    for k in range(3):
+        path = tmp_path / f"digit{k}.png"
+        Image.fromarray(test.images[k, :, :, 0]).save(path)
+        paths.append(str(path))
+    assert main(["predict", str(trained / "model.safetensors"), *paths, "--top", "2"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 3
+    model = gn.load(trained / "model.safetensors")
+    probs = gn.train.predict(model, test.images[:3])
+    for line, row in zip(lines, probs, strict=True):
+        best = int(np.argmax(row))
+        assert f": {best} ({row[best]:.4f})" in line
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["predict", "missing.safetensors", "x.png"],
+            "glassnet: error: model file not found: missing.safetensors",
+        ),
+        (["train", "--dataset", "mnist", "--data-dir", "/nonexistent"], "glassnet: error: "),
+        (["train", "--dataset", "folder", "--data-dir", "."], "needs --model"),
+        (["evaluate", "README.md"], "glassnet: error: "),
+    ],
+)
+def test_errors_are_one_clear_line(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_help_everywhere(capsys):
+    for command in ([], ["train"], ["evaluate"], ["predict"], ["summary"]):
+        with pytest.raises(SystemExit) as exit_info:
+            main([*command, "--help"])
+        assert exit_info.value.code == 0
+        assert "usage: glassnet" in capsys.readouterr().out
+
+
+def test_summary_of_a_named_model(capsys):
+    assert main(["summary", "lenet5"]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1].split() == ["total", "61706"]
+
+
+def _train_process(out: Path, *extra: str) -> subprocess.Popen:
+    argv = [sys.executable, "-m", "glassnet.cli", "train", "--epochs", "10", "--no-progress",
+            "--no-plots", *extra]  # fmt: skip
+    if "--resume" not in extra:
+        argv += ["--out", str(out)]
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for(path: Path, process: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "no checkpoint appeared"
+        time.sleep(0.005)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT])
+def test_interrupted_run_resumes_to_the_uninterrupted_weights(how, tmp_path):
+    straight = tmp_path / "straight"
+    straight_run = _train_process(straight)
+    straight_run.communicate()
+    assert straight_run.returncode == 0
+
+    cut = tmp_path / "cut"
+    process = _train_process(cut)
+    _wait_for(cut / "checkpoint.safetensors", process)
+    process.send_signal(how)
+    _, err = process.communicate()
+    if how == signal.SIGINT:
+        assert process.returncode == 130
+        assert "resume with: glassnet train --resume" in err
+    else:
+        assert process.returncode == -signal.SIGKILL
+    done = json.loads(
+        gn.io.safetensors.read_header(cut / "checkpoint.safetensors").metadata["training"]
+    )["epoch"]
+    assert 1 <= done < 10, "the kill should land mid-run"
+
+    resumed = _train_process(cut, "--resume", str(cut / "checkpoint.safetensors"))
+    out, err = resumed.communicate()
+    assert resumed.returncode == 0, err
+    assert f"resumed from {cut / 'checkpoint.safetensors'} after epoch {done}" in out
+    a, b = gn.load(straight / "model.safetensors"), gn.load(cut / "model.safetensors")
+    for name, value in a.state_dict().items():
+        np.testing.assert_array_equal(b.state_dict()[name], value, err_msg=name)
+    assert (
+        json.loads((cut / "history.json").read_text())["loss"]
+        == json.loads((straight / "history.json").read_text())["loss"]
+    )
