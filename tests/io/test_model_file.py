@@ -172,7 +172,7 @@ def test_error_cases_all_build_a_valid_file_first(tmp_path: Path) -> None:
         ({"architecture": "[]"}, r"architecture must be \{'class': ..., 'config': ...\}, got \[\]"),
         (
             {"architecture": '{"class": "Sequential", "config": {"layers": []}}'},
-            r"Sequential config must be \{'layers': \[layer, ...\]\}",
+            r"Sequential config must be \{'layers': \[layer, ...\], 'input_shape': \[H, W, C\]\}",
         ),
         (
             {"architecture": '{"class": "Nope", "config": {}}'},
@@ -263,3 +263,20 @@ def test_loaded_parameters_are_independent_of_the_file(tmp_path: Path) -> None:
     model = gn.load(path)
     model[0].params["weight"].value += 1
     np.testing.assert_array_equal(load_file(path)["0.weight"], np.zeros((3, 4)))
+
+
+def test_input_shape_round_trips_and_bad_ones_are_refused(tmp_path):
+    model = gn.Sequential([gn.Flatten(), gn.Linear(4, 2, rng=0)], input_shape=(2, 2, 1))
+    gn.save(model, tmp_path / "m.safetensors")
+    assert gn.load(tmp_path / "m.safetensors").input_shape == (2, 2, 1)
+    tensors = {k: v for k, v in model.state_dict().items()}
+    for bad in ([2, -2, 1], [2, 2, 1, 1], "2,2,1", [2.0, 2, 1]):
+        config = {"layers": model.get_config()["layers"], "input_shape": bad}
+        metadata = {
+            "format": "glassnet",
+            "format_version": "1",
+            "architecture": json.dumps({"class": "Sequential", "config": config}),
+        }
+        save_file(tensors, tmp_path / "bad.safetensors", metadata)
+        with pytest.raises(ModelFileError, match="input_shape must be"):
+            gn.load(tmp_path / "bad.safetensors")
