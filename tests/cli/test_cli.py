@@ -163,3 +163,24 @@ def test_interrupted_run_resumes_to_the_uninterrupted_weights(how, tmp_path):
         json.loads((cut / "history.json").read_text())["loss"]
         == json.loads((straight / "history.json").read_text())["loss"]
     )
+
+
+def test_download_uses_verified_files_already_in_the_cache(tmp_path, capsys):
+    """With the files present (and matching the published MD5s) nothing is fetched."""
+    import shutil
+
+    source = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "mnist"
+    if not source.is_dir():
+        pytest.skip("../shared/data/mnist is not here")
+    cache = tmp_path / "cache"
+    shutil.copytree(source, cache / "mnist")
+    code = main(["train", "--dataset", "mnist", "--download", "--data-dir", str(cache),
+                 "--epochs", "1", "--out", str(tmp_path / "out"), "--no-progress", "--no-plots",
+                 "--val-fraction", "0.9"])  # fmt: skip
+    assert code == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1].startswith("test accuracy: ")
+
+
+def test_download_is_refused_for_other_datasets(capsys):
+    assert main(["train", "--dataset", "digits", "--download"]) == 2
+    assert "--download is for mnist and fashion-mnist, not digits" in capsys.readouterr().err

@@ -69,6 +69,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, help="seed of weights, split and order (default 0)")
     parser.add_argument("--image-size", help="H,W for --dataset folder")
     parser.add_argument("--channels", type=int, help="1 or 3 for --dataset folder")
+    parser.add_argument(
+        "--download",
+        action="store_true",
+        help="mnist/fashion-mnist: fetch the files (checksums verified) into --data-dir, "
+        "default ~/.cache/glassnet, unless they are there already",
+    )
     parser.add_argument("--out", help="output folder (default: runs/<dataset>-<model>-<time>)")
     parser.add_argument("--resume", metavar="CKPT", help="continue from a checkpoint file")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -111,6 +117,13 @@ def run(args: argparse.Namespace) -> int:
     from glassnet.train.loop import TrainingDiverged, default_run_dir
 
     s = resolve_settings(args)
+    if getattr(args, "download", False):
+        if s["dataset"] not in ("mnist", "fashion-mnist"):
+            raise ValueError(f"--download is for mnist and fashion-mnist, not {s['dataset']}")
+        from glassnet.data.download import download_mnist
+
+        cache = Path(s["data_dir"] or Path.home() / ".cache" / "glassnet").expanduser()
+        s["data_dir"] = str(download_mnist(cache, s["dataset"]))
     folder_options = {}
     if s["image_size"] is not None:
         folder_options["image_size"] = parse_shape(s["image_size"])
