@@ -1,0 +1,74 @@
+"""See the math: each step of a CNN written out with the actual numbers.
+
+Every function returns a small result object: ``print`` it to read the explanation, or read
+its attributes for the numbers, which come from ``glassnet.functional`` (the same code that
+trains models), never from a second implementation.
+
+========================  ============================================================
+``conv()``                one weighted sum written out product by product, the output
+                          size formula filled in, the whole feature map
+``relu()``                values and derivative of max(x, 0)
+``pool()``                each window and its maximum, where the gradient flows back
+``dense()``               a Linear layer's weighted sum per output
+``backward()``            dL/dK of one kernel weight term by term, one descent step
+``layer(model, image,     the same for one layer of a (trained) model on a real image
+index)``
+``edges()``               the vertical, horizontal and diagonal edge maps of an image
+========================  ============================================================
+
+Example:
+    >>> import glassnet as gn
+    >>> result = gn.explain.conv()
+    >>> print(next(line for line in str(result).splitlines() if line.startswith("O[0, 0]")))
+    O[0, 0] = 1×1 + 2×0 + 3×(-1) + 4×1 + 5×0 + 6×(-1) + 7×1 + 8×0 + 9×(-1) = -6
+    >>> result.value
+    -6.0
+"""
+
+from glassnet.explain._text import fmt, format_matrix, parse_matrix, weighted_sum
+from glassnet.explain.conv import BackwardExplanation, ConvExplanation, backward, conv, edges, trace
+from glassnet.explain.examples import (
+    CONV_IMAGE,
+    EDGE_KERNELS,
+    KERNELS,
+    POOL_IMAGE,
+    get_kernel,
+    sample_image,
+)
+from glassnet.explain.model import EXPLAINABLE, layer, layer_input
+from glassnet.explain.simple import (
+    DenseExplanation,
+    PoolExplanation,
+    ReluExplanation,
+    dense,
+    pool,
+    relu,
+)
+
+__all__ = [
+    "CONV_IMAGE",
+    "EDGE_KERNELS",
+    "EXPLAINABLE",
+    "KERNELS",
+    "POOL_IMAGE",
+    "BackwardExplanation",
+    "ConvExplanation",
+    "DenseExplanation",
+    "PoolExplanation",
+    "ReluExplanation",
+    "backward",
+    "conv",
+    "dense",
+    "edges",
+    "fmt",
+    "format_matrix",
+    "get_kernel",
+    "layer",
+    "layer_input",
+    "parse_matrix",
+    "pool",
+    "relu",
+    "sample_image",
+    "trace",
+    "weighted_sum",
+]

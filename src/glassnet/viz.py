@@ -1,0 +1,431 @@
+"""Pictures of what a network computes: filters, feature maps, training curves, confusions.
+
+Each function draws one PNG file and returns its path. matplotlib is imported only when a
+picture is drawn, and only its non-interactive Agg canvas is used (no window, no pyplot
+state), so these work on servers and inside training runs.
+
+Sizes are fixed in pixels (at ``DPI`` = 100) so that pictures from different runs line up:
+
+=========================  =================================================================
+``plot_history``           500 px wide per panel (loss, accuracy, learning rate if it
+                           changed), 400 px tall
+``plot_confusion_matrix``  640 x 560 px up to 10 classes, larger beyond
+``plot_filters``           800 px wide, one row per Conv2d layer
+``plot_feature_maps``      800 px wide, one row for the input and one per Conv2d layer
+``plot_edges``             1600 x 460 px: the input and its three edge maps
+=========================  =================================================================
+
+Colours: signed numbers (weights, feature maps) use a diverging map centred on 0, red for
+positive and blue for negative, with a colour bar; images are grey.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from glassnet.nn.container import Sequential
+from glassnet.nn.layers import Conv2d
+
+DPI = 100
+#: At most this many filters (output channels) and input channels are drawn per layer.
+MAX_FILTERS, MAX_INPUT_CHANNELS = 32, 16
+#: Feature maps are laid out in rows of this many channels (at most MAX_FILTERS in all).
+MAP_COLUMNS = 8
+SIGNED_CMAP = "RdBu_r"
+
+
+def _figure(width_px: int, height_px: int) -> Any:
+    """A matplotlib Figure on an Agg canvas, ``width_px`` x ``height_px`` once saved."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError as error:
+        raise ImportError(
+            "glassnet.viz draws with matplotlib, which is not installed: pip install matplotlib"
+        ) from error
+    fig = Figure(figsize=(width_px / DPI, height_px / DPI), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig: Any, path: str | os.PathLike[str]) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=DPI, format="png")
+    return path
+
+
+def _signed_cmap() -> Any:
+    import matplotlib
+
+    return matplotlib.colormaps[SIGNED_CMAP].with_extremes(bad="white")
+
+
+def _mosaic(tiles: np.ndarray, columns: int) -> np.ndarray:
+    """Tiles (n, h, w) laid out ``columns`` to a row, one NaN pixel (drawn white) between.
+
+    Shape: returns (rows * (h + 1) - 1, columns * (w + 1) - 1).
+    """
+    n, h, w = tiles.shape
+    rows = math.ceil(n / columns)
+    out = np.full((rows * (h + 1) - 1, columns * (w + 1) - 1), np.nan)
+    for t in range(n):
+        r, c = divmod(t, columns)
+        out[r * (h + 1) : r * (h + 1) + h, c * (w + 1) : c * (w + 1) + w] = tiles[t]
+    return out
+
+
+def _show_signed(fig: Any, ax: Any, image: np.ndarray, label: str = "") -> None:
+    """Draw a signed array centred on 0 with a colour bar."""
+    limit = float(np.nanmax(np.abs(image))) if np.isfinite(image).any() else 1.0
+    limit = limit or 1.0
+    shown = ax.imshow(image, cmap=_signed_cmap(), vmin=-limit, vmax=limit, interpolation="nearest")
+    fig.colorbar(shown, ax=ax, shrink=0.9, label=label)
+
+
+def _row_heights(shapes: Sequence[tuple[int, int]], width_px: int) -> list[int]:
+    """Pixel height of each picture row, from its array's aspect ratio (within 160-500 px)."""
+    return [int(min(500, max(160, 60 + (width_px - 160) * h / w))) for h, w in shapes]
+
+
+def _conv_layers(model: Sequential) -> list[tuple[int, Conv2d]]:
+    if not isinstance(model, Sequential):
+        raise TypeError(f"expected a Sequential model, got {type(model).__name__}")
+    layers = [(i, lay) for i, lay in enumerate(model.layers) if isinstance(lay, Conv2d)]
+    if not layers:
+        raise ValueError("this model has no Conv2d layer to draw")
+    return layers
+
+
+def plot_filters(model: Sequential, path: str | Path) -> Path:
+    """Draw the learned kernels of every Conv2d layer, one grid per layer.
+
+    In a layer's grid, column o is filter (output channel) o and row c its kernel for input
+    channel c: ``W[o, c]``, (KH, KW) pixels each. Colours are centred on 0 (red positive,
+    blue negative), one scale per layer. At most 32 filters and 16 input channels per layer
+    are drawn; the title says when some are left out.
+
+    Args:
+        model: a Sequential with at least one Conv2d.
+        path: the PNG file to write (folders are created).
+
+    Returns:
+        The path written.
+
+    Raises:
+        ValueError: the model has no Conv2d layer.
+        ImportError: matplotlib is not installed.
+
+    Example:
+        >>> import tempfile, glassnet as gn
+        >>> model = gn.Sequential([gn.Conv2d(1, 6, 5, rng=0)])
+        >>> plot_filters(model, Path(tempfile.mkdtemp()) / "filters.png").name
+        'filters.png'
+    """
+    layers = _conv_layers(model)
+    grids, titles = [], []
+    for i, lay in layers:
+        w = lay.weight.value  # (C_out, C_in, KH, KW)
+        C_out, C_in, KH, KW = w.shape
+        shown = w[:MAX_FILTERS, :MAX_INPUT_CHANNELS]  # (o, c, KH, KW)
+        o, c = shown.shape[:2]
+        tiles = shown.transpose(1, 0, 2, 3).reshape(o * c, KH, KW)  # row c, column o
+        # One input channel: wrap the filters, MAP_COLUMNS to a row, so they are drawn larger.
+        grids.append(_mosaic(tiles.astype(np.float64), o if c > 1 else min(o, MAP_COLUMNS)))
+        cut = " (first " + ", ".join(
+            f"{n} {what}" for n, total, what in ((o, C_out, "filters"), (c, C_in, "channels"))
+            if n < total
+        ) + " shown)" if (o, c) != (C_out, C_in) else ""  # fmt: skip
+        titles.append(
+            f"layer {i} Conv2d: {C_out} filters of {KH}x{KW}, over {C_in} input "
+            f"channel{'s' if C_in > 1 else ''}{cut}"
+        )
+    heights = _row_heights([g.shape for g in grids], 800)
+    fig = _figure(800, sum(heights) + 40)
+    fig.suptitle(
+        "Learned filters: filter o in column o, its kernel for input channel c in row c\n"
+        "(one input channel: filters in reading order, row label = first filter of the row)",
+        fontsize=10,
+    )
+    axes = fig.subplots(len(grids), 1, squeeze=False, height_ratios=heights)[:, 0]
+    for ax, grid, title, (_, lay) in zip(axes, grids, titles, layers, strict=True):
+        _show_signed(fig, ax, grid, "weight")
+        ax.set_title(title, fontsize=10)
+        KH, KW = lay.kernel_size
+        columns = (grid.shape[1] + 1) // (KW + 1)
+        rows = (grid.shape[0] + 1) // (KH + 1)
+        if lay.in_channels == 1:  # wrapped: number the rows by their first filter
+            ax.set_xticks([c * (KW + 1) + (KW - 1) / 2 for c in range(columns)], range(columns))
+            ax.set_yticks(
+                [r * (KH + 1) + (KH - 1) / 2 for r in range(rows)],
+                [f"{r * columns}+" for r in range(rows)],
+            )
+        else:
+            ax.set_xticks([c * (KW + 1) + (KW - 1) / 2 for c in range(columns)], range(columns))
+            ax.set_yticks([r * (KH + 1) + (KH - 1) / 2 for r in range(rows)], range(rows))
+        ax.tick_params(labelsize=7 if columns > 16 else 9, length=0)
+    return _save(fig, path)
+
+
+def _forward_collect(model: Sequential, image: np.ndarray) -> list[tuple[int, np.ndarray]]:
+    """Run one image through the model in eval mode; the output of each Conv2d layer."""
+    x = np.asarray(image)
+    x = x[None] if x.ndim == 3 else x  # (1, H, W, C)
+    if x.ndim != 4 or x.shape[0] != 1:
+        raise ValueError(f"expected one image (H, W, C) or (1, H, W, C), got shape {x.shape}")
+    if x.dtype not in (np.float32, np.float64):
+        raise TypeError(f"expected a float image scaled as in training, got dtype {x.dtype}")
+    outputs = []
+    was_training = model.training
+    model.eval()
+    try:
+        for i, lay in enumerate(model.layers):
+            x = lay.forward(x)
+            if isinstance(lay, Conv2d):
+                outputs.append((i, x[0]))  # (H_out, W_out, C_out)
+    finally:
+        model.train(was_training)
+    return outputs
+
+
+def plot_feature_maps(model: Sequential, image: np.ndarray, path: str | Path) -> Path:
+    """Draw one image and what every Conv2d layer makes of it, channel by channel.
+
+    The first row is the input (each channel in grey, or the colour image for 3 channels);
+    then one grid per Conv2d layer of its output channels (before the activation that
+    follows), eight to a row, at most 32, coloured around 0 with one scale per layer.
+
+    Args:
+        model: a Sequential with at least one Conv2d.
+        image: one image (H, W, C) or (1, H, W, C), scaled as in training (floats in [0, 1]
+            for glassnet's datasets).
+        path: the PNG file to write.
+
+    Returns:
+        The path written.
+
+    Example:
+        >>> import tempfile, glassnet as gn
+        >>> model = gn.Sequential([gn.Conv2d(1, 4, 3, rng=0)])
+        >>> out = Path(tempfile.mkdtemp()) / "maps.png"
+        >>> plot_feature_maps(model, np.zeros((8, 8, 1), np.float32), out).name
+        'maps.png'
+    """
+    _conv_layers(model)
+    maps = _forward_collect(model, image)
+    x = np.asarray(image).reshape(np.shape(image)[-3:])  # (H, W, C)
+    rows = []  # (title, array, signed)
+    if x.shape[2] == 3:
+        rows.append((f"input image {x.shape[0]}x{x.shape[1]}x3", np.clip(x, 0, 1), False))
+    else:
+        tiles = x.transpose(2, 0, 1)  # (C, H, W)
+        rows.append(
+            (
+                f"input image {x.shape[0]}x{x.shape[1]}x{x.shape[2]}",
+                _mosaic(tiles, len(tiles)),
+                False,
+            )
+        )
+    for i, out in maps:
+        H, W, C = out.shape
+        shown = min(C, MAX_FILTERS)
+        tiles = out[:, :, :shown].transpose(2, 0, 1).astype(np.float64)  # (shown, H, W)
+        cut = f", first {shown} shown" if shown < C else ""
+        rows.append(
+            (f"layer {i} Conv2d output: {C} feature maps of {H}x{W}{cut}",
+             _mosaic(tiles, min(shown, MAP_COLUMNS)), True)
+        )  # fmt: skip
+    heights = _row_heights([r[1].shape[:2] for r in rows], 800)
+    heights[0] = min(heights[0], 220)  # the input is the reference, not the subject
+    fig = _figure(800, sum(heights) + 40)
+    fig.suptitle("Feature maps of one image (red positive, blue negative)")
+    axes = fig.subplots(len(rows), 1, squeeze=False, height_ratios=heights)[:, 0]
+    for ax, (title, array, signed) in zip(axes, rows, strict=True):
+        if signed:
+            _show_signed(fig, ax, array, "activation")
+        else:
+            cmap = None if array.ndim == 3 else _grey_cmap()
+            ax.imshow(array, cmap=cmap, vmin=0, vmax=max(1.0, float(np.nanmax(array))))
+        ax.set_title(title, fontsize=10)
+        ax.set_axis_off()
+    return _save(fig, path)
+
+
+def _grey_cmap() -> Any:
+    import matplotlib
+
+    return matplotlib.colormaps["gray"].with_extremes(bad="white")
+
+
+def plot_history(history: Mapping[str, Sequence[float]], path: str | Path) -> Path:
+    """Draw training curves: loss and accuracy per epoch, training and validation.
+
+    Args:
+        history: ``{"epoch": [...], "loss": [...], "accuracy": [...], "val_loss": [...],
+            "val_accuracy": [...], "lr": [...]}`` as ``fit`` returns it; only ``loss`` is
+            required. ``val_*`` curves are dashed; a learning-rate panel is added when ``lr``
+            changes.
+        path: the PNG file to write: 500 px wide per panel, 400 px tall.
+
+    Returns:
+        The path written.
+
+    Raises:
+        ValueError: no ``loss``, or lists of different lengths.
+
+    Example:
+        >>> import tempfile
+        >>> out = Path(tempfile.mkdtemp()) / "curves.png"
+        >>> plot_history({"loss": [1.0, 0.5], "accuracy": [0.6, 0.8]}, out).name
+        'curves.png'
+    """
+    if "loss" not in history or len(history["loss"]) == 0:
+        raise ValueError(f"history needs a non-empty 'loss' list, got keys {sorted(history)}")
+    n = len(history["loss"])
+    keys = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr")
+    wrong = {k: len(history[k]) for k in keys if k in history and len(history[k]) != n}
+    if wrong:
+        raise ValueError(f"history lists must all have {n} entries (one per epoch), got {wrong}")
+    epochs = list(history.get("epoch", range(1, n + 1)))
+    panels = [("loss", "loss")]
+    if "accuracy" in history or "val_accuracy" in history:
+        panels.append(("accuracy", "accuracy"))
+    if "lr" in history and len(set(history["lr"])) > 1:
+        panels.append(("lr", "learning rate"))
+    fig = _figure(500 * len(panels), 400)
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    marker = "o" if n <= 30 else None
+    for ax, (key, name) in zip(axes, panels, strict=True):
+        if key == "lr":
+            ax.plot(epochs, history["lr"], color="tab:gray", marker=marker)
+        else:
+            if key in history:
+                last = history[key][-1]
+                ax.plot(epochs, history[key], marker=marker, label=f"training ({last:.4g})")
+            if f"val_{key}" in history:
+                last = history[f"val_{key}"][-1]
+                ax.plot(epochs, history[f"val_{key}"], "--", marker=marker,
+                        label=f"validation ({last:.4g})")  # fmt: skip
+            ax.legend(title="last epoch")
+        ax.set_title(name)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        from matplotlib.ticker import MaxNLocator
+
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    fig.suptitle(f"Training over {n} epoch{'s' if n > 1 else ''}")
+    return _save(fig, path)
+
+
+def plot_confusion_matrix(matrix: np.ndarray, class_names: Sequence[str], path: str | Path) -> Path:
+    """Draw a confusion matrix: row t, column p counts images of class t predicted as p.
+
+    The diagonal holds the correct predictions. Cells are coloured by the share of their row
+    (so a rare class's mistakes show as clearly as a common one's) and labelled with counts
+    (up to 20 classes). 640 x 560 px up to 10 classes, 48 px more per extra class.
+
+    Args:
+        matrix: (K, K) counts, e.g. ``gn.train.confusion_matrix(labels, predicted, K)``.
+        class_names: K names.
+        path: the PNG file to write.
+
+    Returns:
+        The path written.
+
+    Raises:
+        ValueError: a matrix that is not square or names of the wrong number.
+
+    Example:
+        >>> import tempfile
+        >>> out = Path(tempfile.mkdtemp()) / "confusion.png"
+        >>> plot_confusion_matrix(np.array([[5, 1], [0, 4]]), ["cat", "dog"], out).name
+        'confusion.png'
+    """
+    m = np.asarray(matrix)
+    if m.ndim != 2 or m.shape[0] != m.shape[1]:
+        raise ValueError(f"the confusion matrix must be square (K, K), got shape {m.shape}")
+    K = m.shape[0]
+    if len(class_names) != K:
+        raise ValueError(f"expected {K} class names for a {K}x{K} matrix, got {len(class_names)}")
+    extra = max(0, K - 10) * 48
+    fig = _figure(640 + extra, 560 + extra)
+    ax = fig.subplots()
+    totals = m.sum(axis=1, keepdims=True)
+    share = np.divide(m, totals, out=np.zeros(m.shape), where=totals > 0)
+    shown = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    fig.colorbar(shown, ax=ax, label="share of the true class")
+    if K <= 20:
+        for t in range(K):
+            for p in range(K):
+                colour = "white" if share[t, p] > 0.5 else "black"
+                ax.text(p, t, str(int(m[t, p])), ha="center", va="center", color=colour,
+                        fontsize=9 if K <= 12 else 7)  # fmt: skip
+    names = [str(c) for c in class_names]
+    ax.set_xticks(range(K), names, rotation=45 if max(map(len, names)) > 3 else 0, ha="right"
+                  if max(map(len, names)) > 3 else "center")  # fmt: skip
+    ax.set_yticks(range(K), names)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    total = int(m.sum())
+    accuracy = np.trace(m) / total if total else 0.0
+    ax.set_title(f"Confusion matrix: {total} images, accuracy {accuracy:.2%}")
+    return _save(fig, path)
+
+
+def plot_edges(image: np.ndarray | None, path: str | Path) -> Path:
+    """Draw an image and its vertical, horizontal and diagonal edge maps side by side.
+
+    The maps are ``glassnet.explain.edges(image)``: each kernel (shown in its panel's title)
+    slid over the image with padding 1. One colour scale for the three maps, centred on 0:
+    red where the kernel's positive side is brighter, blue where its negative side is.
+
+    Args:
+        image: (H, W) greyscale; None for the built-in ``sample_image("house")``.
+        path: the PNG file to write, 1600 x 460 px.
+
+    Returns:
+        The path written.
+
+    Example:
+        >>> import tempfile
+        >>> plot_edges(None, Path(tempfile.mkdtemp()) / "edges.png").name
+        'edges.png'
+    """
+    from glassnet.explain import KERNELS, edges
+
+    maps = edges(image)
+    limit = max(float(np.abs(maps[name]).max()) for name in KERNELS if name in maps) or 1.0
+    fig = _figure(1600, 460)
+    axes = fig.subplots(1, 4)
+    axes[0].imshow(maps["input"], cmap="gray", interpolation="nearest")
+    axes[0].set_title(f"input {maps['input'].shape[0]}x{maps['input'].shape[1]}")
+    shown = None
+    for ax, name in zip(axes[1:], ("vertical", "horizontal", "diagonal"), strict=True):
+        kernel = "\n".join(" ".join(f"{int(v):>2}" for v in row) for row in KERNELS[name])
+        shown = ax.imshow(maps[name], cmap=SIGNED_CMAP, vmin=-limit, vmax=limit,
+                          interpolation="nearest")  # fmt: skip
+        ax.set_title(f"{name} edges", fontsize=11)
+        ax.text(0.03, 0.97, f"kernel\n{kernel}", transform=ax.transAxes, ha="left", va="top",
+                family="monospace", fontsize=8,
+                bbox={"facecolor": "white", "edgecolor": "0.6"})  # fmt: skip
+    for ax in axes:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.colorbar(shown, ax=list(axes[1:]), shrink=0.8, label="kernel response")
+    return _save(fig, path)
+
+
+__all__ = [
+    "DPI",
+    "plot_confusion_matrix",
+    "plot_edges",
+    "plot_feature_maps",
+    "plot_filters",
+    "plot_history",
+]
