@@ -17,7 +17,7 @@ Example:
     2.3026
 """
 
-from glassnet import functional
+from glassnet import explain, functional, viz
 from glassnet.data import (
     DataLoader,
     Dataset,
@@ -82,6 +82,7 @@ __all__ = [
     "Tanh",
     "evaluate",
     "fit",
+    "explain",
     "export_onnx",
     "from_torch",
     "functional",
@@ -91,6 +92,7 @@ __all__ = [
     "read_metadata",
     "save",
     "to_torch",
+    "viz",
     "get_dataset",
     "iterate_batches",
     "load_digits",
