@@ -113,7 +113,7 @@ def parse_matrix(text: str, name: str = "matrix") -> np.ndarray:
         array([[1., 2., 3.],
                [4., 5., 6.]])
     """
-    hint = f"expected a {name} like '1,2,3;4,5,6' (rows split by ';', numbers by ',')"
+    hint = f"expected the {name} as a matrix like '1,2,3;4,5,6' (rows split by ';', numbers by ',')"
     rows = []
     for r, row_text in enumerate(text.strip().strip(";").split(";")):
         parts = [p for p in re.split(r"[,\s]+", row_text.strip()) if p]

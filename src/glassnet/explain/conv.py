@@ -137,11 +137,13 @@ def trace(
     mode: ConvMode = "cross-correlation",
     at: tuple[int, int] = (0, 0),
     channel: int = 0,
-    title: str = "kernel",
+    title: str = "Kernel",
+    heading: str | None = None,
 ) -> ConvExplanation:
     """Explain ``conv2d_forward(x, w, b, ...)`` at output position ``at`` of channel ``channel``.
 
-    The general form behind ``conv`` and the Conv2d layers of ``layer``.
+    The general form behind ``conv`` and the Conv2d layers of ``layer``. ``title`` names the
+    kernel; ``heading``, if given, is printed first (e.g. the layer).
 
     Shape:
         x: (1, H, W, C_in); w: (C_out, C_in, KH, KW); b: (C_out,) or None.
@@ -172,10 +174,14 @@ def trace(
     flipped = mode == "convolution"
     plain = S == (1, 1) and P == ((0, 0), (0, 0)) and D == (1, 1)
     index = "I[i + m, j + n" if plain else "I[i*S + m*D - P, j*S + n*D - P"
-    index += ", c]" if C_in > 1 else "]"
-    weight = "K[KH-1-m, KW-1-n" if flipped else "K[m, n"
-    weight += ", c]" if C_in > 1 else "]"
-    over = "c, m, n" if C_in > 1 else "m, n"
+    index += "]"
+    if C_out == 1 and C_in == 1:
+        weight = "K[KH-1-m, KW-1-n]" if flipped else "K[m, n]"
+    else:
+        weight = "W[o, c, KH-1-m, KW-1-n]" if flipped else "W[o, c, m, n]"
+        index = index[:-1] + ", c]"
+    over = "m, n" if C_out == 1 and C_in == 1 else "c, m, n"
+
     target = f"O[{i}, {j}, {channel}]" if C_out > 1 else f"O[{i}, {j}]"
     kind = (
         "true convolution (the kernel flipped)"
@@ -187,7 +193,8 @@ def trace(
     else:
         hyper = f"stride {S}, padding {P}, dilation {D}"
     plus_b = " + b" if bias is not None else ""
-    lines = [
+    lines = [] if heading is None else [heading]
+    lines += [
         f"Convolution at output position ({i}, {j}): {kind}",
         f"  O[i, j] = sum over {over} of {index} × {weight}{plus_b}    ({hyper})",
         "",
@@ -201,7 +208,7 @@ def trace(
     )
     if C_in == 1:
         lines += [f"Image I ({x.shape[1]}x{x.shape[2]}):", format_matrix(x[0, :, :, 0]), ""]
-        lines += [f"{title} K ({KH}x{KW}):", format_matrix(w[channel, 0]), ""]
+        lines += [f"{title} ({KH}x{KW}):", format_matrix(w[channel, 0]), ""]
         if flipped:
             lines += [
                 "True convolution flips the kernel in both axes before sliding it:",
@@ -215,8 +222,8 @@ def trace(
         ]
     else:
         lines += [
-            f"{title}: {C_in} input channels × {KH}x{KW} kernel = {C_in * KH * KW} products"
-            f" at input rows {rows}, columns {cols}"
+            f"The kernel of output channel {channel} spans {C_in} input channels × {KH}x{KW} = "
+            f"{C_in * KH * KW} products, at input rows {rows}, columns {cols}"
             + ("" if in_image else " (partly padding zeros)"),
         ]
     order = (2, 0, 1)  # channel by channel, each row by row
@@ -282,7 +289,7 @@ def conv(
     b = None if bias is None else np.array([bias], dtype=np.float64)
     return trace(
         image_2d[None, :, :, None], k[None, None], b, stride, padding, dilation, mode, at, 0,
-        name[0].upper() + name[1:],
+        f"{name[0].upper() + name[1:]} K",
     )  # fmt: skip
 
 

@@ -83,12 +83,12 @@ def layer(
     """
     x = layer_input(model, image, index)
     lay = model.layers[index]
-    title = f"Layer {index}, {lay!r}"
     if isinstance(lay, Conv2d):
         b = lay.params["bias"].value if lay.bias else None
         return trace(
             x, lay.weight.value, b, lay.stride, lay.padding, lay.dilation, lay.mode, at, channel,
-            title,
+            f"Kernel W[{channel}, 0] of output channel {channel}",
+            f"Layer {index}, {lay!r}, output channel {channel}:",
         )  # fmt: skip
     if isinstance(lay, Linear):
         b = lay.params["bias"].value if lay.bias else None

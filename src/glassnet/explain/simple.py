@@ -284,7 +284,7 @@ def dense(
     ]
     if F_in <= MAX_LINES:
         lines += ["W (one row per output):", format_matrix(w)]
-    if b is not None:
+    if b is not None and F_out <= MAX_LINES:
         lines.append("b: " + ", ".join(fmt(v) for v in b[:MAX_LINES]))
     for o in units:
         lines.append(

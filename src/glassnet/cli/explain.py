@@ -1,0 +1,357 @@
+"""``glassnet explain``: the math of a CNN printed with the actual numbers, and pictures.
+
+    glassnet explain conv | relu | pool | dense | backward   arithmetic, written out
+    glassnet explain edges | filters | features              PNG pictures
+
+Every arithmetic subcommand works on the seeds' small examples by default, on numbers given
+inline (``--image "1,2,3;4,5,6;7,8,9"``), or on one layer of a saved model with a real image
+(``--model M --image I --layer L --at i,j --channel c``). The work is done by
+``glassnet.explain`` and ``glassnet.viz``; this module only parses and prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from glassnet.cli import CLIError
+
+MODEL_HELP = "explain a layer of this saved model (.safetensors) on --image instead"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "explain",
+        help="print the math of a CNN step with the actual numbers, or draw it",
+        description="Print each step of a CNN with the actual numbers (convolution, ReLU, "
+        "pooling, dense layer, backward pass and gradient descent), on the seeds' examples, "
+        "numbers of your own, or a layer of a saved model; or draw edge maps, learned "
+        "filters and feature maps as PNG files.",
+    )
+    topics = parser.add_subparsers(dest="topic", metavar="TOPIC", required=True)
+
+    conv = topics.add_parser(
+        "conv",
+        help="the weighted sum at one position, the output size, the feature map",
+        description="Write out one weighted sum of a convolution product by product. Default: "
+        "the vertical-edge kernel [[1,0,-1]]*3 on a 5x5 image whose top-left 3x3 holds 1..9 "
+        "(the rest 0), which gives -6 at (0, 0).",
+    )
+    _image_options(conv)
+    _kernel_options(conv)
+    conv.add_argument("--at", default="0,0", metavar="I,J", help="output position (default 0,0)")
+    conv.add_argument("--bias", type=float, help="a number added to every sum")
+    _model_options(conv)
+    conv.set_defaults(func=run_conv)
+
+    relu = topics.add_parser(
+        "relu",
+        help="ReLU's values and derivative",
+        description="Show y = max(x, 0) and dy/dx for each value. Default: the feature map "
+        "of 'glassnet explain conv'.",
+    )
+    relu.add_argument("--values", metavar="MATRIX", help="numbers, e.g. '-2,0,3;1,-1,4'")
+    relu.add_argument("--at", metavar="I,J", help="write out only this position")
+    _model_options(relu)
+    relu.set_defaults(func=run_relu)
+
+    pool = topics.add_parser(
+        "pool",
+        help="max pooling: each window, its maximum, where the gradient flows back",
+        description="Show each pooling window and its maximum, then the backward pass "
+        "(max_pool2d_backward). Default: the seeds' 4x4 example [[1,3,2,1],[4,6,5,2],"
+        "[7,2,9,8],[1,0,3,4]] pooled 2x2 to [[6,5],[7,9]].",
+    )
+    pool.add_argument("--image", metavar="MATRIX", help="the input, e.g. '1,3;4,6'")
+    pool.add_argument("--size", type=int, default=2, help="window size (default 2)")
+    pool.add_argument("--stride", type=int, help="default: the window size")
+    pool.add_argument("--dout", metavar="MATRIX", help="dL/dY (default 1, 2, 3, ...)")
+    pool.add_argument("--at", metavar="I,J", help="write out only this window")
+    _model_options(pool)
+    pool.set_defaults(func=run_pool)
+
+    dense = topics.add_parser(
+        "dense",
+        help="a dense (Linear) layer's weighted sum per output",
+        description="Write out each output of a small Linear layer as a weighted sum. "
+        "Default: x = [6, 5, 7, 9] (the pooled example, flattened) into 2 outputs.",
+    )
+    dense.add_argument("--input", metavar="VECTOR", help="x, e.g. '1,2,3'")
+    dense.add_argument("--weight", metavar="MATRIX", help="W, one row per output")
+    dense.add_argument("--bias", metavar="VECTOR", help="b, one number per output")
+    _model_options(dense)
+    dense.set_defaults(func=run_dense)
+
+    back = topics.add_parser(
+        "backward",
+        help="the gradient of one kernel weight, term by term, and one descent step",
+        description="Write out dL/dK[m, n] = sum over i, j of dL/dO[i, j] × I[i+m, j+n], "
+        "check it against conv2d_backward, then update K <- K - lr × dL/dK. The loss is "
+        "L = sum of the outputs (every dL/dO = 1) unless --target T is given, then "
+        "L = 1/2 sum (O - T)^2.",
+    )
+    _image_options(back)
+    _kernel_options(back)
+    back.add_argument("--weight", default="0,0", metavar="M,N", help="the kernel weight")
+    back.add_argument("--lr", type=float, default=0.01, help="learning rate (default 0.01)")
+    back.add_argument("--target", metavar="MATRIX", help="the wanted feature map T")
+    back.set_defaults(func=run_backward)
+
+    edges = topics.add_parser(
+        "edges",
+        help="draw vertical, horizontal and diagonal edge maps of an image (PNG)",
+        description="Apply the vertical, horizontal and diagonal edge kernels to an image and "
+        "draw the input and the three feature maps side by side. Default image: a built-in "
+        "64x64 drawing of a house.",
+    )
+    edges.add_argument("--image", help="a PNG/JPEG file (read as greyscale)")
+    edges.add_argument("--resize", metavar="H,W", help="resize the image first")
+    edges.add_argument("--out", default=".", help="folder for edges.png (default: here)")
+    edges.set_defaults(func=run_edges)
+
+    filters = topics.add_parser(
+        "filters",
+        help="draw the learned filters of every conv layer of a saved model (PNG)",
+        description="Draw every Conv2d layer's kernels as a grid, coloured around 0.",
+    )
+    filters.add_argument("model", help="a .safetensors model file saved by glassnet")
+    filters.add_argument("--out", default=".", help="folder for filters.png (default: here)")
+    filters.set_defaults(func=run_filters)
+
+    features = topics.add_parser(
+        "features",
+        help="draw the feature maps of one image through every conv layer (PNG)",
+        description="Run one image through a saved model and draw each Conv2d layer's "
+        "output channels.",
+    )
+    features.add_argument("model", help="a .safetensors model file saved by glassnet")
+    features.add_argument("--image", required=True, help="a PNG/JPEG file")
+    features.add_argument("--input-size", metavar="H,W", help="if the model records none")
+    features.add_argument("--invert", action="store_true", help="invert pixels (as in MNIST)")
+    features.add_argument("--out", default=".", help="folder for features.png (default: here)")
+    features.set_defaults(func=run_features)
+
+
+def _image_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--image",
+        help="a matrix like '1,2,3;4,5,6;7,8,9', or a PNG/JPEG file (greyscale, pixels 0-255)",
+    )
+    parser.add_argument("--resize", metavar="H,W", help="resize an image file first")
+
+
+def _kernel_options(parser: argparse.ArgumentParser) -> None:
+    from glassnet.explain import KERNELS
+
+    parser.add_argument(
+        "--kernel",
+        default="vertical",
+        help=f"a name ({', '.join(KERNELS)}) or a matrix like '1,0;0,-1' (default vertical)",
+    )
+    parser.add_argument("--stride", type=int, default=1)
+    parser.add_argument("--padding", type=int, default=0)
+    parser.add_argument("--dilation", type=int, default=1)
+    parser.add_argument(
+        "--convolution",
+        action="store_true",
+        help="true convolution (flip the kernel) instead of cross-correlation",
+    )
+
+
+def _model_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("a layer of a saved model")
+    group.add_argument("--model", help=MODEL_HELP)
+    group.add_argument("--layer", type=int, help="the layer's index (default: the first fitting)")
+    group.add_argument(
+        "--channel", type=int, default=0, help="output channel, or output unit of a Linear"
+    )
+    group.add_argument("--input-size", metavar="H,W", help="if the model records none")
+    group.add_argument("--invert", action="store_true", help="invert pixels (as in MNIST)")
+    if not any(action.dest == "image" for action in parser._actions):
+        group.add_argument("--image", help="a PNG/JPEG file to run through the model")
+
+
+# -- inputs ------------------------------------------------------------------------------------
+
+
+def _position(text: str | None) -> tuple[int, int] | None:
+    from glassnet.explain._text import parse_position
+
+    return None if text is None else parse_position(text)
+
+
+def _file_image(path: str, resize: str | None, channels: int = 1) -> Any:
+    """An image file as uint8 (H, W, channels), at its own size or ``--resize``."""
+    from glassnet.cli._common import load_images, parse_shape
+
+    if resize is not None:
+        size = parse_shape(resize)
+        if len(size) != 2:
+            raise CLIError(f"--resize expects H,W, got {resize!r}")
+    else:
+        size = _file_size(path)
+    return load_images([path], (*size, channels))[0]
+
+
+def _file_size(path: str) -> tuple[int, int]:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            return (image.height, image.width)
+    except FileNotFoundError:
+        raise CLIError(f"image not found: {path}") from None
+    except OSError as error:
+        raise CLIError(f"cannot read image {path}: {error}") from None
+
+
+def _matrix_or_file(text: str | None, resize: str | None) -> Any:
+    """``--image``: an inline matrix, or a file read as greyscale pixel values 0-255."""
+    from glassnet.explain._text import looks_like_matrix
+
+    if text is None or (looks_like_matrix(text) and not Path(text).is_file()):
+        return text
+    return _file_image(text, resize)[:, :, 0].astype(float)  # (H, W), 0-255
+
+
+def _model_and_image(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The saved model and ``--image`` converted to its input shape, scaled to [0, 1]."""
+    from glassnet.cli._common import load_images, load_model, parse_shape
+    from glassnet.data import to_float32
+    from glassnet.nn.layers import Conv2d
+
+    if args.image is None:
+        raise CLIError("--model needs --image, the picture to run through the model")
+    model, _ = load_model(args.model)
+    shape = model.input_shape
+    if args.input_size is not None:
+        size = parse_shape(args.input_size)
+        if len(size) != 2:
+            raise CLIError(f"--input-size expects H,W, got {args.input_size!r}")
+        first = next((lay for lay in model.layers if isinstance(lay, Conv2d)), None)
+        shape = (*size, shape[2] if shape else first.in_channels if first else 1)
+    if shape is None:
+        raise CLIError(f"{args.model} does not record its input shape: pass --input-size H,W")
+    return model, to_float32(load_images([args.image], shape, args.invert))[0]
+
+
+def _explain_model_layer(args: argparse.Namespace, topic: str) -> Any:
+    """Run ``--model`` on ``--image`` and explain its ``--layer`` (checked to fit ``topic``)."""
+    from glassnet import explain
+
+    model, image = _model_and_image(args)
+    kind = explain.EXPLAINABLE[topic]
+    fitting = [i for i, lay in enumerate(model.layers) if isinstance(lay, kind)]
+    index = args.layer
+    if index is None:
+        if not fitting:
+            raise CLIError(f"{args.model} has no {kind.__name__} layer")
+        index = fitting[0]
+    elif 0 <= index < len(model.layers) and index not in fitting:
+        raise CLIError(
+            f"layer {index} is {model.layers[index]!r}, not a {kind.__name__}; "
+            f"{kind.__name__} layers in this model: {', '.join(map(str, fitting)) or 'none'}"
+        )
+    at = _position(getattr(args, "at", None)) or (0, 0)
+    return explain.layer(model, image, index, at, args.channel)
+
+
+# -- subcommands -------------------------------------------------------------------------------
+
+
+def run_conv(args: argparse.Namespace) -> int:
+    from glassnet import explain
+
+    if args.model is not None:
+        print(_explain_model_layer(args, "conv"))
+        return 0
+    print(
+        explain.conv(
+            _matrix_or_file(args.image, args.resize),
+            args.kernel,
+            _position(args.at),
+            args.stride,
+            args.padding,
+            args.dilation,
+            "convolution" if args.convolution else "cross-correlation",
+            args.bias,
+        )
+    )
+    return 0
+
+
+def run_relu(args: argparse.Namespace) -> int:
+    from glassnet import explain
+
+    if args.model is not None:
+        print(_explain_model_layer(args, "relu"))
+        return 0
+    print(explain.relu(args.values, _position(args.at)))
+    return 0
+
+
+def run_pool(args: argparse.Namespace) -> int:
+    from glassnet import explain
+
+    if args.model is not None:
+        print(_explain_model_layer(args, "pool"))
+        return 0
+    print(explain.pool(args.image, args.size, args.stride, args.dout, _position(args.at)))
+    return 0
+
+
+def run_dense(args: argparse.Namespace) -> int:
+    from glassnet import explain
+
+    if args.model is not None:
+        print(_explain_model_layer(args, "dense"))
+        return 0
+    print(explain.dense(args.input, args.weight, args.bias))
+    return 0
+
+
+def run_backward(args: argparse.Namespace) -> int:
+    from glassnet import explain
+
+    print(
+        explain.backward(
+            _matrix_or_file(args.image, args.resize),
+            args.kernel,
+            _position(args.weight),
+            args.lr,
+            args.target,
+            args.stride,
+            args.padding,
+            args.dilation,
+            "convolution" if args.convolution else "cross-correlation",
+        )
+    )
+    return 0
+
+
+def run_edges(args: argparse.Namespace) -> int:
+    from glassnet import viz
+
+    image = None
+    if args.image is not None:
+        image = _file_image(args.image, args.resize)[:, :, 0] / 255.0  # (H, W) in [0, 1]
+    print(f"wrote {viz.plot_edges(image, Path(args.out) / 'edges.png')}")
+    return 0
+
+
+def run_filters(args: argparse.Namespace) -> int:
+    from glassnet import viz
+    from glassnet.cli._common import load_model
+
+    model, _ = load_model(args.model)
+    print(f"wrote {viz.plot_filters(model, Path(args.out) / 'filters.png')}")
+    return 0
+
+
+def run_features(args: argparse.Namespace) -> int:
+    from glassnet import viz
+
+    model, image = _model_and_image(args)
+    print(f"wrote {viz.plot_feature_maps(model, image, Path(args.out) / 'features.png')}")
+    return 0
