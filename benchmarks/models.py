@@ -118,7 +118,7 @@ def glassnet_step(model, x: np.ndarray, y: np.ndarray, train: bool) -> Callable[
     def step() -> None:
         opt.zero_grad()
         loss_fn.forward(model.forward(x), y)
-        model.backward(loss_fn.backward())
+        model.backward(loss_fn.backward(), input_grad=False)  # as torch: no grad for x
         opt.step()
 
     return step

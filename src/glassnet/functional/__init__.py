@@ -29,7 +29,12 @@ from glassnet.functional.activation import (
     tanh_backward,
     tanh_forward,
 )
-from glassnet.functional.conv import conv2d_backward, conv2d_forward
+from glassnet.functional.conv import (
+    conv2d_backward,
+    conv2d_forward,
+    conv2d_input_grad,
+    conv2d_param_grads,
+)
 from glassnet.functional.dropout import dropout_backward, dropout_forward
 from glassnet.functional.linear import linear_backward, linear_forward
 from glassnet.functional.loss import bce_with_logits, cross_entropy, mse
@@ -48,6 +53,8 @@ __all__ = [
     "bce_with_logits",
     "conv2d_backward",
     "conv2d_forward",
+    "conv2d_input_grad",
+    "conv2d_param_grads",
     "cross_entropy",
     "dropout_backward",
     "dropout_forward",

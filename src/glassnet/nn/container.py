@@ -65,11 +65,25 @@ class Sequential(Module):
             x = _with_position(i, layer, layer.forward, x)
         return x
 
-    def backward(self, dout: np.ndarray) -> np.ndarray:
-        """Propagate ``dL/d(output)`` back through every layer; returns ``dL/d(input)``."""
-        for i in reversed(range(len(self.layers))):
+    def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+        """Propagate ``dL/d(output)`` back through every layer; returns ``dL/d(input)``.
+
+        Args:
+            dout: the loss gradient with respect to the model's output.
+            input_grad: with ``False`` (what training needs), stop at the first layer that has
+                parameters: it accumulates its parameter gradients only (``param_backward``),
+                the layers before it are skipped, and ``None`` is returned. For LeNet-5 this
+                saves the first convolution's input gradient.
+        """
+        if input_grad:
+            for i in reversed(range(len(self.layers))):
+                dout = _with_position(i, self.layers[i], self.layers[i].backward, dout)
+            return dout
+        first = next((i for i, layer in enumerate(self.layers) if layer.params), 0)
+        for i in reversed(range(first + 1, len(self.layers))):
             dout = _with_position(i, self.layers[i], self.layers[i].backward, dout)
-        return dout
+        _with_position(first, self.layers[first], self.layers[first].param_backward, dout)
+        return None
 
     def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
         for i, layer in enumerate(self.layers):

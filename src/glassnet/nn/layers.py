@@ -133,11 +133,15 @@ class Conv2d(Module):
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        dx, dw, db = F.conv2d_backward(dout, self._take_cache())
+        self.param_backward(dout)
+        return F.conv2d_input_grad(dout, self._take_cache())
+
+    def param_backward(self, dout: np.ndarray) -> None:
+        """``backward`` without the input gradient (``conv2d_param_grads`` alone)."""
+        dw, db = F.conv2d_param_grads(dout, self._take_cache())
         self.params["weight"].grad += dw
         if self.bias:
             self.params["bias"].grad += db
-        return dx
 
 
 class Linear(Module):

@@ -78,6 +78,15 @@ class Module:
     def backward(self, dout: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    def param_backward(self, dout: np.ndarray) -> None:
+        """Accumulate the parameter gradients of ``backward(dout)``; skip ``dL/dx`` if possible.
+
+        A model calls this on its first layer with parameters when nobody needs the gradient
+        of the input images (training does not). This default runs ``backward`` and drops its
+        result; layers whose input gradient costs time (``Conv2d``) skip computing it.
+        """
+        self.backward(dout)
+
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return self.forward(x)
 
