@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     import glassnet  # noqa: F401  (fail here, not mid-run, if glassnet cannot be imported)
-    from layer_times import layer_times, report
+    from glassnet.profile import time_layers
     from models import LIBRARIES, MODELS, layer_flops, parameter_count, random_batch
     from timing import blas_info, median_rates, numpy_gemm_gflops, torch_gemm_gflops
 
@@ -103,8 +103,7 @@ def main(argv: list[str] | None = None) -> int:
                          f"{ratio:.2f}", f"{gflops:.1f}"), flush=True)  # fmt: skip
         if args.layers:
             layers = models["glassnet"].layers
-            step_s, times = layer_times(layers, steps["glassnet"], args.repeats)
-            print(report(layers, flops, batch, step_s, times), flush=True)
+            print(time_layers(layers, steps["glassnet"], args.repeats, batch).table(), flush=True)
     print(f"\nratio = glassnet / torch (above 1: glassnet faster). conv GFLOP/s = the model's "
           f"convolution FLOPs (x{TRAIN_FLOP_FACTOR} for training) / whole-step time, to compare "
           f"with the {results['gemm_gflops']} GFLOP/s matrix-product rate.")  # fmt: skip

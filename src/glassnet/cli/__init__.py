@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 #: Subcommand modules, in the order ``glassnet --help`` lists them.
-COMMANDS = ("train", "evaluate", "predict", "summary", "export", "explain")
+COMMANDS = ("train", "evaluate", "predict", "summary", "export", "explain", "profile")
 
 
 class CLIError(Exception):

@@ -1,0 +1,236 @@
+"""Where a model spends its time: each layer's forward and backward pass, timed in place.
+
+``profile_model`` runs a model on a random batch for a few steps (training: forward, loss,
+backward; or inference: forward) and reports the median milliseconds of each layer and its
+share of the step. For convolutions and dense layers it also gives the rate of their arithmetic
+in GFLOP/s, to compare with the machine's matrix-product rate. ``time_layers`` times any step
+function of your own (with an optimizer, say) the same way.
+
+The layers get timing wrappers as instance attributes while the steps run, and lose them
+afterwards; the model's code and numbers are untouched.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from glassnet.nn.container import Sequential
+from glassnet.nn.layers import Conv2d, Linear
+from glassnet.nn.loss import CrossEntropyLoss
+from glassnet.nn.module import Module
+
+#: The methods wrapped: a model's first layer may run only ``param_backward`` in training.
+_TIMED = ("forward", "backward", "param_backward")
+
+
+@dataclass
+class LayerTime:
+    """One layer's median times over the profiled steps.
+
+    Attributes:
+        name: ``"<index> <class>"``, e.g. ``"0 Conv2d"``.
+        forward_s, backward_s: median seconds (0.0 where it never ran, e.g. backward in
+            inference); ``backward_s`` is ``param_backward``'s time where only that ran.
+        flops: forward floating-point operations per step (0 for layers without products).
+        input_grad: whether backward computed the input gradient (``backward``) or only the
+            parameter gradients (``param_backward``): 2 or 1 products of the forward's size.
+    """
+
+    name: str
+    forward_s: float
+    backward_s: float
+    flops: int
+    input_grad: bool
+
+    @property
+    def backward_flops(self) -> int:
+        """dX and dW each cost a product of the forward's size; dW alone one."""
+        return self.flops * (2 if self.input_grad else 1) if self.backward_s else 0
+
+
+@dataclass
+class Profile:
+    """Per-layer times of a model and the median time of a whole step.
+
+    Attributes:
+        layers: one ``LayerTime`` per layer, in model order.
+        step_s: median seconds of a whole step (loss, optimizer and Python included).
+        batch_size: images per step.
+    """
+
+    layers: list[LayerTime]
+    step_s: float
+    batch_size: int
+
+    def table(self) -> str:
+        """The profile as a text table; "rest" is the step minus its layers (loss, Python...).
+
+        Medians do not add up exactly, so "rest" can be slightly off (or negative) under load.
+        """
+        rows = [
+            f"{'layer':<16} {'fwd ms':>8} {'bwd ms':>8} {'share':>6} "
+            f"{'fwd GFLOP/s':>12} {'bwd GFLOP/s':>12}"
+        ]
+        for t in self.layers:
+            rates = [_rate(t.flops, t.forward_s), _rate(t.backward_flops, t.backward_s)]
+            share = (t.forward_s + t.backward_s) / self.step_s
+            rows.append(
+                f"{t.name:<16} {t.forward_s * 1e3:>8.2f} {t.backward_s * 1e3:>8.2f} "
+                f"{share:>6.1%} {rates[0]:>12} {rates[1]:>12}"
+            )
+        rest = self.step_s - sum(t.forward_s + t.backward_s for t in self.layers)
+        rows.append(f"{'rest':<16} {rest * 1e3:>8.2f} {'':>8} {rest / self.step_s:>6.1%}")
+        rows.append(
+            f"{'step':<16} {self.step_s * 1e3:>8.2f} ms, "
+            f"{self.batch_size / self.step_s:,.0f} images/s at batch {self.batch_size}"
+        )
+        return "\n".join(rows)
+
+
+def _rate(flops: int, seconds: float) -> str:
+    return f"{flops / seconds / 1e9:.1f}" if flops and seconds else ""
+
+
+def layer_flops(layer: Module, out_shape: tuple[int, ...]) -> int:
+    """Forward FLOPs of one call of a convolution or dense layer (0 for any other layer).
+
+    Math:
+        Conv2d: 2 * N * H_out * W_out * C_out * C_in * KH * KW (a multiply and an add per
+        weight and output position); Linear: 2 * N * F_out * F_in.
+
+    Example:
+        >>> layer_flops(Conv2d(1, 6, 5, padding=2), (1, 28, 28, 6))
+        235200
+    """
+    if isinstance(layer, Conv2d):
+        return 2 * int(np.prod(out_shape)) * layer.in_channels * int(np.prod(layer.kernel_size))
+    if isinstance(layer, Linear):
+        return 2 * int(np.prod(out_shape)) * layer.in_features
+    return 0
+
+
+def _timed(method: Callable, durations: list[float], shapes: list | None = None) -> Callable:
+    def wrapper(arg: Any) -> Any:
+        t0 = time.perf_counter()
+        out = method(arg)
+        durations.append(time.perf_counter() - t0)
+        if shapes is not None:
+            shapes.append(out.shape)
+        return out
+
+    return wrapper
+
+
+def time_layers(
+    layers: Sequence[Module], step: Callable[[], object], steps: int, batch_size: int
+) -> Profile:
+    """Run ``step`` ``steps`` times with every layer's passes timed; their medians.
+
+    Args:
+        layers: the model's layers (``model.layers``).
+        step: one step of the model (forward, or forward + loss + backward + update).
+        steps: how many steps to time; the medians are taken over them.
+        batch_size: images per step (for the images/s line).
+
+    Example:
+        >>> model = Sequential([Linear(4, 2, rng=0)])
+        >>> x = np.zeros((8, 4), np.float32)
+        >>> time_layers(model.layers, lambda: model.forward(x), 3, 8).layers[0].flops
+        128
+    """
+    durations = {id(layer): {name: [] for name in _TIMED} for layer in layers}
+    shapes: dict[int, list] = {id(layer): [] for layer in layers}
+    for layer in layers:
+        for name in _TIMED:
+            record = shapes[id(layer)] if name == "forward" else None
+            setattr(layer, name, _timed(getattr(layer, name), durations[id(layer)][name], record))
+    step_durations: list[float] = []
+    try:
+        for _ in range(steps):
+            _timed(lambda _: step(), step_durations)(None)
+    finally:
+        for layer in layers:
+            for name in _TIMED:
+                delattr(layer, name)  # the class's methods show through again
+    times = []
+    for i, layer in enumerate(layers):
+        d = durations[id(layer)]
+        median = {name: statistics.median(d[name]) if d[name] else 0.0 for name in _TIMED}
+        out_shape = shapes[id(layer)][-1] if shapes[id(layer)] else (0,)
+        times.append(
+            LayerTime(
+                name=f"{i} {type(layer).__name__}",
+                forward_s=median["forward"],
+                backward_s=median["backward"] or median["param_backward"],
+                flops=layer_flops(layer, out_shape),
+                input_grad=bool(d["backward"]),
+            )
+        )
+    return Profile(times, statistics.median(step_durations), batch_size)
+
+
+def profile_model(
+    model: Sequential,
+    input_shape: Sequence[int],
+    batch_size: int = 32,
+    train: bool = True,
+    steps: int = 20,
+    rng: np.random.Generator | int | None = 0,
+) -> Profile:
+    """Time each layer of ``model`` on a random batch, training or inference.
+
+    A training step is forward, cross-entropy against random labels, and backward without
+    the input images' gradient (as training needs); no optimizer step, so the weights stay
+    as they are. Inference is forward in eval mode. One untimed step warms up first.
+
+    Args:
+        model: a ``Sequential`` ending in class scores.
+        input_shape: one sample's shape ``(H, W, C)``.
+        batch_size: images per step.
+        train: training (forward + loss + backward) or inference (forward).
+        steps: timed steps; each figure is the median over them.
+        rng: seed or generator for the random batch.
+
+    Returns:
+        a ``Profile``; ``print(profile.table())`` shows it.
+
+    Example:
+        >>> from glassnet.models import lenet5
+        >>> p = profile_model(lenet5(rng=0), (28, 28, 1), batch_size=4, steps=2)
+        >>> [t.name for t in p.layers][:3]
+        ['0 Conv2d', '1 ReLU', '2 MaxPool2d']
+    """
+    if batch_size < 1 or steps < 1:
+        raise ValueError(f"batch_size and steps must be >= 1, got {batch_size} and {steps}")
+    gen = np.random.default_rng(rng)
+    dtype = next((p.dtype for p in model.parameters()), np.dtype("float32"))
+    x = gen.standard_normal((batch_size, *input_shape)).astype(dtype)
+    was_training = model.training
+    model.train(train)
+    try:
+        if train:
+            logits = model.forward(x)
+            labels = gen.integers(0, logits.shape[1], size=batch_size)
+            loss_fn = CrossEntropyLoss()
+
+            def step() -> None:
+                loss_fn.forward(model.forward(x), labels)
+                model.backward(loss_fn.backward(), input_grad=False)
+
+        else:
+
+            def step() -> None:
+                model.forward(x)
+
+        step()  # warm-up: first-call costs (allocation, BLAS start-up) stay out of the medians
+        result = time_layers(model.layers, step, steps, batch_size)
+    finally:
+        model.train(was_training)
+        model.zero_grad()
+    return result
