@@ -219,15 +219,16 @@ def plot_feature_maps(model: Sequential, image: np.ndarray, path: str | Path) ->
     """
     _conv_layers(model)
     maps = _forward_collect(model, image)
-    x = np.asarray(image).reshape(np.shape(image)[-3:])  # (H, W, C)
+    H, W, C = np.shape(image)[-3:]
+    x = np.asarray(image).reshape(H, W, C)
     rows = []  # (title, array, signed)
-    if x.shape[2] == 3:
-        rows.append((f"input image {x.shape[0]}x{x.shape[1]}x3", np.clip(x, 0, 1), False))
+    if C == 3:
+        rows.append((f"input image {H}x{W}x3", np.clip(x, 0, 1), False))
     else:
         tiles = x.transpose(2, 0, 1)  # (C, H, W)
         rows.append(
             (
-                f"input image {x.shape[0]}x{x.shape[1]}x{x.shape[2]}",
+                f"input image {H}x{W}x{C}",
                 _mosaic(tiles, len(tiles)),
                 False,
             )

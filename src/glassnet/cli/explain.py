@@ -270,7 +270,7 @@ def run_conv(args: argparse.Namespace) -> int:
         explain.conv(
             _matrix_or_file(args.image, args.resize),
             args.kernel,
-            _position(args.at),
+            _position(args.at) or (0, 0),
             args.stride,
             args.padding,
             args.dilation,
@@ -318,7 +318,7 @@ def run_backward(args: argparse.Namespace) -> int:
         explain.backward(
             _matrix_or_file(args.image, args.resize),
             args.kernel,
-            _position(args.weight),
+            _position(args.weight) or (0, 0),
             args.lr,
             args.target,
             args.stride,
