@@ -75,7 +75,10 @@ def test_divergence_stops_with_epoch_and_batch_and_keeps_the_last_checkpoint(dig
     saved = model.state_dict()
     saved_bytes = ckpt.read_bytes()
     opt.lr = 1e30  # guaranteed to blow up
-    with pytest.raises(TrainingDiverged, match=r"at epoch 2, batch \d+/\d+: .*last good checkpoint .*after epoch 1\) is intact"):
+    with pytest.raises(
+        TrainingDiverged,
+        match=r"at epoch 2, batch \d+/\d+: .*last good checkpoint .*after epoch 1\) is intact",
+    ):
         fit(model, train, opt, epochs=3, batch_size=64, checkpoint=ckpt, resume=ckpt,
             schedule=StepLR(1, 1.0), progress=False, log=quiet)  # fmt: skip
     assert ckpt.read_bytes() == saved_bytes
@@ -101,7 +104,9 @@ def test_cosine_schedule_sets_the_learning_rate_per_epoch(digits):
     model, opt = new_run()
     history = fit(model, digits[0].subset(np.arange(64)), opt, epochs=4, batch_size=32,
                   schedule=CosineLR(4), progress=False, log=quiet)  # fmt: skip
-    np.testing.assert_allclose(history["lr"], [2e-3 * (1 + np.cos(np.pi * e / 4)) / 2 for e in range(4)])
+    np.testing.assert_allclose(
+        history["lr"], [2e-3 * (1 + np.cos(np.pi * e / 4)) / 2 for e in range(4)]
+    )
 
 
 def test_predict_returns_probabilities_and_takes_uint8(digits):
@@ -115,9 +120,13 @@ def test_predict_returns_probabilities_and_takes_uint8(digits):
 
 def test_predict_rejects_images_of_the_wrong_size(digits):
     model, _ = new_run()
-    with pytest.raises(ValueError, match=r"expects inputs of shape \(N, 8, 8, 1\), got \(2, 28, 28, 1\)"):
+    with pytest.raises(
+        ValueError, match=r"expects inputs of shape \(N, 8, 8, 1\), got \(2, 28, 28, 1\)"
+    ):
         predict(model, np.zeros((2, 28, 28, 1), np.uint8))
-    with pytest.raises(ValueError, match=r"expects inputs of shape \(N, 8, 8, 1\), got \(2, 8, 8, 3\)"):
+    with pytest.raises(
+        ValueError, match=r"expects inputs of shape \(N, 8, 8, 1\), got \(2, 8, 8, 3\)"
+    ):
         predict(model, np.zeros((2, 8, 8, 3), np.uint8))
 
 
@@ -155,7 +164,9 @@ def test_unwritable_or_full_output_folder_is_reported_before_training(tmp_path, 
         free = 10 * 2**20
 
     monkeypatch.setattr("glassnet.train.checkpoint.shutil.disk_usage", lambda _: Usage)
-    with pytest.raises(OSError, match=r"not enough free disk space .*100.0 MiB needed.*10.0 MiB free"):
+    with pytest.raises(
+        OSError, match=r"not enough free disk space .*100.0 MiB needed.*10.0 MiB free"
+    ):
         check_writable(tmp_path / "ok", 100 * 2**20)
 
 
