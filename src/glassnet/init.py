@@ -63,7 +63,7 @@ INITIALIZERS: dict[str, Callable[[tuple[int, ...], np.random.Generator], np.ndar
 
 
 def initialize(
-    name: str, shape: tuple[int, ...], rng: np.random.Generator, dtype: np.dtype | type
+    name: str, shape: tuple[int, ...], rng: np.random.Generator, dtype: np.dtype | type | str
 ) -> np.ndarray:
     """Draw a weight of ``shape`` with the initialiser called ``name``.
 

@@ -75,8 +75,9 @@ def load_images(paths: list[str], input_shape: tuple[int, ...], invert: bool = F
     images = []
     for path in paths:
         try:
-            with Image.open(path) as image:
-                image = image.convert("L" if C == 1 else "RGB").resize((W, H), Image.BILINEAR)
+            with Image.open(path) as opened:
+                image = opened.convert("L" if C == 1 else "RGB")
+                image = image.resize((W, H), Image.Resampling.BILINEAR)
                 pixels = np.asarray(image, dtype=np.uint8).reshape(H, W, C)
         except FileNotFoundError:
             raise CLIError(f"image not found: {path}") from None

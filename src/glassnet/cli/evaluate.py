@@ -28,10 +28,13 @@ def run(args: argparse.Namespace) -> int:
     from glassnet.train import evaluate
 
     model, classes = load_model(args.model)
-    options = {}
+    image_size, channels = None, None
     if args.dataset == "folder" and model.input_shape is not None:
-        options = {"image_size": model.input_shape[:2], "channels": model.input_shape[2]}
-    data = get_dataset(args.dataset, args.data_dir, args.split, **options)
+        image_size = (model.input_shape[0], model.input_shape[1])
+        channels = model.input_shape[2]
+    data = get_dataset(
+        args.dataset, args.data_dir, args.split, image_size=image_size, channels=channels
+    )
     result = evaluate(model, data, classes=classes)
     print(result.report())
     if args.confusion:

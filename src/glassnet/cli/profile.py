@@ -16,8 +16,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("model", help="a .safetensors model file, or a model name (e.g. lenet5)")
     parser.add_argument("--batch-size", type=int, default=32, help="images per step (32)")
     mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--train", dest="train", action="store_true", default=True,
-                      help="time training steps: forward, loss, backward (the default)")
+    mode.add_argument(
+        "--train",
+        dest="train",
+        action="store_true",
+        default=True,
+        help="time training steps: forward, loss, backward (the default)",
+    )
     mode.add_argument("--infer", dest="train", action="store_false",
                       help="time inference: forward only, in eval mode")  # fmt: skip
     parser.add_argument("--steps", type=int, default=20, help="timed steps, medians (20)")

@@ -124,13 +124,16 @@ def run(args: argparse.Namespace) -> int:
 
         cache = Path(s["data_dir"] or Path.home() / ".cache" / "glassnet").expanduser()
         s["data_dir"] = str(download_mnist(cache, s["dataset"]))
-    folder_options = {}
-    if s["image_size"] is not None:
-        folder_options["image_size"] = parse_shape(s["image_size"])
-    if s["channels"] is not None:
-        folder_options["channels"] = s["channels"]
-    data = get_dataset(s["dataset"], s["data_dir"], "train", **folder_options)
-    test = get_dataset(s["dataset"], s["data_dir"], "test", **folder_options)
+    size = None if s["image_size"] is None else parse_shape(s["image_size"])
+    if size is not None and len(size) != 2:
+        raise ValueError(f"--image-size takes H,W, got {s['image_size']!r}")
+    image_size = None if size is None else (size[0], size[1])
+    data = get_dataset(
+        s["dataset"], s["data_dir"], "train", image_size=image_size, channels=s["channels"]
+    )
+    test = get_dataset(
+        s["dataset"], s["data_dir"], "test", image_size=image_size, channels=s["channels"]
+    )
     seeds = np.random.SeedSequence(s["seed"]).spawn(3)
     train, val = (
         train_val_split(data, s["val_fraction"], np.random.default_rng(seeds[0]))

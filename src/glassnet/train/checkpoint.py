@@ -56,11 +56,8 @@ class TrainingState:
 
 def _layer_generators(model: Sequential) -> dict[str, np.random.Generator]:
     """The random generators held by layers (Dropout), keyed by layer index."""
-    return {
-        str(i): layer.rng
-        for i, layer in enumerate(model.layers)
-        if isinstance(getattr(layer, "rng", None), np.random.Generator)
-    }
+    generators = {str(i): getattr(layer, "rng", None) for i, layer in enumerate(model.layers)}
+    return {i: g for i, g in generators.items() if isinstance(g, np.random.Generator)}
 
 
 def save_checkpoint(

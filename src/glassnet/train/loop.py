@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from glassnet.data.batching import iterate_batches, num_batches
 from glassnet.data.dataset import Dataset, to_float32
@@ -227,7 +228,8 @@ def fit(
     state = TrainingState()
     if resume is not None:
         state = load_checkpoint(resume, model, optimizer)
-        data_rng.bit_generator.state = state.data_rng
+        if state.data_rng is not None:
+            data_rng.bit_generator.state = state.data_rng
         log(f"resumed from {resume} after epoch {state.epoch}")
     batches = num_batches(len(images), batch_size)
 
@@ -285,7 +287,7 @@ def fit(
             else:
                 state.bad_epochs += 1
                 stop = state.bad_epochs >= early_stopping
-        state.data_rng = data_rng.bit_generator.state
+        state.data_rng = dict(data_rng.bit_generator.state)
         if checkpoint is not None:
             save_checkpoint(checkpoint, model, optimizer, state)
         if stop:
@@ -314,10 +316,9 @@ def _epoch_line(record: dict[str, float], epochs: int) -> str:
     return "  ".join(parts)
 
 
-def _progress(enabled: bool, total: int, description: str):  # noqa: ANN202 - tqdm or None
+def _progress(enabled: bool, total: int, description: str) -> tqdm | None:
     if not enabled:
         return None
-    from tqdm import tqdm
 
     return tqdm(total=total, desc=description, unit="batch", leave=False, dynamic_ncols=True)
 
