@@ -144,7 +144,9 @@ def time_layers(
         >>> time_layers(model.layers, lambda: model.forward(x), 3, 8).layers[0].flops
         128
     """
-    durations = {id(layer): {name: [] for name in _TIMED} for layer in layers}
+    durations: dict[int, dict[str, list[float]]] = {
+        id(layer): {name: [] for name in _TIMED} for layer in layers
+    }
     shapes: dict[int, list] = {id(layer): [] for layer in layers}
     for layer in layers:
         for name in _TIMED:

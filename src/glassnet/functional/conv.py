@@ -213,7 +213,7 @@ def conv2d_input_grad(dout: np.ndarray, cache: ConvCache) -> np.ndarray:
     N, H_out, W_out, C_out = dout.shape
     C_in, dout_mat = padded_shape[3], dout.reshape(-1, C_out)  # (M, C_out)
     reach = (D[0] * (KH - 1), D[1] * (KW - 1))  # how far a kernel reaches past its first row/col
-    q = tuple((r - before, r - after) for r, (before, after) in zip(reach, P, strict=True))
+    q = ((reach[0] - P[0][0], reach[0] - P[0][1]), (reach[1] - P[1][0], reach[1] - P[1][1]))
     if S == (1, 1) and min(q[0] + q[1]) >= 0 and C_in >= C_out:
         H, W = padded_shape[1] - sum(P[0]), padded_shape[2] - sum(P[1])
         cols = im2col(pad_nhwc(dout, q), (KH, KW), (1, 1), D, (H, W))  # (N*H*W, KH*KW*C_out)

@@ -65,7 +65,9 @@ class Sequential(Module):
             x = _with_position(i, layer, layer.forward, x)
         return x
 
-    def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+    def backward(  # type: ignore[override]  # None only when asked: input_grad=False
+        self, dout: np.ndarray, input_grad: bool = True
+    ) -> np.ndarray | None:
         """Propagate ``dL/d(output)`` back through every layer; returns ``dL/d(input)``.
 
         Args:
