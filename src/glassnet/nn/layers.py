@@ -120,6 +120,12 @@ class Conv2d(Module):
     def weight(self) -> Parameter:
         return self.params["weight"]
 
+    @classmethod
+    def parameter_count(cls, config: dict[str, Any]) -> int:
+        kh, kw = pair(config["kernel_size"], "kernel_size")
+        c_in, c_out = int(config["in_channels"]), int(config["out_channels"])
+        return c_out * c_in * kh * kw + (c_out if config.get("bias", True) else 0)
+
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = check_array(x, "Conv2d", rank=4)
         check_channels(x, self.in_channels, "Conv2d")
@@ -184,6 +190,11 @@ class Linear(Module):
         self.params["weight"] = Parameter(initialize(init, shape, as_generator(rng), self.dtype))
         if bias:
             self.params["bias"] = Parameter(np.zeros(out_features, dtype=self.dtype))
+
+    @classmethod
+    def parameter_count(cls, config: dict[str, Any]) -> int:
+        f_in, f_out = int(config["in_features"]), int(config["out_features"])
+        return f_out * f_in + (f_out if config.get("bias", True) else 0)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = check_array(x, "Linear", rank=2)

@@ -172,6 +172,14 @@ class Module:
     def from_config(cls, config: dict[str, Any]) -> Module:
         return cls(**config)
 
+    @classmethod
+    def parameter_count(cls, config: dict[str, Any]) -> int:
+        """How many numbers ``from_config(config)`` would allocate, without allocating them.
+
+        Lets a loader refuse an oversized architecture from an untrusted file before building.
+        """
+        return 0
+
     def __repr__(self) -> str:
         args = [
             f"{k}={v!r}"
