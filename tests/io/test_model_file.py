@@ -188,7 +188,7 @@ def test_error_cases_all_build_a_valid_file_first(tmp_path: Path) -> None:
         ),
         (
             {"layers": [{"class": "Linear", "config": {"in_features": 4, "units": 3}}]},
-            r"layer 0: cannot build .*TypeError: .*unexpected keyword argument 'units'",
+            r"layer 0: cannot build .*KeyError: 'out_features'",
         ),
         ({"layers": [{"class": "ReLU"}]}, r"layer 0: cannot build .*needs 'class' and 'config'"),
         ({"layers": ["ReLU"]}, r"layer 0: cannot build 'ReLU'"),
@@ -199,10 +199,18 @@ def test_error_cases_all_build_a_valid_file_first(tmp_path: Path) -> None:
                     {"class": "Linear", "config": {"in_features": 10**5, "out_features": 11}},
                 ]
             },
-            r"architecture needs at least 1100026 parameters by layer 1, but the file holds 15",
+            r"architecture needs at least 1100026 parameters by layer 1 \(Linear\), but the file holds 15",
         ),
         (
             {"layers": [{"class": "Linear", "config": {"in_features": 4, "out_features": 2**70}}]},
+            r"needs at least 5902958103587056517120 parameters by layer 0 \(Linear\)",
+        ),
+        (
+            {"layers": [{"class": "Linear", "config": {"in_features": 4, "out_features": "x"}}]},
+            r"layer 0: cannot build .*ValueError: invalid literal",
+        ),
+        (
+            {"layers": [{"class": ["Linear"], "config": {}}]},
             r"layer 0: cannot build",
         ),
     ],
@@ -280,3 +288,41 @@ def test_input_shape_round_trips_and_bad_ones_are_refused(tmp_path):
         save_file(tensors, tmp_path / "bad.safetensors", metadata)
         with pytest.raises(ModelFileError, match="input_shape must be"):
             gn.load(tmp_path / "bad.safetensors")
+
+
+def huge_linear(features: int) -> dict[str, Any]:
+    return {"class": "Linear", "config": {"in_features": features, "out_features": features}}
+
+
+@pytest.mark.parametrize(
+    "architecture",
+    [
+        {"class": "Sequential", "config": {"layers": [LINEAR, huge_linear(4000)]}},
+        {"class": "Sequential", "config": {"layers": [huge_linear(40_000)]}},
+        huge_linear(40_000),  # a bare layer as the whole model
+        {  # a Sequential nested as a layer counts its own layers
+            "class": "Sequential",
+            "config": {
+                "layers": [{"class": "Sequential", "config": {"layers": [huge_linear(40_000)]}}]
+            },
+        },
+    ],
+)
+def test_oversized_architecture_is_refused_before_allocating(
+    tmp_path: Path, architecture: dict[str, Any]
+) -> None:
+    """A file of 15 numbers naming a 16M or 1.6G parameter layer: refused, nothing allocated."""
+    import tracemalloc
+
+    path = model_file(tmp_path / "huge.safetensors", architecture=json.dumps(architecture))
+    tracemalloc.start()
+    try:
+        with pytest.raises(
+            ModelFileError,
+            match=r"by (layer \d+|model) \((Linear|Sequential)\), but the file holds 15",
+        ):
+            gn.load(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**20  # bytes: the 64 MB / 6.4 GB weights were never allocated

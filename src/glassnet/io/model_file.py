@@ -25,7 +25,7 @@ import numpy as np
 from glassnet.io.errors import ModelFileError, shorten
 from glassnet.io.safetensors import parse_json, read_file, read_header, save_file
 from glassnet.nn.container import Sequential
-from glassnet.nn.module import Module, layer_from_config
+from glassnet.nn.module import LAYER_REGISTRY, Module, layer_from_config
 
 FORMAT = "glassnet"
 FORMAT_VERSION = "1"
@@ -108,8 +108,10 @@ def load(path: str | os.PathLike[str]) -> Module:
     Raises:
         ModelFileError: the file is not valid safetensors, not a glassnet model file, its
             architecture names an unknown layer or arguments the layer rejects (with the
-            layer's index), or its tensors do not match the model (every missing, unexpected
-            and mismatched tensor named in one message).
+            layer's index), needs more than ``BUILD_MARGIN`` parameters beyond the numbers
+            the file holds (counted from each layer's config before it is built, so a hostile
+            file allocates nothing big), or its tensors do not match the model (every missing,
+            unexpected and mismatched tensor named in one message).
         OSError: the file cannot be opened or read.
 
     Example:
@@ -157,6 +159,7 @@ def _build(architecture: Any, name: str, file_elements: int) -> Module:
             f"architecture must be {{'class': ..., 'config': ...}}, got {shorten(architecture)}",
         )
     if architecture["class"] != "Sequential":
+        _check_size(_count(architecture, name, "model"), file_elements, name, "model", architecture)
         return _build_layer(architecture, name, "model")
     config = architecture["config"]
     specs = config.get("layers") if isinstance(config, dict) else None
@@ -178,26 +181,57 @@ def _build(architecture: Any, name: str, file_elements: int) -> Module:
     layers = []
     elements = 0
     for i, spec in enumerate(specs):
-        layers.append(_build_layer(spec, name, f"layer {i}"))
-        # Stop a hostile architecture before it allocates much more than the file holds; a
-        # small excess is left to the tensor check below, whose message is more helpful.
+        where = f"layer {i}"
+        # Stop a hostile architecture before it allocates much more than the file holds: count
+        # each layer from its config first, then (for layers that cannot count themselves)
+        # once built. A small excess is left to the tensor check, whose message says more.
+        _check_size(elements + _count(spec, name, where), file_elements, name, where, spec)
+        layers.append(_build_layer(spec, name, where))
         elements += layers[-1].num_parameters()
-        if elements > file_elements + BUILD_MARGIN:
-            raise ModelFileError(
-                name,
-                f"architecture needs at least {elements} parameters by layer {i}, "
-                f"but the file holds {file_elements} numbers",
-            )
+        _check_size(elements, file_elements, name, where, spec)
     return Sequential(layers, input_shape=input_shape)
+
+
+def _count(spec: Any, name: str, where: str) -> int:
+    """How many numbers building ``spec`` would allocate, from its config alone.
+
+    A nested ``Sequential`` counts its layers. A malformed spec counts 0: building it fails
+    with the more helpful message.
+    """
+    named = isinstance(spec, dict) and isinstance(spec.get("class"), str)
+    cls = LAYER_REGISTRY.get(spec["class"]) if named else None
+    if cls is None:
+        return 0
+    config = spec.get("config")
+    if issubclass(cls, Sequential):
+        layers = config.get("layers") if isinstance(config, dict) else None
+        return sum(_count(s, name, where) for s in layers) if isinstance(layers, list) else 0
+    try:
+        return max(int(cls.parameter_count(config)), 0)  # a negative size fails to build
+    except Exception as error:  # any failure on untrusted arguments is a bad file
+        raise _cannot_build(name, where, spec, error) from error
+
+
+def _check_size(elements: int, file_elements: int, name: str, where: str, spec: Any) -> None:
+    if elements > file_elements + BUILD_MARGIN:
+        raise ModelFileError(
+            name,
+            f"architecture needs at least {elements} parameters by {where} "
+            f"({spec['class']}), but the file holds {file_elements} numbers",
+        )
 
 
 def _build_layer(spec: Any, name: str, where: str) -> Module:
     try:
         return layer_from_config(spec)
     except Exception as error:  # any failure to build from untrusted arguments is a bad file
-        raise ModelFileError(
-            name, f"{where}: cannot build {shorten(spec)}: {type(error).__name__}: {shorten(error)}"
-        ) from error
+        raise _cannot_build(name, where, spec, error) from error
+
+
+def _cannot_build(name: str, where: str, spec: Any, error: Exception) -> ModelFileError:
+    return ModelFileError(
+        name, f"{where}: cannot build {shorten(spec)}: {type(error).__name__}: {shorten(error)}"
+    )
 
 
 def _match_parameters(model: Module, tensors: dict[str, np.ndarray], name: str) -> None:
