@@ -184,3 +184,27 @@ def test_download_uses_verified_files_already_in_the_cache(tmp_path, capsys):
 def test_download_is_refused_for_other_datasets(capsys):
     assert main(["train", "--dataset", "digits", "--download"]) == 2
     assert "--download is for mnist and fashion-mnist, not digits" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("classes", "problem"),
+    [
+        ('["zero", "one"]', "got 2 names"),  # fewer names than the model's 3 outputs
+        ('"abc"', "got a str"),  # a JSON string, not a list (3 characters, 3 outputs)
+        ('["a", "b", 3]', "got a list with a int"),
+        ("[not json", "not valid JSON"),
+    ],
+)
+def test_predict_refuses_class_names_that_do_not_fit_the_outputs(
+    classes, problem, tmp_path, capsys
+):
+    from PIL import Image
+
+    model = gn.Sequential([gn.Flatten(), gn.Linear(64, 3, rng=0)], input_shape=(8, 8, 1))
+    path = tmp_path / "m.safetensors"
+    gn.save(model, path, metadata={"classes": classes})
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "x.png")
+    assert main(["predict", str(path), str(tmp_path / "x.png")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"glassnet: error: {path}: metadata 'classes' must be a JSON list of 3")
+    assert err.strip().endswith(f"got {classes!r}") and "Traceback" not in err

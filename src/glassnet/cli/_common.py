@@ -23,7 +23,12 @@ def parse_shape(text: str) -> tuple[int, ...]:
 
 
 def load_model(path: str) -> tuple[Sequential, list[str]]:
-    """A saved model and its class names (``"0"``, ``"1"``, ... if the file has none)."""
+    """A saved model and its class names (``"0"``, ``"1"``, ... if the file has none).
+
+    Raises:
+        CLIError: the file is missing, holds no ``Sequential``, or its ``classes`` metadata
+            is not a JSON list of strings, one per output of the last ``Linear`` layer.
+    """
     from glassnet.io.model_file import load, read_metadata
 
     if not Path(path).is_file():
@@ -31,20 +36,37 @@ def load_model(path: str) -> tuple[Sequential, list[str]]:
     model = load(path)
     if not isinstance(model, Sequential):
         raise CLIError(f"{path} holds a {type(model).__name__}, not a Sequential model")
-    classes = json.loads(read_metadata(path).get("classes", "null"))
-    if classes is None:
-        outputs = next(
-            (
-                layer.out_features
-                for layer in reversed(model.layers)
-                if hasattr(layer, "out_features")
-            ),
-            None,
-        )
+    outputs = next(
+        (layer.out_features for layer in reversed(model.layers) if hasattr(layer, "out_features")),
+        None,
+    )
+    raw = read_metadata(path).get("classes")
+    if raw is None:
         if outputs is None:
             raise CLIError(f"{path} names no classes and has no Linear layer to count them")
-        classes = [str(k) for k in range(outputs)]
-    return model, classes
+        return model, [str(k) for k in range(outputs)]
+    return model, _class_names(raw, outputs, path)
+
+
+def _class_names(raw: str, outputs: int | None, path: str) -> list[str]:
+    """The ``classes`` metadata: a JSON list of names, one per output where that is known."""
+    from glassnet.io.errors import shorten
+
+    try:
+        classes = json.loads(raw)
+    except json.JSONDecodeError:
+        classes = None
+    if (
+        isinstance(classes, list)
+        and all(isinstance(name, str) for name in classes)
+        and outputs in (None, len(classes))
+    ):
+        return classes
+    count = "" if outputs is None else f"{outputs} "
+    raise CLIError(
+        f"{path}: metadata 'classes' must be a JSON list of {count}class names (one per "
+        f"output), got {shorten(raw)}"
+    )
 
 
 def load_model_or_name(spec: str) -> tuple[Sequential, tuple[int, ...]]:
