@@ -25,8 +25,14 @@ from glassnet.nn.layers import Conv2d, Linear
 from glassnet.nn.loss import CrossEntropyLoss
 from glassnet.nn.module import Module
 
-#: The methods wrapped: a model's first layer may run only ``param_backward`` in training.
-_TIMED = ("forward", "backward", "param_backward")
+#: The methods wrapped, by the pass they belong to: ``Sequential`` runs image layers through
+#: their compute-layout methods, and may ask a model's first layer for no input gradient.
+_TIMED = {
+    "forward": "forward",
+    "forward_chwn": "forward",
+    "backward": "backward",
+    "backward_chwn": "backward",
+}
 
 
 @dataclass
@@ -36,10 +42,11 @@ class LayerTime:
     Attributes:
         name: ``"<index> <class>"``, e.g. ``"0 Conv2d"``.
         forward_s, backward_s: median seconds (0.0 where it never ran, e.g. backward in
-            inference); ``backward_s`` is ``param_backward``'s time where only that ran.
+            inference).
         flops: forward floating-point operations per step (0 for layers without products).
-        input_grad: whether backward computed the input gradient (``backward``) or only the
-            parameter gradients (``param_backward``): 2 or 1 products of the forward's size.
+        input_grad: whether backward computed the input gradient or only the parameter
+            gradients (a model's first layer in training): 2 or 1 products of the forward's
+            size.
     """
 
     name: str
@@ -115,16 +122,34 @@ def layer_flops(layer: Module, out_shape: tuple[int, ...]) -> int:
     return 0
 
 
-def _timed(method: Callable, durations: list[float], shapes: list | None = None) -> Callable:
-    def wrapper(arg: Any) -> Any:
-        t0 = time.perf_counter()
-        out = method(arg)
-        durations.append(time.perf_counter() - t0)
-        if shapes is not None:
-            shapes.append(out.shape)
-        return out
+class _Timer:
+    """Wraps one layer's methods; records each outermost call (a method calling another
+    wrapped method of the same layer, as ``forward_chwn`` calling ``forward``, counts once)."""
 
-    return wrapper
+    def __init__(self) -> None:
+        self.seconds: dict[str, list[float]] = {"forward": [], "backward": []}
+        self.out_shape: tuple[int, ...] = (0,)
+        self.input_grad = False
+        self._busy = False
+
+    def wrap(self, method: Callable, kind: str) -> Callable:
+        def wrapper(*args: Any) -> Any:
+            if self._busy:
+                return method(*args)
+            self._busy = True
+            t0 = time.perf_counter()
+            try:
+                out = method(*args)
+            finally:
+                self._busy = False
+            self.seconds[kind].append(time.perf_counter() - t0)
+            if kind == "forward":
+                self.out_shape = out.shape
+            else:
+                self.input_grad = out is not None
+            return out
+
+        return wrapper
 
 
 def time_layers(
@@ -144,37 +169,33 @@ def time_layers(
         >>> time_layers(model.layers, lambda: model.forward(x), 3, 8).layers[0].flops
         128
     """
-    durations: dict[int, dict[str, list[float]]] = {
-        id(layer): {name: [] for name in _TIMED} for layer in layers
-    }
-    shapes: dict[int, list] = {id(layer): [] for layer in layers}
-    for layer in layers:
-        for name in _TIMED:
-            record = shapes[id(layer)] if name == "forward" else None
-            setattr(layer, name, _timed(getattr(layer, name), durations[id(layer)][name], record))
-    step_durations: list[float] = []
+    timers = [_Timer() for _ in layers]
+    for layer, timer in zip(layers, timers, strict=True):
+        for name, kind in _TIMED.items():
+            setattr(layer, name, timer.wrap(getattr(layer, name), kind))
+    step_seconds = []
     try:
         for _ in range(steps):
-            _timed(lambda _: step(), step_durations)(None)
+            t0 = time.perf_counter()
+            step()
+            step_seconds.append(time.perf_counter() - t0)
     finally:
         for layer in layers:
             for name in _TIMED:
                 delattr(layer, name)  # the class's methods show through again
     times = []
-    for i, layer in enumerate(layers):
-        d = durations[id(layer)]
-        median = {name: statistics.median(d[name]) if d[name] else 0.0 for name in _TIMED}
-        out_shape = shapes[id(layer)][-1] if shapes[id(layer)] else (0,)
+    for i, (layer, timer) in enumerate(zip(layers, timers, strict=True)):
+        median = {k: statistics.median(v) if v else 0.0 for k, v in timer.seconds.items()}
         times.append(
             LayerTime(
                 name=f"{i} {type(layer).__name__}",
                 forward_s=median["forward"],
-                backward_s=median["backward"] or median["param_backward"],
-                flops=layer_flops(layer, out_shape),
-                input_grad=bool(d["backward"]),
+                backward_s=median["backward"],
+                flops=layer_flops(layer, timer.out_shape),
+                input_grad=timer.input_grad,
             )
         )
-    return Profile(times, statistics.median(step_durations), batch_size)
+    return Profile(times, statistics.median(step_seconds), batch_size)
 
 
 def profile_model(

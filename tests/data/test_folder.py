@@ -62,7 +62,7 @@ def test_errors(tmp_path: Path, tree: Path) -> None:
         load_image_folder(tree, size=4)
     with pytest.raises(ValueError, match="channels must be 1 .* or 3 .*, got 2"):
         load_image_folder(tree, size=4, channels=2)
-    with pytest.raises(ValueError, match=r"size must be positive, got \(0, 4\)"):
+    with pytest.raises(ValueError, match=r"size must be >= 1, got \(0, 4\)"):
         load_image_folder(tree, size=(0, 4))
 
 

@@ -1,8 +1,8 @@
 """The speed-minded code paths give the same numbers as PyTorch and as the plain paths.
 
 Max pooling finds each window's winner again in backward (first maximum in row-major order),
-a one-channel convolution copies its windows kernel-offset-major, and a model can skip the
-gradient of its input: each is checked here where it differs from the general case.
+``Sequential`` runs image layers in the compute layout (C, H, W, N) without converting between
+them, and a model can skip the gradient of its input: each is checked here.
 """
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ from tests.helpers import TOL_VS_TORCH, rel_error
 import glassnet as gn
 from glassnet.functional import (
     conv2d_backward,
+    conv2d_backward_chwn,
     conv2d_forward,
-    conv2d_input_grad,
-    conv2d_param_grads,
     max_pool2d_backward,
     max_pool2d_forward,
 )
+from glassnet.functional._windows import to_chwn
 
 
 @pytest.mark.torch
@@ -46,9 +46,8 @@ def test_max_pool_ties_after_relu_route_like_pytorch(dtype, kernel, stride, padd
     assert rel_error(dx, t_dx) < TOL_VS_TORCH[dtype]
 
 
-# (N, H, W, C_in, C_out, K, S, P, D, mode): the transposed-convolution input gradient (stride 1,
-# C_in >= C_out, including 'same' with an even kernel: uneven padding), the scattered one, and
-# one-channel images (windows copied kernel-offset-major)
+# (N, H, W, C_in, C_out, K, S, P, D, mode): uneven 'same' padding, padding beyond the kernel's
+# reach, more outputs than inputs, one-channel images, strides with dilation
 CONV_CASES = [
     (2, 9, 8, 4, 3, 3, 1, 1, 1, "cross-correlation"),
     (2, 8, 9, 5, 5, (4, 2), 1, "same", 1, "convolution"),
@@ -77,9 +76,10 @@ def test_conv_gradients_of_every_path_match_pytorch(dtype, case):
     out, cache = conv2d_forward(x, w, b, S, P, D, mode)
     dout = rng.normal(size=out.shape).astype(dtype)
     dx, dw, db = conv2d_backward(dout, cache)
-    for whole, part in zip((dw, db), conv2d_param_grads(dout, cache), strict=True):
-        np.testing.assert_array_equal(whole, part)
-    np.testing.assert_array_equal(dx, conv2d_input_grad(dout, cache))
+    no_dx, dw_only, db_only = conv2d_backward_chwn(to_chwn(dout), cache, input_grad=False)
+    assert no_dx is None
+    np.testing.assert_array_equal(dw_only, dw)
+    np.testing.assert_array_equal(db_only, db)
 
     def torch_conv(xt, wt, bt):
         kernel = torch.flip(wt, dims=(2, 3)) if mode == "convolution" else wt
@@ -117,8 +117,55 @@ def test_model_backward_without_input_grad_skips_the_first_input_gradient(monkey
     model = gn.Sequential([gn.Conv2d(1, 2, 3, rng=0), gn.Flatten(), gn.Linear(2 * 4 * 4, 3)])
     model.forward(np.zeros((1, 6, 6, 1), np.float32))
     calls = []
-    monkeypatch.setattr(gn.functional, "conv2d_input_grad", lambda *a: calls.append(a))
+    monkeypatch.setattr("glassnet.functional.conv.col2im", lambda *a: calls.append(a))
     assert model.backward(np.ones((1, 3), np.float32), input_grad=False) is None
     assert calls == []
     assert np.abs(model[0].weight.grad).sum() == 0  # zero input: zero weight gradient
     assert np.abs(model[0].params["bias"].grad).sum() > 0
+
+
+def every_layer_model() -> gn.Sequential:
+    rng = np.random.default_rng(7)
+    return gn.Sequential([
+        gn.Conv2d(3, 4, 3, padding="same", rng=rng), gn.LeakyReLU(0.1), gn.MaxPool2d(3, 2, 1),
+        gn.Conv2d(4, 5, (2, 3), stride=(1, 2), dilation=(2, 1), mode="convolution", rng=rng),
+        gn.Tanh(), gn.Softmax(), gn.Sigmoid(), gn.AvgPool2d(2, 1), gn.Dropout(0.3, rng=rng),
+        gn.ReLU(), gn.Conv2d(5, 6, 1, rng=rng), gn.GlobalAvgPool2d(), gn.Linear(6, 4, rng=rng),
+    ]).astype(np.float64)  # fmt: skip
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_compute_layout_path_equals_the_plain_layer_by_layer_path(training):
+    """Sequential (compute layout between image layers) == each layer's public NHWC methods."""
+    x = np.random.default_rng(8).normal(size=(3, 11, 12, 3))
+    dout = np.random.default_rng(9).normal(size=(3, 4))
+    fast, plain = every_layer_model().train(training), every_layer_model().train(training)
+    if training:  # one dropout mask for both paths, drawn in the public layout
+        shape = x.shape
+        for layer in every_layer_model().layers[:8]:
+            shape = layer.forward(np.zeros(shape)).shape
+        mask = (np.random.default_rng(10).random(shape) >= 0.3) / 0.7
+        for model, layer_mask in ((fast, to_chwn(mask)), (plain, mask)):
+            model[8].forward = lambda a, m=layer_mask: a * m
+            model[8].backward = lambda d, m=layer_mask: d * m
+    out = fast.forward(x)
+    dx = fast.backward(dout)
+    h = x
+    for layer in plain:
+        h = layer.forward(h)
+    np.testing.assert_allclose(out, h, rtol=1e-12, atol=1e-14)
+    d = dout
+    for layer in reversed(plain.layers):
+        d = layer.backward(d)
+    np.testing.assert_allclose(dx, d, rtol=1e-10, atol=1e-14)
+    for (name, p), (_, q) in zip(fast.named_parameters(), plain.named_parameters(), strict=True):
+        np.testing.assert_allclose(p.grad, q.grad, rtol=1e-10, atol=1e-14, err_msg=name)
+
+
+def test_public_layer_outputs_are_contiguous_nhwc():
+    x = np.random.default_rng(11).normal(size=(2, 6, 6, 3)).astype(np.float32)
+    for layer in (gn.Conv2d(3, 2, 3, rng=0), gn.MaxPool2d(2), gn.AvgPool2d(2)):
+        out = layer.forward(x)
+        assert out.flags.c_contiguous and out.shape[0] == 2 and out.dtype == np.float32
+        dx = layer.backward(np.ones_like(out))
+        assert dx.flags.c_contiguous and dx.shape == x.shape

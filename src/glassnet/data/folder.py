@@ -67,8 +67,6 @@ def load_image_folder(
             "load_image_folder needs Pillow to read PNG/JPEG files: pip install pillow"
         ) from exc
     H, W = pair(size, "size")
-    if H < 1 or W < 1:
-        raise ValueError(f"size must be positive, got {(H, W)}")
     if channels not in _MODES:
         raise ValueError(f"channels must be 1 (greyscale) or 3 (RGB), got {channels!r}")
     root = Path(root)

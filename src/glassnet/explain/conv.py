@@ -165,8 +165,10 @@ def trace(
     out, cache = _forward(x, w, b, stride, padding, dilation, mode)
     S, P, D, (H_out, W_out) = geometry = conv_geometry(x.shape, w.shape, stride, padding, dilation)
     i, j = _check_position(at, (H_out, W_out), "feature map")
-    window = cache.cols[i * W_out + j].reshape(KH, KW, C_in)
-    weights = cache.w_mat[:, channel].reshape(KH, KW, C_in)
+    # cols[(c, m, k), (i, j, n)] holds the window of output (i, j) of image n (image 0 here);
+    # w_mat[o, (c, m, k)] the kernel as applied: both reordered to (m, k, c) for printing
+    window = cache.cols[:, (i * W_out + j) * x.shape[0]].reshape(C_in, KH, KW).transpose(1, 2, 0)
+    weights = cache.w_mat[channel].reshape(C_in, KH, KW).transpose(1, 2, 0)
     bias = None if b is None else float(b[channel])
     value = float(out[0, i, j, channel])
     feature_map = out[0, :, :, channel]
@@ -356,7 +358,7 @@ def backward(
     flipped = mode == "convolution"
     # Which tap of the (flipped, for true convolution) kernel K[m, n] sat at.
     tm, tn = (KH - 1 - m, KW - 1 - n) if flipped else (m, n)
-    inputs = cache.cols[:, tm * KW + tn].reshape(O.shape)  # (H_out, W_out)
+    inputs = cache.cols[tm * KW + tn].reshape(O.shape)  # row (c=0, m, k): (H_out, W_out)
     grad = float(dkernel[m, n])
     new_kernel = k - lr * dkernel
     new_out, _ = F.conv2d_forward(x, new_kernel[None, None], None, stride, padding, dilation, mode)

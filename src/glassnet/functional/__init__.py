@@ -12,9 +12,12 @@ Shape vocabulary used in every docstring:
     S       stride                  P       padding              D   dilation
     F_in    input features          F_out   output features      K   classes
 
-Images are channels-last, ``(N, H, W, C)``. Convolution weights are ``(C_out, C_in, KH, KW)``,
-PyTorch's and ONNX's layout, so weights cross those boundaries without a transpose. Linear
-weights are ``(F_out, F_in)``, also as in PyTorch.
+Images are channels-last, ``(N, H, W, C)``. Convolution and pooling compute in the layout
+``(C, H, W, N)`` (channels first, batch last: see ``_windows``); their ``_chwn`` functions work
+in it directly, which is how ``Sequential`` runs them, with no conversion between layers.
+Convolution weights are ``(C_out, C_in, KH, KW)``, PyTorch's and ONNX's layout, so weights
+cross those boundaries without a transpose. Linear weights are ``(F_out, F_in)``, also as in
+PyTorch.
 """
 
 from glassnet.functional.activation import (
@@ -31,41 +34,53 @@ from glassnet.functional.activation import (
 )
 from glassnet.functional.conv import (
     conv2d_backward,
+    conv2d_backward_chwn,
     conv2d_forward,
-    conv2d_input_grad,
-    conv2d_param_grads,
+    conv2d_forward_chwn,
 )
 from glassnet.functional.dropout import dropout_backward, dropout_forward
 from glassnet.functional.linear import linear_backward, linear_forward
 from glassnet.functional.loss import bce_with_logits, cross_entropy, mse
 from glassnet.functional.pooling import (
     avg_pool2d_backward,
+    avg_pool2d_backward_chwn,
     avg_pool2d_forward,
+    avg_pool2d_forward_chwn,
     global_avg_pool2d_backward,
+    global_avg_pool2d_backward_chwn,
     global_avg_pool2d_forward,
+    global_avg_pool2d_forward_chwn,
     max_pool2d_backward,
+    max_pool2d_backward_chwn,
     max_pool2d_forward,
+    max_pool2d_forward_chwn,
 )
 
 __all__ = [
     "avg_pool2d_backward",
+    "avg_pool2d_backward_chwn",
     "avg_pool2d_forward",
+    "avg_pool2d_forward_chwn",
     "bce_with_logits",
     "conv2d_backward",
+    "conv2d_backward_chwn",
     "conv2d_forward",
-    "conv2d_input_grad",
-    "conv2d_param_grads",
+    "conv2d_forward_chwn",
     "cross_entropy",
     "dropout_backward",
     "dropout_forward",
     "global_avg_pool2d_backward",
+    "global_avg_pool2d_backward_chwn",
     "global_avg_pool2d_forward",
+    "global_avg_pool2d_forward_chwn",
     "leaky_relu_backward",
     "leaky_relu_forward",
     "linear_backward",
     "linear_forward",
     "max_pool2d_backward",
+    "max_pool2d_backward_chwn",
     "max_pool2d_forward",
+    "max_pool2d_forward_chwn",
     "mse",
     "relu_backward",
     "relu_forward",

@@ -9,29 +9,28 @@ with input size H, kernel size K, stride S, dilation D and the padding on both s
 
 from __future__ import annotations
 
+import numbers
+
 Pair = tuple[int, int]
 #: Padding of the two spatial axes: ((top, bottom), (left, right)).
 Padding2d = tuple[Pair, Pair]
 
 
-def pair(value: int | tuple[int, int], name: str) -> Pair:
-    """Return ``(value, value)`` for an int, or the pair itself, checked to be positive ints.
+def pair(value: int | tuple[int, int], name: str, minimum: int = 1) -> Pair:
+    """Return ``(value, value)`` for an int, or the pair itself, checked to be ints >= minimum.
 
     Example:
-        >>> pair(3, "kernel_size"), pair((2, 1), "stride")
-        ((3, 3), (2, 1))
+        >>> pair(3, "kernel_size"), pair((2, 1), "stride"), pair(0, "padding", minimum=0)
+        ((3, 3), (2, 1), (0, 0))
     """
-    if isinstance(value, bool):
-        raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
-    if isinstance(value, int):
-        value = (value, value)
-    if (
-        not isinstance(value, tuple | list)
-        or len(value) != 2
-        or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+    values = value if isinstance(value, tuple | list) else (value, value)
+    if len(values) != 2 or not all(
+        isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in values
     ):
         raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
-    return (int(value[0]), int(value[1]))
+    if min(values) < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+    return (int(values[0]), int(values[1]))
 
 
 def out_size(size: int, kernel: int, stride: int, pad_total: int, dilation: int = 1) -> int:
@@ -72,7 +71,5 @@ def resolve_padding(
             total = max((target - 1) * s + d * (k - 1) + 1 - n, 0)
             sides.append((total // 2, total - total // 2))
         return (sides[0], sides[1])
-    ph, pw = pair(padding, "padding")
-    if ph < 0 or pw < 0:
-        raise ValueError(f"padding must be >= 0, got {padding!r}")
+    ph, pw = pair(padding, "padding", minimum=0)
     return ((ph, ph), (pw, pw))

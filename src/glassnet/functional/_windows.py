@@ -1,7 +1,12 @@
-"""Sliding windows over NHWC images, shared by convolution and pooling.
+"""The compute layout and sliding windows, shared by convolution and pooling.
 
-``windows`` gathers every kernel-sized patch (im2col); ``scatter_windows`` is its adjoint
-(col2im), adding each patch's gradient back where the patch came from.
+glassnet's images are ``(N, H, W, C)`` at every public boundary. Inside, convolution and
+pooling run on ``(C, H, W, N)``: channels first, batch last. In that layout one kernel offset
+``(m, k)`` of every window of every image is a single strided view whose rows are runs of
+``W_out * N`` neighbouring numbers (``N`` for a stride above 1), so the window copies of
+im2col and the gradient additions of col2im move long contiguous runs, which is what NumPy
+does fast; and a convolution's matrix product ``W (C_out, K) @ cols (K, H_out * W_out * N)``
+lands directly in the same layout for the next layer. ``to_chwn`` / ``to_nhwc`` convert.
 """
 
 from __future__ import annotations
@@ -11,46 +16,46 @@ import numpy as np
 from glassnet.functional._shape import Padding2d, Pair
 
 
-def pad_nhwc(x: np.ndarray, padding: Padding2d, value: float = 0.0) -> np.ndarray:
-    """Pad the two spatial axes of ``x`` (N, H, W, C); returns ``x`` itself when no padding."""
+def to_chwn(x: np.ndarray) -> np.ndarray:
+    """(N, H, W, C) -> (C, H, W, N), copied so that the compute layout is contiguous."""
+    return np.ascontiguousarray(x.transpose(3, 1, 2, 0))
+
+
+def to_nhwc(x: np.ndarray) -> np.ndarray:
+    """(C, H, W, N) -> (N, H, W, C), copied so that the public layout is contiguous."""
+    return np.ascontiguousarray(x.transpose(3, 1, 2, 0))
+
+
+def nhwc_shape(x: np.ndarray) -> tuple[int, int, int, int]:
+    """The (N, H, W, C) shape of a (C, H, W, N) array, for messages and geometry."""
+    C, H, W, N = x.shape
+    return (N, H, W, C)
+
+
+def pad_chwn(x: np.ndarray, padding: Padding2d, value: float = 0.0) -> np.ndarray:
+    """Pad the two spatial axes of ``x`` (C, H, W, N); returns ``x`` itself when no padding."""
     (top, bottom), (left, right) = padding
     if top == bottom == left == right == 0:
         return x
     return np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)), constant_values=value)
 
 
-def windows(xp: np.ndarray, kernel: Pair, stride: Pair, dilation: Pair, out: Pair) -> np.ndarray:
-    """A strided view of every window: ``v[n, i, j, m, k, c] = xp[n, i*S + m*D, j*S + k*D, c]``.
-
-    Args:
-        xp: padded input, shape (N, H_p, W_p, C).
-        kernel, stride, dilation: (KH, KW), (S_h, S_w), (D_h, D_w).
-        out: (H_out, W_out).
-
-    Returns:
-        A read-only view of shape (N, H_out, W_out, KH, KW, C); no data is copied.
-    """
-    (KH, KW), (SH, SW), (DH, DW), (H_out, W_out) = kernel, stride, dilation, out
-    sn, sh, sw, sc = xp.strides
-    return np.lib.stride_tricks.as_strided(
-        xp,
-        shape=(xp.shape[0], H_out, W_out, KH, KW, xp.shape[3]),
-        strides=(sn, sh * SH, sw * SW, sh * DH, sw * DW, sc),
-        writeable=False,
-    )
+def unpad_chwn(xp: np.ndarray, padding: Padding2d) -> np.ndarray:
+    """Cut the padding of ``pad_chwn`` off again: (C, H_p, W_p, N) -> (C, H, W, N), a view."""
+    (top, bottom), (left, right) = padding
+    return xp[:, top : xp.shape[1] - bottom, left : xp.shape[2] - right, :]
 
 
 def window_slot(
     xp: np.ndarray, m: int, k: int, stride: Pair, dilation: Pair, out: Pair
 ) -> np.ndarray:
-    """Offset ``(m, k)`` of every window: ``v[n, i, j, c] = xp[n, i*S + m*D, j*S + k*D, c]``.
+    """Kernel offset (m, k) of every window, as a view.
 
-    This is ``windows(...)[:, :, :, m, k, :]`` written as basic slicing, so the view is
-    writable when ``xp`` is: backward passes add each offset's gradient through it. Looping
-    over the KH*KW offsets touches H_out*W_out-sized strided views and never copies a window.
+    Math:
+        v[c, i, j, n] = X_p[c, i*S + m*D, j*S + k*D, n]
 
-    Returns:
-        A view of shape (N, H_out, W_out, C).
+    Shape:
+        xp: (C, H_p, W_p, N); returns (C, H_out, W_out, N). Writable when ``xp`` is.
     """
     (SH, SW), (DH, DW), (H_out, W_out) = stride, dilation, out
     rows = slice(m * DH, m * DH + SH * (H_out - 1) + 1, SH)
@@ -58,30 +63,50 @@ def window_slot(
     return xp[:, rows, cols, :]
 
 
-def scatter_windows(
-    dwin: np.ndarray, padded_shape: tuple[int, ...], stride: Pair, dilation: Pair
-) -> np.ndarray:
-    """Adjoint of ``windows``: ``dxp[n, i*S + m*D, j*S + k*D, c] += dwin[n, i, j, m, k, c]``.
+def im2col(xp: np.ndarray, kernel: Pair, stride: Pair, dilation: Pair, out: Pair) -> np.ndarray:
+    """Copy every window into one column: ``cols[(c, m, k), (i, j, n)]``.
 
-    Overlapping windows add up. The sum runs over the KH*KW kernel offsets with slice
-    additions, so repeated positions are never lost (unlike fancy-index ``+=``).
+    Math:
+        cols[(c, m, k), (i, j, n)] = X_p[c, i*S + m*D, j*S + k*D, n]
 
-    Args:
-        dwin: gradient of every window, shape (N, H_out, W_out, KH, KW, C).
-        padded_shape: (N, H_p, W_p, C), the shape of the padded input.
+    One copy per kernel offset (KH * KW of them), each of a whole ``window_slot``.
 
-    Returns:
-        dxp, shape (N, H_p, W_p, C).
+    Shape:
+        xp: (C, H_p, W_p, N); returns (C * KH * KW, H_out * W_out * N).
     """
-    _, H_out, W_out, KH, KW, _ = dwin.shape
-    dxp = np.zeros(padded_shape, dtype=dwin.dtype)
+    (KH, KW), (H_out, W_out) = kernel, out
+    C, N = xp.shape[0], xp.shape[3]
+    cols = np.empty((C, KH, KW, H_out, W_out, N), dtype=xp.dtype)
     for m in range(KH):
         for k in range(KW):
-            window_slot(dxp, m, k, stride, dilation, (H_out, W_out))[...] += dwin[:, :, :, m, k, :]
+            cols[:, m, k] = window_slot(xp, m, k, stride, dilation, out)
+    return cols.reshape(C * KH * KW, H_out * W_out * N)  # a view: (K, M)
+
+
+def col2im(
+    dcols: np.ndarray,
+    padded_shape: tuple[int, ...],
+    kernel: Pair,
+    stride: Pair,
+    dilation: Pair,
+    out: Pair,
+) -> np.ndarray:
+    """Adjoint of ``im2col``: add each window's gradient back where the window came from.
+
+    Math:
+        dX_p[c, i*S + m*D, j*S + k*D, n] += dcols[(c, m, k), (i, j, n)]
+
+    Overlapping windows add up. The sum runs over the KH*KW kernel offsets with slice
+    additions, so repeated positions are never lost (unlike NumPy's fancy-index ``+=``).
+
+    Shape:
+        dcols: (C * KH * KW, H_out * W_out * N); returns dX_p (C, H_p, W_p, N).
+    """
+    (KH, KW), (H_out, W_out) = kernel, out
+    C, _, _, N = padded_shape
+    dwin = dcols.reshape(C, KH, KW, H_out, W_out, N)
+    dxp = np.zeros(padded_shape, dtype=dcols.dtype)
+    for m in range(KH):
+        for k in range(KW):
+            window_slot(dxp, m, k, stride, dilation, out)[...] += dwin[:, m, k]
     return dxp
-
-
-def unpad_nhwc(xp: np.ndarray, padding: Padding2d) -> np.ndarray:
-    """Cut the padding of ``pad_nhwc`` off again: (N, H_p, W_p, C) -> (N, H, W, C)."""
-    (top, bottom), (left, right) = padding
-    return xp[:, top : xp.shape[1] - bottom, left : xp.shape[2] - right, :]

@@ -1,4 +1,9 @@
-"""2-D convolution (cross-correlation by default), forward and backward side by side."""
+"""2-D convolution (cross-correlation by default), forward and backward side by side.
+
+The math runs in the compute layout ``(C, H, W, N)`` (see ``_windows``):
+``conv2d_forward_chwn`` / ``conv2d_backward_chwn``. ``conv2d_forward`` / ``conv2d_backward``
+are the same functions for ``(N, H, W, C)`` images, converting on the way in and out.
+"""
 
 from __future__ import annotations
 
@@ -7,22 +12,29 @@ from typing import Literal, NamedTuple
 import numpy as np
 
 from glassnet.functional._shape import Padding2d, Pair, out_size, pair, resolve_padding
-from glassnet.functional._windows import pad_nhwc, scatter_windows, unpad_nhwc, windows
+from glassnet.functional._windows import (
+    col2im,
+    im2col,
+    nhwc_shape,
+    pad_chwn,
+    to_chwn,
+    to_nhwc,
+    unpad_chwn,
+)
 
 ConvMode = Literal["cross-correlation", "convolution"]
 CONV_MODES = ("cross-correlation", "convolution")
 
 
 class ConvCache(NamedTuple):
-    """What ``conv2d_backward`` needs.
+    """What the backward pass needs.
 
     Fields:
-        cols: every input window, (N * H_out * W_out, KH * KW * C_in), in (KH, KW, C_in) order.
-            Row-major, except for one input channel: then the transpose of a row-major
-            (KH * KW, N * H_out * W_out) array (see ``im2col``).
-        w_mat: the kernel as a matrix, (KH * KW * C_in, C_out), already flipped for true
-            convolution.
-        padded_shape: (N, H_p, W_p, C_in), the padded input's shape.
+        cols: every window of the padded input as a column, (C_in * KH * KW, H_out * W_out * N):
+            ``cols[(c, m, k), (i, j, n)] = X_p[c, i*S + m*D, j*S + k*D, n]`` (``im2col``).
+        w_mat: the kernel as a matrix, (C_out, C_in * KH * KW), already flipped for true
+            convolution: ``w_mat[o, (c, m, k)]`` multiplies ``cols[(c, m, k), :]``.
+        padded_shape: (C_in, H_p, W_p, N), the padded input's shape.
         kernel: (KH, KW).
         padding: ((top, bottom), (left, right)).
         stride, dilation: (S_h, S_w), (D_h, D_w).
@@ -48,8 +60,15 @@ def conv_geometry(
 ) -> tuple[Pair, Padding2d, Pair, Pair]:
     """Resolve ``(stride, padding, dilation)`` and the output size ``(H_out, W_out)``.
 
+    Args:
+        x_shape: the input's (N, H, W, C_in) shape; w_shape: (C_out, C_in, KH, KW).
+
     Returns:
         ``(stride, ((top, bottom), (left, right)), dilation, (H_out, W_out))``.
+
+    Example:
+        >>> conv_geometry((1, 28, 28, 1), (6, 1, 5, 5), 1, 2, 1)
+        ((1, 1), ((2, 2), (2, 2)), (1, 1), (28, 28))
     """
     _, H, W, _ = x_shape
     _, _, KH, KW = w_shape
@@ -60,28 +79,80 @@ def conv_geometry(
     return S, P, D, (H_out, W_out)
 
 
-def im2col(xp: np.ndarray, kernel: Pair, stride: Pair, dilation: Pair, out: Pair) -> np.ndarray:
-    """Copy every window of ``xp`` into one row of a matrix: ``cols[(n, i, j), (m, k, c)]``.
+def conv2d_forward_chwn(
+    x: np.ndarray,
+    w: np.ndarray,
+    b: np.ndarray | None = None,
+    stride: int | Pair = 1,
+    padding: int | Pair | str = 0,
+    dilation: int | Pair = 1,
+    mode: ConvMode = "cross-correlation",
+) -> tuple[np.ndarray, ConvCache]:
+    """``conv2d_forward`` in the compute layout: the same math on (C, H, W, N) arrays.
 
     Math:
-        cols[(n, i, j), (m, k, c)] = X_p[n, i*S + m*D, j*S + k*D, c]
-
-    A copy's speed depends on its contiguous runs. Row by row, a window holds runs of
-    KW * C_in numbers (one kernel row): fine for many channels, but only KW numbers for a
-    one-channel image. A one-channel NHWC image is also channels-first, so there we copy
-    kernel-offset by kernel-offset instead, in runs of W_out, into a (KH * KW, M) array, and
-    return its transpose: the same (M, K) matrix, column-major, which BLAS takes as it is.
+        Y[o, i, j, n] = b[o] + sum_{c, m, k} W[o, c, m, k] * X_p[c, i*S + m*D, j*S + k*D, n]
+        as one matrix product: Y_mat = W_mat @ cols, with W_mat (C_out, C_in*KH*KW), the
+        kernel as rows (a reshape, no copy), and cols (C_in*KH*KW, H_out*W_out*N), the windows
+        as columns (``im2col``).
 
     Shape:
-        xp: (N, H_p, W_p, C_in); returns (N * H_out * W_out, KH * KW * C_in).
+        x: (C_in, H, W, N); w: (C_out, C_in, KH, KW); b: (C_out,) or None
+        out: (C_out, H_out, W_out, N)
     """
-    win = windows(xp, kernel, stride, dilation, out)  # (N, H_out, W_out, KH, KW, C_in) view
-    N, H_out, W_out, KH, KW, C_in = win.shape
-    M, K = N * H_out * W_out, KH * KW * C_in
-    if C_in == 1:
-        cols_t = win.transpose(3, 4, 5, 0, 1, 2).reshape(K, M)  # copies: (KH, KW, 1, N, ...)
-        return cols_t.T  # (M, K), column-major
-    return win.reshape(M, K)  # copies: (M, K), row-major
+    if mode not in CONV_MODES:
+        raise ValueError(f"mode must be one of {CONV_MODES}, got {mode!r}")
+    C_in, _, _, N = x.shape
+    C_out, w_in, KH, KW = w.shape
+    if w_in != C_in:
+        raise ValueError(f"conv2d: the kernel expects {w_in} input channels, the input has {C_in}")
+    S, P, D, (H_out, W_out) = conv_geometry(nhwc_shape(x), w.shape, stride, padding, dilation)
+    flip = mode == "convolution"
+    kernel = w[:, :, ::-1, ::-1] if flip else w
+    xp = pad_chwn(x, P)  # (C_in, H_p, W_p, N)
+    cols = im2col(xp, (KH, KW), S, D, (H_out, W_out))  # (K, M), K = C_in*KH*KW
+    w_mat = kernel.reshape(C_out, C_in * KH * KW)  # (C_out, K); copies only when flipped
+    out = w_mat @ cols  # (C_out, M), M = H_out*W_out*N
+    if b is not None:
+        out += b[:, None]
+    out = out.reshape(C_out, H_out, W_out, N)
+    return out, ConvCache(cols, w_mat, xp.shape, (KH, KW), P, S, D, flip)
+
+
+def conv2d_backward_chwn(
+    dout: np.ndarray, cache: ConvCache, input_grad: bool = True
+) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+    """``conv2d_backward`` in the compute layout.
+
+    Math:
+        dW_mat = dY_mat @ cols^T:
+            dW[o, c, m, k] = sum_{i, j, n} dY[o, i, j, n] * X_p[c, i*S + m*D, j*S + k*D, n]
+        db[o] = sum_{i, j, n} dY[o, i, j, n]
+        dcols = W_mat^T @ dY_mat, then col2im:
+            dX_p[c, i*S + m*D, j*S + k*D, n] += dcols[(c, m, k), (i, j, n)]
+
+    Args:
+        input_grad: ``False`` skips dX (a model's first layer needs none): returns None there.
+
+    Shape:
+        dout: (C_out, H_out, W_out, N); dx: (C_in, H, W, N); dw: (C_out, C_in, KH, KW);
+        db: (C_out,)
+    """
+    cols, w_mat, padded_shape, (KH, KW), P, S, D, flip = cache
+    C_out, H_out, W_out, _ = dout.shape
+    dout_mat = dout.reshape(C_out, -1)  # (C_out, M)
+    db = dout_mat.sum(axis=1)
+    # cols @ dY^T, not dY @ cols^T: the same numbers, and BLAS runs this orientation faster for
+    # the long inner dimension M = H_out * W_out * N
+    dw = (cols @ dout_mat.T).T.reshape(C_out, padded_shape[0], KH, KW)
+    if flip:
+        dw = dw[:, :, ::-1, ::-1]
+    dx = None
+    if input_grad:
+        dcols = w_mat.T @ dout_mat  # (K, M)
+        dxp = col2im(dcols, padded_shape, (KH, KW), S, D, (H_out, W_out))  # (C_in, H_p, W_p, N)
+        dx = unpad_chwn(dxp, P)
+    return dx, np.ascontiguousarray(dw), db
 
 
 def conv2d_forward(
@@ -103,8 +174,9 @@ def conv2d_forward(
                                                   * W[o, c, KH-1-m, KW-1-k]
         which, for S = D = 1 and no padding, is the textbook Y[i, j] = sum X[m, n] W[i-m, j-n]
         with the output indexed from the kernel's far corner.
-        X_p is X padded with zeros. It is computed as one matrix product: the windows of X_p
-        laid out as rows (im2col) times the kernel laid out as a matrix.
+        X_p is X padded with zeros. It is computed as one matrix product: the kernel as a
+        matrix times the windows of X_p laid out as columns (im2col), in the compute layout
+        (``conv2d_forward_chwn``).
 
     Shape:
         x: (N, H, W, C_in); w: (C_out, C_in, KH, KW); b: (C_out,) or None
@@ -125,21 +197,8 @@ def conv2d_forward(
         >>> conv2d_forward(x, edge)[0].item()
         -6.0
     """
-    if mode not in CONV_MODES:
-        raise ValueError(f"mode must be one of {CONV_MODES}, got {mode!r}")
-    N, _, _, C_in = x.shape
-    C_out, _, KH, KW = w.shape
-    S, P, D, (H_out, W_out) = conv_geometry(x.shape, w.shape, stride, padding, dilation)
-    flip = mode == "convolution"
-    kernel = w[:, :, ::-1, ::-1] if flip else w
-    xp = pad_nhwc(x, P)
-    cols = im2col(xp, (KH, KW), S, D, (H_out, W_out))  # (M, K), M = N*H_out*W_out
-    w_mat = kernel.transpose(2, 3, 1, 0).reshape(KH * KW * C_in, C_out)  # (K, C_out)
-    out = cols @ w_mat  # (M, C_out)
-    if b is not None:
-        out += b
-    out = out.reshape(N, H_out, W_out, C_out)
-    return out, ConvCache(cols, w_mat, xp.shape, (KH, KW), P, S, D, flip)
+    out, cache = conv2d_forward_chwn(to_chwn(x), w, b, stride, padding, dilation, mode)
+    return to_nhwc(out), cache
 
 
 def conv2d_backward(
@@ -156,9 +215,6 @@ def conv2d_backward(
             (a transposed convolution: each output gradient spreads back over the window it
             came from), then the padding is cut off.
 
-    The two halves are ``conv2d_param_grads`` (dW, db) and ``conv2d_input_grad`` (dX); a model
-    that needs no gradient for its input images calls the first alone.
-
     Shape:
         dout: (N, H_out, W_out, C_out)
         dx: (N, H, W, C_in); dw: (C_out, C_in, KH, KW); db: (C_out,)
@@ -166,65 +222,6 @@ def conv2d_backward(
     Returns:
         ``(dx, dw, db)``.
     """
-    dw, db = conv2d_param_grads(dout, cache)
-    return conv2d_input_grad(dout, cache), dw, db
-
-
-def conv2d_param_grads(dout: np.ndarray, cache: ConvCache) -> tuple[np.ndarray, np.ndarray]:
-    """``(dw, db)`` of ``conv2d_backward``: one matrix product with the cached windows.
-
-    Math:
-        dW_mat = cols^T dY_mat,  db[o] = sum_{n, i, j} dY[n, i, j, o]
-
-    Shape:
-        dout: (N, H_out, W_out, C_out); dw: (C_out, C_in, KH, KW); db: (C_out,)
-    """
-    cols, _, padded_shape, (KH, KW), _, _, _, flip = cache
-    C_out, C_in = dout.shape[3], padded_shape[3]
-    dout_mat = dout.reshape(-1, C_out)  # (M, C_out)
-    dw_mat = cols.T @ dout_mat  # (K, C_out)
-    dw = dw_mat.reshape(KH, KW, C_in, C_out).transpose(3, 2, 0, 1)  # (C_out, C_in, KH, KW)
-    if flip:
-        dw = dw[:, :, ::-1, ::-1]
-    return np.ascontiguousarray(dw), dout_mat.sum(axis=0)
-
-
-def conv2d_input_grad(dout: np.ndarray, cache: ConvCache) -> np.ndarray:
-    """``dx`` of ``conv2d_backward``: a transposed convolution of the output gradient.
-
-    Math (general):
-        dcols = dY_mat W_mat^T, then dX_p[n, i*S + m*D, j*S + k*D, c] += dcols[(n, i, j), (m, k, c)]
-        (each window's gradient is added back where the window came from; ``scatter_windows``,
-        run channels-first)
-    Math (stride 1, padding at most D * (K - 1) on every side):
-        dX[n, y, x, c] = sum_{o, m, k} dY_q[n, y + m*D, x + k*D, o] * W[o, c, KH-1-m, KW-1-k]
-        with dY_q = dY padded by D*(KH-1) - P_top on top, D*(KH-1) - P_bottom below (likewise
-        left and right): a plain convolution of dY with the kernel flipped and its in/out
-        channels swapped. It runs as one im2col and one matrix product, like the forward pass.
-        That im2col copies KH*KW*C_out numbers per input position, where the scatter adds
-        KH*KW*C_in per output position in runs of C_in; measured here, it is the faster of
-        the two when C_in >= C_out (1.5x for 32 -> 32 and 64 -> 64 channels), the slower
-        otherwise.
-
-    Shape:
-        dout: (N, H_out, W_out, C_out); dx: (N, H, W, C_in)
-    """
-    _, w_mat, padded_shape, (KH, KW), P, S, D, _ = cache
-    N, H_out, W_out, C_out = dout.shape
-    C_in, dout_mat = padded_shape[3], dout.reshape(-1, C_out)  # (M, C_out)
-    reach = (D[0] * (KH - 1), D[1] * (KW - 1))  # how far a kernel reaches past its first row/col
-    q = ((reach[0] - P[0][0], reach[0] - P[0][1]), (reach[1] - P[1][0], reach[1] - P[1][1]))
-    if S == (1, 1) and min(q[0] + q[1]) >= 0 and C_in >= C_out:
-        H, W = padded_shape[1] - sum(P[0]), padded_shape[2] - sum(P[1])
-        cols = im2col(pad_nhwc(dout, q), (KH, KW), (1, 1), D, (H, W))  # (N*H*W, KH*KW*C_out)
-        w_q = w_mat.reshape(KH, KW, C_in, C_out)[::-1, ::-1].transpose(0, 1, 3, 2)
-        w_q = w_q.reshape(KH * KW * C_out, C_in)  # (KH*KW*C_out, C_in), flipped, swapped
-        return (cols @ w_q).reshape(N, H, W, C_in)
-    # The scatter adds one kernel offset at a time. Channels-first, each (channel, image) plane
-    # is a one-channel image and every addition runs along rows of W_out numbers, not C_in.
-    dcols_t = w_mat @ dout_mat.T  # (K, M): (KH, KW, C_in, N, H_out, W_out)
-    dwin = dcols_t.reshape(KH, KW, C_in * N, H_out, W_out, 1).transpose(2, 3, 4, 0, 1, 5)
-    _, H_p, W_p, _ = padded_shape  # dwin: (C_in * N, H_out, W_out, KH, KW, 1), a view
-    dxp = scatter_windows(dwin, (C_in * N, H_p, W_p, 1), S, D)  # (C_in * N, H_p, W_p, 1)
-    dxp = dxp.reshape(C_in, N, H_p, W_p).transpose(1, 2, 3, 0)  # (N, H_p, W_p, C_in), a view
-    return np.ascontiguousarray(unpad_nhwc(dxp, P))  # copies: (N, H, W, C_in)
+    dx, dw, db = conv2d_backward_chwn(to_chwn(dout), cache)
+    assert dx is not None
+    return to_nhwc(dx), dw, db

@@ -1,4 +1,8 @@
-"""Pooling over NHWC images: max, average and global average, forward and backward."""
+"""Pooling: max, average and global average, forward and backward side by side.
+
+As for convolution, the math runs in the compute layout ``(C, H, W, N)`` (the ``_chwn``
+functions) and the plain names take and return ``(N, H, W, C)`` images.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +12,12 @@ import numpy as np
 
 from glassnet.functional._shape import Padding2d, Pair, out_size, pair, resolve_padding
 from glassnet.functional._windows import (
-    pad_nhwc,
-    scatter_windows,
-    unpad_nhwc,
+    nhwc_shape,
+    pad_chwn,
+    to_chwn,
+    to_nhwc,
+    unpad_chwn,
     window_slot,
-    windows,
 )
 
 
@@ -20,11 +25,11 @@ class PoolCache(NamedTuple):
     """What the pooling backward passes need.
 
     Fields:
-        xp: for max pooling, the padded input (N, H_p, W_p, C) (the input itself, not a copy,
+        xp: for max pooling, the padded input (C, H_p, W_p, N) (the input itself, not a copy,
             when there is no padding); None for average pooling.
-        out: for max pooling, the output (N, H_out, W_out, C); None for average pooling.
+        out: for max pooling, the output (C, H_out, W_out, N); None for average pooling.
             Backward finds each window's winner as the first input equal to it.
-        padded_shape: (N, H_p, W_p, C).
+        padded_shape: (C, H_p, W_p, N).
         kernel, stride: (KH, KW), (S_h, S_w).
         padding: ((top, bottom), (left, right)).
     """
@@ -43,12 +48,69 @@ def pool_geometry(
     stride: int | Pair | None,
     padding: int | Pair | str,
 ) -> tuple[Pair, Pair, Padding2d, Pair]:
-    """Resolve ``(kernel, stride, padding)`` (stride defaults to kernel) and ``(H_out, W_out)``."""
+    """Resolve ``(kernel, stride, padding)`` and ``(H_out, W_out)`` for an (N, H, W, C) input.
+
+    The stride defaults to the kernel size. Padding may be at most half the kernel on each
+    side (as in PyTorch): more would make windows of padding alone.
+
+    Example:
+        >>> pool_geometry((1, 28, 28, 6), 2, None, 0)
+        ((2, 2), (2, 2), ((0, 0), (0, 0)), (14, 14))
+    """
     _, H, W, _ = x_shape
     K = pair(kernel_size, "kernel_size")
     S = K if stride is None else pair(stride, "stride")
     P = resolve_padding(padding, (H, W), K, S, (1, 1))
+    if max(P[0]) > K[0] // 2 or max(P[1]) > K[1] // 2:
+        raise ValueError(
+            f"pooling padding must be at most half the kernel size {K}, got {padding!r}"
+        )
     return K, S, P, (out_size(H, K[0], S[0], sum(P[0])), out_size(W, K[1], S[1], sum(P[1])))
+
+
+def max_pool2d_forward_chwn(
+    x: np.ndarray,
+    kernel_size: int | Pair,
+    stride: int | Pair | None = None,
+    padding: int | Pair | str = 0,
+) -> tuple[np.ndarray, PoolCache]:
+    """``max_pool2d_forward`` in the compute layout: x (C, H, W, N) -> (C, H_out, W_out, N).
+
+    A running maximum over the KH*KW kernel offsets: each step compares two
+    (C, H_out, W_out, N) views, and no copy of every window is made.
+    """
+    K, S, P, out_hw = pool_geometry(nhwc_shape(x), kernel_size, stride, padding)
+    xp = pad_chwn(x, P, value=-np.inf)
+    offsets = list(np.ndindex(*K))  # (m, k) in row-major order
+    out = window_slot(xp, 0, 0, S, (1, 1), out_hw).copy()  # (C, H_out, W_out, N)
+    for m, k in offsets[1:]:
+        np.maximum(out, window_slot(xp, m, k, S, (1, 1), out_hw), out=out)
+    return out, PoolCache(xp, out, xp.shape, K, S, P)
+
+
+def max_pool2d_backward_chwn(dout: np.ndarray, cache: PoolCache) -> np.ndarray:
+    """``max_pool2d_backward`` in the compute layout: dout (C, H_out, W_out, N) -> (C, H, W, N).
+
+    The winner is found again from the cached input and output: walking the kernel offsets
+    (m, k) in row-major order, an offset wins a window if its input equals the window's
+    maximum and no earlier offset has won it yet (so ties go to the first maximum).
+    """
+    xp, out, padded_shape, K, S, P = cache
+    assert xp is not None and out is not None, "max_pool2d_backward needs a max pool cache"
+    out_hw = out.shape[1:3]
+    overlap = S[0] < K[0] or S[1] < K[1]  # can two windows share an input?
+    dxp = np.zeros(padded_shape, dtype=dout.dtype)
+    taken = np.zeros(out.shape, dtype=bool)  # windows already routed
+    for m, k in np.ndindex(*K):
+        won = window_slot(xp, m, k, S, (1, 1), out_hw) == out  # (C, H_out, W_out, N)
+        won &= ~taken
+        taken |= won
+        dslot = window_slot(dxp, m, k, S, (1, 1), out_hw)  # a writable view of dxp
+        if overlap:
+            dslot += dout * won
+        else:  # each input belongs to one window at most: write instead of add
+            np.multiply(dout, won, out=dslot)
+    return unpad_chwn(dxp, P)
 
 
 def max_pool2d_forward(
@@ -70,7 +132,7 @@ def max_pool2d_forward(
     Args:
         kernel_size: window size, int or (KH, KW).
         stride: defaults to ``kernel_size`` (non-overlapping windows).
-        padding: int, pair, ``'valid'`` or ``'same'``.
+        padding: int, pair, ``'valid'`` or ``'same'``; at most half the kernel.
 
     Example:
         >>> x = np.array([[1.0, 3, 2, 1], [4, 6, 5, 2], [7, 2, 9, 8], [1, 0, 3, 4]])
@@ -78,15 +140,8 @@ def max_pool2d_forward(
         array([[6., 5.],
                [7., 9.]])
     """
-    K, S, P, out_hw = pool_geometry(x.shape, kernel_size, stride, padding)
-    xp = pad_nhwc(x, P, value=-np.inf)
-    # a running maximum over the KH*KW kernel offsets: each step compares two
-    # (N, H_out, W_out, C) views, and no (N, H_out, W_out, KH, KW, C) window copy is made
-    offsets = list(np.ndindex(*K))  # (m, k) in row-major order
-    out = window_slot(xp, 0, 0, S, (1, 1), out_hw).copy()  # (N, H_out, W_out, C)
-    for m, k in offsets[1:]:
-        np.maximum(out, window_slot(xp, m, k, S, (1, 1), out_hw), out=out)
-    return out, PoolCache(xp, out, xp.shape, K, S, P)
+    out, cache = max_pool2d_forward_chwn(to_chwn(x), kernel_size, stride, padding)
+    return to_nhwc(out), cache
 
 
 def max_pool2d_backward(dout: np.ndarray, cache: PoolCache) -> np.ndarray:
@@ -95,31 +150,39 @@ def max_pool2d_backward(dout: np.ndarray, cache: PoolCache) -> np.ndarray:
     Math:
         dX_p[n, i*S + m, j*S + k, c] += dY[n, i, j, c]  if (m, k) is the window's argmax, else 0
         Ties go to the first maximum in row-major window order (as PyTorch's CPU kernel does);
-        the gradient of max at a tie is a subgradient choice.
-
-    The winner is found again from the cached input and output: walking the kernel offsets
-    (m, k) in row-major order, an offset wins a window if its input equals the window's
-    maximum and no earlier offset has won it yet.
+        the gradient of max at a tie is a subgradient choice. A window whose maximum is NaN
+        routes no gradient.
 
     Shape:
         dout: (N, H_out, W_out, C); dx: (N, H, W, C).
     """
-    xp, out, padded_shape, K, S, P = cache
-    assert xp is not None and out is not None, "max_pool2d_backward needs a max pool cache"
-    out_hw = out.shape[1:3]
-    overlap = S[0] < K[0] or S[1] < K[1]  # can two windows share an input?
+    return to_nhwc(max_pool2d_backward_chwn(to_chwn(dout), cache))
+
+
+def avg_pool2d_forward_chwn(
+    x: np.ndarray,
+    kernel_size: int | Pair,
+    stride: int | Pair | None = None,
+    padding: int | Pair | str = 0,
+) -> tuple[np.ndarray, PoolCache]:
+    """``avg_pool2d_forward`` in the compute layout: x (C, H, W, N) -> (C, H_out, W_out, N)."""
+    K, S, P, out_hw = pool_geometry(nhwc_shape(x), kernel_size, stride, padding)
+    xp = pad_chwn(x, P)
+    out = window_slot(xp, 0, 0, S, (1, 1), out_hw).copy()  # (C, H_out, W_out, N)
+    for m, k in list(np.ndindex(*K))[1:]:
+        out += window_slot(xp, m, k, S, (1, 1), out_hw)
+    out /= K[0] * K[1]
+    return out, PoolCache(None, None, xp.shape, K, S, P)
+
+
+def avg_pool2d_backward_chwn(dout: np.ndarray, cache: PoolCache) -> np.ndarray:
+    """``avg_pool2d_backward`` in the compute layout: (C, H_out, W_out, N) -> (C, H, W, N)."""
+    _, _, padded_shape, K, S, P = cache
+    share = dout / (K[0] * K[1])
     dxp = np.zeros(padded_shape, dtype=dout.dtype)
-    taken = np.zeros(out.shape, dtype=bool)  # (N, H_out, W_out, C): windows already routed
     for m, k in np.ndindex(*K):
-        won = window_slot(xp, m, k, S, (1, 1), out_hw) == out  # (N, H_out, W_out, C)
-        won &= ~taken
-        taken |= won
-        dslot = window_slot(dxp, m, k, S, (1, 1), out_hw)  # a writable view of dxp
-        if overlap:
-            dslot += dout * won
-        else:  # each input belongs to one window at most: write instead of add
-            np.multiply(dout, won, out=dslot)
-    return unpad_nhwc(dxp, P)
+        window_slot(dxp, m, k, S, (1, 1), dout.shape[1:3])[...] += share
+    return unpad_chwn(dxp, P)
 
 
 def avg_pool2d_forward(
@@ -141,10 +204,8 @@ def avg_pool2d_forward(
         array([[ 2.5,  4.5],
                [10.5, 12.5]])
     """
-    K, S, P, out_hw = pool_geometry(x.shape, kernel_size, stride, padding)
-    xp = pad_nhwc(x, P)
-    out = windows(xp, K, S, (1, 1), out_hw).mean(axis=(3, 4), dtype=x.dtype)
-    return out, PoolCache(None, None, xp.shape, K, S, P)
+    out, cache = avg_pool2d_forward_chwn(to_chwn(x), kernel_size, stride, padding)
+    return to_nhwc(out), cache
 
 
 def avg_pool2d_backward(dout: np.ndarray, cache: PoolCache) -> np.ndarray:
@@ -156,10 +217,18 @@ def avg_pool2d_backward(dout: np.ndarray, cache: PoolCache) -> np.ndarray:
     Shape:
         dout: (N, H_out, W_out, C); dx: (N, H, W, C).
     """
-    _, _, padded_shape, (KH, KW), S, P = cache
-    share = dout / (KH * KW)
-    dwin = np.broadcast_to(share[:, :, :, None, None, :], (*dout.shape[:3], KH, KW, dout.shape[3]))
-    return unpad_nhwc(scatter_windows(dwin, padded_shape, S, (1, 1)), P)
+    return to_nhwc(avg_pool2d_backward_chwn(to_chwn(dout), cache))
+
+
+def global_avg_pool2d_forward_chwn(x: np.ndarray) -> tuple[np.ndarray, tuple[int, ...]]:
+    """``global_avg_pool2d_forward`` in the compute layout: x (C, H, W, N) -> (N, C)."""
+    return x.mean(axis=(1, 2), dtype=x.dtype).T, x.shape
+
+
+def global_avg_pool2d_backward_chwn(dout: np.ndarray, x_shape: tuple[int, ...]) -> np.ndarray:
+    """dout (N, C) -> dx (C, H, W, N), each position getting dY[n, c] / (H * W)."""
+    C, H, W, N = x_shape
+    return np.broadcast_to((dout.T / (H * W))[:, None, None, :], x_shape).copy()
 
 
 def global_avg_pool2d_forward(x: np.ndarray) -> tuple[np.ndarray, tuple[int, ...]]:
@@ -169,16 +238,16 @@ def global_avg_pool2d_forward(x: np.ndarray) -> tuple[np.ndarray, tuple[int, ...
         Y[n, c] = 1 / (H * W) * sum_{i, j} X[n, i, j, c]
 
     Shape:
-        x: (N, H, W, C); out: (N, C); cache: the input shape.
+        x: (N, H, W, C); out: (N, C); cache: the input's compute-layout shape (C, H, W, N).
 
     Example:
         >>> global_avg_pool2d_forward(np.ones((2, 3, 3, 4)))[0].shape
         (2, 4)
     """
-    return x.mean(axis=(1, 2), dtype=x.dtype), x.shape
+    out, cache = global_avg_pool2d_forward_chwn(to_chwn(x))
+    return np.ascontiguousarray(out), cache
 
 
-def global_avg_pool2d_backward(dout: np.ndarray, x_shape: tuple[int, ...]) -> np.ndarray:
+def global_avg_pool2d_backward(dout: np.ndarray, cache: tuple[int, ...]) -> np.ndarray:
     """Math: dX[n, i, j, c] = dY[n, c] / (H * W).  Shape: dout (N, C); dx (N, H, W, C)."""
-    N, H, W, C = x_shape
-    return np.broadcast_to((dout / (H * W))[:, None, None, :], x_shape).copy()
+    return to_nhwc(global_avg_pool2d_backward_chwn(dout, cache))

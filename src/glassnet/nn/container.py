@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from glassnet.functional._windows import to_chwn, to_nhwc
 from glassnet.nn.module import Module, Parameter, layer_from_config
 from glassnet.nn.validation import check_array, check_finite
 
@@ -37,9 +38,7 @@ class Sequential(Module):
         1490
     """
 
-    def __init__(
-        self, layers: Sequence[Module], input_shape: Sequence[int] | None = None
-    ) -> None:
+    def __init__(self, layers: Sequence[Module], input_shape: Sequence[int] | None = None) -> None:
         super().__init__()
         layers = list(layers)
         for i, layer in enumerate(layers):
@@ -61,31 +60,53 @@ class Sequential(Module):
                 f", got {x.shape}"
             )
         check_finite(x, "Sequential input")
+        chwn = False  # is x an image batch in the compute layout (C, H, W, N)?
+        self._layouts: list[tuple[bool, bool]] = []  # per layer: (input, output) in it?
         for i, layer in enumerate(self.layers):
-            x = _with_position(i, layer, layer.forward, x)
-        return x
+            use_chwn = layer.compute_layout and x.ndim == 4
+            if use_chwn and not chwn:
+                x = to_chwn(x)  # the first image layer: (N, H, W, C) -> (C, H, W, N)
+            elif not use_chwn and chwn:
+                x = to_nhwc(x)  # a layer that needs the public layout
+            x = _with_position(i, layer, layer.forward_chwn if use_chwn else layer.forward, x)
+            out_chwn = use_chwn and x.ndim == 4
+            self._layouts.append((use_chwn, out_chwn))
+            chwn = out_chwn
+        return to_nhwc(x) if chwn else x
 
     def backward(  # type: ignore[override]  # None only when asked: input_grad=False
         self, dout: np.ndarray, input_grad: bool = True
     ) -> np.ndarray | None:
         """Propagate ``dL/d(output)`` back through every layer; returns ``dL/d(input)``.
 
+        Each layer runs backward in the layout its forward ran in, with the same conversions
+        in reverse order.
+
         Args:
             dout: the loss gradient with respect to the model's output.
             input_grad: with ``False`` (what training needs), stop at the first layer that has
-                parameters: it accumulates its parameter gradients only (``param_backward``),
-                the layers before it are skipped, and ``None`` is returned. For LeNet-5 this
-                saves the first convolution's input gradient.
+                parameters: it accumulates its parameter gradients only, the layers before it
+                are skipped, and ``None`` is returned. For LeNet-5 this saves the first
+                convolution's input gradient.
         """
-        if input_grad:
-            for i in reversed(range(len(self.layers))):
-                dout = _with_position(i, self.layers[i], self.layers[i].backward, dout)
-            return dout
-        first = next((i for i, layer in enumerate(self.layers) if layer.params), 0)
-        for i in reversed(range(first + 1, len(self.layers))):
-            dout = _with_position(i, self.layers[i], self.layers[i].backward, dout)
-        _with_position(first, self.layers[first], self.layers[first].param_backward, dout)
-        return None
+        layouts = getattr(self, "_layouts", None)
+        if layouts is None or len(layouts) != len(self.layers):
+            raise RuntimeError("Sequential.backward called before forward: run forward(x) first")
+        first = 0 if input_grad else next((i for i, l in enumerate(self.layers) if l.params), 0)
+        chwn = False  # dout arrives in the public layout
+        for i in reversed(range(first, len(self.layers))):
+            layer, (in_chwn, out_chwn) = self.layers[i], layouts[i]
+            if dout.ndim == 4 and out_chwn != chwn:
+                dout = to_chwn(dout) if out_chwn else to_nhwc(dout)
+            if in_chwn:
+                wants_dx = input_grad or i > first
+                dout = _with_position(i, layer, layer.backward_chwn, dout, wants_dx)
+            else:
+                dout = _with_position(i, layer, layer.backward, dout)
+            chwn = in_chwn and dout is not None and dout.ndim == 4
+        if not input_grad:
+            return None
+        return to_nhwc(dout) if chwn else dout
 
     def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
         for i, layer in enumerate(self.layers):
@@ -164,9 +185,9 @@ class Sequential(Module):
         return "\n".join(rows)
 
 
-def _with_position(i: int, layer: Module, method: Any, arg: np.ndarray) -> np.ndarray:
-    """Call ``method(arg)``, prefixing any input error with the layer's position in the model."""
+def _with_position(i: int, layer: Module, method: Any, *args: Any) -> Any:
+    """Call ``method(*args)``, prefixing any input error with the layer's position in the model."""
     try:
-        return method(arg)
+        return method(*args)
     except (ValueError, TypeError) as error:
         raise type(error)(f"Sequential layer {i} ({type(layer).__name__}): {error}") from error

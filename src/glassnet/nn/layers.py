@@ -3,6 +3,10 @@
 Every layer takes channels-last images ``(N, H, W, C)`` (or ``(N, features)`` after Flatten),
 accumulates its parameter gradients in ``backward`` (call ``zero_grad()`` between steps), and
 round-trips its constructor arguments through ``get_config()`` / ``from_config()``.
+
+Layers that work on images also run in the compute layout ``(C, H, W, N)`` through
+``forward_chwn`` / ``backward_chwn``: ``Sequential`` converts a batch once, at the first such
+layer, and back once, at ``Flatten`` or at the end (see ``glassnet.functional._windows``).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import numpy as np
 
 from glassnet import functional as F
 from glassnet.functional._shape import pair
+from glassnet.functional._windows import nhwc_shape, to_chwn, to_nhwc
 from glassnet.functional.conv import CONV_MODES, ConvMode, conv_geometry
 from glassnet.functional.pooling import pool_geometry
 from glassnet.init import as_generator, initialize
@@ -39,7 +44,49 @@ def _check_spatial(x: np.ndarray, out_hw: Pair, where: str, kernel: Pair) -> Non
         )
 
 
-class Conv2d(Module):
+class _ImageLayer(Module):
+    """A layer whose math runs in the compute layout (C, H, W, N).
+
+    ``forward`` / ``backward`` take and return (N, H, W, C) images, converting around
+    ``forward_chwn`` / ``backward_chwn``; ``Sequential`` calls those directly.
+    """
+
+    compute_layout = True
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        x = check_array(x, type(self).__name__, rank=4)
+        out = self.forward_chwn(to_chwn(x))
+        return to_nhwc(out) if out.ndim == 4 else out
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        dx = self.backward_chwn(to_chwn(dout) if dout.ndim == 4 else dout)
+        assert dx is not None
+        return to_nhwc(dx)
+
+    def _check_chwn(self, x: np.ndarray, channels: int | None = None) -> None:
+        """Rank, dtype and channel checks, reported in the public (N, H, W, C) terms."""
+        name = type(self).__name__
+        check_array(x, name, rank=4)
+        if channels is not None and x.shape[0] != channels:
+            raise ValueError(
+                f"{name} expects {channels} input channels (last axis of NHWC), got "
+                f"{x.shape[0]} (input shape {nhwc_shape(x)})"
+            )
+
+
+class _Elementwise(Module):
+    """A layer acting on each number alone: any layout is its own compute layout."""
+
+    compute_layout = True
+
+    def forward_chwn(self, x: np.ndarray) -> np.ndarray:
+        return self.forward(x)
+
+    def backward_chwn(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray:
+        return self.backward(dout)
+
+
+class Conv2d(_ImageLayer):
     """2-D convolution over channels-last images; wraps ``conv2d_forward`` / ``conv2d_backward``.
 
     Math:
@@ -103,8 +150,6 @@ class Conv2d(Module):
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size = pair(kernel_size, "kernel_size")
         self.stride, self.dilation = pair(stride, "stride"), pair(dilation, "dilation")
-        if min(*self.kernel_size, *self.stride, *self.dilation) < 1:
-            raise ValueError("Conv2d kernel_size, stride and dilation must be >= 1")
         if isinstance(padding, list):
             padding = (padding[0], padding[1])
         conv_geometry((1, 1, 1, 1), (1, 1, 1, 1), 1, padding, 1)  # validates padding
@@ -126,28 +171,24 @@ class Conv2d(Module):
         c_in, c_out = int(config["in_channels"]), int(config["out_channels"])
         return c_out * c_in * kh * kw + (c_out if config.get("bias", True) else 0)
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        x = check_array(x, "Conv2d", rank=4)
-        check_channels(x, self.in_channels, "Conv2d")
+    def forward_chwn(self, x: np.ndarray) -> np.ndarray:
+        self._check_chwn(x, self.in_channels)
         w = self.params["weight"].value
-        *_, out_hw = conv_geometry(x.shape, w.shape, self.stride, self.padding, self.dilation)
-        _check_spatial(x, out_hw, "Conv2d", self.kernel_size)
+        shape = nhwc_shape(x)
+        *_, out_hw = conv_geometry(shape, w.shape, self.stride, self.padding, self.dilation)
+        _check_spatial(np.empty(shape, dtype=bool), out_hw, "Conv2d", self.kernel_size)
         b = self.params["bias"].value if self.bias else None
-        out, self._cache = F.conv2d_forward(
+        out, self._cache = F.conv2d_forward_chwn(
             x, w, b, self.stride, self.padding, self.dilation, self.mode
         )
         return out
 
-    def backward(self, dout: np.ndarray) -> np.ndarray:
-        self.param_backward(dout)
-        return F.conv2d_input_grad(dout, self._take_cache())
-
-    def param_backward(self, dout: np.ndarray) -> None:
-        """``backward`` without the input gradient (``conv2d_param_grads`` alone)."""
-        dw, db = F.conv2d_param_grads(dout, self._take_cache())
+    def backward_chwn(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+        dx, dw, db = F.conv2d_backward_chwn(dout, self._take_cache(), input_grad)
         self.params["weight"].grad += dw
         if self.bias:
             self.params["bias"].grad += db
+        return dx
 
 
 class Linear(Module):
@@ -211,12 +252,12 @@ class Linear(Module):
         return dx
 
 
-class _Pool2d(Module):
+class _Pool2d(_ImageLayer):
     """Shared shell of MaxPool2d and AvgPool2d: the same arguments, checks and config."""
 
     config_keys = ("kernel_size", "stride", "padding")
-    _forward = staticmethod(F.max_pool2d_forward)
-    _backward = staticmethod(F.max_pool2d_backward)
+    _forward = staticmethod(F.max_pool2d_forward_chwn)
+    _backward = staticmethod(F.max_pool2d_backward_chwn)
 
     def __init__(
         self, kernel_size: int | Pair, stride: int | Pair | None = None, padding: PaddingArg = 0
@@ -224,22 +265,20 @@ class _Pool2d(Module):
         super().__init__()
         self.kernel_size = pair(kernel_size, "kernel_size")
         self.stride = self.kernel_size if stride is None else pair(stride, "stride")
-        if min(*self.kernel_size, *self.stride) < 1:
-            raise ValueError(f"{type(self).__name__} kernel_size and stride must be >= 1")
         if isinstance(padding, list):
             padding = (padding[0], padding[1])
         self.padding = padding
-        pool_geometry((1, 1, 1, 1), 1, 1, padding)  # validates padding
+        pool_geometry((1, 1, 1, 1), self.kernel_size, self.stride, padding)  # checks padding
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        name = type(self).__name__
-        x = check_array(x, name, rank=4)
-        *_, out_hw = pool_geometry(x.shape, self.kernel_size, self.stride, self.padding)
-        _check_spatial(x, out_hw, name, self.kernel_size)
+    def forward_chwn(self, x: np.ndarray) -> np.ndarray:
+        self._check_chwn(x)
+        shape = nhwc_shape(x)
+        *_, out_hw = pool_geometry(shape, self.kernel_size, self.stride, self.padding)
+        _check_spatial(np.empty(shape, dtype=bool), out_hw, type(self).__name__, self.kernel_size)
         out, self._cache = type(self)._forward(x, self.kernel_size, self.stride, self.padding)
         return out
 
-    def backward(self, dout: np.ndarray) -> np.ndarray:
+    def backward_chwn(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray:
         return type(self)._backward(dout, self._take_cache())
 
 
@@ -276,11 +315,11 @@ class AvgPool2d(_Pool2d):
     """
 
     repr_defaults: ClassVar[dict[str, Any]] = {"padding": 0}
-    _forward = staticmethod(F.avg_pool2d_forward)
-    _backward = staticmethod(F.avg_pool2d_backward)
+    _forward = staticmethod(F.avg_pool2d_forward_chwn)
+    _backward = staticmethod(F.avg_pool2d_backward_chwn)
 
 
-class GlobalAvgPool2d(Module):
+class GlobalAvgPool2d(_ImageLayer):
     """Average each channel over the whole image; wraps ``global_avg_pool2d_*``.
 
     Math:
@@ -294,16 +333,16 @@ class GlobalAvgPool2d(Module):
         (2, 8)
     """
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        x = check_array(x, "GlobalAvgPool2d", rank=4)
-        out, self._cache = F.global_avg_pool2d_forward(x)
+    def forward_chwn(self, x: np.ndarray) -> np.ndarray:
+        self._check_chwn(x)
+        out, self._cache = F.global_avg_pool2d_forward_chwn(x)
         return out
 
-    def backward(self, dout: np.ndarray) -> np.ndarray:
-        return F.global_avg_pool2d_backward(dout, self._take_cache())
+    def backward_chwn(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray:
+        return F.global_avg_pool2d_backward_chwn(dout, self._take_cache())
 
 
-class _Activation(Module):
+class _Activation(_Elementwise):
     """Shared shell of the element-wise activations: forward caches, backward reuses."""
 
     _forward = staticmethod(F.relu_forward)
@@ -364,11 +403,12 @@ class Softmax(_Activation):
         array([[0.5, 0.5]])
     """
 
+    compute_layout = False  # along the last axis: channels in (N, H, W, C), not in (C, H, W, N)
     _forward = staticmethod(F.softmax_forward)
     _backward = staticmethod(F.softmax_backward)
 
 
-class LeakyReLU(Module):
+class LeakyReLU(_Elementwise):
     """y = x for x > 0, else negative_slope * x. Shape: any.
 
     Example:
@@ -415,11 +455,25 @@ class Flatten(Module):
     def backward(self, dout: np.ndarray) -> np.ndarray:
         return dout.reshape(self._take_cache())
 
+    compute_layout = True
 
-class Dropout(Module):
+    def forward_chwn(self, x: np.ndarray) -> np.ndarray:
+        """(C, H, W, N) -> (N, H * W * C): the same (H, W, C) feature order as ``forward``."""
+        x = check_array(x, "Flatten", rank=4)
+        self._cache = x.shape
+        return x.transpose(3, 1, 2, 0).reshape(x.shape[3], -1)  # copies: (N, H*W*C)
+
+    def backward_chwn(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray:
+        C, H, W, N = self._take_cache()
+        return np.ascontiguousarray(dout.reshape(N, H, W, C).transpose(3, 1, 2, 0))
+
+
+class Dropout(_Elementwise):
     """Inverted dropout: in training, zero each value with probability p and scale by 1/(1-p).
 
     In eval mode it is the identity. Wraps ``dropout_forward`` / ``dropout_backward``.
+    The mask is drawn in the layout the values arrive in, so inside a ``Sequential`` a dropout
+    on images draws its (seeded, reproducible) mask in the compute layout (C, H, W, N).
 
     Shape: any; output the same.
 

@@ -78,14 +78,19 @@ class Module:
     def backward(self, dout: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
-    def param_backward(self, dout: np.ndarray) -> None:
-        """Accumulate the parameter gradients of ``backward(dout)``; skip ``dL/dx`` if possible.
+    # -- the compute layout -------------------------------------------------------------------
+    #: Whether ``forward_chwn`` / ``backward_chwn`` take images in the compute layout
+    #: (C, H, W, N) (see ``glassnet.functional._windows``). ``Sequential`` then hands images
+    #: from one such layer to the next without converting them.
+    compute_layout: ClassVar[bool] = False
 
-        A model calls this on its first layer with parameters when nobody needs the gradient
-        of the input images (training does not). This default runs ``backward`` and drops its
-        result; layers whose input gradient costs time (``Conv2d``) skip computing it.
-        """
-        self.backward(dout)
+    def forward_chwn(self, x: np.ndarray) -> np.ndarray:
+        """``forward`` on a (C, H, W, N) image batch; the output is (C', H', W', N) or (N, F)."""
+        raise NotImplementedError(f"{type(self).__name__} has no compute-layout forward")
+
+    def backward_chwn(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+        """``backward`` in the compute layout; ``input_grad=False`` may skip ``dL/dx`` (None)."""
+        raise NotImplementedError(f"{type(self).__name__} has no compute-layout backward")
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return self.forward(x)
