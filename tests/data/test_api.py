@@ -10,7 +10,7 @@ import glassnet.data as data
 
 def test_all_is_exact_and_importable() -> None:
     public = {n for n in vars(data) if not n.startswith("_")} - {"annotations", "Path"}
-    modules = {"batching", "cifar", "dataset", "digits", "download", "folder", "idx"}
+    modules = {"batching", "cifar", "dataset", "digits", "download", "folder", "idx", "images"}
     assert set(data.__all__) == public - modules
     assert data.__all__ == sorted(data.__all__)
     for name in data.__all__:

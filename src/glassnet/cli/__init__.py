@@ -19,6 +19,9 @@ COMMANDS = ("train", "evaluate", "predict", "summary", "export", "explain", "pro
 class CLIError(Exception):
     """A user-facing problem: printed as one line ``glassnet: error: ...``, exit status 2.
 
+    So are the ``ValueError``, ``TypeError``, ``KeyError`` and ``OSError`` of the API, and the
+    ``ImportError`` of a missing optional package (Pillow, matplotlib, onnx).
+
     Set the environment variable ``GLASSNET_DEBUG=1`` to see the traceback of any error instead.
     """
 
@@ -47,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("glassnet: interrupted", file=sys.stderr)
         return 130
-    except (CLIError, ValueError, TypeError, KeyError, OSError) as error:
+    except (CLIError, ValueError, TypeError, KeyError, OSError, ImportError) as error:
         if os.environ.get("GLASSNET_DEBUG"):
             raise  # the full traceback, for bug reports
         message = error.args[0] if isinstance(error, KeyError) and error.args else error

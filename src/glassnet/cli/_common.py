@@ -82,28 +82,15 @@ def load_model_or_name(spec: str) -> tuple[Sequential, tuple[int, ...]]:
 
 
 def load_images(paths: list[str], input_shape: tuple[int, ...], invert: bool = False) -> np.ndarray:
-    """Read image files with Pillow, converted to the model's (H, W, C): uint8 (N, H, W, C).
+    """Image files converted to the model's (H, W, C) by ``read_image``: uint8 (N, H, W, C).
 
     Colour images become greyscale for a 1-channel model and greyscale becomes RGB for a
     3-channel one; every image is resized to H x W.
     """
-    try:
-        from PIL import Image, UnidentifiedImageError
-    except ImportError:
-        raise CLIError("reading images needs Pillow: pip install pillow") from None
+    from glassnet.data.images import read_image
+
     H, W, C = input_shape
     if C not in (1, 3):
         raise CLIError(f"images can be converted to 1 or 3 channels, the model expects {C}")
-    images = []
-    for path in paths:
-        try:
-            with Image.open(path) as opened:
-                image = opened.convert("L" if C == 1 else "RGB")
-                image = image.resize((W, H), Image.Resampling.BILINEAR)
-                pixels = np.asarray(image, dtype=np.uint8).reshape(H, W, C)
-        except FileNotFoundError:
-            raise CLIError(f"image not found: {path}") from None
-        except (UnidentifiedImageError, OSError) as error:
-            raise CLIError(f"cannot read image {path}: {error}") from None
-        images.append(255 - pixels if invert else pixels)
-    return np.stack(images)
+    images = np.stack([read_image(path, (H, W), C) for path in paths])
+    return 255 - images if invert else images

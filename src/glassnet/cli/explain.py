@@ -181,29 +181,15 @@ def _position(text: str | None) -> tuple[int, int] | None:
     return None if text is None else parse_position(text)
 
 
-def _file_image(path: str, resize: str | None, channels: int = 1) -> Any:
-    """An image file as uint8 (H, W, channels), at its own size or ``--resize``."""
-    from glassnet.cli._common import load_images, parse_shape
+def _file_image(path: str, resize: str | None) -> Any:
+    """An image file as uint8 (H, W, 1), at its own size or ``--resize``."""
+    from glassnet.cli._common import parse_shape
+    from glassnet.data.images import read_image
 
-    if resize is not None:
-        size = parse_shape(resize)
-        if len(size) != 2:
-            raise CLIError(f"--resize expects H,W, got {resize!r}")
-    else:
-        size = _file_size(path)
-    return load_images([path], (*size, channels))[0]
-
-
-def _file_size(path: str) -> tuple[int, int]:
-    from PIL import Image
-
-    try:
-        with Image.open(path) as image:
-            return (image.height, image.width)
-    except FileNotFoundError:
-        raise CLIError(f"image not found: {path}") from None
-    except OSError as error:
-        raise CLIError(f"cannot read image {path}: {error}") from None
+    size = None if resize is None else parse_shape(resize)
+    if size is not None and len(size) != 2:
+        raise CLIError(f"--resize expects H,W, got {resize!r}")
+    return read_image(path, size)
 
 
 def _matrix_or_file(text: str | None, resize: str | None) -> Any:

@@ -34,6 +34,7 @@ from glassnet.data.idx import (
     load_mnist,
     read_idx,
 )
+from glassnet.data.images import read_image
 
 DATASET_NAMES = ("digits", "mnist", "fashion-mnist", "cifar10", "folder")
 _FILE_LOADERS = {"mnist": load_mnist, "fashion-mnist": load_fashion_mnist, "cifar10": load_cifar10}
@@ -123,6 +124,7 @@ __all__ = [
     "load_mnist",
     "num_batches",
     "read_idx",
+    "read_image",
     "split_indices",
     "to_float32",
     "train_val_split",

@@ -8,7 +8,7 @@
 
 Classes are the sub-folder names in sorted order (label k names ``classes[k]``). Files whose
 names end in ``.png``, ``.jpg`` or ``.jpeg`` (any case) are read; other files and hidden entries
-are skipped. Pillow reads the images; it is imported only here, when this loader is called.
+are skipped. ``read_image`` reads each file (with Pillow).
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 
 from glassnet.data.dataset import Dataset, DatasetError
+from glassnet.data.images import check_channels, read_image
 from glassnet.functional._shape import pair
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
-_MODES = {1: "L", 3: "RGB"}
 
 
 def _visible(path: Path) -> bool:
@@ -60,15 +60,8 @@ def load_image_folder(
         >>> ds.images.shape[1:], ds.classes  # doctest: +SKIP
         ((32, 32, 3), ['cat', 'dog'])
     """
-    try:
-        from PIL import Image
-    except ImportError as exc:
-        raise ImportError(
-            "load_image_folder needs Pillow to read PNG/JPEG files: pip install pillow"
-        ) from exc
-    H, W = pair(size, "size")
-    if channels not in _MODES:
-        raise ValueError(f"channels must be 1 (greyscale) or 3 (RGB), got {channels!r}")
+    size = pair(size, "size")
+    check_channels(channels)
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"image folder {root} does not exist or is not a folder")
@@ -86,14 +79,7 @@ def load_image_folder(
                 f"class folder {class_dir} holds no image (looked for {', '.join(IMAGE_SUFFIXES)})"
             )
         for path in files:
-            try:
-                with Image.open(path) as image:
-                    resized = image.convert(_MODES[channels]).resize(
-                        (W, H), Image.Resampling.BILINEAR
-                    )
-            except (OSError, ValueError, SyntaxError) as exc:  # Pillow's errors for bad files
-                raise DatasetError(f"{path}: cannot read it as an image ({exc})") from exc
-            images.append(np.asarray(resized, dtype=np.uint8).reshape(H, W, channels))
+            images.append(read_image(path, size, channels))
             labels.append(label)
     return Dataset(
         np.stack(images),  # (N, H, W, channels)
