@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -208,3 +209,20 @@ def test_predict_refuses_class_names_that_do_not_fit_the_outputs(
     err = capsys.readouterr().err
     assert err.startswith(f"glassnet: error: {path}: metadata 'classes' must be a JSON list of 3")
     assert err.strip().endswith(f"got {classes!r}") and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        ({"dataset": "digits", "model": "digits-cnn"}, r"lacks the settings \['data_dir', 'epochs', 'batch_size', "),
+        ("{", "is not valid JSON"),
+        ([1, 2], "holds a list, not a JSON object of settings"),
+    ],
+)
+def test_resume_with_a_broken_run_file_names_the_file_and_keys(content, problem, tmp_path, capsys):
+    run_file = tmp_path / "run.json"
+    run_file.write_text(content if isinstance(content, str) else json.dumps(content))
+    assert main(["train", "--resume", str(tmp_path / "checkpoint.safetensors")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"glassnet: error: cannot resume: {run_file} ")
+    assert re.search(problem, err) and len(err.strip().splitlines()) == 1

@@ -29,6 +29,8 @@ COMMON = {
 }
 #: Settings a resumed run takes from the original run (all but the number of epochs).
 RUN_FILE = "run.json"
+#: Every setting a run records in its RUN_FILE.
+SETTINGS = ("dataset", "data_dir", "model", "epochs", "batch_size", "lr", *COMMON)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -93,7 +95,7 @@ def resolve_settings(args: argparse.Namespace) -> dict[str, Any]:
         run_file = Path(args.resume).parent / RUN_FILE
         if not run_file.is_file():
             raise FileNotFoundError(f"cannot resume: {run_file} (the run's settings) not found")
-        settings = json.loads(run_file.read_text())
+        settings = _read_run_file(run_file)
         settings.update({k: v for k, v in explicit.items() if k == "epochs"})
         return settings
     settings = {"dataset": args.dataset, "data_dir": args.data_dir}
@@ -102,6 +104,23 @@ def resolve_settings(args: argparse.Namespace) -> dict[str, Any]:
     settings.update(explicit)
     if settings["model"] is None:
         raise ValueError(f"--dataset {args.dataset} needs --model (lenet5, digits-cnn, cifar-cnn)")
+    return settings
+
+
+def _read_run_file(run_file: Path) -> dict[str, Any]:
+    """The settings an earlier run recorded, with every key ``run`` reads."""
+    try:
+        settings = json.loads(run_file.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"cannot resume: {run_file} is not valid JSON ({error})") from None
+    if not isinstance(settings, dict):
+        raise ValueError(
+            f"cannot resume: {run_file} holds a {type(settings).__name__}, not a JSON object "
+            "of settings"
+        )
+    missing = [key for key in SETTINGS if key not in settings]
+    if missing:
+        raise ValueError(f"cannot resume: {run_file} lacks the settings {missing}")
     return settings
 
 
