@@ -214,7 +214,10 @@ def test_predict_refuses_class_names_that_do_not_fit_the_outputs(
 @pytest.mark.parametrize(
     ("content", "problem"),
     [
-        ({"dataset": "digits", "model": "digits-cnn"}, r"lacks the settings \['data_dir', 'epochs', 'batch_size', "),
+        (
+            {"dataset": "digits", "model": "digits-cnn"},
+            r"lacks the settings \['data_dir', 'epochs', 'batch_size', ",
+        ),
         ("{", "is not valid JSON"),
         ([1, 2], "holds a list, not a JSON object of settings"),
     ],
