@@ -18,7 +18,8 @@ def numerical_gradient(f: Callable[[], float], x: np.ndarray, h: float = 1e-6) -
 
     Args:
         f: evaluates the scalar function, reading ``x``.
-        x: float64 array; every element is nudged by +-h and restored.
+        x: float64 array of any memory layout (a transposed or sliced view too); every
+            element is nudged by +-h in place and restored.
 
     Returns:
         An array of x's shape.
@@ -28,16 +29,17 @@ def numerical_gradient(f: Callable[[], float], x: np.ndarray, h: float = 1e-6) -
         >>> numerical_gradient(lambda: float((x ** 2).sum()), x).round(6)
         array([2., 4.])
     """
-    grad = np.zeros_like(x)
-    flat, gflat = x.reshape(-1), grad.reshape(-1)
-    for i in range(flat.size):
-        old = flat[i]
-        flat[i] = old + h
+    grad = np.zeros(x.shape, dtype=x.dtype)
+    # Index x itself: x.reshape(-1) is a copy for a transposed or sliced x, and nudging a copy
+    # would leave f unchanged (a gradient of zeros).
+    for idx in np.ndindex(x.shape):
+        old = x[idx]
+        x[idx] = old + h
         up = f()
-        flat[i] = old - h
+        x[idx] = old - h
         down = f()
-        flat[i] = old
-        gflat[i] = (up - down) / (2 * h)
+        x[idx] = old
+        grad[idx] = (up - down) / (2 * h)
     return grad
 
 
