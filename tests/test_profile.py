@@ -58,3 +58,16 @@ def test_cli_profile_prints_the_table(capsys):
     assert "0 Conv2d" in out and "rest" in out
     assert main(["profile", "no-such-model.safetensors"]) == 2
     assert "model file not found" in capsys.readouterr().err
+
+
+def test_profiling_keeps_gradients_being_accumulated_and_dropout_draws() -> None:
+    """Profiling between two backward passes changes neither the gradients nor the masks."""
+    model = gn.Sequential(
+        [gn.Flatten(), gn.Dropout(0.5, rng=1), gn.Linear(16, 3, rng=0)], input_shape=(4, 4, 1)
+    )
+    for p in model.parameters():
+        p.grad[...] = 7.0  # gradients mid-accumulation
+    rng_state = model[1].rng.bit_generator.state
+    profile_model(model, (4, 4, 1), batch_size=2, steps=2)
+    assert all((p.grad == 7.0).all() for p in model.parameters())
+    assert model[1].rng.bit_generator.state == rng_state

@@ -24,6 +24,7 @@ from glassnet.nn.container import Sequential
 from glassnet.nn.layers import Conv2d, Linear
 from glassnet.nn.loss import CrossEntropyLoss
 from glassnet.nn.module import Module
+from glassnet.train.checkpoint import layer_generators
 
 #: The methods wrapped, by the pass they belong to: ``Sequential`` runs image layers through
 #: their compute-layout methods, and may ask a model's first layer for no input gradient.
@@ -211,6 +212,8 @@ def profile_model(
     A training step is forward, cross-entropy against random labels, and backward without
     the input images' gradient (as training needs); no optimizer step, so the weights stay
     as they are. Inference is forward in eval mode. One untimed step warms up first.
+    Afterwards the model's mode, gradients and Dropout generators are as they were, so
+    profiling in the middle of a training run changes nothing in it.
 
     Args:
         model: a ``Sequential`` ending in class scores.
@@ -235,6 +238,9 @@ def profile_model(
     dtype = next((p.dtype for p in model.parameters()), np.dtype("float32"))
     x = gen.standard_normal((batch_size, *input_shape)).astype(dtype)
     was_training = model.training
+    grads = [p.grad.copy() for p in model.parameters()]
+    generators = list(layer_generators(model).values())
+    generator_states = [g.bit_generator.state for g in generators]
     model.train(train)
     try:
         if train:
@@ -255,5 +261,8 @@ def profile_model(
         result = time_layers(model.layers, step, steps, batch_size)
     finally:
         model.train(was_training)
-        model.zero_grad()
+        for p, grad in zip(model.parameters(), grads, strict=True):
+            p.grad[...] = grad
+        for g, state in zip(generators, generator_states, strict=True):
+            g.bit_generator.state = state
     return result

@@ -54,7 +54,7 @@ class TrainingState:
     best_weights: dict[str, np.ndarray] | None = None
 
 
-def _layer_generators(model: Sequential) -> dict[str, np.random.Generator]:
+def layer_generators(model: Sequential) -> dict[str, np.random.Generator]:
     """The random generators held by layers (Dropout), keyed by layer index."""
     generators = {str(i): getattr(layer, "rng", None) for i, layer in enumerate(model.layers)}
     return {i: g for i, g in generators.items() if isinstance(g, np.random.Generator)}
@@ -73,7 +73,7 @@ def save_checkpoint(
         "epoch": state.epoch,
         "history": state.history,
         "data_rng": state.data_rng,
-        "layer_rngs": {i: g.bit_generator.state for i, g in _layer_generators(model).items()},
+        "layer_rngs": {i: g.bit_generator.state for i, g in layer_generators(model).items()},
         "best_value": state.best_value,
         "bad_epochs": state.bad_epochs,
     }
@@ -117,7 +117,7 @@ def load_checkpoint(
     try:
         model.load_state_dict(section("model."))
         optimizer.load_state_dict({**opt_meta, "buffers": section("optimizer.")})
-        for i, generator in _layer_generators(model).items():
+        for i, generator in layer_generators(model).items():
             generator.bit_generator.state = training["layer_rngs"][i]
         best = section("best.") or None
         return TrainingState(
