@@ -169,3 +169,33 @@ def test_public_layer_outputs_are_contiguous_nhwc():
         assert out.flags.c_contiguous and out.shape[0] == 2 and out.dtype == np.float32
         dx = layer.backward(np.ones_like(out))
         assert dx.flags.c_contiguous and dx.shape == x.shape
+
+
+def test_relu_before_max_pool_runs_after_it_with_identical_numbers():
+    """Sequential swaps ReLU -> MaxPool2d (max and ReLU commute): values and gradients agree,
+    also where whole windows are negative or tie."""
+    rng = np.random.default_rng(12)
+
+    def build() -> gn.Sequential:
+        r = np.random.default_rng(13)
+        return gn.Sequential([
+            gn.Conv2d(2, 3, 3, padding=1, rng=r), gn.ReLU(), gn.MaxPool2d(2),
+            gn.ReLU(), gn.MaxPool2d(3, 2, 1), gn.Flatten(), gn.Linear(3 * 2 * 2, 2, rng=r),
+        ]).astype(np.float64)  # fmt: skip
+
+    x = rng.normal(size=(4, 8, 8, 2))
+    x[0] = 0.0  # zero images: every window ties, and the ReLU cuts them all
+    fast, plain = build(), build()
+    assert fast._run_order() == [0, 2, 1, 4, 3, 5, 6]
+    dout = rng.normal(size=(4, 2))
+    out, dx = fast.forward(x), fast.backward(dout)
+    h = x
+    for layer in plain:
+        h = layer.forward(h)
+    d = dout
+    for layer in reversed(plain.layers):
+        d = layer.backward(d)
+    np.testing.assert_array_equal(out, h)
+    np.testing.assert_allclose(dx, d, rtol=1e-12, atol=1e-15)
+    for (name, p), (_, q) in zip(fast.named_parameters(), plain.named_parameters(), strict=True):
+        np.testing.assert_allclose(p.grad, q.grad, rtol=1e-12, atol=1e-15, err_msg=name)

@@ -37,7 +37,11 @@ def pad_chwn(x: np.ndarray, padding: Padding2d, value: float = 0.0) -> np.ndarra
     (top, bottom), (left, right) = padding
     if top == bottom == left == right == 0:
         return x
-    return np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)), constant_values=value)
+    C, H, W, N = x.shape
+    # a filled array and one copy of the interior: several times faster than np.pad here
+    xp = np.full((C, top + H + bottom, left + W + right, N), value, dtype=x.dtype)
+    xp[:, top : top + H, left : left + W, :] = x
+    return xp
 
 
 def unpad_chwn(xp: np.ndarray, padding: Padding2d) -> np.ndarray:

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from glassnet.functional._windows import to_chwn, to_nhwc
+from glassnet.nn.layers import MaxPool2d, ReLU
 from glassnet.nn.module import Module, Parameter, layer_from_config
 from glassnet.nn.validation import check_array, check_finite
 
@@ -61,8 +62,10 @@ class Sequential(Module):
             )
         check_finite(x, "Sequential input")
         chwn = False  # is x an image batch in the compute layout (C, H, W, N)?
-        self._layouts: list[tuple[bool, bool]] = []  # per layer: (input, output) in it?
-        for i, layer in enumerate(self.layers):
+        #: per step, in the order run: (layer index, input in the compute layout, output too)
+        self._trace: list[tuple[int, bool, bool]] = []
+        for i in self._run_order():
+            layer = self.layers[i]
             use_chwn = layer.compute_layout and x.ndim == 4
             if use_chwn and not chwn:
                 x = to_chwn(x)  # the first image layer: (N, H, W, C) -> (C, H, W, N)
@@ -70,9 +73,23 @@ class Sequential(Module):
                 x = to_nhwc(x)  # a layer that needs the public layout
             x = _with_position(i, layer, layer.forward_chwn if use_chwn else layer.forward, x)
             out_chwn = use_chwn and x.ndim == 4
-            self._layouts.append((use_chwn, out_chwn))
+            self._trace.append((i, use_chwn, out_chwn))
             chwn = out_chwn
         return to_nhwc(x) if chwn else x
+
+    def _run_order(self) -> list[int]:
+        """The layer indices in the order forward runs them.
+
+        A ReLU just before a MaxPool2d runs just after it: max(relu(x)) = relu(max(x)) exactly,
+        because both are monotone, and so are their gradients (each window's first maximum
+        gets dY when it is positive, nothing gets it otherwise), while the ReLU then touches
+        one number per window instead of every number.
+        """
+        order = list(range(len(self.layers)))
+        for i in range(len(order) - 1):
+            if type(self.layers[order[i]]) is ReLU and type(self.layers[order[i + 1]]) is MaxPool2d:
+                order[i], order[i + 1] = order[i + 1], order[i]
+        return order
 
     def backward(  # type: ignore[override]  # None only when asked: input_grad=False
         self, dout: np.ndarray, input_grad: bool = True
@@ -89,13 +106,15 @@ class Sequential(Module):
                 are skipped, and ``None`` is returned. For LeNet-5 this saves the first
                 convolution's input gradient.
         """
-        layouts = getattr(self, "_layouts", None)
-        if layouts is None or len(layouts) != len(self.layers):
+        trace = getattr(self, "_trace", None)
+        if trace is None:
             raise RuntimeError("Sequential.backward called before forward: run forward(x) first")
         first = 0 if input_grad else next((i for i, l in enumerate(self.layers) if l.params), 0)
         chwn = False  # dout arrives in the public layout
-        for i in reversed(range(first, len(self.layers))):
-            layer, (in_chwn, out_chwn) = self.layers[i], layouts[i]
+        for i, in_chwn, out_chwn in reversed(trace):
+            if i < first:
+                break  # no parameters before the first layer that has some
+            layer = self.layers[i]
             if dout.ndim == 4 and out_chwn != chwn:
                 dout = to_chwn(dout) if out_chwn else to_nhwc(dout)
             if in_chwn:
