@@ -229,3 +229,44 @@ def test_resume_with_a_broken_run_file_names_the_file_and_keys(content, problem,
     err = capsys.readouterr().err
     assert err.startswith(f"glassnet: error: cannot resume: {run_file} ")
     assert re.search(problem, err) and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("flag", ["--batch-size", "--epochs"])
+def test_zero_batch_size_or_epochs_is_refused_before_the_output_folder(flag, tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["train", flag, "0", "--out", str(tmp_path / "out"), "--no-progress"])
+    assert info.value.code == 2
+    assert f"argument {flag}: must be >= 1, got 0" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_run_records_are_written_atomically_and_resume_notes_ignored_flags(
+    tmp_path, capsys, monkeypatch
+):
+    import glassnet.io.files
+
+    written = []
+    atomic_write_text = glassnet.io.files.atomic_write_text
+
+    def recording(path, text):
+        written.append(Path(path).name)
+        atomic_write_text(path, text)
+
+    monkeypatch.setattr(glassnet.io.files, "atomic_write_text", recording)
+    out = tmp_path / "run"
+    argv = ["train", "--epochs", "1", "--out", str(out), "--no-progress", "--no-plots"]
+    assert main(argv) == 0
+    assert written == ["run.json", "history.json", "metrics.json"]
+    assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
+    capsys.readouterr()
+
+    resume = ["--resume", str(out / "checkpoint.safetensors"), "--no-progress", "--no-plots"]
+    assert main(["train", "--epochs", "2", "--lr", "0.5", "--batch-size", "8", *resume]) == 0
+    err = capsys.readouterr().err
+    assert err == (
+        f"note: --resume continues with the settings in {out / 'run.json'}; ignoring --batch-size,"
+        " --lr (only --epochs can change)\n"
+    )
+    assert json.loads((out / "run.json").read_text())["lr"] == 2e-3  # the recipe's, kept
+    assert main(["train", "--epochs", "3", *resume]) == 0
+    assert "note:" not in capsys.readouterr().err

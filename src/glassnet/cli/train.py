@@ -41,13 +41,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "folder. With no arguments: the small digits CNN on scikit-learn's 8x8 digits.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--dataset", default="digits", choices=sorted(RECIPES))
+    parser.add_argument(
+        "--dataset", choices=sorted(RECIPES), help="the data to train on (default: digits)"
+    )
     parser.add_argument("--data-dir", help="folder of the dataset files (not for digits)")
     parser.add_argument(
         "--model", help="architecture: lenet5, digits-cnn or cifar-cnn (default: the dataset's)"
     )
-    parser.add_argument("--epochs", type=int, help="epochs (default: the dataset's recipe)")
-    parser.add_argument("--batch-size", type=int, help="samples per step (default: recipe)")
+    parser.add_argument(
+        "--epochs", type=_positive_int, help="epochs (default: the dataset's recipe)"
+    )
+    parser.add_argument(
+        "--batch-size", type=_positive_int, help="samples per step (default: recipe)"
+    )
     parser.add_argument("--lr", type=float, help="initial learning rate (default: recipe)")
     parser.add_argument("--optimizer", choices=["sgd", "adam", "adamw"], help="default: adam")
     parser.add_argument("--momentum", type=float, help="SGD momentum (default 0.9)")
@@ -84,11 +90,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
+def _positive_int(text: str) -> int:
+    """An argparse type: an int >= 1, refused while parsing (before any folder is made)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
 def resolve_settings(args: argparse.Namespace) -> dict[str, Any]:
-    """Recipe defaults, then the original run's settings when resuming, then explicit flags."""
+    """Recipe defaults, then the original run's settings when resuming, then explicit flags.
+
+    A resumed run keeps the original settings except ``--epochs``; other settings given with
+    ``--resume`` are ignored, with a one-line note on stderr.
+    """
     explicit = {
         key: getattr(args, key)
-        for key in ("model", "epochs", "batch_size", "lr", *COMMON)
+        for key in ("dataset", "data_dir", "model", "epochs", "batch_size", "lr", *COMMON)
         if getattr(args, key) is not None
     }
     if args.resume:
@@ -96,14 +117,24 @@ def resolve_settings(args: argparse.Namespace) -> dict[str, Any]:
         if not run_file.is_file():
             raise FileNotFoundError(f"cannot resume: {run_file} (the run's settings) not found")
         settings = _read_run_file(run_file)
+        ignored = [f"--{key.replace('_', '-')}" for key in explicit if key != "epochs"]
+        if args.out is not None:
+            ignored.append("--out")
+        if ignored:
+            print(
+                f"note: --resume continues with the settings in {run_file}; ignoring "
+                f"{', '.join(ignored)} (only --epochs can change)",
+                file=sys.stderr,
+            )
         settings.update({k: v for k, v in explicit.items() if k == "epochs"})
         return settings
-    settings = {"dataset": args.dataset, "data_dir": args.data_dir}
+    dataset = args.dataset or "digits"
+    settings = {"dataset": dataset, "data_dir": args.data_dir}
     settings.update(COMMON)
-    settings.update(RECIPES[args.dataset])
+    settings.update(RECIPES[dataset])
     settings.update(explicit)
     if settings["model"] is None:
-        raise ValueError(f"--dataset {args.dataset} needs --model (lenet5, digits-cnn, cifar-cnn)")
+        raise ValueError(f"--dataset {dataset} needs --model (lenet5, digits-cnn, cifar-cnn)")
     return settings
 
 
@@ -130,6 +161,7 @@ def run(args: argparse.Namespace) -> int:
     import glassnet as gn
     from glassnet.cli._common import parse_shape
     from glassnet.data import get_dataset, train_val_split
+    from glassnet.io.files import atomic_write_text
     from glassnet.models import build_model
     from glassnet.train import evaluate, fit, make_schedule
     from glassnet.train.checkpoint import check_writable
@@ -175,7 +207,7 @@ def run(args: argparse.Namespace) -> int:
             Path(args.out) if args.out else default_run_dir("runs", f"{s['dataset']}-{s['model']}")
         )
     check_writable(out, needed_bytes=4 * model.num_parameters() * 4 + 2**20)
-    (out / RUN_FILE).write_text(json.dumps(s, indent=2))
+    atomic_write_text(out / RUN_FILE, json.dumps(s, indent=2))
     optimizer = _make_optimizer(gn, model, s)
     schedule = make_schedule(
         s["schedule"], **({"epochs": s["epochs"]} if s["schedule"] == "cosine" else {})
@@ -217,7 +249,7 @@ def run(args: argparse.Namespace) -> int:
         "input_shape": json.dumps(list(input_shape)),
     }
     gn.save(model, out / "model.safetensors", metadata=metadata)
-    (out / "history.json").write_text(json.dumps(history, indent=2))
+    atomic_write_text(out / "history.json", json.dumps(history, indent=2))
     result = evaluate(model, test)
     metrics = {
         "test_accuracy": result.accuracy,
@@ -227,7 +259,7 @@ def run(args: argparse.Namespace) -> int:
         "recall": result.recall.tolist(),
         "confusion_matrix": result.confusion.tolist(),
     }
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2))
     print(f"saved model, history and metrics in {out}")
     if not args.no_plots:
         _plot(model, history, result, out)

@@ -25,17 +25,15 @@ from __future__ import annotations
 import json
 import math
 import os
-import secrets
 import struct
 import sys
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Mapping
 from typing import IO, Any, NamedTuple
 
 import numpy as np
 
 from glassnet.io.errors import ModelFileError, shorten
+from glassnet.io.files import atomic_writer
 
 #: The safetensors dtype codes this module reads and writes, as explicit little-endian dtypes.
 DTYPES: dict[str, np.dtype] = {
@@ -114,8 +112,8 @@ def save_file(
         ValueError: the reserved name ``"__metadata__"`` used for a tensor.
 
     Example:
-        >>> import tempfile
-        >>> path = Path(tempfile.mkdtemp()) / "w.safetensors"
+        >>> import tempfile, pathlib
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "w.safetensors"
         >>> save_file({"w": np.eye(2, dtype=np.float32).T}, path, {"note": "identity"})
         >>> load_file(path)["w"]
         array([[1., 0.],
@@ -137,7 +135,7 @@ def save_file(
         header[METADATA_KEY] = _check_metadata(metadata)
     text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
     text += b" " * (-len(text) % 8)  # the buffer starts 8-byte aligned
-    with _atomic_writer(Path(path)) as f:
+    with atomic_writer(path) as f:
         f.write(_LENGTH.pack(len(text)))
         f.write(text)
         for name in layout:
@@ -171,41 +169,6 @@ def _check_metadata(metadata: Mapping[str, str]) -> dict[str, str]:
     return dict(metadata)
 
 
-@contextmanager
-def _atomic_writer(path: Path) -> Iterator[IO[bytes]]:
-    """Yield a temporary file beside ``path``; on success fsync it and rename it onto ``path``.
-
-    A crash or an exception at any point leaves ``path`` as it was (or absent), never half
-    written; the temporary file is removed on an exception.
-    """
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    # os.open with 0o666 honours the umask as a plain open() would (mkstemp would give 0o600).
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_directory(path.parent)
-
-
-def _fsync_directory(folder: Path) -> None:
-    """Make the rename itself durable (POSIX); a no-op where directories cannot be opened."""
-    if not hasattr(os, "O_DIRECTORY"):
-        return
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    except OSError:  # some file systems cannot fsync a directory; the file itself is synced
-        pass
-    finally:
-        os.close(fd)
-
-
 # -- reading ---------------------------------------------------------------------------------
 
 
@@ -217,8 +180,8 @@ def read_header(path: str | os.PathLike[str]) -> Header:
         OSError: the file cannot be opened.
 
     Example:
-        >>> import tempfile
-        >>> path = Path(tempfile.mkdtemp()) / "w.safetensors"
+        >>> import tempfile, pathlib
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "w.safetensors"
         >>> save_file({"b": np.zeros(3, np.float64)}, path, {"k": "v"})
         >>> header = read_header(path)
         >>> header.tensors["b"], header.metadata
@@ -242,8 +205,8 @@ def load_file(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
         OSError: the file cannot be opened or read.
 
     Example:
-        >>> import tempfile
-        >>> path = Path(tempfile.mkdtemp()) / "w.safetensors"
+        >>> import tempfile, pathlib
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "w.safetensors"
         >>> save_file({"x": np.arange(3, dtype=np.int64)}, path)
         >>> load_file(path)
         {'x': array([0, 1, 2])}
@@ -255,8 +218,8 @@ def read_file(path: str | os.PathLike[str]) -> tuple[dict[str, np.ndarray], dict
     """``load_file`` and ``read_header(path).metadata`` from a single read of the file.
 
     Example:
-        >>> import tempfile
-        >>> path = Path(tempfile.mkdtemp()) / "w.safetensors"
+        >>> import tempfile, pathlib
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "w.safetensors"
         >>> save_file({"x": np.ones(1, np.float16)}, path, {"k": "v"})
         >>> read_file(path)
         ({'x': array([1.], dtype=float16)}, {'k': 'v'})

@@ -1,0 +1,71 @@
+"""Atomic file writes: a crash or an exception mid-write leaves the old file or none, never
+half a file. Every file glassnet writes (models, checkpoints, a run's JSON records) goes
+through here: write a temporary file beside the target, fsync it, rename it over the target.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO
+
+
+@contextmanager
+def atomic_writer(path: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
+    """Yield a temporary file beside ``path``; on success fsync it and rename it onto ``path``.
+
+    A crash or an exception at any point leaves ``path`` as it was (or absent), never half
+    written; the temporary file is removed on an exception.
+
+    Example:
+        >>> import tempfile
+        >>> path = Path(tempfile.mkdtemp()) / "out.bin"
+        >>> with atomic_writer(path) as f:
+        ...     _ = f.write(b"all or nothing")
+        >>> path.read_bytes()
+        b'all or nothing'
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    # os.open with 0o666 honours the umask as a plain open() would (mkstemp would give 0o600).
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_directory(path.parent)
+
+
+def _fsync_directory(folder: Path) -> None:
+    """Make the rename itself durable (POSIX); a no-op where directories cannot be opened."""
+    if not hasattr(os, "O_DIRECTORY"):
+        return
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    except OSError:  # some file systems cannot fsync a directory; the file itself is synced
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically, replacing it if it exists.
+
+    Example:
+        >>> import tempfile
+        >>> path = Path(tempfile.mkdtemp()) / "run.json"
+        >>> atomic_write_text(path, '{"epochs": 3}')
+        >>> path.read_text()
+        '{"epochs": 3}'
+    """
+    with atomic_writer(path) as f:
+        f.write(text.encode("utf-8"))
