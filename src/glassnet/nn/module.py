@@ -124,11 +124,28 @@ class Module:
         return {name: p.value.copy() for name, p in self.named_parameters()}
 
     def load_state_dict(self, state: dict[str, np.ndarray], strict: bool = True) -> None:
-        """Copy arrays into the parameters, checking names, shapes and dtypes.
+        """Copy arrays into the parameters, checking names, shapes, dtypes and values.
+
+        Each array is cast to its parameter's dtype (float64 -> float32 is allowed: a model
+        trained in float64 loads into a float32 one, rounded). Everything is checked before
+        anything is copied, so a refused state leaves the model as it was.
 
         Raises:
             KeyError: with ``strict``, a missing or unexpected name (all of them listed).
-            ValueError: an array whose shape differs from the parameter's.
+            ValueError: an array whose shape differs from the parameter's, or that holds
+                inf or NaN once cast (a float64 value too large for float32 becomes inf).
+            TypeError: an array that is not floating point (integers, booleans, objects).
+
+        Example:
+            >>> from glassnet.nn.layers import Linear
+            >>> layer = Linear(2, 1, rng=0)
+            >>> layer.load_state_dict({"weight": np.array([[1.0, 2.0]]), "bias": np.zeros(1)})
+            >>> layer.params["weight"].value
+            array([[1., 2.]], dtype=float32)
+            >>> layer.load_state_dict({"weight": np.array([[1e300, 0.0]]), "bias": np.zeros(1)})
+            Traceback (most recent call last):
+            ...
+            ValueError: state_dict['weight'] has inf or NaN once cast to float32
         """
         own = dict(self.named_parameters())
         missing = sorted(set(own) - set(state))
@@ -138,6 +155,7 @@ class Module:
                 f"state_dict does not match {type(self).__name__}: "
                 f"missing {missing}, unexpected {unexpected}"
             )
+        values = {}
         for name, p in own.items():
             if name not in state:
                 continue
@@ -146,7 +164,17 @@ class Module:
                 raise ValueError(
                     f"state_dict[{name!r}] has shape {value.shape}, expected {p.shape}"
                 )
-            p.value[...] = value
+            if value.dtype.kind != "f":
+                raise TypeError(
+                    f"state_dict[{name!r}] has dtype {value.dtype}, expected floating point "
+                    f"(it is cast to the parameter's {p.dtype})"
+                )
+            with np.errstate(over="ignore"):  # an overflow becomes inf, refused just below
+                values[name] = value.astype(p.dtype, copy=False)
+            if not np.isfinite(values[name]).all():
+                raise ValueError(f"state_dict[{name!r}] has inf or NaN once cast to {p.dtype}")
+        for name, value in values.items():
+            own[name].value[...] = value
 
     def astype(self, dtype: np.dtype | type) -> Module:
         """Convert every parameter (and its gradient) to ``dtype`` in place; returns self.
