@@ -178,3 +178,11 @@ def test_metrics():
     precision, recall = precision_recall(m)
     np.testing.assert_allclose(precision, [0.5, 0.5, 1.0])
     np.testing.assert_allclose(recall, [0.5, 1.0, 2 / 3])
+
+
+def test_predict_on_no_images_is_a_clear_error():
+    model = gn.Sequential([gn.Flatten(), gn.Linear(4, 3, rng=0)])
+    with pytest.raises(ValueError, match=r"predict got no images \(an empty batch\)"):
+        predict(model, np.zeros((0, 2, 2, 1), np.uint8))
+    with pytest.raises(ValueError, match="batch_size must be >= 1, got 0"):
+        predict(model, np.zeros((1, 2, 2, 1), np.uint8), batch_size=0)

@@ -45,8 +45,10 @@ def train_step(
     """One gradient-descent step on a batch; returns ``(loss, number of correct predictions)``.
 
     Raises:
-        FloatingPointError: the logits or the loss are NaN or infinite (the weights are then
-            left as they were before this step).
+        FloatingPointError: the logits or the loss are NaN or infinite. This step then
+            updates nothing, but the weights in memory may already be NaN or infinite: an
+            earlier step's update (with a finite loss) is what usually breaks them, and only
+            shows here. Go back to a checkpoint saved before, not to the model in memory.
     """
     optimizer.zero_grad()
     # Divergence is detected explicitly below and reported with its epoch and batch, so
@@ -108,7 +110,15 @@ class Evaluation:
 
 
 def predict_logits(model: Sequential, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:
-    """Raw scores ``(N, K)`` for a stack of images, in eval mode, a batch at a time."""
+    """Raw scores ``(N, K)`` for a stack of images, in eval mode, a batch at a time.
+
+    Raises:
+        ValueError: no images (K is only known by running the model), or ``batch_size < 1``.
+    """
+    if len(images) == 0:
+        raise ValueError("predict got no images (an empty batch)")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     was_training = model.training
     model.eval()
     try:
@@ -129,6 +139,9 @@ def predict(model: Sequential, images: np.ndarray, batch_size: int = 1000) -> np
 
     Returns:
         (N, K) probabilities; each row sums to 1.
+
+    Raises:
+        ValueError: no images (``N = 0``), or ``batch_size < 1``.
 
     Example:
         >>> import glassnet as gn
