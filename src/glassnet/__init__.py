@@ -17,7 +17,7 @@ Example:
     2.3026
 """
 
-from glassnet import explain, functional, viz
+from glassnet import explain, functional, models, testing, viz
 from glassnet.data import (
     DataLoader,
     Dataset,
@@ -54,8 +54,6 @@ from glassnet.train import evaluate, fit, predict
 __version__ = "0.1.0"
 
 __all__ = [
-    "INITIALIZERS",
-    "SGD",
     "Adam",
     "AdamW",
     "AvgPool2d",
@@ -67,6 +65,7 @@ __all__ = [
     "Dropout",
     "Flatten",
     "GlobalAvgPool2d",
+    "INITIALIZERS",
     "LeakyReLU",
     "Linear",
     "MSELoss",
@@ -76,27 +75,30 @@ __all__ = [
     "Optimizer",
     "Parameter",
     "ReLU",
+    "SGD",
     "Sequential",
     "Sigmoid",
     "Softmax",
     "Tanh",
     "evaluate",
-    "fit",
     "explain",
     "export_onnx",
+    "fit",
     "from_torch",
     "functional",
-    "predict",
-    "load",
-    "load_torch_state_dict",
-    "read_metadata",
-    "save",
-    "to_torch",
-    "viz",
     "get_dataset",
     "iterate_batches",
+    "load",
     "load_digits",
     "load_fashion_mnist",
     "load_mnist",
+    "load_torch_state_dict",
+    "models",
+    "predict",
+    "read_metadata",
+    "save",
+    "testing",
+    "to_torch",
     "train_val_split",
+    "viz",
 ]

@@ -1,0 +1,45 @@
+"""Layers, the ``Sequential`` model and losses: thin shells around ``glassnet.functional``.
+
+Every name here is importable from ``glassnet.nn`` as in PyTorch's ``torch.nn``::
+
+    from glassnet.nn import Conv2d, CrossEntropyLoss, Sequential
+"""
+
+from glassnet.nn.container import Sequential
+from glassnet.nn.layers import (
+    AvgPool2d,
+    Conv2d,
+    Dropout,
+    Flatten,
+    GlobalAvgPool2d,
+    LeakyReLU,
+    Linear,
+    MaxPool2d,
+    ReLU,
+    Sigmoid,
+    Softmax,
+    Tanh,
+)
+from glassnet.nn.loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
+from glassnet.nn.module import Module, Parameter
+
+__all__ = [
+    "AvgPool2d",
+    "BCEWithLogitsLoss",
+    "Conv2d",
+    "CrossEntropyLoss",
+    "Dropout",
+    "Flatten",
+    "GlobalAvgPool2d",
+    "LeakyReLU",
+    "Linear",
+    "MSELoss",
+    "MaxPool2d",
+    "Module",
+    "Parameter",
+    "ReLU",
+    "Sequential",
+    "Sigmoid",
+    "Softmax",
+    "Tanh",
+]
