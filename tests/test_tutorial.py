@@ -70,6 +70,8 @@ def test_the_tutorial_has_the_promised_steps():
                  "Loss", "Backpropagation", "Gradient descent"):  # fmt: skip
         assert re.search(rf"^## \d+\. {step}", text, re.M), step
     assert "9×(-1) = -6" in text and "max(1, 3, 4, 6) = 6" in text
+    # softmax as users should write it: shifted by the maximum, never np.exp(logits) itself
+    assert "gn.functional.softmax_forward(logits)" in text and "np.exp(logits)" not in text
 
 
 def test_every_snippet_prints_what_the_tutorial_shows(tmp_path, monkeypatch, capsys):
