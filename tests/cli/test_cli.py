@@ -40,7 +40,9 @@ def test_train_on_digits_saves_everything_and_reports_test_accuracy(trained, cap
     assert metrics["test_accuracy"] >= 0.95
     assert np.array(metrics["confusion_matrix"]).sum() == 359
     model = gn.load(trained / "model.safetensors")
-    assert model.input_shape == (8, 8, 1)
+    assert model.input_shape == (8, 8, 1)  # in the architecture, so not repeated as metadata
+    metadata = gn.read_metadata(trained / "model.safetensors")
+    assert sorted(metadata) == ["architecture", "classes", "dataset", "format", "format_version"]
 
 
 def test_train_prints_the_test_accuracy_last(tmp_path, capsys):

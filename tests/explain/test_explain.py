@@ -220,3 +220,27 @@ def test_large_sums_are_summarised():
 def test_errors_say_what_was_expected(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_parse_ints_and_check_position_shared_by_the_cli_and_explain():
+    from glassnet.cli._common import parse_shape
+    from glassnet.explain._text import check_position, parse_ints, parse_position
+
+    assert parse_ints("3,-1", "pair", "1,2") == (3, -1)
+    assert parse_position("2,0") == (2, 0) and parse_shape("28,28,1") == (28, 28, 1)
+    for text, match in [
+        ("1", r"expected a position like 1,2 \(row,column\), got '1'"),
+        ("1,2,3", "expected a position like 1,2"),
+        ("a,b", "expected a position like 1,2"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            parse_position(text)
+    with pytest.raises(
+        ValueError, match=r"expected a shape of integers >= 1 like 28,28,1, got '28,0'"
+    ):
+        parse_shape("28,0")
+    assert check_position((1, 2), (2, 3), "matrix") == (1, 2)
+    with pytest.raises(
+        ValueError, match=r"position \(2, 0\) is outside the 2x3 matrix: row must be in 0..1"
+    ):
+        check_position((2, 0), (2, 3), "matrix")

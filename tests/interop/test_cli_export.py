@@ -31,11 +31,13 @@ def test_export_with_input_shape_option(model_file, tmp_path, capsys):
     np.testing.assert_allclose(got[0], model.eval().forward(x), atol=1e-5)
 
 
-def test_export_reads_the_shape_the_file_records(tmp_path, capsys):
+def test_export_reads_the_shape_the_architecture_records(tmp_path, capsys):
     pytest.importorskip("onnx")
-    model, _ = net("mlp on features")
+    model, shape = net("mlp on features")
+    model.input_shape = shape  # (12,): saved in the Sequential config, not as extra metadata
     path = tmp_path / "mlp.safetensors"
-    gn.save(model, path, metadata={"input_shape": "[12]"})
+    gn.save(model, path)
+    assert "input_shape" not in gn.read_metadata(path)
     assert main(["export", str(path), str(tmp_path / "mlp.onnx")]) == 0
     assert "input float32 (N, 12)" in capsys.readouterr().out
 
@@ -58,11 +60,10 @@ def test_export_errors(model_file, tmp_path, capsys, argv, message):
     assert not (tmp_path / "m.onnx").exists()
 
 
-def test_export_bad_recorded_shape_and_missing_file(tmp_path, capsys):
-    model, _ = net("mlp on features")
-    path = tmp_path / "mlp.safetensors"
-    gn.save(model, path, metadata={"input_shape": "twelve"})
+def test_export_of_a_bare_layer_and_of_a_missing_file(tmp_path, capsys):
+    path = tmp_path / "linear.safetensors"
+    gn.save(gn.Linear(12, 3, rng=0), path)
     assert main(["export", str(path), str(tmp_path / "m.onnx")]) == 2
-    assert "the model file's input_shape 'twelve' is not a list of ints" in capsys.readouterr().err
+    assert f"{path} holds a Linear, not a Sequential model" in capsys.readouterr().err
     assert main(["export", str(tmp_path / "nope.safetensors"), str(tmp_path / "m.onnx")]) == 2
     assert "model file not found:" in capsys.readouterr().err

@@ -12,30 +12,34 @@ from glassnet.nn.container import Sequential
 
 
 def parse_shape(text: str) -> tuple[int, ...]:
-    """``"28,28,1"`` -> ``(28, 28, 1)``."""
-    try:
-        shape = tuple(int(part) for part in text.split(","))
-    except ValueError:
-        raise CLIError(f"expected a shape like 28,28,1, got {text!r}") from None
-    if not shape or min(shape) < 1:
-        raise CLIError(f"expected positive sizes like 28,28,1, got {text!r}")
-    return shape
+    """``"28,28,1"`` -> ``(28, 28, 1)``: positive sizes."""
+    from glassnet.explain._text import parse_ints
+
+    return parse_ints(text, "shape", "28,28,1", minimum=1)
 
 
-def load_model(path: str) -> tuple[Sequential, list[str]]:
-    """A saved model and its class names (``"0"``, ``"1"``, ... if the file has none).
-
-    Raises:
-        CLIError: the file is missing, holds no ``Sequential``, or its ``classes`` metadata
-            is not a JSON list of strings, one per output of the last ``Linear`` layer.
-    """
-    from glassnet.io.model_file import load, read_metadata
+def load_sequential(path: str) -> Sequential:
+    """A saved ``Sequential`` model, with one-line errors for a missing file or another class."""
+    from glassnet.io.model_file import load
 
     if not Path(path).is_file():
         raise CLIError(f"model file not found: {path}")
     model = load(path)
     if not isinstance(model, Sequential):
         raise CLIError(f"{path} holds a {type(model).__name__}, not a Sequential model")
+    return model
+
+
+def load_model(path: str) -> tuple[Sequential, list[str]]:
+    """A saved model and its class names (``"0"``, ``"1"``, ... if the file has none).
+
+    Raises:
+        CLIError: as ``load_sequential``, or the file's ``classes`` metadata
+            is not a JSON list of strings, one per output of the last ``Linear`` layer.
+    """
+    from glassnet.io.model_file import read_metadata
+
+    model = load_sequential(path)
     outputs = next(
         (layer.out_features for layer in reversed(model.layers) if hasattr(layer, "out_features")),
         None,

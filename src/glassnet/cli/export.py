@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
 
 from glassnet.cli import CLIError
 from glassnet.interop.onnx import DEFAULT_OPSET
@@ -32,42 +30,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from glassnet.cli._common import parse_shape
+    from glassnet.cli._common import load_sequential, parse_shape
     from glassnet.interop.onnx import export_onnx
-    from glassnet.io.model_file import load, read_metadata
 
-    if not Path(args.model).is_file():
-        raise CLIError(f"model file not found: {args.model}")
-    model = load(args.model)
-    shape: tuple[int, ...] | None
-    if args.input_shape is not None:
-        shape = parse_shape(args.input_shape)
-    else:
-        shape = getattr(model, "input_shape", None) or _recorded_shape(read_metadata(args.model))
-        if shape is None:
-            raise CLIError(
-                f"{args.model} does not record its input shape: give it with --input-shape H,W,C"
-            )
-    try:
-        export_onnx(model, args.output, input_shape=shape, opset=args.opset)
-    except ImportError as error:
-        raise CLIError(str(error)) from None
+    model = load_sequential(args.model)
+    shape = model.input_shape if args.input_shape is None else parse_shape(args.input_shape)
+    if shape is None:
+        raise CLIError(
+            f"{args.model} does not record its input shape: give it with --input-shape H,W,C"
+        )
+    export_onnx(model, args.output, input_shape=shape, opset=args.opset)
     dims = ", ".join(str(d) for d in shape)
     print(f"wrote {args.output}: ONNX opset {args.opset}, input float32 (N, {dims})")
     return 0
-
-
-def _recorded_shape(metadata: dict[str, str]) -> tuple[int, ...] | None:
-    """The ``input_shape`` metadata entry (a JSON list such as ``[28, 28, 1]``), if any."""
-    if "input_shape" not in metadata:
-        return None
-    try:
-        shape = json.loads(metadata["input_shape"])
-    except json.JSONDecodeError:
-        shape = None
-    if not (isinstance(shape, list) and all(isinstance(d, int) for d in shape)):
-        raise CLIError(
-            f"the model file's input_shape {metadata['input_shape']!r} is not a list of ints; "
-            "give the shape with --input-shape H,W,C"
-        )
-    return tuple(shape)

@@ -243,11 +243,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"glassnet: error: {error}", file=sys.stderr)
         return 1
 
-    metadata = {
-        "classes": json.dumps(data.classes),
-        "dataset": s["dataset"],
-        "input_shape": json.dumps(list(input_shape)),
-    }
+    # the input shape is in the architecture (Sequential's input_shape), not repeated here
+    metadata = {"classes": json.dumps(data.classes), "dataset": s["dataset"]}
     gn.save(model, out / "model.safetensors", metadata=metadata)
     atomic_write_text(out / "history.json", json.dumps(history, indent=2))
     result = evaluate(model, test)

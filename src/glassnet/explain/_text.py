@@ -131,6 +131,35 @@ def parse_matrix(text: str, name: str = "matrix") -> np.ndarray:
     return np.array(rows, dtype=np.float64)
 
 
+def parse_ints(
+    text: str, name: str, example: str, count: int | None = None, minimum: int | None = None
+) -> tuple[int, ...]:
+    """Comma-separated integers, e.g. a position ``"1,2"`` or a shape ``"28,28,1"``.
+
+    Args:
+        text: what the user typed.
+        name, example: for the error message, "expected a <name> like <example>".
+        count: how many integers there must be (any number if None).
+        minimum: the smallest value allowed (any if None).
+
+    Raises:
+        ValueError: a part that is not an integer, the wrong count, or a value below minimum.
+
+    Example:
+        >>> parse_ints("28,28,1", "shape", "28,28,1", minimum=1)
+        (28, 28, 1)
+    """
+    try:
+        values = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        values = ()
+    if not values or (count is not None and len(values) != count):
+        raise ValueError(f"expected a {name} like {example}, got {text!r}")
+    if minimum is not None and min(values) < minimum:
+        raise ValueError(f"expected a {name} of integers >= {minimum} like {example}, got {text!r}")
+    return values
+
+
 def parse_position(text: str, name: str = "position") -> tuple[int, int]:
     """``"1,2"`` -> ``(1, 2)``.
 
@@ -138,13 +167,26 @@ def parse_position(text: str, name: str = "position") -> tuple[int, int]:
         >>> parse_position("1,2")
         (1, 2)
     """
-    parts = text.split(",")
-    try:
-        if len(parts) != 2:
-            raise ValueError
-        i, j = (int(p) for p in parts)
-    except ValueError:
-        raise ValueError(f"expected a {name} like 1,2 (row,column), got {text!r}") from None
+    i, j = parse_ints(text, name, "1,2 (row,column)", count=2)
+    return (i, j)
+
+
+def check_position(at: Sequence[int], shape: Sequence[int], what: str) -> tuple[int, int]:
+    """``at`` as a ``(row, column)`` pair, checked to lie inside a matrix of ``shape``.
+
+    Raises:
+        ValueError: the position is outside; the message gives the valid ranges.
+
+    Example:
+        >>> check_position((1, 2), (3, 3), "feature map")
+        (1, 2)
+    """
+    i, j = (int(v) for v in at)
+    if not (0 <= i < shape[0] and 0 <= j < shape[1]):
+        raise ValueError(
+            f"position ({i}, {j}) is outside the {shape[0]}x{shape[1]} {what}: "
+            f"row must be in 0..{shape[0] - 1} and column in 0..{shape[1] - 1}"
+        )
     return (i, j)
 
 

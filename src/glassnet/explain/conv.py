@@ -12,7 +12,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from glassnet import functional as F
-from glassnet.explain._text import Printable, factor, fmt, format_matrix, weighted_sum
+from glassnet.explain._text import (
+    Printable,
+    check_position,
+    factor,
+    fmt,
+    format_matrix,
+    weighted_sum,
+)
 from glassnet.explain.examples import CONV_IMAGE, EDGE_KERNELS, KERNELS, as_matrix, get_kernel
 from glassnet.functional.conv import CONV_MODES, ConvCache, ConvMode, conv_geometry
 
@@ -73,16 +80,6 @@ class BackwardExplanation(Printable):
 
 def _image(image: str | np.ndarray | None) -> np.ndarray:
     return CONV_IMAGE.copy() if image is None else as_matrix(image, "image")
-
-
-def _check_position(at: tuple[int, int], shape: tuple[int, ...], what: str) -> tuple[int, int]:
-    i, j = (int(v) for v in at)
-    if not (0 <= i < shape[0] and 0 <= j < shape[1]):
-        raise ValueError(
-            f"position ({i}, {j}) is outside the {shape[0]}x{shape[1]} {what}: "
-            f"row must be in 0..{shape[0] - 1} and column in 0..{shape[1] - 1}"
-        )
-    return (i, j)
 
 
 def _forward(
@@ -164,10 +161,10 @@ def trace(
         )
     out, cache = _forward(x, w, b, stride, padding, dilation, mode)
     S, P, D, (H_out, W_out) = geometry = conv_geometry(x.shape, w.shape, stride, padding, dilation)
-    i, j = _check_position(at, (H_out, W_out), "feature map")
+    i, j = check_position(at, (H_out, W_out), "feature map")
     # cols[(c, m, k), (i, j, n)] holds the window of output (i, j) of image n (image 0 here);
     # w_mat[o, (c, m, k)] the kernel as applied: both reordered to (m, k, c) for printing
-    window = cache.cols[:, (i * W_out + j) * x.shape[0]].reshape(C_in, KH, KW).transpose(1, 2, 0)
+    window = cache.cols()[:, (i * W_out + j) * x.shape[0]].reshape(C_in, KH, KW).transpose(1, 2, 0)
     weights = cache.w_mat[channel].reshape(C_in, KH, KW).transpose(1, 2, 0)
     bias = None if b is None else float(b[channel])
     value = float(out[0, i, j, channel])
@@ -332,7 +329,7 @@ def backward(
     x = _image(image)[None, :, :, None]  # (1, H, W, 1)
     k, name = get_kernel(kernel)
     KH, KW = k.shape
-    m, n = _check_position(weight, k.shape, "kernel")
+    m, n = check_position(weight, k.shape, "kernel")
     out, cache = _forward(x, k[None, None], None, stride, padding, dilation, mode)
     O = out[0, :, :, 0]  # (H_out, W_out)
     if target is None:
@@ -358,7 +355,7 @@ def backward(
     flipped = mode == "convolution"
     # Which tap of the (flipped, for true convolution) kernel K[m, n] sat at.
     tm, tn = (KH - 1 - m, KW - 1 - n) if flipped else (m, n)
-    inputs = cache.cols[tm * KW + tn].reshape(O.shape)  # row (c=0, m, k): (H_out, W_out)
+    inputs = cache.cols()[tm * KW + tn].reshape(O.shape)  # row (c=0, m, k): (H_out, W_out)
     grad = float(dkernel[m, n])
     new_kernel = k - lr * dkernel
     new_out, _ = F.conv2d_forward(x, new_kernel[None, None], None, stride, padding, dilation, mode)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from glassnet import functional as F
-from glassnet.explain._text import Printable, fmt, format_matrix, weighted_sum
+from glassnet.explain._text import Printable, check_position, fmt, format_matrix, weighted_sum
 from glassnet.explain.examples import CONV_IMAGE, KERNELS, POOL_IMAGE, as_matrix
 from glassnet.functional.pooling import pool_geometry
 
@@ -103,7 +103,7 @@ def relu(
         format_matrix(dydx),
     ]
     if at is not None:
-        cells = [_check_cell(at, x.shape)]
+        cells = [check_position(at, x.shape, "matrix")]
     elif x.size <= MAX_LINES:
         cells = [(int(r), int(c)) for r, c in np.ndindex(*x.shape)]
     else:
@@ -114,16 +114,6 @@ def relu(
             f"dy/dx = {fmt(dydx[r, c])}"
         )
     return ReluExplanation(x, y, dydx, "\n".join(lines))
-
-
-def _check_cell(at: tuple[int, int], shape: tuple[int, ...]) -> tuple[int, int]:
-    r, c = (int(v) for v in at)
-    if not (0 <= r < shape[0] and 0 <= c < shape[1]):
-        raise ValueError(
-            f"position ({r}, {c}) is outside the {shape[0]}x{shape[1]} matrix: "
-            f"row must be in 0..{shape[0] - 1} and column in 0..{shape[1] - 1}"
-        )
-    return (r, c)
 
 
 def pool(
@@ -174,7 +164,7 @@ def pool(
         format_matrix(x),
     ]
     if at is not None:
-        windows = [_check_cell(at, y.shape)]
+        windows = [check_position(at, y.shape, "matrix")]
     elif y.size <= MAX_LINES:
         windows = [(int(i), int(j)) for i, j in np.ndindex(H_out, W_out)]
     else:
