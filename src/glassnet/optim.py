@@ -67,21 +67,38 @@ class Optimizer:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore what ``state_dict`` returned; the class and buffer shapes must match."""
+        """Restore what ``state_dict`` returned; the class and buffer shapes must match.
+
+        Only the hyper-parameters ``state_dict`` writes (``lr`` and ``hyper_keys``) are set:
+        a checkpoint cannot set any other attribute of the optimizer. Everything is checked
+        before anything changes.
+
+        Raises:
+            ValueError: another optimizer class, an unknown hyper-parameter, or a buffer
+                that does not match the parameters.
+        """
         if state.get("class") != type(self).__name__:
             raise ValueError(
                 f"optimizer state is for {state.get('class')!r}, not {type(self).__name__!r}"
             )
-        for key, value in state["hyper"].items():
-            setattr(self, key, value)
-        self.steps = int(state["steps"])
-        self.state = [{} for _ in self.params]
+        allowed = ("lr", *self.hyper_keys)
+        unknown = sorted(set(state["hyper"]) - set(allowed))
+        if unknown:
+            raise ValueError(
+                f"optimizer state has unknown hyper-parameters {unknown}; "
+                f"{type(self).__name__} has {list(allowed)}"
+            )
+        buffers: list[dict[str, np.ndarray]] = [{} for _ in self.params]
         for key, value in state["buffers"].items():
             index, name = key.split(".", 1)
             i = int(index)
             if not 0 <= i < len(self.params) or value.shape != self.params[i].shape:
                 raise ValueError(f"optimizer buffer {key!r} does not match the parameters")
-            self.state[i][name] = np.array(value, dtype=self.params[i].dtype)
+            buffers[i][name] = np.array(value, dtype=self.params[i].dtype)
+        for key, value in state["hyper"].items():
+            setattr(self, key, value)
+        self.steps = int(state["steps"])
+        self.state = buffers
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v}" for k, v in self.hyperparameters().items())

@@ -87,3 +87,18 @@ def test_optimizer_errors_are_clear():
         gn.Adam([gn.Parameter(np.zeros(1))]).load_state_dict(
             gn.SGD([gn.Parameter(np.zeros(1))], lr=0.1).state_dict()
         )
+
+
+def test_load_state_dict_sets_only_known_hyperparameters():
+    params = [gn.Parameter(np.ones(2))]
+    opt = gn.SGD(params, lr=0.1, momentum=0.9)
+    state = opt.state_dict()
+    state["hyper"] = {**state["hyper"], "lr": 0.5, "params": [], "step": None}
+    with pytest.raises(
+        ValueError,
+        match=r"unknown hyper-parameters \['params', 'step'\]; SGD has "
+        r"\['lr', 'momentum', 'nesterov', 'weight_decay'\]",
+    ):
+        opt.load_state_dict(state)
+    assert opt.params == params and opt.lr == 0.1  # nothing was set
+    opt.step()  # still a working optimizer

@@ -186,3 +186,24 @@ def test_predict_on_no_images_is_a_clear_error():
         predict(model, np.zeros((0, 2, 2, 1), np.uint8))
     with pytest.raises(ValueError, match="batch_size must be >= 1, got 0"):
         predict(model, np.zeros((1, 2, 2, 1), np.uint8), batch_size=0)
+
+
+def test_resume_with_dropout_gives_the_uninterrupted_weights(digits, tmp_path):
+    """Dropout's masks come from its generator: the checkpoint must carry its state."""
+    subset = digits[0].subset(np.arange(300))
+
+    def mlp(seed):
+        model = gn.Sequential([gn.Flatten(), gn.Linear(64, 32, rng=seed), gn.ReLU(),
+                               gn.Dropout(0.5, rng=seed + 1), gn.Linear(32, 10, rng=seed + 2)])  # fmt: skip
+        return model, gn.SGD(model.parameters(), lr=0.05, momentum=0.9)
+
+    run = {"batch_size": 32, "rng": 7, "progress": False, "log": quiet}
+    straight, opt = mlp(0)
+    fit(straight, subset, opt, epochs=3, **run)
+    first, opt1 = mlp(0)
+    fit(first, subset, opt1, epochs=1, checkpoint=tmp_path / "d.ckpt", **run)
+    resumed, opt2 = mlp(50)  # other weights and another Dropout generator
+    fit(resumed, subset, opt2, epochs=3, resume=tmp_path / "d.ckpt", **run)
+    for name, value in straight.state_dict().items():
+        np.testing.assert_array_equal(resumed.state_dict()[name], value, err_msg=name)
+    assert resumed[3].rng.bit_generator.state == straight[3].rng.bit_generator.state
