@@ -24,11 +24,17 @@ def record_torch_error(op: str, dtype: type, error: float) -> None:
     entry[1] += 1
 
 
-def rel_error(ours: np.ndarray, ref: np.ndarray) -> float:
-    """max |ours - ref| / max |ref| (the plain max difference for an all-zero reference)."""
+def rel_error(ours: np.ndarray, ref: np.ndarray, scale: float | None = None) -> float:
+    """max |ours - ref| / max |ref| (the plain max difference for an all-zero reference).
+
+    ``scale`` replaces max |ref| where the reference is a sum whose terms cancel: there the
+    rounding error of any summation order is relative to the sum of the terms' magnitudes,
+    not to the (possibly tiny) result. Bias gradients are such sums.
+    """
     ours, ref = np.asarray(ours, np.float64), np.asarray(ref, np.float64)
     assert ours.shape == ref.shape, f"shape {ours.shape} != reference {ref.shape}"
     if ref.size == 0:
         return 0.0
-    scale, diff = np.max(np.abs(ref)), np.max(np.abs(ours - ref))
+    diff = np.max(np.abs(ours - ref))
+    scale = np.max(np.abs(ref)) if scale is None else scale
     return float(diff / scale) if scale > 0 else float(diff)
