@@ -39,7 +39,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="train a CNN on a dataset and report its test accuracy",
         description="Train a CNN and save it with its history, curves and metrics in an output "
         "folder. With no arguments: the small digits CNN on scikit-learn's 8x8 digits.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument(
         "--dataset", choices=sorted(RECIPES), help="the data to train on (default: digits)"
