@@ -199,3 +199,24 @@ def test_relu_before_max_pool_runs_after_it_with_identical_numbers():
     np.testing.assert_allclose(dx, d, rtol=1e-12, atol=1e-15)
     for (name, p), (_, q) in zip(fast.named_parameters(), plain.named_parameters(), strict=True):
         np.testing.assert_allclose(p.grad, q.grad, rtol=1e-12, atol=1e-15, err_msg=name)
+
+
+@pytest.mark.parametrize("case", CONV_CASES)
+def test_convolution_in_row_blocks_equals_the_whole_window_matrix(case, monkeypatch):
+    """Large inputs are convolved a block of output rows at a time: force tiny blocks here."""
+    N, H, W, C_in, C_out, K, S, P, D, mode = case
+    rng = np.random.default_rng(14)
+    x = rng.normal(size=(N, H, W, C_in))
+    KH, KW = (K, K) if isinstance(K, int) else K
+    w, b = rng.normal(size=(C_out, C_in, KH, KW)), rng.normal(size=C_out)
+    out, cache = conv2d_forward(x, w, b, S, P, D, mode)
+    assert cache.kept_cols is not None
+    dout = rng.normal(size=out.shape)
+    whole = conv2d_backward(dout, cache)
+    monkeypatch.setattr("glassnet.functional._windows.WHOLE_BYTES", 0)
+    monkeypatch.setattr("glassnet.functional._windows.BLOCK_BYTES", 1)  # one row per block
+    out_b, cache_b = conv2d_forward(x, w, b, S, P, D, mode)
+    assert cache_b.kept_cols is None
+    np.testing.assert_allclose(out_b, out, rtol=1e-12, atol=1e-12)
+    for blocked, ref in zip(conv2d_backward(dout, cache_b), whole, strict=True):
+        np.testing.assert_allclose(blocked, ref, rtol=1e-12, atol=1e-12)

@@ -31,9 +31,10 @@ class ConvCache(NamedTuple):
     """What the backward pass needs.
 
     Fields:
-        xp: the padded input, (C_in, H_p, W_p, N). Backward rebuilds its windows block by
-            block (``im2col``), as forward did, rather than keeping a window matrix KH * KW
-            times the input's size.
+        xp: the padded input, (C_in, H_p, W_p, N).
+        kept_cols: the window matrix (C_in * KH * KW, H_out * W_out * N) when forward built it
+            whole (``row_blocks``); None when it went block by block, and backward rebuilds
+            each block rather than keep KH * KW copies of a large input.
         w_mat: the kernel as a matrix, (C_out, C_in * KH * KW), already flipped for true
             convolution: ``w_mat[o, (c, m, k)]`` multiplies window entry ``(c, m, k)``.
         kernel: (KH, KW).
@@ -44,6 +45,7 @@ class ConvCache(NamedTuple):
     """
 
     xp: np.ndarray
+    kept_cols: np.ndarray | None
     w_mat: np.ndarray
     kernel: Pair
     padding: Padding2d
@@ -52,15 +54,11 @@ class ConvCache(NamedTuple):
     out: Pair
     flip: bool
 
-    def cols(self) -> np.ndarray:
-        """Every window as a column, (C_in * KH * KW, H_out * W_out * N) (see ``im2col``)."""
-        return im2col(self.xp, self.kernel, self.stride, self.dilation, self.out)
-
-    def blocks(self) -> list[Pair]:
-        """The blocks of output rows that forward and backward work through."""
-        K = self.w_mat.shape[1]
-        W_out, N = self.out[1], self.xp.shape[3]
-        return row_blocks(self.out[0], K * W_out * N * self.xp.itemsize)
+    def cols(self, rows: Pair | None = None) -> np.ndarray:
+        """The windows of output rows ``rows`` (default all) as columns (see ``im2col``)."""
+        if self.kept_cols is not None and rows in (None, (0, self.out[0])):
+            return self.kept_cols
+        return im2col(self.xp, self.kernel, self.stride, self.dilation, self.out, rows)
 
 
 def conv_geometry(
@@ -123,14 +121,15 @@ def conv2d_forward_chwn(
     kernel = w[:, :, ::-1, ::-1] if flip else w
     xp = pad_chwn(x, P)  # (C_in, H_p, W_p, N)
     w_mat = kernel.reshape(C_out, C_in * KH * KW)  # (C_out, K); copies only when flipped
-    cache = ConvCache(xp, w_mat, (KH, KW), P, S, D, (H_out, W_out), flip)
+    blocks = row_blocks(H_out, w_mat.shape[1] * W_out * N * xp.itemsize)
     out = np.empty((C_out, H_out, W_out, N), dtype=np.result_type(x, w))
-    for i0, i1 in cache.blocks():
+    for i0, i1 in blocks:
         cols = im2col(xp, (KH, KW), S, D, (H_out, W_out), (i0, i1))  # (K, R*W_out*N)
-        out[:, i0:i1] = (w_mat @ cols).reshape(C_out, i1 - i0, W_out, N)
+        np.matmul(w_mat, cols, out=out[:, i0:i1].reshape(C_out, -1))  # into out's rows, a view
     if b is not None:
         out += b[:, None, None, None]
-    return out, cache
+    kept = cols if len(blocks) == 1 else None
+    return out, ConvCache(xp, kept, w_mat, (KH, KW), P, S, D, (H_out, W_out), flip)
 
 
 def conv2d_backward_chwn(
@@ -152,13 +151,13 @@ def conv2d_backward_chwn(
         dout: (C_out, H_out, W_out, N); dx: (C_in, H, W, N); dw: (C_out, C_in, KH, KW);
         db: (C_out,)
     """
-    xp, w_mat, (KH, KW), P, S, D, out_hw, flip = cache
+    xp, _, w_mat, (KH, KW), P, S, D, out_hw, flip = cache
     C_out, C_in = w_mat.shape[0], xp.shape[0]
     dout = np.ascontiguousarray(dout)
     dw_mat = np.zeros(w_mat.shape, dtype=dout.dtype)  # (C_out, K)
     dxp = np.zeros(xp.shape, dtype=dout.dtype) if input_grad else None  # (C_in, H_p, W_p, N)
-    for i0, i1 in cache.blocks():
-        cols = im2col(xp, (KH, KW), S, D, out_hw, (i0, i1))  # (K, R*W_out*N), rebuilt
+    for i0, i1 in row_blocks(out_hw[0], w_mat.shape[1] * out_hw[1] * xp.shape[3] * xp.itemsize):
+        cols = cache.cols((i0, i1))  # (K, R*W_out*N): kept, or rebuilt for this block
         d = dout[:, i0:i1].reshape(C_out, -1)  # (C_out, R*W_out*N), a view
         dw_mat += _weight_grad(d, cols)
         if dxp is not None:
