@@ -46,8 +46,9 @@ def test_max_pool_ties_after_relu_route_like_pytorch(dtype, kernel, stride, padd
     assert rel_error(dx, t_dx) < TOL_VS_TORCH[dtype]
 
 
-# (N, H, W, C_in, C_out, K, S, P, D, mode): uneven 'same' padding, padding beyond the kernel's
-# reach, more outputs than inputs, one-channel images, strides with dilation
+# (N, H, W, C_in, C_out, K, S, P, D, mode): the input gradient as a convolution (stride 1,
+# C_in >= C_out, including 'same' with an even kernel: uneven padding) and as a scatter (padding
+# beyond the kernel's reach, more outputs than inputs, strides), one-channel images, dilation
 CONV_CASES = [
     (2, 9, 8, 4, 3, 3, 1, 1, 1, "cross-correlation"),
     (2, 8, 9, 5, 5, (4, 2), 1, "same", 1, "convolution"),
@@ -220,3 +221,14 @@ def test_convolution_in_row_blocks_equals_the_whole_window_matrix(case, monkeypa
     np.testing.assert_allclose(out_b, out, rtol=1e-12, atol=1e-12)
     for blocked, ref in zip(conv2d_backward(dout, cache_b), whole, strict=True):
         np.testing.assert_allclose(blocked, ref, rtol=1e-12, atol=1e-12)
+
+
+def test_both_input_gradient_routes_are_taken_by_the_cases():
+    from glassnet.functional.conv import _input_grad_is_a_convolution
+
+    routes = set()
+    for N, H, W, C_in, C_out, K, S, P, D, mode in CONV_CASES:
+        KH, KW = (K, K) if isinstance(K, int) else K
+        x, w = np.zeros((N, H, W, C_in)), np.zeros((C_out, C_in, KH, KW))
+        routes.add(_input_grad_is_a_convolution(conv2d_forward(x, w, None, S, P, D, mode)[1]))
+    assert routes == {True, False}

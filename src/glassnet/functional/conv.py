@@ -155,7 +155,9 @@ def conv2d_backward_chwn(
     C_out, C_in = w_mat.shape[0], xp.shape[0]
     dout = np.ascontiguousarray(dout)
     dw_mat = np.zeros(w_mat.shape, dtype=dout.dtype)  # (C_out, K)
-    dxp = np.zeros(xp.shape, dtype=dout.dtype) if input_grad else None  # (C_in, H_p, W_p, N)
+    as_conv = input_grad and _input_grad_is_a_convolution(cache)
+    scatter = input_grad and not as_conv
+    dxp = np.zeros(xp.shape, dtype=dout.dtype) if scatter else None  # (C_in, H_p, W_p, N)
     for i0, i1 in row_blocks(out_hw[0], w_mat.shape[1] * out_hw[1] * xp.shape[3] * xp.itemsize):
         cols = cache.cols((i0, i1))  # (K, R*W_out*N): kept, or rebuilt for this block
         d = dout[:, i0:i1].reshape(C_out, -1)  # (C_out, R*W_out*N), a view
@@ -165,8 +167,50 @@ def conv2d_backward_chwn(
     dw = dw_mat.reshape(C_out, C_in, KH, KW)
     if flip:
         dw = dw[:, :, ::-1, ::-1]
-    dx = None if dxp is None else unpad_chwn(dxp, P)
+    dx = _input_grad_by_convolution(dout, cache) if as_conv else None
+    if dxp is not None:
+        dx = unpad_chwn(dxp, P)
     return dx, np.ascontiguousarray(dw), dout.sum(axis=(1, 2, 3))
+
+
+def _reach_padding(cache: ConvCache) -> Padding2d:
+    """``D * (K - 1) - P`` on each side: how far a kernel reaches past the padding."""
+    (KH, KW), ((top, bottom), (left, right)), (DH, DW) = cache.kernel, cache.padding, cache.dilation
+    reach_h, reach_w = DH * (KH - 1), DW * (KW - 1)
+    return ((reach_h - top, reach_h - bottom), (reach_w - left, reach_w - right))
+
+
+def _input_grad_is_a_convolution(cache: ConvCache) -> bool:
+    """Whether ``_input_grad_by_convolution`` applies and is the faster route.
+
+    It needs stride 1 and padding within the kernel's reach. It copies KH*KW*C_out numbers per
+    input position where the scatter adds KH*KW*C_in per output position: measured here
+    (A/B), 1.4x faster for 32 -> 32 and 64 -> 64 channels, slower when C_in < C_out (LeNet-5's
+    6 -> 16: 3x).
+    """
+    C_out, C_in = cache.w_mat.shape[0], cache.xp.shape[0]
+    q = _reach_padding(cache)
+    return cache.stride == (1, 1) and min(*q[0], *q[1]) >= 0 and C_in >= C_out
+
+
+def _input_grad_by_convolution(dout: np.ndarray, cache: ConvCache) -> np.ndarray:
+    """dX for stride 1 as a plain convolution of dY: the transposed convolution rewritten.
+
+    Math:
+        dX[c, y, x, n] = sum_{o, m, k} dY_q[o, y + m*D, x + k*D, n] * W[o, c, KH-1-m, KW-1-k]
+        with dY_q = dY padded by D*(K-1) - P on each side: the kernel flipped in both axes,
+        its input and output channels swapped.
+
+    Shape:
+        dout: (C_out, H_out, W_out, N); returns dx (C_in, H, W, N).
+    """
+    C_out, C_in = cache.w_mat.shape[0], cache.xp.shape[0]
+    KH, KW = cache.kernel
+    kernel = cache.w_mat.reshape(C_out, C_in, KH, KW)  # as applied (flipped for convolution)
+    swapped = np.ascontiguousarray(kernel[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
+    dq = pad_chwn(dout, _reach_padding(cache))  # (C_out, H_q, W_q, N)
+    dx, _ = conv2d_forward_chwn(dq, swapped, None, 1, 0, cache.dilation)
+    return dx
 
 
 def _weight_grad(d: np.ndarray, cols: np.ndarray) -> np.ndarray:
