@@ -28,5 +28,6 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         )
         terminalreporter.write_line(f"{op:<22} {cells}")
 
+
 #: Imported by the reference tests after their torch check; not a module to collect alone.
 collect_ignore = ["torch_ref.py"]

@@ -218,7 +218,9 @@ def test_astype_converts_weights_and_the_config_follows():
 
 def test_input_shape_is_checked_and_kept_in_the_config():
     model = gn.Sequential([gn.Flatten(), gn.Linear(4, 2)], input_shape=(2, 2, 1))
-    with pytest.raises(ValueError, match=r"expects inputs of shape \(N, 2, 2, 1\), got \(1, 4, 1, 1\)"):
+    with pytest.raises(
+        ValueError, match=r"expects inputs of shape \(N, 2, 2, 1\), got \(1, 4, 1, 1\)"
+    ):
         model.forward(np.zeros((1, 4, 1, 1), np.float32))
     assert gn.Sequential.from_config(model.get_config()).input_shape == (2, 2, 1)
     assert "total" in model.summary()
