@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 
 import glassnet as gn
 from glassnet.io import ModelFileError, load_file, save_file
-from glassnet.io.model_file import BUILD_MARGIN
+from glassnet.io.model_file import BUILD_MARGIN, RESERVED_KEYS
 from glassnet.io.safetensors import DTYPES
 from glassnet.nn.module import LAYER_REGISTRY
 
@@ -269,7 +269,10 @@ def model_files(draw: st.DrawFn) -> bytes:
     if draw(st.booleans()):
         model.astype(np.float64)
     with tempfile.TemporaryDirectory() as folder:
-        gn.save(model, Path(folder) / "model.safetensors", draw(metadata))
+        user = draw(metadata)
+        if user is not None:  # a model file's own keys are not the user's to set
+            user = {k: v for k, v in user.items() if k not in RESERVED_KEYS}
+        gn.save(model, Path(folder) / "model.safetensors", user)
         return (Path(folder) / "model.safetensors").read_bytes()
 
 
