@@ -333,7 +333,10 @@ def _progress(enabled: bool, total: int, description: str) -> tqdm | None:
     if not enabled:
         return None
 
-    return tqdm(total=total, desc=description, unit="batch", leave=False, dynamic_ncols=True)
+    # disable=None: no bar when stderr is not a terminal (logs, CI), the epoch lines remain
+    return tqdm(
+        total=total, desc=description, unit="batch", leave=False, dynamic_ncols=True, disable=None
+    )
 
 
 def default_run_dir(root: str | os.PathLike[str], name: str) -> Path:
