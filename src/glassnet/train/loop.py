@@ -332,7 +332,6 @@ def _epoch_line(record: dict[str, float], epochs: int) -> str:
 def _progress(enabled: bool, total: int, description: str) -> tqdm | None:
     if not enabled:
         return None
-
     # disable=None: no bar when stderr is not a terminal (logs, CI), the epoch lines remain
     return tqdm(
         total=total, desc=description, unit="batch", leave=False, dynamic_ncols=True, disable=None
