@@ -23,6 +23,13 @@ class Sequential(Module):
     Parameters are named ``"<index>.<name>"`` (``"0.weight"``, ``"0.bias"``, ...), as in
     PyTorch's ``nn.Sequential``.
 
+    How it runs (the numbers are those of calling each layer in turn, checked by the tests):
+    image batches pass between convolution, pooling and element-wise layers in the compute
+    layout (C, H, W, N), converted once on the way in and once on the way out or at
+    ``Flatten``; a ReLU just before a MaxPool2d runs just after it (they commute, and the ReLU
+    then sees a quarter of the numbers); and ``backward(dout, input_grad=False)`` skips the
+    gradient of the input images.
+
     Args:
         layers: the layers, applied in order.
         input_shape: optionally one sample's shape ``(H, W, C)``; then ``forward`` rejects
