@@ -121,7 +121,7 @@ def conv2d_forward_chwn(
     kernel = w[:, :, ::-1, ::-1] if flip else w
     xp = pad_chwn(x, P)  # (C_in, H_p, W_p, N)
     w_mat = kernel.reshape(C_out, C_in * KH * KW)  # (C_out, K); copies only when flipped
-    blocks = row_blocks(H_out, w_mat.shape[1] * W_out * N * xp.itemsize)
+    blocks = _row_blocks(w_mat, xp, (H_out, W_out))
     out = np.empty((C_out, H_out, W_out, N), dtype=np.result_type(x, w))
     for i0, i1 in blocks:
         cols = im2col(xp, (KH, KW), S, D, (H_out, W_out), (i0, i1))  # (K, R*W_out*N)
@@ -158,7 +158,7 @@ def conv2d_backward_chwn(
     as_conv = input_grad and _input_grad_is_a_convolution(cache)
     scatter = input_grad and not as_conv
     dxp = np.zeros(xp.shape, dtype=dout.dtype) if scatter else None  # (C_in, H_p, W_p, N)
-    for i0, i1 in row_blocks(out_hw[0], w_mat.shape[1] * out_hw[1] * xp.shape[3] * xp.itemsize):
+    for i0, i1 in _row_blocks(w_mat, xp, out_hw):
         cols = cache.cols((i0, i1))  # (K, R*W_out*N): kept, or rebuilt for this block
         d = dout[:, i0:i1].reshape(C_out, -1)  # (C_out, R*W_out*N), a view
         dw_mat += _weight_grad(d, cols)
@@ -211,6 +211,15 @@ def _input_grad_by_convolution(dout: np.ndarray, cache: ConvCache) -> np.ndarray
     dq = pad_chwn(dout, _reach_padding(cache))  # (C_out, H_q, W_q, N)
     dx, _ = conv2d_forward_chwn(dq, swapped, None, 1, 0, cache.dilation)
     return dx
+
+
+def _row_blocks(w_mat: np.ndarray, xp: np.ndarray, out_hw: Pair) -> list[Pair]:
+    """The blocks of output rows that forward and backward both work through.
+
+    One output row's windows take K * W_out * N numbers (K = C_in * KH * KW).
+    """
+    H_out, W_out = out_hw
+    return row_blocks(H_out, w_mat.shape[1] * W_out * xp.shape[3] * xp.itemsize)
 
 
 def _weight_grad(d: np.ndarray, cols: np.ndarray) -> np.ndarray:

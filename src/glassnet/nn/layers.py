@@ -35,10 +35,11 @@ def _dtype_name(dtype: np.dtype | type | str) -> str:
     return name
 
 
-def _check_spatial(x: np.ndarray, out_hw: Pair, where: str, kernel: Pair) -> None:
+def _check_spatial(shape: tuple[int, ...], out_hw: Pair, where: str, kernel: Pair) -> None:
+    """Raise if an (N, H, W, C) input leaves no output position for the kernel."""
     if out_hw[0] < 1 or out_hw[1] < 1:
         raise ValueError(
-            f"{where}: input of spatial size {x.shape[1]}x{x.shape[2]} is too small for kernel "
+            f"{where}: input of spatial size {shape[1]}x{shape[2]} is too small for kernel "
             f"{kernel[0]}x{kernel[1]} with this padding/stride/dilation (output would be "
             f"{out_hw[0]}x{out_hw[1]})"
         )
@@ -176,7 +177,7 @@ class Conv2d(_ImageLayer):
         w = self.params["weight"].value
         shape = nhwc_shape(x)
         *_, out_hw = conv_geometry(shape, w.shape, self.stride, self.padding, self.dilation)
-        _check_spatial(np.empty(shape, dtype=bool), out_hw, "Conv2d", self.kernel_size)
+        _check_spatial(shape, out_hw, "Conv2d", self.kernel_size)
         b = self.params["bias"].value if self.bias else None
         out, self._cache = F.conv2d_forward_chwn(
             x, w, b, self.stride, self.padding, self.dilation, self.mode
@@ -274,7 +275,7 @@ class _Pool2d(_ImageLayer):
         self._check_chwn(x)
         shape = nhwc_shape(x)
         *_, out_hw = pool_geometry(shape, self.kernel_size, self.stride, self.padding)
-        _check_spatial(np.empty(shape, dtype=bool), out_hw, type(self).__name__, self.kernel_size)
+        _check_spatial(shape, out_hw, type(self).__name__, self.kernel_size)
         out, self._cache = type(self)._forward(x, self.kernel_size, self.stride, self.padding)
         return out
 
