@@ -16,14 +16,15 @@ from glassnet.data.dataset import Dataset, to_float32
 Arrays = tuple[np.ndarray, np.ndarray]
 
 
-def _as_arrays(data: Dataset | Arrays) -> Arrays:
+def as_arrays(data: Dataset | Arrays) -> Arrays:
+    """``(images, labels)`` of a Dataset or of an ``(images, labels)`` pair, counts checked."""
     if isinstance(data, Dataset):
         return data.images, data.labels
     if not isinstance(data, tuple) or len(data) != 2:
         raise TypeError(
             f"data must be a Dataset or an (images, labels) tuple, got {type(data).__name__}"
         )
-    images, labels = data
+    images, labels = np.asarray(data[0]), np.asarray(data[1])
     if len(images) != len(labels):
         raise ValueError(f"{len(images)} images but {len(labels)} labels; the counts must match")
     return images, labels
@@ -91,7 +92,7 @@ def iterate_batches(
         >>> [(x.shape, y.tolist()) for x, y in batches]
         [((2, 2, 2, 1), [2, 4]), ((2, 2, 2, 1), [3, 0]), ((1, 2, 2, 1), [1])]
     """
-    images, labels = _as_arrays(data)
+    images, labels = as_arrays(data)
     n_batches = num_batches(len(labels), batch_size, drop_last)
     _check_shuffle(shuffle, rng)
     order = rng.permutation(len(labels)) if shuffle and rng is not None else None
@@ -137,7 +138,7 @@ class DataLoader:
         rng: np.random.Generator | None = None,
         drop_last: bool = False,
     ) -> None:
-        self.images, self.labels = _as_arrays(data)
+        self.images, self.labels = as_arrays(data)
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.rng = rng

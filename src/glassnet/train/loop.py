@@ -20,14 +20,14 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from glassnet.data.batching import iterate_batches, num_batches
+from glassnet.data.batching import as_arrays, iterate_batches, num_batches
 from glassnet.data.dataset import Dataset, to_float32
 from glassnet.functional.activation import softmax_forward
 from glassnet.nn.container import Sequential
 from glassnet.nn.loss import CrossEntropyLoss
 from glassnet.optim import Optimizer
 from glassnet.train.checkpoint import TrainingState, load_checkpoint, save_checkpoint
-from glassnet.train.metrics import accuracy, confusion_matrix, precision_recall
+from glassnet.train.metrics import confusion_matrix, precision_recall
 from glassnet.train.schedules import ConstantLR, Schedule
 
 
@@ -63,13 +63,6 @@ def train_step(
         model.backward(loss_fn.backward(), input_grad=False)  # no one needs dL/d(images)
         optimizer.step()
     return loss, int(np.sum(logits.argmax(axis=1) == y))
-
-
-def _as_arrays(data: Dataset | tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    if isinstance(data, Dataset):
-        return data.images, data.labels
-    images, labels = data
-    return np.asarray(images), np.asarray(labels)
 
 
 def _to_model_input(images: np.ndarray) -> np.ndarray:
@@ -168,7 +161,7 @@ def evaluate(
         >>> result.confusion.shape, round(result.loss, 4)
         ((2, 2), 0.6931)
     """
-    images, labels = _as_arrays(data)
+    images, labels = as_arrays(data)
     if len(images) == 0:
         raise ValueError("evaluate got an empty dataset")
     logits = predict_logits(model, images, batch_size)
@@ -180,7 +173,8 @@ def evaluate(
     loss = CrossEntropyLoss().forward(logits, labels)
     matrix = confusion_matrix(labels, logits.argmax(axis=1), num_classes)
     precision, recall = precision_recall(matrix)
-    return Evaluation(loss, accuracy(logits, labels), matrix, precision, recall, list(classes))
+    correct = float(np.trace(matrix)) / len(labels)  # the diagonal: predicted = true class
+    return Evaluation(loss, correct, matrix, precision, recall, list(classes))
 
 
 def fit(
@@ -231,7 +225,7 @@ def fit(
     """
     if epochs < 1 or batch_size < 1:
         raise ValueError(f"epochs and batch_size must be >= 1, got {epochs} and {batch_size}")
-    images, labels = _as_arrays(train)
+    images, labels = as_arrays(train)
     if len(images) == 0:
         raise ValueError("fit got an empty training set")
     schedule = schedule or ConstantLR()
