@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from glassnet import functional as F
-from glassnet.functional._shape import pair
+from glassnet.functional._shape import pair, resolve_padding
 from glassnet.functional._windows import nhwc_shape, to_chwn, to_nhwc
 from glassnet.functional.conv import CONV_MODES, ConvMode, conv_geometry
 from glassnet.functional.pooling import pool_geometry
@@ -153,7 +153,7 @@ class Conv2d(_ImageLayer):
         self.stride, self.dilation = pair(stride, "stride"), pair(dilation, "dilation")
         if isinstance(padding, list):
             padding = (padding[0], padding[1])
-        conv_geometry((1, 1, 1, 1), (1, 1, 1, 1), 1, padding, 1)  # validates padding
+        resolve_padding(padding, (1, 1), self.kernel_size, self.stride, self.dilation)  # checks it
         self.padding = padding
         self.bias, self.mode, self.init = bias, mode, init
         self.dtype = _dtype_name(dtype)
