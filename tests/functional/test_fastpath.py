@@ -232,3 +232,41 @@ def test_both_input_gradient_routes_are_taken_by_the_cases():
         x, w = np.zeros((N, H, W, C_in)), np.zeros((C_out, C_in, KH, KW))
         routes.add(_input_grad_is_a_convolution(conv2d_forward(x, w, None, S, P, D, mode)[1]))
     assert routes == {True, False}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kernel", [2, 3, (2, 3)])
+@pytest.mark.parametrize("values", ["distinct", "ties", "nan"])
+def test_tiled_max_pool_backward_equals_the_offset_loop(monkeypatch, dtype, kernel, values):
+    """Windows that tile the input take the one-pass route; its numbers are the loop's, also
+    with rows and columns past the last window, ties and a NaN (where it defers to the loop)."""
+    from glassnet.functional import pooling
+
+    rng = np.random.default_rng(14)
+    x = rng.normal(size=(2, 9, 8, 3)).astype(dtype)  # 9 x 8: a 2 or 3 kernel leaves an edge
+    if values == "ties":
+        x = np.round(x)
+    if values == "nan":
+        x[1, 4, 4, 2] = np.nan
+    out, cache = max_pool2d_forward(x, kernel)
+    dout = rng.normal(size=out.shape).astype(dtype)
+    dx = max_pool2d_backward(dout, cache)
+    tiled = pooling._tiled_max_pool_backward(to_chwn(dout), cache.xp, cache.out, cache.kernel)
+    assert (tiled is None) == (values != "distinct")
+    monkeypatch.setattr(pooling, "_tiled_max_pool_backward", lambda *args: None)
+    np.testing.assert_array_equal(dx, max_pool2d_backward(dout, cache))
+
+
+def test_convolutions_with_few_kernels_pad_their_matrix_rows_and_keep_their_values():
+    """Fewer than 16 kernels run as a multiple of 8 rows; the output holds only the real ones."""
+    rng = np.random.default_rng(15)
+    x = rng.normal(size=(3, 7, 7, 2))
+    for c_out in (1, 6, 8, 13, 16, 20):
+        w = rng.normal(size=(c_out, 2, 3, 3))
+        out, _ = conv2d_forward(x, w, None, 1, 1)
+        windows = np.lib.stride_tricks.sliding_window_view(
+            np.pad(x, [(0,), (1,), (1,), (0,)]), (3, 3), axis=(1, 2)
+        )
+        expected = np.einsum("nijcmk,ocmk->nijo", windows, w)
+        assert out.shape == (3, 7, 7, c_out) and out.flags.c_contiguous
+        np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)

@@ -122,10 +122,13 @@ def conv2d_forward_chwn(
     xp = pad_chwn(x, P)  # (C_in, H_p, W_p, N)
     w_mat = kernel.reshape(C_out, C_in * KH * KW)  # (C_out, K); copies only when flipped
     blocks = _row_blocks(w_mat, xp, (H_out, W_out))
-    out = np.empty((C_out, H_out, W_out, N), dtype=np.result_type(x, w))
+    w_rows = _padded_rows(w_mat)  # (C_out + zero rows, K)
+    rows = w_rows.shape[0]
+    out_rows = np.empty((rows, H_out, W_out, N), dtype=np.result_type(x, w))
     for i0, i1 in blocks:
         cols = im2col(xp, (KH, KW), S, D, (H_out, W_out), (i0, i1))  # (K, R*W_out*N)
-        np.matmul(w_mat, cols, out=out[:, i0:i1].reshape(C_out, -1))  # into out's rows, a view
+        np.matmul(w_rows, cols, out=out_rows[:, i0:i1].reshape(rows, -1))  # into out's rows
+    out = out_rows[:C_out]  # the leading rows of a C-ordered array: still contiguous
     if b is not None:
         out += b[:, None, None, None]
     kept = cols if len(blocks) == 1 else None
@@ -220,6 +223,25 @@ def _row_blocks(w_mat: np.ndarray, xp: np.ndarray, out_hw: Pair) -> list[Pair]:
     """
     H_out, W_out = out_hw
     return row_blocks(H_out, w_mat.shape[1] * W_out * xp.shape[3] * xp.itemsize)
+
+
+def _padded_rows(w_mat: np.ndarray) -> np.ndarray:
+    """The kernel matrix with zero rows added up to a multiple of 8, when it has fewer than 16.
+
+    OpenBLAS runs a product with few rows and a long inner dimension faster when the rows are
+    a multiple of its kernels' width: measured here (A/B, alternating rounds), LeNet-5's first
+    convolution (6 kernels) as 8 rows made inference at batch 128 5-10% faster and training up
+    to 5%. The extra output rows are zeros times the windows and are dropped; the kept rows
+    are the same products.
+
+    Shape:
+        w_mat: (C_out, K); returns (C_out rounded up to a multiple of 8, K), or ``w_mat``.
+    """
+    C_out, K = w_mat.shape
+    rows = -(-C_out // 8) * 8
+    if C_out >= 16 or rows == C_out:
+        return w_mat
+    return np.concatenate([w_mat, np.zeros((rows - C_out, K), dtype=w_mat.dtype)])
 
 
 def _weight_grad(d: np.ndarray, cols: np.ndarray) -> np.ndarray:
