@@ -93,7 +93,9 @@ def max_pool2d_backward_chwn(dout: np.ndarray, cache: PoolCache) -> np.ndarray:
 
     The winner is found again from the cached input and output: walking the kernel offsets
     (m, k) in row-major order, an offset wins a window if its input equals the window's
-    maximum and no earlier offset has won it yet (so ties go to the first maximum).
+    maximum and no earlier offset has won it yet (so ties go to the first maximum). Windows
+    that tile the input, with one winner each, take a one-pass route with the same result
+    (``_tiled_max_pool_backward``).
     """
     xp, out, padded_shape, K, S, P = cache
     assert xp is not None and out is not None, "max_pool2d_backward needs a max pool cache"
@@ -135,15 +137,17 @@ def _tiled_max_pool_backward(
         dout, out: (C, H_out, W_out, N); x: (C, H, W, N); returns dx (C, H, W, N) or None.
     """
     (KH, KW), (C, H_out, W_out, N) = kernel, out.shape
-    blocks = (C, H_out, KH, W_out, KW, N)  # splitting axes: reshape gives views, never copies
-    x6 = x[:, : H_out * KH, : W_out * KW].reshape(blocks)
-    won = x6 == out[:, :, None, :, None, :]
+
+    def windows(a: np.ndarray) -> np.ndarray:
+        """(C, H, W, N) -> (C, H_out, KH, W_out, KW, N): a view, as splitting axes never copies."""
+        return a[:, : H_out * KH, : W_out * KW].reshape(C, H_out, KH, W_out, KW, N)
+
+    won = windows(x) == out[:, :, None, :, None, :]
     if np.count_nonzero(won) != out.size or np.isnan(out).any():
         return None
     whole = x.shape[1:3] == (H_out * KH, W_out * KW)  # every input is in a window
     dx = (np.empty if whole else np.zeros)(x.shape, dtype=dout.dtype)
-    dx6 = dx[:, : H_out * KH, : W_out * KW].reshape(blocks)
-    np.multiply(dout[:, :, None, :, None, :], won, out=dx6)
+    np.multiply(dout[:, :, None, :, None, :], won, out=windows(dx))
     return dx
 
 
