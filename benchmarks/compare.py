@@ -57,21 +57,25 @@ def main(argv: list[str] | None = None) -> int:
     pin_threads(args.threads)  # before NumPy and PyTorch load: they read it once
     import torch
 
-    import glassnet  # noqa: F401  (fail here, not mid-run, if glassnet cannot be imported)
+    import glassnet  # fail here, not mid-run, if glassnet cannot be imported
     from glassnet.profile import time_layers
     from models import LIBRARIES, MODELS, layer_flops, parameter_count, random_batch
-    from timing import blas_info, median_rates, numpy_gemm_gflops, torch_gemm_gflops
+    from timing import median_rates, numpy_gemm_gflops, torch_gemm_gflops
 
     torch.set_num_threads(args.threads)
+    glassnet.blas.ensure_tuned()  # the kernels glassnet's users get: measured once per machine
+    blas = glassnet.blas.status()
     results: dict[str, object] = {
         "threads": args.threads,
-        "blas": blas_info(),
+        "blas": str(blas),
+        "blas_kernels": blas.kernels,
+        "blas_detected": blas.detected,
         "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE", "(unset: auto-detected)"),
         "torch": f"{torch.__version__}, {torch.get_num_threads()} threads",
         "gemm_gflops": round(numpy_gemm_gflops(), 1),
         "torch_gemm_gflops": round(torch_gemm_gflops(), 1),
     }
-    print(f"NumPy BLAS: {results['blas']}; OPENBLAS_CORETYPE={results['openblas_coretype']}")
+    print(f"NumPy BLAS: {results['blas']}")
     print(f"PyTorch {results['torch']}")
     print(f"float32 2048^3 matrix product: NumPy {results['gemm_gflops']} GFLOP/s, "
           f"PyTorch {results['torch_gemm_gflops']} GFLOP/s")  # fmt: skip

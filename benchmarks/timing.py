@@ -1,4 +1,4 @@
-"""Timing helpers: median throughput of interleaved step functions, GEMM rate, BLAS in use."""
+"""Timing helpers: median throughput of interleaved step functions, GEMM rates."""
 
 from __future__ import annotations
 
@@ -79,22 +79,3 @@ def torch_gemm_gflops(n: int = 2048, repeats: int = 5) -> float:
 
     a, b = torch.randn(n, n), torch.randn(n, n)
     return 2 * n**3 / 1e9 * median_rates({"gemm": lambda: a @ b}, 1, repeats, 0.0, 0.0)["gemm"]
-
-
-def blas_info() -> str:
-    """NumPy's BLAS as ``"<library> <version>, <kernels>, <threads> threads"``.
-
-    Read with threadpoolctl when it is installed (it reports the kernels OpenBLAS chose, which
-    ``OPENBLAS_CORETYPE`` can override), else from ``numpy.show_config``.
-    """
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
-        return f"{blas['name']} {blas['version']} (kernels unknown: no threadpoolctl)"
-    pools = [p for p in threadpool_info() if p["user_api"] == "blas" and "numpy" in p["filepath"]]
-    return "; ".join(
-        f"{p['internal_api']} {p['version']}, {p.get('architecture', '?')} kernels, "
-        f"{p['num_threads']} threads"
-        for p in pools
-    )

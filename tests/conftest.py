@@ -1,6 +1,8 @@
-"""pytest hooks: the PyTorch reference policy under CI and the error report."""
+"""pytest hooks: the BLAS kernels left alone, the PyTorch reference policy under CI, the report."""
 
 from __future__ import annotations
+
+import os
 
 import pytest
 from hypothesis import settings
@@ -12,6 +14,15 @@ from tests.helpers import IN_CI, TORCH_ERRORS
 settings.register_profile("ci", derandomize=True)
 if IN_CI:
     settings.load_profile("ci")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Before glassnet is imported: no stored BLAS choice applied, no tuning by the commands.
+
+    The tests of ``glassnet.blas`` ask for it explicitly; the rest run on the kernels OpenBLAS
+    detects, and never write to the user's cache.
+    """
+    os.environ["GLASSNET_BLAS"] = "off"
 
 
 @pytest.hookimpl(hookwrapper=True)

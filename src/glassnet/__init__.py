@@ -17,7 +17,7 @@ Example:
     2.3026
 """
 
-from glassnet import explain, functional, models, testing, viz
+from glassnet import blas, explain, functional, models, testing, viz
 from glassnet.data import (
     DataLoader,
     Dataset,
@@ -53,6 +53,8 @@ from glassnet.train import evaluate, fit, predict
 
 __version__ = "0.1.0"
 
+blas.apply_tuned()  # the BLAS kernels measured fastest here, if any were (see glassnet.blas)
+
 __all__ = [
     "Adam",
     "AdamW",
@@ -80,6 +82,7 @@ __all__ = [
     "Sigmoid",
     "Softmax",
     "Tanh",
+    "blas",
     "evaluate",
     "explain",
     "export_onnx",

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 #: Subcommand modules, in the order ``glassnet --help`` lists them.
-COMMANDS = ("train", "evaluate", "predict", "summary", "export", "explain", "profile")
+COMMANDS = ("train", "evaluate", "predict", "summary", "export", "explain", "profile", "tune-blas")
 
 
 class CLIError(Exception):
@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        importlib.import_module(f"glassnet.cli.{name}").register(subparsers)
+        importlib.import_module(f"glassnet.cli.{name.replace('-', '_')}").register(subparsers)
     return parser
 
 

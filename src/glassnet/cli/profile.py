@@ -30,12 +30,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from glassnet import blas
     from glassnet.cli._common import load_model_or_name
     from glassnet.profile import profile_model
 
     model, input_shape = load_model_or_name(args.model)
+    blas.ensure_tuned()
     profile = profile_model(model, input_shape, args.batch_size, args.train, args.steps)
     mode = "training" if args.train else "inference"
     print(f"{args.model}, {mode}, batch {args.batch_size}, median of {args.steps} steps")
+    print(f"BLAS: {blas.status()}")
     print(profile.table())
     return 0

@@ -80,7 +80,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--download",
         action="store_true",
         help="mnist/fashion-mnist: fetch the files (checksums verified) into --data-dir, "
-        "default ~/.cache/glassnet, unless they are there already",
+        "default ~/.cache/glassnet (or $GLASSNET_CACHE_DIR), unless they are there already",
     )
     parser.add_argument("--out", help="output folder (default: runs/<dataset>-<model>-<time>)")
     parser.add_argument("--resume", metavar="CKPT", help="continue from a checkpoint file")
@@ -160,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
     import glassnet as gn
     from glassnet.cli._common import parse_shape
     from glassnet.data import get_dataset, train_val_split
-    from glassnet.io.files import atomic_write_text
+    from glassnet.io.files import atomic_write_text, user_cache_dir
     from glassnet.models import build_model
     from glassnet.train import evaluate, fit, make_schedule
     from glassnet.train.checkpoint import check_writable
@@ -172,7 +172,7 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"--download is for mnist and fashion-mnist, not {s['dataset']}")
         from glassnet.data.download import download_mnist
 
-        cache = Path(s["data_dir"] or Path.home() / ".cache" / "glassnet").expanduser()
+        cache = Path(s["data_dir"] or user_cache_dir()).expanduser()
         s["data_dir"] = str(download_mnist(cache, s["dataset"]))
     size = None if s["image_size"] is None else parse_shape(s["image_size"])
     if size is not None and len(size) != 2:
@@ -212,11 +212,13 @@ def run(args: argparse.Namespace) -> int:
         s["schedule"], **({"epochs": s["epochs"]} if s["schedule"] == "cosine" else {})
     )
     checkpoint = out / "checkpoint.safetensors"
+    gn.blas.ensure_tuned()
     print(
         f"training {s['model']} ({model.num_parameters():,} parameters) on {s['dataset']}: "
         f"{len(train)} train, {len(val) if val else 0} validation, {len(test)} test images; "
         f"output in {out}"
     )
+    print(f"BLAS: {gn.blas.status()}")
     try:
         history = fit(
             model,

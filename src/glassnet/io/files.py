@@ -69,3 +69,12 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
     """
     with atomic_writer(path) as f:
         f.write(text.encode("utf-8"))
+
+
+def user_cache_dir() -> Path:
+    """Where glassnet keeps what it downloads and measures: ``$GLASSNET_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/glassnet``, else ``~/.cache/glassnet`` (not created here)."""
+    if os.environ.get("GLASSNET_CACHE_DIR"):
+        return Path(os.environ["GLASSNET_CACHE_DIR"]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base).expanduser() / "glassnet"
