@@ -107,7 +107,9 @@ class BlasStatus:
         return f"{self.library}{kernels}{threads} ({self.reason})"
 
 
-_state: dict[str, Any] = {"detected": None, "reason": "detected by OpenBLAS at load"}
+#: The kernels OpenBLAS detected and the tuning key, recorded before glassnet first switches;
+#: why the kernels in use are what they are.
+_state: dict[str, Any] = {"detected": None, "key": None, "reason": "detected by OpenBLAS at load"}
 
 
 def status() -> BlasStatus:
@@ -149,7 +151,7 @@ def tune(rounds: int = 11, store: bool = True, apply: bool = True) -> Tuning:
     times = _measure(blas, _candidates(blas), rounds, detected)
     choice, speedup = choose(times, detected)
     tuning = Tuning(
-        _key(blas, detected),
+        _key(blas),
         detected,
         choice,
         round(speedup, 3),
@@ -197,8 +199,7 @@ def apply_tuned() -> None:
     blas = _openblas_glassnet_may_switch()
     if blas is None:
         return
-    detected = _detected(blas)
-    tuning = _stored().get(_key(blas, detected))
+    tuning = _stored().get(_key(blas))
     if tuning is None:
         _state["reason"] = "detected by OpenBLAS; not measured here yet (glassnet tune-blas)"
     elif threading.current_thread() is not threading.main_thread():
@@ -216,7 +217,7 @@ def ensure_tuned(progress: Callable[[str], None] = print) -> None:
     blas = _openblas_glassnet_may_switch()
     if blas is None or threading.current_thread() is not threading.main_thread():
         return
-    if _key(blas, _detected(blas)) in _stored() or len(_candidates(blas)) < 2:
+    if _key(blas) in _stored() or len(_candidates(blas)) < 2:
         return
     progress("glassnet: timing NumPy's BLAS kernels on this CPU, once (a few seconds)")
     tune()
@@ -262,6 +263,10 @@ def _detected(blas: OpenBLAS) -> str:
     """The kernels OpenBLAS picked by itself: those in use before glassnet first switched."""
     if _state["detected"] is None:
         _state["detected"] = blas.corename()
+        _state["key"] = (
+            f"{cpu_model()} | {blas.config()} | detected {_state['detected']} | "
+            f"{blas.threads()} threads"
+        )
     return str(_state["detected"])
 
 
@@ -271,8 +276,11 @@ def _candidates(blas: OpenBLAS) -> list[str]:
     return [detected] + [k for k in runnable_kernels(cpu_flags()) if k != detected]
 
 
-def _key(blas: OpenBLAS, detected: str) -> str:
-    return f"{cpu_model()} | {blas.config()} | detected {detected} | {blas.threads()} threads"
+def _key(blas: OpenBLAS) -> str:
+    """What a tuning holds for: the CPU, the OpenBLAS build (its line as it loaded: the line
+    names the kernels in use), the detected kernels and the thread count."""
+    _detected(blas)
+    return str(_state["key"])
 
 
 def _use(blas: OpenBLAS, tuning: Tuning) -> None:
