@@ -12,7 +12,9 @@ import pytest
 from tests.helpers import TOL_VS_TORCH, rel_error
 
 import glassnet as gn
+from glassnet.blas.gemm import accumulating_in_blas
 from glassnet.functional import (
+    conv,
     conv2d_backward,
     conv2d_backward_chwn,
     conv2d_forward,
@@ -57,7 +59,17 @@ CONV_CASES = [
     (2, 9, 8, 2, 5, 3, 1, 1, 1, "cross-correlation"),  # C_in < C_out: scattered
     (3, 12, 11, 1, 4, 5, 1, 2, 1, "cross-correlation"),
     (2, 12, 11, 1, 3, 3, 2, 1, 2, "convolution"),
+    (2, 9, 10, 3, 4, 3, (1, 2), 1, (2, 1), "cross-correlation"),  # row shift, strided width
 ]
+
+
+@pytest.fixture(params=["row shift", "im2col"])
+def conv_route(request, monkeypatch) -> str:
+    """Run a test on each forward route: kernel rows summed over one width-window matrix
+    (where BLAS can add into its output), and one product with the whole window matrix."""
+    if request.param == "im2col":
+        monkeypatch.setattr(conv, "_row_shift_applies", lambda stride, dtype: False)
+    return request.param
 
 
 @pytest.mark.torch
@@ -203,7 +215,7 @@ def test_relu_before_max_pool_runs_after_it_with_identical_numbers():
 
 
 @pytest.mark.parametrize("case", CONV_CASES)
-def test_convolution_in_row_blocks_equals_the_whole_window_matrix(case, monkeypatch):
+def test_convolution_in_row_blocks_equals_the_whole_window_matrix(case, conv_route, monkeypatch):
     """Large inputs are convolved a block of output rows at a time: force tiny blocks here."""
     N, H, W, C_in, C_out, K, S, P, D, mode = case
     rng = np.random.default_rng(14)
@@ -221,6 +233,32 @@ def test_convolution_in_row_blocks_equals_the_whole_window_matrix(case, monkeypa
     np.testing.assert_allclose(out_b, out, rtol=1e-12, atol=1e-12)
     for blocked, ref in zip(conv2d_backward(dout, cache_b), whole, strict=True):
         np.testing.assert_allclose(blocked, ref, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", CONV_CASES)
+def test_row_shift_gives_the_numbers_of_one_window_matrix_product(case, dtype, monkeypatch):
+    """Summing kernel rows over the width windows is the same sum as im2col's, reordered."""
+    N, H, W, C_in, C_out, K, S, P, D, mode = case
+    rng = np.random.default_rng(15)
+    KH, KW = (K, K) if isinstance(K, int) else K
+    x = rng.normal(size=(N, H, W, C_in)).astype(dtype)
+    w = rng.normal(size=(C_out, C_in, KH, KW)).astype(dtype)
+    b = rng.normal(size=C_out).astype(dtype)
+    out, cache = conv2d_forward(x, w, b, S, P, D, mode)
+    stride_down = S if isinstance(S, int) else S[0]
+    assert cache.row_shift == (stride_down == 1 and accumulating_in_blas(dtype))
+    dout = rng.normal(size=out.shape).astype(dtype)
+    grads = conv2d_backward(dout, cache)
+    monkeypatch.setattr(conv, "_row_shift_applies", lambda stride, dtype: False)
+    out_i, cache_i = conv2d_forward(x, w, b, S, P, D, mode)
+    assert not cache_i.row_shift
+    tol = {np.float32: 1e-5, np.float64: 1e-12}[dtype]
+    assert rel_error(out, out_i) < tol
+    for grad, ref in zip(grads, conv2d_backward(dout, cache_i), strict=True):
+        assert rel_error(grad, ref) < tol
+    # the whole window matrix, for explain, whichever route forward took
+    np.testing.assert_array_equal(cache.cols(), cache_i.cols())
 
 
 def test_both_input_gradient_routes_are_taken_by_the_cases():

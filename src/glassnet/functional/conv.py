@@ -11,6 +11,7 @@ from typing import Literal, NamedTuple
 
 import numpy as np
 
+from glassnet.blas.gemm import accumulating_in_blas, matmul_into
 from glassnet.functional._shape import Padding2d, Pair, out_size, pair, resolve_padding
 from glassnet.functional._windows import (
     col2im,
@@ -32,9 +33,10 @@ class ConvCache(NamedTuple):
 
     Fields:
         xp: the padded input, (C_in, H_p, W_p, N).
-        kept_cols: the window matrix (C_in * KH * KW, H_out * W_out * N) when forward built it
-            whole (``row_blocks``); None when it went block by block, and backward rebuilds
-            each block rather than keep KH * KW copies of a large input.
+        kept_cols: the window matrix forward built, when it built it whole (``row_blocks``):
+            (C_in * KH * KW, H_out * W_out * N), or with ``row_shift``
+            (C_in * KW, H_p * W_out * N); None when it went block by block, and backward
+            rebuilds each block rather than keep copies of a large input.
         w_mat: the kernel as a matrix, (C_out, C_in * KH * KW), already flipped for true
             convolution: ``w_mat[o, (c, m, k)]`` multiplies window entry ``(c, m, k)``.
         kernel: (KH, KW).
@@ -42,6 +44,8 @@ class ConvCache(NamedTuple):
         stride, dilation: (S_h, S_w), (D_h, D_w).
         out: (H_out, W_out).
         flip: whether the kernel was flipped (true convolution).
+        row_shift: whether forward summed the kernel rows over one window matrix of the
+            width alone (``_row_shift_applies``).
     """
 
     xp: np.ndarray
@@ -53,12 +57,21 @@ class ConvCache(NamedTuple):
     dilation: Pair
     out: Pair
     flip: bool
+    row_shift: bool
 
     def cols(self, rows: Pair | None = None) -> np.ndarray:
-        """The windows of output rows ``rows`` (default all) as columns (see ``im2col``)."""
-        if self.kept_cols is not None and rows in (None, (0, self.out[0])):
+        """The whole windows of output rows ``rows`` (default all) as columns (``im2col``)."""
+        if self.kept_cols is not None and not self.row_shift and rows in (None, (0, self.out[0])):
             return self.kept_cols
         return im2col(self.xp, self.kernel, self.stride, self.dilation, self.out, rows)
+
+    def block_cols(self, rows: Pair) -> np.ndarray:
+        """The window matrix forward built for output rows ``rows``: kept, or built again."""
+        if self.kept_cols is not None and rows == (0, self.out[0]):
+            return self.kept_cols
+        if self.row_shift:
+            return _width_windows(self.xp, self.kernel, self.stride, self.dilation, self.out, rows)
+        return self.cols(rows)
 
 
 def conv_geometry(
@@ -105,6 +118,11 @@ def conv2d_forward_chwn(
         as matrix products: Y_mat = W_mat @ cols, with W_mat (C_out, C_in*KH*KW), the kernel
         as rows (a reshape, no copy), and cols (C_in*KH*KW, H_out*W_out*N), the windows as
         columns (``im2col``), taken a block of output rows at a time (``row_blocks``).
+        For stride 1 down the rows it sums over the kernel rows m instead:
+        Y_mat = sum_m W_m @ cols_w[:, m*D*W_out*N + (0 .. H_out*W_out*N)], with W_m
+        (C_out, C_in*KW) the kernel's row m and cols_w (C_in*KW, H_p*W_out*N) the windows of
+        the width alone: KH times fewer copies, one shared window matrix, each kernel row
+        reading it from m rows on (``_row_shift_applies``).
 
     Shape:
         x: (C_in, H, W, N); w: (C_out, C_in, KH, KW); b: (C_out,) or None
@@ -121,18 +139,29 @@ def conv2d_forward_chwn(
     kernel = w[:, :, ::-1, ::-1] if flip else w
     xp = pad_chwn(x, P)  # (C_in, H_p, W_p, N)
     w_mat = kernel.reshape(C_out, C_in * KH * KW)  # (C_out, K); copies only when flipped
-    blocks = _row_blocks(w_mat, xp, (H_out, W_out))
-    w_rows = _padded_rows(w_mat)  # (C_out + zero rows, K)
-    rows = w_rows.shape[0]
+    row_shift = _row_shift_applies(S, x.dtype)
+    blocks = _row_blocks(xp, (KH, KW), (H_out, W_out), row_shift)
+    # zero rows added for BLAS (C_out' rows): the kernel's rows W_m (C_out', C_in*KW) for the
+    # row shift, else the whole kernel (C_out', K)
+    w_rows = [_padded_rows(w_m) for w_m in (_kernel_rows(w_mat, KH, KW) if row_shift else [w_mat])]
+    rows = w_rows[0].shape[0]
     out_rows = np.empty((rows, H_out, W_out, N), dtype=np.result_type(x, w))
     for i0, i1 in blocks:
-        cols = im2col(xp, (KH, KW), S, D, (H_out, W_out), (i0, i1))  # (K, R*W_out*N)
-        np.matmul(w_rows, cols, out=out_rows[:, i0:i1].reshape(rows, -1))  # into out's rows
+        out_block = out_rows[:, i0:i1].reshape(rows, -1)  # (rows, R*W_out*N), into out's rows
+        if row_shift:
+            cols = _width_windows(xp, (KH, KW), S, D, (H_out, W_out), (i0, i1))
+            for m, w_m in enumerate(w_rows):  # Y_block += W[:, :, m] @ (the windows, m rows on)
+                block = _shifted(cols, m * D[0], i1 - i0, W_out * N)
+                matmul_into(w_m, block, out_block, accumulate=m > 0)
+        else:
+            cols = im2col(xp, (KH, KW), S, D, (H_out, W_out), (i0, i1))  # (K, R*W_out*N)
+            np.matmul(w_rows[0], cols, out=out_block)
     out = out_rows[:C_out]  # the leading rows of a C-ordered array: still contiguous
     if b is not None:
         out += b[:, None, None, None]
     kept = cols if len(blocks) == 1 else None
-    return out, ConvCache(xp, kept, w_mat, (KH, KW), P, S, D, (H_out, W_out), flip)
+    cache = ConvCache(xp, kept, w_mat, (KH, KW), P, S, D, (H_out, W_out), flip, row_shift)
+    return out, cache
 
 
 def conv2d_backward_chwn(
@@ -146,6 +175,9 @@ def conv2d_backward_chwn(
         db[o] = sum_{i, j, n} dY[o, i, j, n]
         dcols = W_mat^T @ dY_mat, then col2im:
             dX_p[c, i*S + m*D, j*S + k*D, n] += dcols[(c, m, k), (i, j, n)]
+        (with forward's row shift, the same sums over the kernel rows m: dW[:, :, m] from
+        cols_w m rows on, and dcols_w[:, m rows on] += W_m^T @ dY_mat, then col2im along the
+        width alone)
 
     Args:
         input_grad: ``False`` skips dX (a model's first layer needs none): returns None there.
@@ -154,20 +186,32 @@ def conv2d_backward_chwn(
         dout: (C_out, H_out, W_out, N); dx: (C_in, H, W, N); dw: (C_out, C_in, KH, KW);
         db: (C_out,)
     """
-    xp, _, w_mat, (KH, KW), P, S, D, out_hw, flip = cache
+    xp, _, w_mat, (KH, KW), P, S, D, out_hw, flip, row_shift = cache
     C_out, C_in = w_mat.shape[0], xp.shape[0]
     dout = np.ascontiguousarray(dout)
-    dw_mat = np.zeros(w_mat.shape, dtype=dout.dtype)  # (C_out, K)
+    dw = np.zeros((C_out, C_in, KH, KW), dtype=dout.dtype)  # as applied: flipped back below
+    dw_mat = dw.reshape(C_out, -1)  # (C_out, K), a view
     as_conv = input_grad and _input_grad_is_a_convolution(cache)
     scatter = input_grad and not as_conv
     dxp = np.zeros(xp.shape, dtype=dout.dtype) if scatter else None  # (C_in, H_p, W_p, N)
-    for i0, i1 in _row_blocks(w_mat, xp, out_hw):
-        cols = cache.cols((i0, i1))  # (K, R*W_out*N): kept, or rebuilt for this block
+    w_rows = _kernel_rows(w_mat, KH, KW) if row_shift else []  # W_m, (C_out, C_in*KW) each
+    row = out_hw[1] * xp.shape[3]  # W_out * N columns per output row
+    for i0, i1 in _row_blocks(xp, (KH, KW), out_hw, row_shift):
+        cols = cache.block_cols((i0, i1))  # as forward built them: kept, or built again
         d = dout[:, i0:i1].reshape(C_out, -1)  # (C_out, R*W_out*N), a view
-        dw_mat += _weight_grad(d, cols)
-        if dxp is not None:
-            col2im(w_mat.T @ d, dxp, (KH, KW), S, D, out_hw, (i0, i1))
-    dw = dw_mat.reshape(C_out, C_in, KH, KW)
+        if not row_shift:
+            dw_mat += _weight_grad(d, cols)
+            if dxp is not None:
+                col2im(w_mat.T @ d, dxp, (KH, KW), S, D, out_hw, (i0, i1))
+            continue
+        for m in range(KH):  # dW[:, :, m] from the windows m rows on
+            block = _shifted(cols, m * D[0], i1 - i0, row)
+            dw[:, :, m] += _weight_grad(d, block).reshape(C_out, C_in, KW)
+        if dxp is not None:  # dcols_w[:, m rows on] += W_m^T @ dY, then back along the width
+            dcols = np.zeros(cols.shape, dtype=dout.dtype)  # (C_in*KW, R_p*W_out*N)
+            for m, w_m in enumerate(w_rows):
+                matmul_into(w_m.T, d, _shifted(dcols, m * D[0], i1 - i0, row), accumulate=True)
+            _width_col2im(dcols, dxp, (KH, KW), S, D, out_hw, (i0, i1))
     if flip:
         dw = dw[:, :, ::-1, ::-1]
     dx = _input_grad_by_convolution(dout, cache) if as_conv else None
@@ -216,13 +260,78 @@ def _input_grad_by_convolution(dout: np.ndarray, cache: ConvCache) -> np.ndarray
     return dx
 
 
-def _row_blocks(w_mat: np.ndarray, xp: np.ndarray, out_hw: Pair) -> list[Pair]:
+def _row_blocks(xp: np.ndarray, kernel: Pair, out_hw: Pair, row_shift: bool) -> list[Pair]:
     """The blocks of output rows that forward and backward both work through.
 
-    One output row's windows take K * W_out * N numbers (K = C_in * KH * KW).
+    One output row's windows take C_in * KH * KW * W_out * N numbers; with the row shift
+    C_in * KW * W_out * N, plus KH - 1 rows per block that the next block shares.
     """
-    H_out, W_out = out_hw
-    return row_blocks(H_out, w_mat.shape[1] * W_out * xp.shape[3] * xp.itemsize)
+    (C_in, N), (KH, KW), (H_out, W_out) = (xp.shape[0], xp.shape[3]), kernel, out_hw
+    window_rows = C_in * KW * (1 if row_shift else KH)
+    return row_blocks(H_out, window_rows * W_out * N * xp.itemsize)
+
+
+def _row_shift_applies(stride: Pair, dtype: np.dtype) -> bool:
+    """Whether to sum over kernel rows on one window matrix of the width (stride 1 down).
+
+    A window's kernel row m at output row i is input row i + m*D, the same as kernel row 0
+    at output row i + m*D: so one window matrix of the width alone, cols_w (C_in*KW,
+    H_p*W_out*N), serves every kernel row, read from m*D rows on, where im2col copies the
+    input KH*KW times. The KH products add into the output inside BLAS (``matmul_into``,
+    beta = 1); where NumPy's BLAS cannot, each would cost a temporary and an addition, so
+    im2col's one product is kept. Measured here (A/B) for LeNet-5 at batch 128: forward
+    20-25% faster for both convolutions, the second's input gradient 1.7x.
+    """
+    return stride[0] == 1 and accumulating_in_blas(dtype)
+
+
+def _kernel_rows(w_mat: np.ndarray, KH: int, KW: int) -> list[np.ndarray]:
+    """W_m for each kernel row m: (C_out, C_in * KW) in (c, k) order, copied contiguous."""
+    C_out = w_mat.shape[0]
+    w = w_mat.reshape(C_out, -1, KH, KW)  # (C_out, C_in, KH, KW)
+    return [np.ascontiguousarray(w[:, :, m].reshape(C_out, -1)) for m in range(KH)]
+
+
+def _width_windows(
+    xp: np.ndarray, kernel: Pair, stride: Pair, dilation: Pair, out: Pair, rows: Pair
+) -> np.ndarray:
+    """cols_w for output rows ``rows`` (stride 1 down): im2col of the width alone.
+
+    Math:
+        cols_w[(c, k), (h, j, n)] = X_p[c, i0 + h, j*S_w + k*D_w, n],
+        h = 0 .. R + D_h*(KH-1) - 1: the rows of the block and those its windows reach below
+
+    Shape:
+        xp: (C_in, H_p, W_p, N); returns (C_in * KW, (R + D_h*(KH-1)) * W_out * N).
+    """
+    (i0, i1), reach = rows, dilation[0] * (kernel[0] - 1)
+    width = ((1, kernel[1]), (1, stride[1]), (1, dilation[1]), (xp.shape[1], out[1]))  # 1 x KW
+    return im2col(xp, *width, (i0, i1 + reach))
+
+
+def _width_col2im(
+    dcols: np.ndarray,
+    dxp: np.ndarray,
+    kernel: Pair,
+    stride: Pair,
+    dilation: Pair,
+    out: Pair,
+    rows: Pair,
+) -> None:
+    """Adjoint of ``_width_windows``: add dcols_w back along the width into dX_p."""
+    (i0, i1), reach = rows, dilation[0] * (kernel[0] - 1)
+    width = ((1, kernel[1]), (1, stride[1]), (1, dilation[1]), (dxp.shape[1], out[1]))  # 1 x KW
+    col2im(dcols, dxp, *width, (i0, i1 + reach))
+
+
+def _shifted(cols: np.ndarray, first: int, R: int, row: int) -> np.ndarray:
+    """R output rows' worth of columns of cols_w from row ``first`` on (``first`` = m * D_h for
+    kernel row m): each output row is ``row`` = W_out * N columns.
+
+    Shape:
+        cols: (C_in * KW, R_p * W_out * N); returns (C_in * KW, R * W_out * N), a view.
+    """
+    return cols[:, first * row : (first + R) * row]
 
 
 def _padded_rows(w_mat: np.ndarray) -> np.ndarray:

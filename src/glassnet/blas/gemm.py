@@ -1,0 +1,104 @@
+"""``out = a @ b`` or ``out += a @ b`` as one BLAS call, on views NumPy's matmul cannot add into.
+
+BLAS's matrix product is ``C = alpha * A @ B + beta * C``; NumPy's ``matmul`` always uses
+``beta = 0``, so a sum of products ``sum_m A_m @ B_m`` costs a temporary and an addition per
+term, each a full pass over ``C`` in memory. With ``beta = 1`` the sum is added inside the
+product's own loops while each block of ``C`` is in the cache. glassnet's convolutions use it
+to sum their kernel rows (``glassnet.functional.conv``).
+
+``matmul_into`` calls ``cblas_sgemm`` / ``cblas_dgemm`` of the OpenBLAS NumPy loaded, when
+there is one and every operand is a strided matrix BLAS accepts; otherwise it computes the same
+sum with NumPy (``accumulating_in_blas`` says which).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+from collections.abc import Callable
+
+import numpy as np
+
+from glassnet.blas.openblas import numpy_openblas
+
+_ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
+_NAMES = {"f": "sgemm", "d": "dgemm"}  # by dtype.char: float32, float64
+
+
+@functools.cache
+def _cblas_gemm(char: str) -> Callable[..., None] | None:
+    """NumPy's OpenBLAS's ``cblas_?gemm`` for a dtype character, with its argument types."""
+    blas = numpy_openblas()
+    if blas is None or char not in _NAMES:
+        return None
+    name = _NAMES[char]
+    index = ctypes.c_int64 if "USE64BITINT" in blas.config().split() else ctypes.c_int
+    scalar = ctypes.c_float if char == "f" else ctypes.c_double
+    enum, pointer = ctypes.c_int, ctypes.c_void_p
+    for prefix, suffix in (("scipy_cblas_", "64_"), ("cblas_", "64_"), ("scipy_cblas_", ""),
+                           ("cblas_", "")):  # fmt: skip
+        function = getattr(blas._lib, f"{prefix}{name}{suffix}", None)
+        if function is not None:
+            # (order, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
+            function.argtypes = [enum, enum, enum, index, index, index, scalar, pointer, index,
+                                 pointer, index, scalar, pointer, index]  # fmt: skip
+            function.restype = None
+            return function
+    return None
+
+
+def accumulating_in_blas(dtype: np.dtype | type) -> bool:
+    """Whether ``matmul_into`` adds into its output inside BLAS for ``dtype`` (else NumPy)."""
+    return _cblas_gemm(np.dtype(dtype).char) is not None
+
+
+def _as_blas_matrix(x: np.ndarray) -> tuple[int, int] | None:
+    """``(transpose flag, leading dimension)`` of a 2-D view as BLAS reads it (row-major), or
+    None when its strides are not those of a matrix or its transpose."""
+    rows, cols = x.shape
+    item, (s0, s1) = x.itemsize, x.strides
+    if s1 == item and s0 % item == 0 and s0 // item >= max(cols, 1):
+        return _NO_TRANS, s0 // item
+    if s0 == item and s1 % item == 0 and s1 // item >= max(rows, 1):
+        return _TRANS, s1 // item
+    return None
+
+
+def matmul_into(a: np.ndarray, b: np.ndarray, out: np.ndarray, accumulate: bool = False) -> None:
+    """``out[...] = a @ b``, or with ``accumulate`` ``out += a @ b``, in place.
+
+    Math:
+        out[i, j] = beta * out[i, j] + sum_k a[i, k] * b[k, j],  beta = 1 if accumulate else 0
+
+    Shape:
+        a: (M, K); b: (K, N); out: (M, N), written in place (it may be a strided view, e.g.
+        some columns of a larger matrix).
+
+    Example:
+        >>> out = np.ones((2, 2))
+        >>> matmul_into(np.array([[1.0, 2.0], [3.0, 4.0]]), np.eye(2), out, accumulate=True)
+        >>> out  # ones + a @ I
+        array([[2., 3.],
+               [4., 5.]])
+    """
+    (M, K), (K_b, N) = a.shape, b.shape
+    if K_b != K or out.shape != (M, N):
+        raise ValueError(f"matmul_into: shapes {a.shape} @ {b.shape} -> {out.shape} do not match")
+    gemm = _cblas_gemm(out.dtype.char) if a.dtype == b.dtype == out.dtype else None
+    layouts = [_as_blas_matrix(x) for x in (a, b, out)]
+    if (
+        gemm is None
+        or min(M, N, K) == 0
+        or None in layouts
+        or layouts[2][0] != _NO_TRANS  # type: ignore[index]
+        or np.may_share_memory(out, a)
+        or np.may_share_memory(out, b)
+    ):
+        if accumulate:
+            out += a @ b
+        else:
+            np.matmul(a, b, out=out)
+        return
+    (trans_a, lda), (trans_b, ldb), (_, ldc) = layouts  # type: ignore[misc]
+    gemm(_ROW_MAJOR, trans_a, trans_b, M, N, K, 1.0, a.ctypes.data, lda, b.ctypes.data, ldb,
+         1.0 if accumulate else 0.0, out.ctypes.data, ldc)  # fmt: skip
