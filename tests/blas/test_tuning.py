@@ -231,3 +231,14 @@ def test_tune_blas_command_prints_the_times_and_the_kernels_in_use(
 def test_tune_blas_command_rejects_no_rounds(capsys):
     assert main(["tune-blas", "--rounds", "0"]) == 2
     assert "--rounds must be at least 1, got 0" in capsys.readouterr().err
+
+
+def test_without_an_openblas_status_names_numpys_blas_and_tune_refuses(monkeypatch, capsys):
+    monkeypatch.setattr(tuning, "numpy_openblas", lambda: None)
+    status = blas.status()
+    assert (status.kernels, status.reason) == (None, "not an OpenBLAS glassnet tunes")
+    with pytest.raises(RuntimeError, match="not an OpenBLAS built for several CPUs"):
+        blas.tune()
+    monkeypatch.delenv("GLASSNET_BLAS")
+    blas.ensure_tuned()  # nothing to choose between: says nothing, measures nothing
+    assert capsys.readouterr().out == ""

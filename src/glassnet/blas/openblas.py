@@ -109,7 +109,8 @@ def numpy_openblas() -> OpenBLAS | None:
     """The OpenBLAS NumPy's matrix products run on, or None (another BLAS, or not Linux).
 
     Found among the shared libraries mapped into this process (``/proc/self/maps``): the one
-    with "openblas" in its file name that NumPy ships beside itself, else the only one loaded.
+    with "openblas" in its file name that NumPy ships beside itself, else the only one loaded
+    if NumPy's build configuration names OpenBLAS (another package may bring its own).
     """
     import numpy as np
 
@@ -122,10 +123,23 @@ def numpy_openblas() -> OpenBLAS | None:
     loaded = [path for path in loaded if path.startswith("/") and ".so" in Path(path).name]
     numpy_dir = str(Path(np.__file__).resolve().parent)  # its wheels ship it in numpy.libs/
     own = [path for path in loaded if path.startswith(numpy_dir)]
-    candidates = own or (loaded if len(loaded) == 1 else [])
+    if not own and len(loaded) == 1 and "openblas" in numpy_blas_name().lower():
+        own = loaded  # a NumPy built against the system's OpenBLAS
+    candidates = own
     for path in candidates:
         try:
             return OpenBLAS(path)
         except OSError:
             continue
     return None
+
+
+def numpy_blas_name() -> str:
+    """NumPy's own account of its BLAS, e.g. ``"scipy-openblas 0.3.31.dev"``."""
+    import numpy as np
+
+    try:
+        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]  # type: ignore[index]
+    except (TypeError, KeyError):  # NumPy before 1.25 has no mode="dicts"
+        return "NumPy's BLAS"
+    return f"{blas.get('name', '')} {blas.get('version', '')}".strip() or "NumPy's BLAS"

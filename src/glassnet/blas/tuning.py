@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from glassnet.blas.cpu import cpu_flags, cpu_model, runnable_kernels
-from glassnet.blas.openblas import OpenBLAS, numpy_openblas
+from glassnet.blas.openblas import OpenBLAS, numpy_blas_name, numpy_openblas
 from glassnet.io.files import atomic_write_text, user_cache_dir
 
 #: The geometric-mean speed-up over the detected kernels that a kernel set needs to be chosen.
@@ -122,7 +122,7 @@ def status() -> BlasStatus:
     """
     blas = numpy_openblas()
     if blas is None:
-        return BlasStatus(_numpy_blas_name(), None, None, None, "not an OpenBLAS glassnet tunes")
+        return BlasStatus(numpy_blas_name(), None, None, None, "not an OpenBLAS glassnet tunes")
     kernels = blas.corename()
     detected = _state["detected"] or kernels
     return BlasStatus(
@@ -236,15 +236,6 @@ def _openblas_glassnet_may_switch() -> OpenBLAS | None:
         _state["reason"] = "detected by OpenBLAS; this build has one kernel set"
         return None
     return blas
-
-
-def _numpy_blas_name() -> str:
-    """NumPy's own account of its BLAS, e.g. ``"accelerate"``, from its build configuration."""
-    try:
-        info = np.show_config(mode="dicts")["Build Dependencies"]["blas"]  # type: ignore[index]
-        return f"{info['name']} {info.get('version', '')}".strip()
-    except (TypeError, KeyError):  # NumPy before 1.25 has no mode="dicts"
-        return "NumPy's BLAS"
 
 
 def _switchable_openblas() -> OpenBLAS:
