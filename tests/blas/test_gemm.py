@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from glassnet.blas import gemm
 from glassnet.blas.gemm import accumulating_in_blas, matmul_into
 from glassnet.blas.openblas import numpy_openblas
 
@@ -31,27 +32,78 @@ def test_matmul_into_a_strided_view_matches_numpy(dtype, transpose_a, transpose_
     np.testing.assert_allclose(big, expected, rtol=tol, atol=tol)
 
 
-@pytest.mark.parametrize(
-    "case", ["every other column", "reversed rows", "float16", "out overlaps a"]
-)
-def test_operands_blas_cannot_take_go_through_numpy_with_the_same_result(case):
-    a, b = operands(np.float32)
+@pytest.fixture
+def blas_calls(monkeypatch) -> list[str]:
+    """The dtype characters of the BLAS calls matmul_into makes (through the real BLAS)."""
+    calls: list[str] = []
+    lookup = gemm._cblas_gemm
+
+    def spy(char):
+        real = lookup(char)
+        if real is None:
+            return None
+        return lambda *args: (calls.append(char), real(*args))[1]
+
+    monkeypatch.setattr(gemm, "_cblas_gemm", spy)
+    return calls
+
+
+def test_a_blas_able_product_is_one_blas_call(blas_calls):
+    if not accumulating_in_blas(np.float32):
+        pytest.skip("NumPy's BLAS is not an OpenBLAS glassnet calls")
+    a, b = operands(np.float32, transpose_b=True)
     out = np.zeros((7, 11), np.float32)
+    matmul_into(a, b, out, accumulate=True)
+    assert blas_calls == ["f"]
+
+
+def fallback_case(case):
+    a, b = operands(np.float32)
+    out = np.ones((7, 11), np.float32)
     if case == "every other column":
         a = np.repeat(a, 2, axis=1)[:, ::2]
     elif case == "reversed rows":
         a = np.flipud(np.flipud(a).copy())  # a's values, rows stored last to first
-        out = np.flipud(out)
     elif case == "float16":
         a, b, out = a.astype(np.float16), b.astype(np.float16), out.astype(np.float16)
-    expected = a @ b
-    if case == "out overlaps a":
-        buffer = np.zeros((7, 20), np.float32)
-        buffer[:, :9] = a
-        a, out = buffer[:, :9], buffer[:, 9:20]
-        expected = a @ b
+    elif case == "big-endian":
+        a, b, out = a.astype(">f4"), b.astype(">f4"), out.astype(">f4")
+    elif case == "mixed dtypes":
+        b = b.astype(np.float64)
+    elif case == "out is a":
+        a = np.random.default_rng(2).normal(size=(7, 7)).astype(np.float32)
+        b = np.random.default_rng(3).normal(size=(7, 7)).astype(np.float32)
+        out = a
+    return a, b, out
+
+
+FALLBACKS = ["every other column", "reversed rows", "float16", "big-endian", "mixed dtypes",
+             "out is a"]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", FALLBACKS)
+def test_operands_blas_cannot_take_go_through_numpy_with_the_same_result(case, blas_calls):
+    a, b, out = fallback_case(case)
+    expected = out + (a @ b).astype(out.dtype)
     matmul_into(a, b, out, accumulate=True)
     np.testing.assert_allclose(out, expected, rtol=1e-2 if case == "float16" else 1e-5)
+    assert blas_calls == []
+
+
+def test_a_read_only_output_is_refused_as_numpy_refuses_it(blas_calls):
+    a, b = operands(np.float32)
+    out = np.zeros((7, 11), np.float32)
+    out.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        matmul_into(a, b, out, accumulate=True)
+    assert blas_calls == [] and not out.any()
+
+
+def test_sizes_past_the_builds_integers_go_through_numpy(monkeypatch, blas_calls):
+    a, b = operands(np.float32)
+    monkeypatch.setitem(gemm._INDEX_MAX, "f", 8)  # as if the BLAS integers held up to 8
+    matmul_into(a, b, np.zeros((7, 11), np.float32))
+    assert blas_calls == []
 
 
 def test_mismatched_shapes_are_refused_with_all_three():

@@ -221,24 +221,88 @@ def test_tune_blas_command_prints_the_times_and_the_kernels_in_use(
     cache, monkeypatch, capsys, detected_kernels_after
 ):
     monkeypatch.delenv("GLASSNET_BLAS")
-    assert main(["tune-blas", "--rounds", "1"]) == 0
+    assert main(["tune-blas", "--rounds", "3"]) == 0
     out = capsys.readouterr().out
     assert out.splitlines()[0].startswith("product (median ms)")
     assert f"BLAS: OpenBLAS {OPENBLAS.version()}, {OPENBLAS.corename()} kernels" in out
     assert cache.is_file()
 
 
-def test_tune_blas_command_rejects_no_rounds(capsys):
-    assert main(["tune-blas", "--rounds", "0"]) == 2
-    assert "--rounds must be at least 1, got 0" in capsys.readouterr().err
+def test_tune_blas_command_rejects_too_few_rounds(capsys):
+    assert main(["tune-blas", "--rounds", "2"]) == 2
+    assert "--rounds must be at least 3 for a median to mean much, got 2" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("setting", [("OPENBLAS_CORETYPE", "Haswell"), ("GLASSNET_BLAS", "off")])
+def test_tune_refuses_where_the_user_chose_the_kernels(setting, monkeypatch):
+    monkeypatch.delenv("GLASSNET_BLAS")
+    monkeypatch.setenv(*setting)
+    with pytest.raises(
+        RuntimeError, match=f"does not choose NumPy's BLAS kernels here: {setting[0]}"
+    ):
+        blas.tune()
+
+
+@pytest.mark.parametrize(
+    "store",
+    [
+        '{"tunings": []}',
+        '{"tunings": {"k": {"key": "k"}}}',
+        '{"tunings": {"k": {"key": "k", "detected": "X", "choice": "H", "speedup": "fast", '
+        '"times_ms": {}, "date": ""}}}',
+        '{"tunings": {"k": {"key": "another", "detected": "X", "choice": "H", "speedup": 2.0, '
+        '"times_ms": {}, "date": ""}}}',
+    ],
+)
+def test_damaged_store_entries_count_as_absent(store, cache):
+    cache.write_text(store)
+    assert tuning._stored() == {}
+
+
+@needs_switching
+def test_a_damaged_store_never_breaks_import(cache):
+    cache.write_text('{"tunings": {"k": 1}}')
+    out = run_python("import glassnet; print(glassnet.blas.status().reason)", cache)
+    assert "not measured here yet" in out
+
+
+@needs_switching
+def test_import_waits_when_other_threads_run_and_apply_tuned_switches_later(
+    cache, monkeypatch, detected_kernels_after
+):
+    monkeypatch.delenv("GLASSNET_BLAS")
+    other = next(k for k in CANDIDATES if k != detected_kernels_after)
+    key = tuning._key(OPENBLAS)
+    tuning._store(blas.Tuning(key, detected_kernels_after, other, 1.3, {}, ""))
+    monkeypatch.setattr(tuning.threading, "active_count", lambda: 3)
+    blas.apply_tuned(when_alone=True)
+    assert OPENBLAS.corename() == detected_kernels_after
+    assert f"measured choice, {other}, waits: other threads ran at import" in blas.status().reason
+    blas.apply_tuned()
+    assert blas.status().kernels == other
+
+
+@needs_switching
+def test_an_unwritable_cache_keeps_the_choice_for_the_run(
+    tmp_path, monkeypatch, capsys, detected_kernels_after
+):
+    monkeypatch.delenv("GLASSNET_BLAS")
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("")
+    monkeypatch.setenv("GLASSNET_CACHE_DIR", str(not_a_folder))
+    blas.ensure_tuned()
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("glassnet: timing NumPy's BLAS kernels on this CPU, once")
+    assert lines[1].startswith("glassnet: could not store the BLAS choice (")
+    assert lines[1].endswith("): it holds for this run")
 
 
 def test_without_an_openblas_status_names_numpys_blas_and_tune_refuses(monkeypatch, capsys):
     monkeypatch.setattr(tuning, "numpy_openblas", lambda: None)
     status = blas.status()
     assert (status.kernels, status.reason) == (None, "not an OpenBLAS glassnet tunes")
-    with pytest.raises(RuntimeError, match="not an OpenBLAS built for several CPUs"):
-        blas.tune()
     monkeypatch.delenv("GLASSNET_BLAS")
+    with pytest.raises(RuntimeError, match="is not an OpenBLAS glassnet tunes"):
+        blas.tune()
     blas.ensure_tuned()  # nothing to choose between: says nothing, measures nothing
     assert capsys.readouterr().out == ""

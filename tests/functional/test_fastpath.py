@@ -63,12 +63,17 @@ CONV_CASES = [
 ]
 
 
+def force_route(monkeypatch, route: str) -> None:
+    """Kernel rows summed over one width-window matrix wherever the stride down is 1 (with
+    NumPy's additions where BLAS cannot add), or one product with the whole window matrix."""
+    rule = (lambda stride, dtype: stride[0] == 1) if route == "row shift" else (lambda *_: False)
+    monkeypatch.setattr(conv, "_row_shift_applies", rule)
+
+
 @pytest.fixture(params=["row shift", "im2col"])
 def conv_route(request, monkeypatch) -> str:
-    """Run a test on each forward route: kernel rows summed over one width-window matrix
-    (where BLAS can add into its output), and one product with the whole window matrix."""
-    if request.param == "im2col":
-        monkeypatch.setattr(conv, "_row_shift_applies", lambda stride, dtype: False)
+    """Run a test on each forward route (``force_route``)."""
+    force_route(monkeypatch, request.param)
     return request.param
 
 
@@ -245,12 +250,16 @@ def test_row_shift_gives_the_numbers_of_one_window_matrix_product(case, dtype, m
     x = rng.normal(size=(N, H, W, C_in)).astype(dtype)
     w = rng.normal(size=(C_out, C_in, KH, KW)).astype(dtype)
     b = rng.normal(size=C_out).astype(dtype)
-    out, cache = conv2d_forward(x, w, b, S, P, D, mode)
     stride_down = S if isinstance(S, int) else S[0]
-    assert cache.row_shift == (stride_down == 1 and accumulating_in_blas(dtype))
+    assert conv2d_forward(x, w, b, S, P, D, mode)[1].row_shift == (
+        stride_down == 1 and accumulating_in_blas(dtype)
+    )  # the default route
+    force_route(monkeypatch, "row shift")
+    out, cache = conv2d_forward(x, w, b, S, P, D, mode)
+    assert cache.row_shift == (stride_down == 1)
     dout = rng.normal(size=out.shape).astype(dtype)
     grads = conv2d_backward(dout, cache)
-    monkeypatch.setattr(conv, "_row_shift_applies", lambda stride, dtype: False)
+    force_route(monkeypatch, "im2col")
     out_i, cache_i = conv2d_forward(x, w, b, S, P, D, mode)
     assert not cache_i.row_shift
     tol = {np.float32: 1e-5, np.float64: 1e-12}[dtype]

@@ -25,6 +25,10 @@ _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
 _NAMES = {"f": "sgemm", "d": "dgemm"}  # by dtype.char: float32, float64
 
 
+#: The largest size or leading dimension the BLAS integers hold, by dtype character.
+_INDEX_MAX: dict[str, int] = {}
+
+
 @functools.cache
 def _cblas_gemm(char: str) -> Callable[..., None] | None:
     """NumPy's OpenBLAS's ``cblas_?gemm`` for a dtype character, with its argument types."""
@@ -32,7 +36,9 @@ def _cblas_gemm(char: str) -> Callable[..., None] | None:
     if blas is None or char not in _NAMES:
         return None
     name = _NAMES[char]
-    index = ctypes.c_int64 if "USE64BITINT" in blas.config().split() else ctypes.c_int
+    wide = "USE64BITINT" in blas.config().split()
+    index = ctypes.c_int64 if wide else ctypes.c_int
+    _INDEX_MAX[char] = 2**63 - 1 if wide else 2**31 - 1
     scalar = ctypes.c_float if char == "f" else ctypes.c_double
     enum, pointer = ctypes.c_int, ctypes.c_void_p
     for prefix, suffix in (("scipy_cblas_", "64_"), ("cblas_", "64_"), ("scipy_cblas_", ""),
@@ -64,6 +70,30 @@ def _as_blas_matrix(x: np.ndarray) -> tuple[int, int] | None:
     return None
 
 
+def _blas_layouts(
+    a: np.ndarray, b: np.ndarray, out: np.ndarray
+) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]] | None:
+    """The three operands' ``(transpose flag, leading dimension)`` for one BLAS call, or None
+    where NumPy must do the product: no BLAS for the dtype, mixed, non-native or unaligned
+    data, a read-only or overlapping output, empty sides, or sizes past the build's integers."""
+    gemm = _cblas_gemm(out.dtype.char)
+    if gemm is None or not a.dtype == b.dtype == out.dtype or not out.dtype.isnative:
+        return None
+    if not (out.flags.writeable and a.flags.aligned and b.flags.aligned and out.flags.aligned):
+        return None
+    if 0 in a.shape or 0 in b.shape or np.may_share_memory(out, a) or np.may_share_memory(out, b):
+        return None
+    layouts = (_as_blas_matrix(a), _as_blas_matrix(b), _as_blas_matrix(out))
+    if layouts[0] is None or layouts[1] is None or layouts[2] is None:
+        return None
+    if layouts[2][0] != _NO_TRANS:
+        return None
+    largest = max(*a.shape, *b.shape, *(ld for _, ld in layouts))
+    if largest > _INDEX_MAX[out.dtype.char]:
+        return None
+    return layouts  # type: ignore[return-value]
+
+
 def matmul_into(a: np.ndarray, b: np.ndarray, out: np.ndarray, accumulate: bool = False) -> None:
     """``out[...] = a @ b``, or with ``accumulate`` ``out += a @ b``, in place.
 
@@ -84,21 +114,15 @@ def matmul_into(a: np.ndarray, b: np.ndarray, out: np.ndarray, accumulate: bool 
     (M, K), (K_b, N) = a.shape, b.shape
     if K_b != K or out.shape != (M, N):
         raise ValueError(f"matmul_into: shapes {a.shape} @ {b.shape} -> {out.shape} do not match")
-    gemm = _cblas_gemm(out.dtype.char) if a.dtype == b.dtype == out.dtype else None
-    layouts = [_as_blas_matrix(x) for x in (a, b, out)]
-    if (
-        gemm is None
-        or min(M, N, K) == 0
-        or None in layouts
-        or layouts[2][0] != _NO_TRANS  # type: ignore[index]
-        or np.may_share_memory(out, a)
-        or np.may_share_memory(out, b)
-    ):
+    layouts = _blas_layouts(a, b, out)
+    if layouts is None:
         if accumulate:
             out += a @ b
         else:
             np.matmul(a, b, out=out)
         return
+    gemm = _cblas_gemm(out.dtype.char)
+    assert gemm is not None  # _blas_layouts checked
     (trans_a, lda), (trans_b, ldb), (_, ldc) = layouts  # type: ignore[misc]
     gemm(_ROW_MAJOR, trans_a, trans_b, M, N, K, 1.0, a.ctypes.data, lda, b.ctypes.data, ldb,
          1.0 if accumulate else 0.0, out.ctypes.data, ldc)  # fmt: skip

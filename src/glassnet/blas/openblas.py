@@ -121,8 +121,9 @@ def numpy_openblas() -> OpenBLAS | None:
         {line.split()[-1] for line in maps.read_text().splitlines() if "openblas" in line.lower()}
     )
     loaded = [path for path in loaded if path.startswith("/") and ".so" in Path(path).name]
-    numpy_dir = str(Path(np.__file__).resolve().parent)  # its wheels ship it in numpy.libs/
-    own = [path for path in loaded if path.startswith(numpy_dir)]
+    numpy_dir = Path(np.__file__).resolve().parent  # its wheels ship it in numpy.libs/
+    own_dirs = (f"{numpy_dir}{os.sep}", f"{numpy_dir}.libs{os.sep}")
+    own = [path for path in loaded if path.startswith(own_dirs)]
     if not own and len(loaded) == 1 and "openblas" in numpy_blas_name().lower():
         own = loaded  # a NumPy built against the system's OpenBLAS
     candidates = own

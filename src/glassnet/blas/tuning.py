@@ -143,10 +143,20 @@ def tune(rounds: int = 11, store: bool = True, apply: bool = True) -> Tuning:
         The ``Tuning``: the choice and the times behind it.
 
     Raises:
-        RuntimeError: where NumPy's BLAS is not an OpenBLAS that can switch kernels, or off
+        RuntimeError: where glassnet does not choose the kernels (``OPENBLAS_CORETYPE`` or
+            ``GLASSNET_BLAS=off`` set, or NumPy's BLAS not an OpenBLAS that can switch), or off
             the main thread.
+        OSError: where the result cannot be stored (after applying it).
     """
-    blas = _switchable_openblas()
+    if rounds < 1:
+        raise ValueError(f"tune needs at least 1 round, got {rounds}")
+    blas = _openblas_glassnet_may_switch()
+    if blas is None:
+        raise RuntimeError(
+            f"glassnet does not choose NumPy's BLAS kernels here: {_state['reason']}"
+        )
+    if threading.current_thread() is not threading.main_thread():
+        raise RuntimeError("BLAS kernels can only be tuned from the main thread")
     detected = _detected(blas)
     times = _measure(blas, _candidates(blas), rounds, detected)
     choice, speedup = choose(times, detected)
@@ -158,10 +168,10 @@ def tune(rounds: int = 11, store: bool = True, apply: bool = True) -> Tuning:
         times,
         datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     )
-    if store:
-        _store(tuning)
     if apply:
         _use(blas, tuning)
+    if store:
+        _store(tuning)
     return tuning
 
 
@@ -189,38 +199,58 @@ def choose(times_ms: dict[str, dict[str, float]], detected: str) -> tuple[str, f
     return best, best_gain
 
 
-def apply_tuned() -> None:
+def apply_tuned(when_alone: bool = False) -> None:
     """Switch to the stored choice for this machine, if there is one; run at import.
 
     Does nothing where ``OPENBLAS_CORETYPE`` or ``GLASSNET_BLAS=off`` is set, where NumPy's
     BLAS cannot switch, or where nothing was measured for this CPU, OpenBLAS build and thread
-    count; ``status()`` says which.
+    count; ``status()`` says which. It never raises: a damaged store counts as empty.
+
+    The switch must not meet a BLAS call in another thread (OpenBLAS's kernel table is empty
+    for an instant). Call it when no other thread is in one.
+
+    Args:
+        when_alone: switch only if this is the process's only Python thread, else say why not
+            (as at import, when glassnet cannot know what other threads do).
     """
-    blas = _openblas_glassnet_may_switch()
-    if blas is None:
-        return
-    tuning = _stored().get(_key(blas))
-    if tuning is None:
-        _state["reason"] = "detected by OpenBLAS; not measured here yet (glassnet tune-blas)"
-    elif threading.current_thread() is not threading.main_thread():
-        _state["reason"] = "detected by OpenBLAS; glassnet was imported off the main thread"
-    else:
-        _use(blas, tuning)
+    try:
+        blas = _openblas_glassnet_may_switch()
+        if blas is None:
+            return
+        tuning = _stored().get(_key(blas))
+        if tuning is None:
+            _state["reason"] = "detected by OpenBLAS; not measured here yet (glassnet tune-blas)"
+        elif threading.current_thread() is not threading.main_thread():
+            _state["reason"] = "detected by OpenBLAS; glassnet was imported off the main thread"
+        elif when_alone and threading.active_count() > 1 and tuning.choice != tuning.detected:
+            _state["reason"] = (
+                f"detected by OpenBLAS; glassnet's measured choice, {tuning.choice}, waits: "
+                "other threads ran at import (call glassnet.blas.apply_tuned() when none is in "
+                "a BLAS call)"
+            )
+        else:
+            _use(blas, tuning)
+    except Exception as error:  # a cache must never break `import glassnet`
+        _state["reason"] = f"detected by OpenBLAS; the stored choice was not applied: {error!r}"
 
 
 def ensure_tuned(progress: Callable[[str], None] = print) -> None:
     """``tune`` once per machine where it can help and was never done, telling ``progress``.
 
     For commands that run long jobs (``glassnet train``, ``glassnet profile``): the
-    measurement takes a few seconds, once, and is then stored.
+    measurement takes about a second, once, and is then stored; where it cannot be stored it
+    holds for this process.
     """
     blas = _openblas_glassnet_may_switch()
     if blas is None or threading.current_thread() is not threading.main_thread():
         return
     if _key(blas) in _stored() or len(_candidates(blas)) < 2:
         return
-    progress("glassnet: timing NumPy's BLAS kernels on this CPU, once (a few seconds)")
-    tune()
+    progress("glassnet: timing NumPy's BLAS kernels on this CPU, once (about a second)")
+    try:
+        tune()
+    except OSError as error:
+        progress(f"glassnet: could not store the BLAS choice ({error}): it holds for this run")
 
 
 def _openblas_glassnet_may_switch() -> OpenBLAS | None:
@@ -232,21 +262,12 @@ def _openblas_glassnet_may_switch() -> OpenBLAS | None:
         _state["reason"] = f"OPENBLAS_CORETYPE={os.environ['OPENBLAS_CORETYPE']}, set by you"
         return None
     blas = numpy_openblas()
-    if blas is None or not blas.can_switch():
+    if blas is None:
+        _state["reason"] = f"{numpy_blas_name()} is not an OpenBLAS glassnet tunes"
+        return None
+    if not blas.can_switch():
         _state["reason"] = "detected by OpenBLAS; this build has one kernel set"
         return None
-    return blas
-
-
-def _switchable_openblas() -> OpenBLAS:
-    blas = numpy_openblas()
-    if blas is None or not blas.can_switch():
-        raise RuntimeError(
-            "NumPy's BLAS is not an OpenBLAS built for several CPUs: there are no kernels to "
-            f"choose between ({status().library})"
-        )
-    if threading.current_thread() is not threading.main_thread():
-        raise RuntimeError("BLAS kernels can only be tuned from the main thread")
     return blas
 
 
@@ -345,13 +366,31 @@ def _store_path() -> os.PathLike[str]:
 
 
 def _stored() -> dict[str, Tuning]:
-    """The stored tunings by key; an unreadable store counts as empty (it is only a cache)."""
+    """The stored tunings by key; an unreadable store or entry counts as absent (a cache)."""
     try:
         with open(_store_path(), encoding="utf-8") as f:
             entries = json.load(f)["tunings"]
-        return {key: Tuning(**fields) for key, fields in entries.items()}
-    except (OSError, ValueError, KeyError, TypeError):
+        tunings = {key: _from_json(fields) for key, fields in entries.items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return {}
+    return {key: t for key, t in tunings.items() if t is not None and t.key == key}
+
+
+def _from_json(fields: object) -> Tuning | None:
+    """A stored entry as a ``Tuning``, or None where a field is missing or of another type."""
+    try:
+        tuning = Tuning(**fields)  # type: ignore[arg-type]
+    except TypeError:
+        return None
+    texts = (tuning.key, tuning.detected, tuning.choice, tuning.date)
+    times = tuning.times_ms
+    valid = (
+        all(isinstance(t, str) for t in texts)
+        and isinstance(tuning.speedup, (int, float))
+        and isinstance(times, dict)
+        and all(isinstance(v, dict) for v in times.values())
+    )
+    return tuning if valid else None
 
 
 def _store(tuning: Tuning) -> None:

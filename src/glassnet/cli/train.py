@@ -80,7 +80,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--download",
         action="store_true",
         help="mnist/fashion-mnist: fetch the files (checksums verified) into --data-dir, "
-        "default ~/.cache/glassnet (or $GLASSNET_CACHE_DIR), unless they are there already",
+        "default $GLASSNET_CACHE_DIR, else $XDG_CACHE_HOME/glassnet or ~/.cache/glassnet, unless "
+        "they are there already",
     )
     parser.add_argument("--out", help="output folder (default: runs/<dataset>-<model>-<time>)")
     parser.add_argument("--resume", metavar="CKPT", help="continue from a checkpoint file")

@@ -15,7 +15,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "Later 'import glassnet' applies it; OPENBLAS_CORETYPE or GLASSNET_BLAS=off override. "
         "glassnet train and profile do this once by themselves; this command measures again.",
     )
-    parser.add_argument("--rounds", type=int, default=11, help="timed rounds, medians (11)")
+    parser.add_argument("--rounds", type=int, default=11, help="timed rounds, medians (11, >= 3)")
     parser.set_defaults(func=run)
 
 
@@ -23,8 +23,8 @@ def run(args: argparse.Namespace) -> int:
     from glassnet import blas
     from glassnet.cli import CLIError
 
-    if args.rounds < 1:
-        raise CLIError(f"--rounds must be at least 1, got {args.rounds}")
+    if args.rounds < 3:
+        raise CLIError(f"--rounds must be at least 3 for a median to mean much, got {args.rounds}")
     try:
         tuning = blas.tune(rounds=args.rounds)
     except RuntimeError as error:

@@ -25,8 +25,9 @@ from glassnet.functional._windows import (
 )
 
 ConvMode = Literal["cross-correlation", "convolution"]
-#: Weight gradients of at most this many numbers are computed a window entry at a time.
-GEMV_MAX_RESULT = 300
+#: Weight gradients of layers with at most this many window entries (C_in * KH * KW) are
+#: computed a window entry at a time (``_weight_grad``).
+GEMV_MAX_ENTRIES = 32
 CONV_MODES = ("cross-correlation", "convolution")
 
 
@@ -141,7 +142,7 @@ def conv2d_forward_chwn(
     kernel = w[:, :, ::-1, ::-1] if flip else w
     xp = pad_chwn(x, P)  # (C_in, H_p, W_p, N)
     w_mat = kernel.reshape(C_out, C_in * KH * KW)  # (C_out, K); copies only when flipped
-    row_shift = _row_shift_applies(S, x.dtype)
+    row_shift = x.dtype == w.dtype and _row_shift_applies(S, x.dtype)
     blocks = _row_blocks(xp, (KH, KW), (H_out, W_out), row_shift)
     # zero rows added for BLAS (C_out' rows): the kernel's rows W_m (C_out', C_in*KW) for the
     # row shift, else the whole kernel (C_out', K)
@@ -197,18 +198,19 @@ def conv2d_backward_chwn(
     scatter = input_grad and not as_conv
     dxp = np.zeros(xp.shape, dtype=dout.dtype) if scatter else None  # (C_in, H_p, W_p, N)
     w_rows = _kernel_rows(w_mat, KH, KW) if row_shift else []  # W_m, (C_out, C_in*KW) each
+    by_entry = w_mat.shape[1] <= GEMV_MAX_ENTRIES
     row = out_hw[1] * xp.shape[3]  # W_out * N columns per output row
     for i0, i1 in _row_blocks(xp, (KH, KW), out_hw, row_shift):
         cols = cache.block_cols((i0, i1))  # as forward built them: kept, or built again
         d = dout[:, i0:i1].reshape(C_out, -1)  # (C_out, R*W_out*N), a view
         if not row_shift:
-            dw_mat += _weight_grad(d, cols)
+            dw_mat += _weight_grad(d, cols, by_entry)
             if dxp is not None:
                 col2im(w_mat.T @ d, dxp, (KH, KW), S, D, out_hw, (i0, i1))
             continue
         for m in range(KH):  # dW[:, :, m] from the windows m rows on
             block = _shifted(cols, m * D[0], i1 - i0, row)
-            dw[:, :, m] += _weight_grad(d, block).reshape(C_out, C_in, KW)
+            dw[:, :, m] += _weight_grad(d, block, by_entry).reshape(C_out, C_in, KW)
         if dxp is not None:  # dcols_w[:, m rows on] += W_m^T @ dY, then back along the width
             dcols = np.zeros(cols.shape, dtype=dout.dtype)  # (C_in*KW, R_p*W_out*N)
             for m, w_m in enumerate(w_rows):
@@ -266,7 +268,7 @@ def _row_blocks(xp: np.ndarray, kernel: Pair, out_hw: Pair, row_shift: bool) -> 
     """The blocks of output rows that forward and backward both work through.
 
     One output row's windows take C_in * KH * KW * W_out * N numbers; with the row shift
-    C_in * KW * W_out * N, plus KH - 1 rows per block that the next block shares.
+    C_in * KW * W_out * N, and each block also reads the D_h * (KH - 1) rows below it.
     """
     (C_in, N), (KH, KW), (H_out, W_out) = (xp.shape[0], xp.shape[3]), kernel, out_hw
     window_rows = C_in * KW * (1 if row_shift else KH)
@@ -355,18 +357,19 @@ def _padded_rows(w_mat: np.ndarray) -> np.ndarray:
     return np.concatenate([w_mat, np.zeros((rows - C_out, K), dtype=w_mat.dtype)])
 
 
-def _weight_grad(d: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """``d @ cols^T``: (C_out, M) and (K, M) -> (C_out, K), by the fastest route for the shape.
+def _weight_grad(d: np.ndarray, cols: np.ndarray, by_entry: bool) -> np.ndarray:
+    """``d @ cols^T``: (C_out, M) and (K', M) -> (C_out, K'), by the faster route for the shape.
 
     The same numbers two ways. The inner dimension M is long: OpenBLAS runs
-    ``(cols @ d^T)^T`` faster than ``d @ cols^T``, but for a small result (K * C_out up to
-    ``GEMV_MAX_RESULT`` numbers, a first layer's few window entries) one matrix-vector product
-    per window entry faster still. Measured here (Haswell kernels, batch 128, per kernel row
-    with the row shift): LeNet-5's first convolution, 5 x 6 results, 0.75 ms against 2.8 ms;
-    its second, 30 x 16, 1.9 ms against 0.9 ms; the CIFAR-like net's first, 9 x 32 at batch
-    64, 2.1 ms against 2.3 ms.
+    ``(cols @ d^T)^T`` faster than ``d @ cols^T``, and one matrix-vector product per window
+    entry (``by_entry``) faster still where a layer's windows have few entries
+    (C_in * KH * KW up to ``GEMV_MAX_ENTRIES``, a first layer's): measured here (Haswell
+    kernels), LeNet-5's first convolution at batch 128 0.85 ms against 1.4 ms, the CIFAR-like
+    net's at batch 64 1.9 ms against 3.0 ms; with the row shift (a product per kernel row)
+    0.75 against 2.8 ms and 2.1 against 2.3 ms; LeNet-5's second convolution, 150 entries,
+    the other way round: 1.9 against 0.9 ms.
     """
-    if cols.shape[0] * d.shape[0] <= GEMV_MAX_RESULT:
+    if by_entry:
         return np.stack([d @ row for row in cols], axis=1)
     return (cols @ d.T).T
 
@@ -390,8 +393,9 @@ def conv2d_forward(
                                                   * W[o, c, KH-1-m, KW-1-k]
         which, for S = D = 1 and no padding, is the textbook Y[i, j] = sum X[m, n] W[i-m, j-n]
         with the output indexed from the kernel's far corner.
-        X_p is X padded with zeros. It is computed as one matrix product: the kernel as a
-        matrix times the windows of X_p laid out as columns (im2col), in the compute layout
+        X_p is X padded with zeros. It is computed as matrix products: the kernel as a matrix
+        times the windows of X_p laid out as columns (im2col), or, for stride 1 down, each
+        kernel row times the windows of the width alone, summed; in the compute layout
         (``conv2d_forward_chwn``).
 
     Shape:
