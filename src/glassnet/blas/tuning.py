@@ -239,12 +239,15 @@ def ensure_tuned(progress: Callable[[str], None] = print) -> None:
 
     For commands that run long jobs (``glassnet train``, ``glassnet profile``): the
     measurement takes about a second, once, and is then stored; where it cannot be stored it
-    holds for this process.
+    holds for this process. A stored choice that the import left waiting is applied.
     """
     blas = _openblas_glassnet_may_switch()
     if blas is None or threading.current_thread() is not threading.main_thread():
         return
-    if _key(blas) in _stored() or len(_candidates(blas)) < 2:
+    if _key(blas) in _stored():
+        apply_tuned()  # in case the import waited: these commands run no BLAS in other threads
+        return
+    if len(_candidates(blas)) < 2:
         return
     progress("glassnet: timing NumPy's BLAS kernels on this CPU, once (about a second)")
     try:
