@@ -144,9 +144,9 @@ def conv2d_forward_chwn(
     w_mat = kernel.reshape(C_out, C_in * KH * KW)  # (C_out, K); copies only when flipped
     row_shift = x.dtype == w.dtype and _row_shift_applies(S, x.dtype)
     blocks = _row_blocks(xp, (KH, KW), (H_out, W_out), row_shift)
-    # zero rows added for BLAS (C_out' rows): the kernel's rows W_m (C_out', C_in*KW) for the
-    # row shift, else the whole kernel (C_out', K)
-    w_rows = [_padded_rows(w_m) for w_m in (_kernel_rows(w_mat, KH, KW) if row_shift else [w_mat])]
+    # the kernel's rows W_m (C_out, C_in*KW) for the row shift, else the whole kernel with
+    # zero rows added for BLAS (C_out', K)
+    w_rows = _kernel_rows(w_mat, KH, KW) if row_shift else [_padded_rows(w_mat)]
     rows = w_rows[0].shape[0]
     out_rows = np.empty((rows, H_out, W_out, N), dtype=np.result_type(x, w))
     for i0, i1 in blocks:
@@ -344,8 +344,10 @@ def _padded_rows(w_mat: np.ndarray) -> np.ndarray:
     OpenBLAS runs a product with few rows and a long inner dimension faster when the rows are
     a multiple of its kernels' width: measured here (A/B, alternating rounds), LeNet-5's first
     convolution (6 kernels) as 8 rows made inference at batch 128 5-10% faster and training up
-    to 5%. The extra output rows are zeros times the windows and are dropped; the kept rows
-    are the same products.
+    to 5% with im2col's one product. The extra output rows are zeros times the windows and are
+    dropped; the kept rows are the same products. With the row shift, whose products add into
+    the output KH times, the extra rows cost more than they gain (A/B: LeNet-5 training 5-10%
+    slower, inference 2%), so they are only added for im2col's product.
 
     Shape:
         w_mat: (C_out, K); returns (C_out rounded up to a multiple of 8, K), or ``w_mat``.
