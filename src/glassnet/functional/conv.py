@@ -346,8 +346,9 @@ def _padded_rows(w_mat: np.ndarray) -> np.ndarray:
     convolution (6 kernels) as 8 rows made inference at batch 128 5-10% faster and training up
     to 5% with im2col's one product. The extra output rows are zeros times the windows and are
     dropped; the kept rows are the same products. With the row shift, whose products add into
-    the output KH times, the extra rows cost more than they gain (A/B: LeNet-5 training 5-10%
-    slower, inference 2%), so they are only added for im2col's product.
+    the output KH times, the extra rows made no clear difference (A/B, four runs: between 5%
+    faster and 10% slower, either way in training and inference), so they are only added for
+    im2col's product.
 
     Shape:
         w_mat: (C_out, K); returns (C_out rounded up to a multiple of 8, K), or ``w_mat``.
