@@ -1,8 +1,9 @@
 """Convolution on concrete numbers: the weighted sum at one position, and one kernel gradient.
 
 Every number printed here is read from what ``glassnet.functional.conv2d_forward`` and
-``conv2d_backward`` computed (their im2col cache holds each window and the kernel as applied),
-so the printed sum is the feature-map value, not a second implementation of it.
+``conv2d_backward`` computed (their cache gives each window, ``ConvCache.cols()``, and the
+kernel as applied), so the printed sum is the feature-map value, not a second implementation
+of it.
 """
 
 from __future__ import annotations
