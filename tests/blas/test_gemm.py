@@ -119,3 +119,4 @@ def test_blas_adds_in_place_wherever_numpy_runs_on_a_multi_cpu_openblas():
         pytest.skip("NumPy's BLAS is not an OpenBLAS of NumPy's wheels")
     assert accumulating_in_blas(np.float32) and accumulating_in_blas(np.float64)
     assert not accumulating_in_blas(np.float16)
+    assert not accumulating_in_blas(np.dtype(">f4"))  # NumPy would do every product

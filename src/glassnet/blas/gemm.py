@@ -55,7 +55,8 @@ def _cblas_gemm(char: str) -> Callable[..., None] | None:
 
 def accumulating_in_blas(dtype: np.dtype | type) -> bool:
     """Whether ``matmul_into`` adds into its output inside BLAS for ``dtype`` (else NumPy)."""
-    return _cblas_gemm(np.dtype(dtype).char) is not None
+    dtype = np.dtype(dtype)
+    return dtype.isnative and _cblas_gemm(dtype.char) is not None
 
 
 def _as_blas_matrix(x: np.ndarray) -> tuple[int, int] | None:

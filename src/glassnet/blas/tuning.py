@@ -1,12 +1,13 @@
-"""Measure which OpenBLAS kernels run glassnet's matrix products fastest here; keep and apply it.
+"""Measure which OpenBLAS kernels run glassnet fastest here; keep the choice and apply it.
 
-``tune`` times the matrix products of typical convolutions and dense layers under each kernel
-set the CPU can run, alternating between them round by round, and chooses one only if it is
-faster overall by ``MIN_GAIN`` and no product is slower than under the detected kernels by
-more than ``MAX_LOSS``: on another machine the measurement comes out differently, and then
-nothing changes. The result is stored per CPU, OpenBLAS build and thread count in
-``blas-kernels.json`` in the user cache (``glassnet.io.files.user_cache_dir``), and
-``apply_tuned`` (run when glassnet is imported) switches to the stored choice.
+``tune`` times training steps and forward passes of two models (``WORKLOADS``) under each
+kernel set the CPU can run, alternating between them round by round, and chooses another set
+than the detected one only if it is at least ``MIN_GAIN`` times as fast in geometric mean and
+no workload runs at less than ``MAX_LOSS`` of its speed with the detected kernels: on another
+machine the measurement comes out differently, and then nothing changes. The result is stored
+per CPU, OpenBLAS build and thread count in ``blas-kernels.json`` in the user cache
+(``glassnet.io.files.user_cache_dir``), and ``apply_tuned`` (run when glassnet is imported)
+switches to the stored choice.
 ``OPENBLAS_CORETYPE`` set by the user, or ``GLASSNET_BLAS=off``, leave the kernels alone.
 """
 
@@ -21,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -29,40 +30,48 @@ from glassnet.blas.cpu import cpu_flags, cpu_model, runnable_kernels
 from glassnet.blas.openblas import OpenBLAS, numpy_blas_name, numpy_openblas
 from glassnet.io.files import atomic_write_text, user_cache_dir
 
-#: The geometric-mean speed-up over the detected kernels that a kernel set needs to be chosen.
-MIN_GAIN = 1.05
-#: The least speed of any one product, as a fraction of the detected kernels', it may show.
+#: The geometric-mean speed-up over the detected kernels that a kernel set needs to be chosen:
+#: above the noise of medians over alternating rounds (1-2% here), below the gains seen.
+MIN_GAIN = 1.03
+#: The least speed of any one workload, as a fraction of its speed with the detected kernels.
 MAX_LOSS = 0.95
 STORE_NAME = "blas-kernels.json"
+#: Bumped when what ``tune`` measures changes: tunings stored by another method are ignored.
+STORE_FORMAT = 2
 
-#: Products timed: (what it is, rows, inner dimension, columns, which operand is transposed),
-#: as glassnet computes them for LeNet-5 at batch 128 and the CIFAR-like benchmark net at 64:
-#: forward kernels (C_out, C_in*KH*KW) @ windows (C_in*KH*KW, H_out*W_out*N), whole or a
-#: block of output rows at a time (``row_blocks``); weight gradients windows @ dY^T; input
-#: gradients W^T @ dY; dense layers x @ W^T.
-PRODUCTS: tuple[tuple[str, int, int, int, str], ...] = (
-    ("conv 1->6 5x5, 28x28 (8 rows)", 8, 25, 100352, ""),
-    ("conv 6->16 5x5, 10x10", 16, 150, 12800, ""),
-    ("conv 6->16 weight gradient", 150, 12800, 16, "b"),
-    ("conv 6->16 input gradient", 150, 16, 12800, "a"),
-    ("conv 3->32 3x3, 32x32", 32, 27, 65536, ""),
-    ("conv 32->32 3x3, a row", 32, 288, 2048, ""),
-    ("conv 32->32 weight gradient", 288, 2048, 32, "b"),
-    ("conv 64->64 3x3, a row", 64, 576, 1024, ""),
-    ("dense 4096->256", 64, 4096, 256, "b"),
+
+class Workload(NamedTuple):
+    """One timed workload: a model's training step or forward pass on a random batch."""
+
+    name: str
+    model: str  # a name of ``glassnet.models.MODELS``
+    batch: int
+    train: bool
+
+
+#: What ``tune`` times: glassnet's own steps, so that the choice reflects everything a model
+#: runs (the convolutions' products with the row shift, im2col's, the dense layers', and the
+#: NumPy work between them). Timing the matrix products alone, with their operands hot in the
+#: cache, missed differences the models showed (in-process A/B here, Haswell against
+#: SkylakeX: LeNet-5 1.05-1.09x, the CIFAR-like net 1.09-1.13x).
+WORKLOADS: tuple[Workload, ...] = (
+    Workload("LeNet-5 training step, batch 32", "lenet5", 32, True),
+    Workload("LeNet-5 inference, batch 128", "lenet5", 128, False),
+    Workload("CIFAR-like training step, batch 16", "cifar-cnn", 16, True),
+    Workload("CIFAR-like inference, batch 16", "cifar-cnn", 16, False),
 )
 
 
 @dataclass(frozen=True)
 class Tuning:
-    """One measurement: the median milliseconds of each product under each kernel set.
+    """One measurement: the median milliseconds of each workload under each kernel set.
 
     Fields:
         key: the CPU, OpenBLAS build, detected kernels and threads it was measured on.
         detected: the kernels OpenBLAS picks by itself here.
         choice: the kernels to use (``detected`` when none was faster).
         speedup: ``choice``'s geometric-mean speed-up over ``detected`` (1.0 when the same).
-        times_ms: {kernels: {product: median ms}}.
+        times_ms: {kernels: {workload: median ms}}.
         date: when it was measured (ISO 8601).
     """
 
@@ -74,12 +83,12 @@ class Tuning:
     date: str
 
     def table(self) -> str:
-        """The measured products, one row each, a column per kernel set."""
-        names = list(self.times_ms)
-        rows = [f"{'product (median ms)':<34}" + "".join(f"{n:>10}" for n in names)]
-        for product, *_ in PRODUCTS:
-            cells = "".join(f"{self.times_ms[n].get(product, math.nan):>10.3f}" for n in names)
-            rows.append(f"{product:<34}{cells}")
+        """The measured workloads, one row each, a column per kernel set."""
+        names, width = list(self.times_ms), max(len(w.name) for w in WORKLOADS) + 2
+        rows = [f"{'workload (median ms)':<{width}}" + "".join(f"{n:>10}" for n in names)]
+        for workload in WORKLOADS:
+            times = (self.times_ms[n].get(workload.name, math.nan) for n in names)
+            rows.append(f"{workload.name:<{width}}" + "".join(f"{t:>10.3f}" for t in times))
         return "\n".join(rows)
 
 
@@ -90,7 +99,8 @@ class BlasStatus:
     Fields:
         library: e.g. ``"OpenBLAS 0.3.31.188.0"``, or NumPy's name for another BLAS.
         kernels: the kernel set in use (None where unknown).
-        detected: the set OpenBLAS picked by itself at load.
+        detected: the set OpenBLAS picked by itself at load (None where unknown, e.g. when
+            ``OPENBLAS_CORETYPE`` chose).
         threads: the threads its products use (None where unknown).
         reason: how ``kernels`` came to be chosen, in words.
     """
@@ -125,18 +135,20 @@ def status() -> BlasStatus:
         return BlasStatus(numpy_blas_name(), None, None, None, "not an OpenBLAS glassnet tunes")
     kernels = blas.corename()
     detected = _state["detected"] or kernels
+    if _state["detected"] is None and os.environ.get("OPENBLAS_CORETYPE"):
+        detected = None  # forced at load: what OpenBLAS would detect is not known
     return BlasStatus(
         f"OpenBLAS {blas.version()}", kernels, detected, blas.threads(), _state["reason"]
     )
 
 
 def tune(rounds: int = 11, store: bool = True, apply: bool = True) -> Tuning:
-    """Time ``PRODUCTS`` under each kernel set this CPU runs, and choose the fastest safely.
+    """Time ``WORKLOADS`` under each kernel set this CPU runs, and choose the fastest safely.
 
     Args:
-        rounds: timed rounds; each times every product under every kernel set in turn (so
+        rounds: timed rounds; each times every workload under every kernel set in turn (so
             outside load hits them alike), and the medians decide.
-        store: keep the result in the user cache for later processes (``apply_tuned``).
+        store: keep the result in the user cache for later processes (``save``).
         apply: switch this process to the chosen kernels now.
 
     Returns:
@@ -171,7 +183,7 @@ def tune(rounds: int = 11, store: bool = True, apply: bool = True) -> Tuning:
     if apply:
         _use(blas, tuning)
     if store:
-        _store(tuning)
+        save(tuning)
     return tuning
 
 
@@ -179,15 +191,15 @@ def choose(times_ms: dict[str, dict[str, float]], detected: str) -> tuple[str, f
     """The kernel set to use, and its geometric-mean speed-up over ``detected``.
 
     A set other than ``detected`` is chosen only when its geometric-mean speed-up over the
-    products is at least ``MIN_GAIN`` and none of its products runs below ``MAX_LOSS`` of the
-    detected speed; among several such sets, the fastest.
+    workloads is at least ``MIN_GAIN`` and none of them runs below ``MAX_LOSS`` of its speed
+    with ``detected``; among several such sets, the fastest.
 
     Example:
         >>> choose({"SkylakeX": {"a": 2.0, "b": 1.0}, "Haswell": {"a": 1.0, "b": 0.98}},
         ...        "SkylakeX")
         ('Haswell', 1.428...)
         >>> choose({"SkylakeX": {"a": 2.0, "b": 1.0}, "Haswell": {"a": 1.0, "b": 1.2}},
-        ...        "SkylakeX")  # faster overall, but one product 17% slower: keep SkylakeX
+        ...        "SkylakeX")  # faster overall, but one workload 17% slower: keep SkylakeX
         ('SkylakeX', 1.0)
     """
     best, best_gain = detected, 1.0
@@ -238,7 +250,7 @@ def ensure_tuned(progress: Callable[[str], None] = print) -> None:
     """``tune`` once per machine where it can help and was never done, telling ``progress``.
 
     For commands that run long jobs (``glassnet train``, ``glassnet profile``): the
-    measurement takes about a second, once, and is then stored; where it cannot be stored it
+    measurement takes a second or two, once, and is then stored; where it cannot be stored it
     holds for this process. A stored choice that the import left waiting is applied.
     """
     blas = _openblas_glassnet_may_switch()
@@ -249,7 +261,7 @@ def ensure_tuned(progress: Callable[[str], None] = print) -> None:
         return
     if len(_candidates(blas)) < 2:
         return
-    progress("glassnet: timing NumPy's BLAS kernels on this CPU, once (about a second)")
+    progress("glassnet: timing NumPy's BLAS kernels on this CPU, once (a second or two)")
     try:
         tune()
     except OSError as error:
@@ -258,11 +270,11 @@ def ensure_tuned(progress: Callable[[str], None] = print) -> None:
 
 def _openblas_glassnet_may_switch() -> OpenBLAS | None:
     """NumPy's OpenBLAS where glassnet may choose its kernels, else None (with the reason)."""
-    if os.environ.get("GLASSNET_BLAS", "").lower() == "off":
-        _state["reason"] = "GLASSNET_BLAS=off: glassnet leaves the kernels alone"
-        return None
     if os.environ.get("OPENBLAS_CORETYPE"):
         _state["reason"] = f"OPENBLAS_CORETYPE={os.environ['OPENBLAS_CORETYPE']}, set by you"
+        return None
+    if os.environ.get("GLASSNET_BLAS", "").lower() == "off":
+        _state["reason"] = "GLASSNET_BLAS=off: glassnet leaves the kernels alone"
         return None
     blas = numpy_openblas()
     if blas is None:
@@ -314,51 +326,54 @@ def _use(blas: OpenBLAS, tuning: Tuning) -> None:
         )
 
 
-def _operands(rng: np.random.Generator) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Float32 operands and an output buffer for each of ``PRODUCTS``."""
-    operands = {}
-    for name, rows, inner, cols, transposed in PRODUCTS:
-        a = rng.standard_normal((inner, rows) if "a" in transposed else (rows, inner), np.float32)
-        b = rng.standard_normal((cols, inner) if "b" in transposed else (inner, cols), np.float32)
-        operands[name] = (
-            a.T if "a" in transposed else a,
-            b.T if "b" in transposed else b,
-            np.empty((rows, cols), np.float32),
-        )
-    return operands
+def _workload_step(workload: Workload) -> Callable[[], np.ndarray]:
+    """One step of ``workload`` on a fixed random batch; returns the model's output."""
+    from glassnet.models import build_model
+    from glassnet.nn.loss import CrossEntropyLoss
+
+    rng = np.random.default_rng(0)
+    model, input_shape = build_model(workload.model, 10, rng=rng)
+    x = rng.random((workload.batch, *input_shape), dtype=np.float32)
+    y = rng.integers(0, 10, workload.batch)
+    loss_fn = CrossEntropyLoss()
+    model.train(workload.train)
+
+    def step() -> np.ndarray:
+        out = model.forward(x)
+        if workload.train:
+            loss_fn.forward(out, y)
+            model.backward(loss_fn.backward(), input_grad=False)
+            model.zero_grad()
+        return out
+
+    return step
 
 
 def _measure(
     blas: OpenBLAS, candidates: list[str], rounds: int, detected: str
 ) -> dict[str, dict[str, float]]:
-    """{kernels: {product: median ms}}, the candidates alternating round by round.
+    """{kernels: {workload: median ms}}, the candidates alternating round by round.
 
-    Each candidate's first products are checked against the detected kernels' (the same sums
-    in another order: equal to float32 rounding); one that differs is dropped. The kernels in
-    use before are restored at the end.
+    Each candidate's outputs are first checked against the detected kernels' (the same sums in
+    another order: equal to float32 rounding); one that differs is dropped. The kernels in use
+    before are restored at the end.
     """
     before = blas.corename()
-    operands = _operands(np.random.default_rng(0))
-    samples: dict[str, dict[str, list[float]]] = {k: {p: [] for p in operands} for k in candidates}
+    steps = {workload.name: _workload_step(workload) for workload in WORKLOADS}
+    samples = {k: {name: [] for name in steps} for k in candidates}  # type: ignore[var-annotated]
     reference: dict[str, np.ndarray] = {}
     try:
         for r in range(rounds + 1):  # round 0 warms up and checks
             for kernels in list(samples):
                 blas.switch(None if kernels == detected else kernels)
-                for product, (a, b, out) in operands.items():
-                    if r == 0:
-                        np.matmul(a, b, out=out)
-                        expected = reference.setdefault(product, out.copy())
-                        if not np.allclose(out, expected, rtol=1e-4, atol=1e-3):
-                            del samples[kernels]
-                            break
-                        continue
-                    best = math.inf
-                    for _ in range(3):
-                        start = time.perf_counter()
-                        np.matmul(a, b, out=out)
-                        best = min(best, time.perf_counter() - start)
-                    samples[kernels][product].append(best * 1e3)
+                for name, step in steps.items():
+                    start = time.perf_counter()
+                    out = step()
+                    if r > 0:
+                        samples[kernels][name].append((time.perf_counter() - start) * 1e3)
+                    elif not np.allclose(out, reference.setdefault(name, out), 1e-3, 1e-4):
+                        del samples[kernels]
+                        break
     finally:
         blas.switch(None if before == detected else before)
     return {k: {p: statistics.median(t) for p, t in s.items()} for k, s in samples.items()}
@@ -372,9 +387,10 @@ def _stored() -> dict[str, Tuning]:
     """The stored tunings by key; an unreadable store or entry counts as absent (a cache)."""
     try:
         with open(_store_path(), encoding="utf-8") as f:
-            entries = json.load(f)["tunings"]
+            stored = json.load(f)
+        entries = stored["tunings"] if stored["format"] == STORE_FORMAT else {}
         tunings = {key: _from_json(fields) for key, fields in entries.items()}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    except Exception:  # a cache: whatever is wrong with it (unreadable, bad JSON, too deep...)
         return {}
     return {key: t for key, t in tunings.items() if t is not None and t.key == key}
 
@@ -396,8 +412,11 @@ def _from_json(fields: object) -> Tuning | None:
     return tuning if valid else None
 
 
-def _store(tuning: Tuning) -> None:
+def save(tuning: Tuning) -> None:
+    """Keep ``tuning`` in the user cache, beside those of other machines (``apply_tuned``)."""
     tunings = {key: t.__dict__ for key, t in _stored().items()}
     tunings[tuning.key] = tuning.__dict__
     user_cache_dir().mkdir(parents=True, exist_ok=True)
-    atomic_write_text(_store_path(), json.dumps({"format": 1, "tunings": tunings}, indent=1))
+    atomic_write_text(
+        _store_path(), json.dumps({"format": STORE_FORMAT, "tunings": tunings}, indent=1)
+    )

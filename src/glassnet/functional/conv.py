@@ -125,7 +125,7 @@ def conv2d_forward_chwn(
         Y_mat = sum_m W_m @ cols_w[:, m*D*W_out*N + (0 .. H_out*W_out*N)], with W_m
         (C_out, C_in*KW) the kernel's row m and cols_w (C_in*KW, H_p*W_out*N) the windows of
         the width alone: KH times fewer copies, one shared window matrix, each kernel row
-        reading it from m rows on (``_row_shift_applies``).
+        reading it from m*D rows on (``_row_shift_applies``).
 
     Shape:
         x: (C_in, H, W, N); w: (C_out, C_in, KH, KW); b: (C_out,) or None
@@ -153,7 +153,7 @@ def conv2d_forward_chwn(
         out_block = out_rows[:, i0:i1].reshape(rows, -1)  # (rows, R*W_out*N), into out's rows
         if row_shift:
             cols = _width_windows(xp, (KH, KW), S, D, (H_out, W_out), (i0, i1))
-            for m, w_m in enumerate(w_rows):  # Y_block += W[:, :, m] @ (the windows, m rows on)
+            for m, w_m in enumerate(w_rows):  # Y_block += W[:, :, m] @ (windows, m*D_h rows on)
                 block = _shifted(cols, m * D[0], i1 - i0, W_out * N)
                 matmul_into(w_m, block, out_block, accumulate=m > 0)
         else:
@@ -179,8 +179,8 @@ def conv2d_backward_chwn(
         dcols = W_mat^T @ dY_mat, then col2im:
             dX_p[c, i*S + m*D, j*S + k*D, n] += dcols[(c, m, k), (i, j, n)]
         (with forward's row shift, the same sums over the kernel rows m: dW[:, :, m] from
-        cols_w m rows on, and dcols_w[:, m rows on] += W_m^T @ dY_mat, then col2im along the
-        width alone)
+        cols_w m*D_h rows on, and dcols_w[:, m*D_h rows on] += W_m^T @ dY_mat, then col2im
+        along the width alone)
 
     Args:
         input_grad: ``False`` skips dX (a model's first layer needs none): returns None there.
@@ -208,10 +208,10 @@ def conv2d_backward_chwn(
             if dxp is not None:
                 col2im(w_mat.T @ d, dxp, (KH, KW), S, D, out_hw, (i0, i1))
             continue
-        for m in range(KH):  # dW[:, :, m] from the windows m rows on
+        for m in range(KH):  # dW[:, :, m] from the windows m*D_h rows on
             block = _shifted(cols, m * D[0], i1 - i0, row)
             dw[:, :, m] += _weight_grad(d, block, by_entry).reshape(C_out, C_in, KW)
-        if dxp is not None:  # dcols_w[:, m rows on] += W_m^T @ dY, then back along the width
+        if dxp is not None:  # dcols_w[:, m*D_h rows on] += W_m^T @ dY, then along the width
             dcols = np.zeros(cols.shape, dtype=dout.dtype)  # (C_in*KW, R_p*W_out*N)
             for m, w_m in enumerate(w_rows):
                 matmul_into(w_m.T, d, _shifted(dcols, m * D[0], i1 - i0, row), accumulate=True)
