@@ -308,9 +308,7 @@ def _width_windows(
     Shape:
         xp: (C_in, H_p, W_p, N); returns (C_in * KW, (R + D_h*(KH-1)) * W_out * N).
     """
-    (i0, i1), reach = rows, dilation[0] * (kernel[0] - 1)
-    width = ((1, kernel[1]), (1, stride[1]), (1, dilation[1]), (xp.shape[1], out[1]))  # 1 x KW
-    return im2col(xp, *width, (i0, i1 + reach))
+    return im2col(xp, *_width_geometry(kernel, stride, dilation, out, rows, xp.shape[1]))
 
 
 def _width_col2im(
@@ -323,9 +321,23 @@ def _width_col2im(
     rows: Pair,
 ) -> None:
     """Adjoint of ``_width_windows``: add dcols_w back along the width into dX_p."""
-    (i0, i1), reach = rows, dilation[0] * (kernel[0] - 1)
-    width = ((1, kernel[1]), (1, stride[1]), (1, dilation[1]), (dxp.shape[1], out[1]))  # 1 x KW
-    col2im(dcols, dxp, *width, (i0, i1 + reach))
+    col2im(dcols, dxp, *_width_geometry(kernel, stride, dilation, out, rows, dxp.shape[1]))
+
+
+def _width_geometry(
+    kernel: Pair, stride: Pair, dilation: Pair, out: Pair, rows: Pair, H_p: int
+) -> tuple[Pair, Pair, Pair, Pair, Pair]:
+    """im2col's ``(kernel, stride, dilation, out, rows)`` for the windows of the width alone:
+    a 1 x KW kernel, over the block's rows and the D_h * (KH - 1) below that its windows reach.
+    """
+    reach = dilation[0] * (kernel[0] - 1)
+    return (
+        (1, kernel[1]),
+        (1, stride[1]),
+        (1, dilation[1]),
+        (H_p, out[1]),
+        (rows[0], rows[1] + reach),
+    )
 
 
 def _shifted(cols: np.ndarray, first: int, R: int, row: int) -> np.ndarray:
