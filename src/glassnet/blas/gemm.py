@@ -41,16 +41,14 @@ def _cblas_gemm(char: str) -> Callable[..., None] | None:
     _INDEX_MAX[char] = 2**63 - 1 if wide else 2**31 - 1
     scalar = ctypes.c_float if char == "f" else ctypes.c_double
     enum, pointer = ctypes.c_int, ctypes.c_void_p
-    for prefix, suffix in (("scipy_cblas_", "64_"), ("cblas_", "64_"), ("scipy_cblas_", ""),
-                           ("cblas_", "")):  # fmt: skip
-        function = getattr(blas._lib, f"{prefix}{name}{suffix}", None)
-        if function is not None:
-            # (order, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
-            function.argtypes = [enum, enum, enum, index, index, index, scalar, pointer, index,
-                                 pointer, index, scalar, pointer, index]  # fmt: skip
-            function.restype = None
-            return function
-    return None
+    function = blas.exported(f"scipy_cblas_{name}64_", f"cblas_{name}64_",
+                             f"scipy_cblas_{name}", f"cblas_{name}")  # fmt: skip
+    if function is not None:
+        # (order, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
+        function.argtypes = [enum, enum, enum, index, index, index, scalar, pointer, index,
+                             pointer, index, scalar, pointer, index]  # fmt: skip
+        function.restype = None
+    return function  # type: ignore[no-any-return]
 
 
 def accumulating_in_blas(dtype: np.dtype | type) -> bool:
@@ -71,12 +69,13 @@ def _as_blas_matrix(x: np.ndarray) -> tuple[int, int] | None:
     return None
 
 
-def _blas_layouts(
+def _blas_call(
     a: np.ndarray, b: np.ndarray, out: np.ndarray
-) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]] | None:
-    """The three operands' ``(transpose flag, leading dimension)`` for one BLAS call, or None
-    where NumPy must do the product: no BLAS for the dtype, mixed, non-native or unaligned
-    data, a read-only or overlapping output, empty sides, or sizes past the build's integers."""
+) -> tuple[Callable[..., None], tuple[tuple[int, int], ...]] | None:
+    """The ``cblas_?gemm`` to call and the three operands' ``(transpose flag, leading
+    dimension)``, or None where NumPy must do the product: no BLAS for the dtype, mixed,
+    non-native or unaligned data, a read-only or overlapping output, empty sides, or sizes
+    past the build's integers."""
     gemm = _cblas_gemm(out.dtype.char)
     if gemm is None or not a.dtype == b.dtype == out.dtype or not out.dtype.isnative:
         return None
@@ -92,7 +91,7 @@ def _blas_layouts(
     largest = max(*a.shape, *b.shape, *(ld for _, ld in layouts))
     if largest > _INDEX_MAX[out.dtype.char]:
         return None
-    return layouts  # type: ignore[return-value]
+    return gemm, layouts  # type: ignore[return-value]
 
 
 def matmul_into(a: np.ndarray, b: np.ndarray, out: np.ndarray, accumulate: bool = False) -> None:
@@ -115,15 +114,13 @@ def matmul_into(a: np.ndarray, b: np.ndarray, out: np.ndarray, accumulate: bool 
     (M, K), (K_b, N) = a.shape, b.shape
     if K_b != K or out.shape != (M, N):
         raise ValueError(f"matmul_into: shapes {a.shape} @ {b.shape} -> {out.shape} do not match")
-    layouts = _blas_layouts(a, b, out)
-    if layouts is None:
+    call = _blas_call(a, b, out)
+    if call is None:
         if accumulate:
             out += a @ b
         else:
             np.matmul(a, b, out=out)
         return
-    gemm = _cblas_gemm(out.dtype.char)
-    assert gemm is not None  # _blas_layouts checked
-    (trans_a, lda), (trans_b, ldb), (_, ldc) = layouts  # type: ignore[misc]
+    gemm, ((trans_a, lda), (trans_b, ldb), (_, ldc)) = call
     gemm(_ROW_MAJOR, trans_a, trans_b, M, N, K, 1.0, a.ctypes.data, lda, b.ctypes.data, ldb,
          1.0 if accumulate else 0.0, out.ctypes.data, ldc)  # fmt: skip

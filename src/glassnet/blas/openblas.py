@@ -11,10 +11,12 @@ happen while another thread is inside a BLAS call (``switch`` refuses off the ma
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 #: Name prefixes and suffixes under which OpenBLAS builds export their extra functions:
 #: NumPy 2's wheels (scipy-openblas, 64-bit integers), NumPy 1's wheels, plain builds.
@@ -40,14 +42,18 @@ class OpenBLAS:
         self._config = self._function("get_config", ctypes.c_char_p)
         self._threads = self._function("get_num_threads", ctypes.c_int)
 
+    def exported(self, *symbols: str) -> Any:
+        """The first of ``symbols`` the library exports, as a ctypes function, or None (builds
+        name their functions differently)."""
+        return next((getattr(self._lib, s) for s in symbols if hasattr(self._lib, s)), None)
+
     def _function(self, name: str, restype: type) -> Callable[[], object]:
-        for prefix, suffix in _NAME_FORMS:
-            function = getattr(self._lib, f"{prefix}{name}{suffix}", None)
-            if function is not None:
-                function.restype = restype
-                function.argtypes = []
-                return function
-        raise OSError(f"{self.path} exports no openblas_{name}: not an OpenBLAS library")
+        function = self.exported(*(f"{prefix}{name}{suffix}" for prefix, suffix in _NAME_FORMS))
+        if function is None:
+            raise OSError(f"{self.path} exports no openblas_{name}: not an OpenBLAS library")
+        function.restype = restype
+        function.argtypes = []
+        return function  # type: ignore[no-any-return]
 
     def corename(self) -> str:
         """The kernel set in use, e.g. ``"Haswell"`` or ``"SkylakeX"``."""
@@ -70,8 +76,8 @@ class OpenBLAS:
         """Whether this build carries several kernel sets and exports the functions to switch."""
         return (
             "DYNAMIC_ARCH" in self.config().split()
-            and hasattr(self._lib, "gotoblas_dynamic_init")
-            and hasattr(self._lib, "gotoblas_dynamic_quit")
+            and self.exported("gotoblas_dynamic_init") is not None
+            and self.exported("gotoblas_dynamic_quit") is not None
         )
 
     def switch(self, kernels: str | None) -> str:
@@ -105,6 +111,7 @@ class OpenBLAS:
         return self.corename()
 
 
+@functools.cache  # NumPy's BLAS stays the same for the life of the process
 def numpy_openblas() -> OpenBLAS | None:
     """The OpenBLAS NumPy's matrix products run on, or None (another BLAS, or not Linux).
 
@@ -126,8 +133,7 @@ def numpy_openblas() -> OpenBLAS | None:
     own = [path for path in loaded if path.startswith(own_dirs)]
     if not own and len(loaded) == 1 and "openblas" in numpy_blas_name().lower():
         own = loaded  # a NumPy built against the system's OpenBLAS
-    candidates = own
-    for path in candidates:
+    for path in own:
         try:
             return OpenBLAS(path)
         except OSError:

@@ -127,7 +127,7 @@ def status() -> BlasStatus:
 
     Example:
         >>> print(status())  # doctest: +SKIP
-        OpenBLAS 0.3.31.188.0, Haswell kernels, 2 threads (glassnet's measured choice, 1.29x
+        OpenBLAS 0.3.31.188.0, Haswell kernels, 2 threads (glassnet's measured choice, 1.08x
         faster here than the detected SkylakeX; GLASSNET_BLAS=off keeps OpenBLAS's own)
     """
     blas = numpy_openblas()
