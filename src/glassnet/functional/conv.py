@@ -215,7 +215,7 @@ def conv2d_backward_chwn(
             dcols = np.zeros(cols.shape, dtype=dout.dtype)  # (C_in*KW, R_p*W_out*N)
             for m, w_m in enumerate(w_rows):
                 matmul_into(w_m.T, d, _shifted(dcols, m * D[0], i1 - i0, row), accumulate=True)
-            _width_col2im(dcols, dxp, (KH, KW), S, D, out_hw, (i0, i1))
+            col2im(dcols, dxp, *_width_geometry((KH, KW), S, D, out_hw, (i0, i1), xp.shape[1]))
     if flip:
         dw = dw[:, :, ::-1, ::-1]
     dx = _input_grad_by_convolution(dout, cache) if as_conv else None
@@ -311,24 +311,12 @@ def _width_windows(
     return im2col(xp, *_width_geometry(kernel, stride, dilation, out, rows, xp.shape[1]))
 
 
-def _width_col2im(
-    dcols: np.ndarray,
-    dxp: np.ndarray,
-    kernel: Pair,
-    stride: Pair,
-    dilation: Pair,
-    out: Pair,
-    rows: Pair,
-) -> None:
-    """Adjoint of ``_width_windows``: add dcols_w back along the width into dX_p."""
-    col2im(dcols, dxp, *_width_geometry(kernel, stride, dilation, out, rows, dxp.shape[1]))
-
-
 def _width_geometry(
     kernel: Pair, stride: Pair, dilation: Pair, out: Pair, rows: Pair, H_p: int
 ) -> tuple[Pair, Pair, Pair, Pair, Pair]:
-    """im2col's ``(kernel, stride, dilation, out, rows)`` for the windows of the width alone:
-    a 1 x KW kernel, over the block's rows and the D_h * (KH - 1) below that its windows reach.
+    """im2col's (and col2im's) ``(kernel, stride, dilation, out, rows)`` for the windows of
+    the width alone: a 1 x KW kernel, over the block's rows and the D_h * (KH - 1) below that
+    its windows reach.
     """
     reach = dilation[0] * (kernel[0] - 1)
     return (
