@@ -2,39 +2,66 @@
 
 Each keeps per-parameter state (momentum, moment estimates) in named arrays, so that a
 checkpoint can save and restore it exactly with ``state_dict()`` / ``load_state_dict()``.
+
+Every hyper-parameter is checked whenever it is set (by the constructor, a learning-rate
+schedule or a restored checkpoint): a finite number in its range, or a bool for ``nesterov``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import functools
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
 
-from glassnet.nn.module import Parameter
+from glassnet.nn.module import Module, Parameter
+from glassnet.nn.validation import check_bool, check_float, check_int
+
+
+class _Hyper:
+    """A hyper-parameter attribute whose every assignment goes through ``check(name, value)``."""
+
+    def __init__(self, check: Callable[[str, Any], Any]) -> None:
+        self.check = check
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def checked(self, optimizer: Optimizer, value: Any) -> Any:
+        return self.check(f"{type(optimizer).__name__} {self.name}", value)
+
+    def __get__(self, optimizer: Optimizer | None, owner: type) -> Any:
+        if optimizer is None:
+            return self
+        return optimizer.__dict__[self.name]
+
+    def __set__(self, optimizer: Optimizer, value: Any) -> None:
+        optimizer.__dict__[self.name] = self.checked(optimizer, value)
+
+
+_non_negative = functools.partial(check_float, low=0.0)
+_below_one = functools.partial(check_float, low=0.0, high=1.0, high_open=True)
 
 
 class Optimizer:
     """Base class: holds the parameters, the learning rate and the per-parameter state.
 
-    ``lr`` may be changed between steps (learning-rate schedules do).
+    ``lr`` may be changed between steps (learning-rate schedules do); it must stay a finite
+    number >= 0 (0 pauses the updates; the constructor wants > 0).
+
+    Raises:
+        TypeError: ``params`` is not an iterable of glassnet Parameters holding floats
+            (pass ``model.parameters()``), or a hyper-parameter is not a number.
+        ValueError: no parameters, one parameter twice, or a hyper-parameter out of range.
     """
 
     hyper_keys: tuple[str, ...] = ()
+    lr = _Hyper(_non_negative)
 
     def __init__(self, params: Iterable[Parameter], lr: float) -> None:
-        self.params = list(params)
-        if not self.params:
-            raise ValueError(f"{type(self).__name__} got an empty parameter list")
-        for i, p in enumerate(self.params):
-            if not isinstance(p, Parameter):
-                raise TypeError(
-                    f"{type(self).__name__} expects glassnet Parameters (model.parameters()), "
-                    f"item {i} is {type(p).__name__}"
-                )
-        if not lr > 0:
-            raise ValueError(f"{type(self).__name__} learning rate must be > 0, got {lr}")
-        self.lr = float(lr)
+        self.params = _check_params(type(self).__name__, params)
+        self.lr = check_float(f"{type(self).__name__} lr", lr, 0.0, low_open=True)
         self.steps = 0
         #: ``state[i]`` holds the named buffers of parameter i.
         self.state: list[dict[str, np.ndarray]] = [{} for _ in self.params]
@@ -88,6 +115,8 @@ class Optimizer:
                 f"optimizer state has unknown hyper-parameters {unknown}; "
                 f"{type(self).__name__} has {list(allowed)}"
             )
+        hyper = {k: getattr(type(self), k).checked(self, v) for k, v in state["hyper"].items()}
+        steps = check_int("optimizer state steps", state["steps"], minimum=0, maximum=2**62)
         buffers: list[dict[str, np.ndarray]] = [{} for _ in self.params]
         for key, value in state["buffers"].items():
             index, name = key.split(".", 1)
@@ -95,9 +124,9 @@ class Optimizer:
             if not 0 <= i < len(self.params) or value.shape != self.params[i].shape:
                 raise ValueError(f"optimizer buffer {key!r} does not match the parameters")
             buffers[i][name] = np.array(value, dtype=self.params[i].dtype)
-        for key, value in state["hyper"].items():
+        for key, value in hyper.items():
             setattr(self, key, value)
-        self.steps = int(state["steps"])
+        self.steps = steps
         self.state = buffers
 
     def __repr__(self) -> str:
@@ -122,6 +151,9 @@ class SGD(Optimizer):
     """
 
     hyper_keys = ("momentum", "nesterov", "weight_decay")
+    momentum = _Hyper(_below_one)
+    nesterov = _Hyper(check_bool)
+    weight_decay = _Hyper(_non_negative)
 
     def __init__(
         self,
@@ -132,11 +164,9 @@ class SGD(Optimizer):
         weight_decay: float = 0.0,
     ) -> None:
         super().__init__(params, lr)
-        if momentum < 0 or weight_decay < 0:
-            raise ValueError("SGD momentum and weight_decay must be >= 0")
-        if nesterov and momentum == 0:
-            raise ValueError("SGD nesterov=True needs a momentum > 0")
         self.momentum, self.nesterov, self.weight_decay = momentum, nesterov, weight_decay
+        if self.nesterov and self.momentum == 0:
+            raise ValueError("SGD nesterov=True needs a momentum > 0")
 
     def _update(self, value: np.ndarray, grad: np.ndarray, state: dict[str, np.ndarray]) -> None:
         g = grad + self.weight_decay * value if self.weight_decay else grad
@@ -167,6 +197,10 @@ class Adam(Optimizer):
     """
 
     hyper_keys = ("beta1", "beta2", "eps", "weight_decay")
+    beta1 = _Hyper(_below_one)
+    beta2 = _Hyper(_below_one)
+    eps = _Hyper(functools.partial(check_float, low=0.0, low_open=True))
+    weight_decay = _Hyper(_non_negative)
 
     def __init__(
         self,
@@ -177,10 +211,12 @@ class Adam(Optimizer):
         weight_decay: float = 0.0,
     ) -> None:
         super().__init__(params, lr)
-        self.beta1, self.beta2 = float(betas[0]), float(betas[1])
-        if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
-            raise ValueError(f"{type(self).__name__} betas must be in [0, 1), got {betas}")
-        self.eps, self.weight_decay = float(eps), float(weight_decay)
+        if not isinstance(betas, tuple | list) or len(betas) != 2:
+            raise TypeError(
+                f"{type(self).__name__} betas must be a pair (beta1, beta2), got {betas!r}"
+            )
+        self.beta1, self.beta2 = betas
+        self.eps, self.weight_decay = eps, weight_decay
 
     def _decay(self, value: np.ndarray, grad: np.ndarray) -> np.ndarray:
         """Adam couples weight decay to the gradient (L2 regularisation)."""
@@ -225,3 +261,34 @@ class AdamW(Adam):
     def _decay(self, value: np.ndarray, grad: np.ndarray) -> np.ndarray:
         value *= 1 - self.lr * self.weight_decay
         return grad
+
+
+def _check_params(name: str, params: Iterable[Parameter]) -> list[Parameter]:
+    """The parameters as a list: glassnet Parameters holding floats, at least one, none twice."""
+    if isinstance(params, Module) or not isinstance(params, Iterable):
+        raise TypeError(
+            f"{name} expects an iterable of glassnet Parameters (model.parameters()), "
+            f"got {type(params).__name__}"
+        )
+    params = list(params)
+    if not params:
+        raise ValueError(f"{name} got an empty parameter list")
+    first_index: dict[int, int] = {}
+    for i, p in enumerate(params):
+        if not isinstance(p, Parameter):
+            raise TypeError(
+                f"{name} expects glassnet Parameters (model.parameters()), "
+                f"item {i} is {type(p).__name__}"
+            )
+        if not isinstance(p.value, np.ndarray) or p.value.dtype.kind != "f":
+            raise TypeError(
+                f"{name} updates floating-point parameters, item {i} holds "
+                f"{getattr(p.value, 'dtype', type(p.value).__name__)}"
+            )
+        j = first_index.setdefault(id(p), i)
+        if j != i:
+            raise ValueError(
+                f"{name} got the same Parameter twice (items {j} and {i}): "
+                "each step would update it twice"
+            )
+    return params

@@ -75,7 +75,7 @@ def test_state_dict_round_trip_resumes_exactly(name, kwargs):
 
 
 def test_optimizer_errors_are_clear():
-    with pytest.raises(ValueError, match="learning rate must be > 0, got 0"):
+    with pytest.raises(ValueError, match="SGD lr must be a finite number > 0, got 0"):
         gn.SGD([gn.Parameter(np.zeros(1))], lr=0)
     with pytest.raises(ValueError, match="empty parameter list"):
         gn.Adam([])

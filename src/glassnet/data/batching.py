@@ -1,8 +1,8 @@
-"""Mini-batches and splits, driven only by an explicit ``numpy.random.Generator``.
+"""Mini-batches and splits, driven only by an explicit ``numpy.random.Generator`` or int seed.
 
 No function here touches NumPy's global random state. Every shuffle draws from the generator
 it is given, so restoring ``rng.bit_generator.state`` (a JSON-able dict) replays the same order:
-that is how a training run resumes exactly.
+that is how a training run resumes exactly. An int seed stands for ``default_rng(seed)``.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from glassnet.data.dataset import Dataset, to_float32
+from glassnet.init import as_generator
 
 Arrays = tuple[np.ndarray, np.ndarray]
 
@@ -30,12 +31,16 @@ def as_arrays(data: Dataset | Arrays) -> Arrays:
     return images, labels
 
 
-def _check_shuffle(shuffle: bool, rng: np.random.Generator | None) -> None:
-    if shuffle and not isinstance(rng, np.random.Generator):
+def _shuffle_rng(
+    shuffle: bool, rng: np.random.Generator | int | None, where: str
+) -> np.random.Generator | None:
+    """The generator a shuffle draws from (None without shuffle); an explicit one is required."""
+    if shuffle and rng is None:
         raise ValueError(
-            "shuffle=True needs an explicit numpy.random.Generator, "
-            f"e.g. rng=np.random.default_rng(0); got rng={rng!r}"
+            f"{where} shuffle=True needs an explicit rng: an int seed or a "
+            "numpy.random.Generator, e.g. rng=0"
         )
+    return None if rng is None else as_generator(rng, f"{where} rng")
 
 
 def num_batches(num_samples: int, batch_size: int, drop_last: bool = False) -> int:
@@ -59,7 +64,7 @@ def iterate_batches(
     batch_size: int,
     *,
     shuffle: bool = False,
-    rng: np.random.Generator | None = None,
+    rng: np.random.Generator | int | None = None,
     drop_last: bool = False,
 ) -> Iterator[Arrays]:
     """Yield ``(images, labels)`` mini-batches covering every sample once.
@@ -79,11 +84,14 @@ def iterate_batches(
         data: a ``Dataset`` or an ``(images, labels)`` pair of arrays.
         batch_size: samples per batch, at least 1.
         shuffle: draw a new random order from ``rng``.
-        rng: the generator that drives the shuffle; required when ``shuffle`` is true.
+        rng: the generator that drives the shuffle, or an int seed (the same order at every
+            call: pass a generator for a new order per epoch); required when ``shuffle`` is
+            true.
         drop_last: skip a last batch smaller than ``batch_size``.
 
     Raises:
         ValueError: if ``shuffle`` is true without ``rng``, or ``batch_size < 1``.
+        TypeError: if ``rng`` is neither a generator nor an int seed.
 
     Example:
         >>> images = np.arange(5 * 2 * 2, dtype=np.uint8).reshape(5, 2, 2, 1)
@@ -94,8 +102,8 @@ def iterate_batches(
     """
     images, labels = as_arrays(data)
     n_batches = num_batches(len(labels), batch_size, drop_last)
-    _check_shuffle(shuffle, rng)
-    order = rng.permutation(len(labels)) if shuffle and rng is not None else None
+    generator = _shuffle_rng(shuffle, rng, "iterate_batches")
+    order = generator.permutation(len(labels)) if shuffle and generator is not None else None
     return _batches(images, labels, batch_size, n_batches, order)
 
 
@@ -135,16 +143,16 @@ class DataLoader:
         batch_size: int,
         *,
         shuffle: bool = False,
-        rng: np.random.Generator | None = None,
+        rng: np.random.Generator | int | None = None,
         drop_last: bool = False,
     ) -> None:
         self.images, self.labels = as_arrays(data)
         self.batch_size = batch_size
         self.shuffle = shuffle
-        self.rng = rng
+        # An int seed becomes one generator here, so that the epochs' orders differ.
+        self.rng = _shuffle_rng(shuffle, rng, "DataLoader")
         self.drop_last = drop_last
         num_batches(len(self.labels), batch_size)  # validate batch_size now, not at first epoch
-        _check_shuffle(shuffle, rng)
 
     def __len__(self) -> int:
         return num_batches(len(self.labels), self.batch_size, self.drop_last)
@@ -160,7 +168,7 @@ class DataLoader:
 
 
 def split_indices(
-    labels: np.ndarray, fraction: float, rng: np.random.Generator
+    labels: np.ndarray, fraction: float, rng: np.random.Generator | int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Stratified split of ``range(N)`` into ``(kept, taken)`` with ``round(N * fraction)`` taken.
 
@@ -171,7 +179,7 @@ def split_indices(
     Args:
         labels: ``(N,)`` integer labels.
         fraction: the share to take, in ``(0, 1)``; both parts must end up non-empty.
-        rng: the generator that draws the shuffle.
+        rng: the generator that draws the shuffle, or an int seed.
 
     Returns:
         ``(kept, taken)``: disjoint sorted int64 index arrays whose union is ``range(N)``.
@@ -189,7 +197,7 @@ def split_indices(
             f"fraction must lie in (0, 1) and leave both parts non-empty for {N} samples, "
             f"got {fraction!r} ({n_taken} of {N} samples)"
         )
-    order = rng.permutation(N)
+    order = as_generator(rng, "split_indices rng", allow_none=False).permutation(N)
     order = order[np.argsort(labels[order], kind="stable")]  # grouped by class, random within
     taken_mask = np.zeros(N, dtype=bool)
     taken_mask[order[(np.arange(n_taken) * N) // n_taken]] = True
@@ -197,14 +205,14 @@ def split_indices(
 
 
 def train_val_split(
-    dataset: Dataset, val_fraction: float, rng: np.random.Generator
+    dataset: Dataset, val_fraction: float, rng: np.random.Generator | int
 ) -> tuple[Dataset, Dataset]:
     """Split off a stratified validation set of ``round(N * val_fraction)`` samples.
 
     Args:
         dataset: the training data to split.
         val_fraction: share held out for validation, in ``(0, 1)``.
-        rng: the generator that draws the split (see ``split_indices``).
+        rng: the generator that draws the split, or an int seed (see ``split_indices``).
 
     Returns:
         ``(train, val)``, disjoint, named ``"<name>-train"`` and ``"<name>-val"``.
@@ -215,7 +223,8 @@ def train_val_split(
         >>> len(train), len(val), val.name
         (8, 2, 'toy-val')
     """
-    train_idx, val_idx = split_indices(dataset.labels, val_fraction, rng)
+    generator = as_generator(rng, "train_val_split rng", allow_none=False)
+    train_idx, val_idx = split_indices(dataset.labels, val_fraction, generator)
     return (
         dataset.subset(train_idx, name=f"{dataset.name}-train"),
         dataset.subset(val_idx, name=f"{dataset.name}-val"),

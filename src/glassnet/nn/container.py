@@ -10,7 +10,7 @@ import numpy as np
 from glassnet.functional._windows import to_chwn, to_nhwc
 from glassnet.nn.layers import MaxPool2d, ReLU
 from glassnet.nn.module import Module, Parameter, layer_from_config
-from glassnet.nn.validation import check_array, check_finite
+from glassnet.nn.validation import check_array, check_finite, check_shape
 
 
 class Sequential(Module):
@@ -32,7 +32,8 @@ class Sequential(Module):
 
     Args:
         layers: the layers, applied in order.
-        input_shape: optionally one sample's shape ``(H, W, C)``; then ``forward`` rejects
+        input_shape: optionally one sample's shape ``(H, W, C)`` (positive ints, each at most
+            ``glassnet.nn.validation.MAX_WIDTH``); then ``forward`` rejects
             other shapes with a clear message, and it travels with the model's config into model
             files (``summary``, ``predict`` and ONNX export use it).
 
@@ -57,7 +58,9 @@ class Sequential(Module):
         if not layers:
             raise ValueError("Sequential needs at least one layer")
         self.layers = layers
-        self.input_shape = None if input_shape is None else tuple(int(d) for d in input_shape)
+        self.input_shape = (
+            None if input_shape is None else check_shape("Sequential input_shape", input_shape)
+        )
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """Run every layer; the input is checked once (array, float, shape, finite) up front."""
@@ -82,7 +85,9 @@ class Sequential(Module):
             out_chwn = use_chwn and x.ndim == 4
             self._trace.append((i, use_chwn, out_chwn))
             chwn = out_chwn
-        return to_nhwc(x) if chwn else x
+        out = to_nhwc(x) if chwn else x
+        self._out_shape = out.shape
+        return out
 
     def _run_order(self) -> list[int]:
         """The layer indices in the order forward runs them.
@@ -107,7 +112,8 @@ class Sequential(Module):
         in reverse order.
 
         Args:
-            dout: the loss gradient with respect to the model's output.
+            dout: the loss gradient with respect to the model's output: a float array of the
+                output's shape, all finite (checked once here, not again in each layer).
             input_grad: with ``False`` (what training needs), stop at the first layer that has
                 parameters: it accumulates its parameter gradients only, the layers before it
                 are skipped, and ``None`` is returned. For LeNet-5 this saves the first
@@ -116,6 +122,8 @@ class Sequential(Module):
         trace = getattr(self, "_trace", None)
         if trace is None:
             raise RuntimeError("Sequential.backward called before forward: run forward(x) first")
+        dout = self._check_dout(dout)
+        check_finite(dout, "Sequential.backward")
         first = 0 if input_grad else next((i for i, l in enumerate(self.layers) if l.params), 0)
         chwn = False  # dout arrives in the public layout
         for i, in_chwn, out_chwn in reversed(trace):

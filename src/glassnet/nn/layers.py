@@ -16,23 +16,35 @@ from typing import Any, ClassVar
 import numpy as np
 
 from glassnet import functional as F
-from glassnet.functional._shape import pair, resolve_padding
 from glassnet.functional._windows import nhwc_shape, to_chwn, to_nhwc
 from glassnet.functional.conv import CONV_MODES, ConvMode, conv_geometry
 from glassnet.functional.pooling import pool_geometry
-from glassnet.init import as_generator, initialize
+from glassnet.init import INITIALIZERS, as_generator, initialize
 from glassnet.nn.module import Module, Parameter
-from glassnet.nn.validation import check_array, check_channels
+from glassnet.nn.validation import (
+    check_array,
+    check_bool,
+    check_channels,
+    check_choice,
+    check_float,
+    check_float_dtype,
+    check_int,
+    check_pair,
+    check_weight_size,
+)
 
 Pair = tuple[int, int]
 PaddingArg = int | Pair | str
 
 
-def _dtype_name(dtype: np.dtype | type | str) -> str:
-    name = np.dtype(dtype).name
-    if name not in ("float32", "float64"):
-        raise ValueError(f"dtype must be float32 or float64, got {name}")
-    return name
+def _check_padding(name: str, padding: Any) -> PaddingArg:
+    """An int (kept as it is, for the config), a pair (as a tuple), ``'valid'`` or ``'same'``."""
+    if isinstance(padding, str):
+        if padding not in ("valid", "same"):
+            raise ValueError(f"{name} must be an int, a pair, 'valid' or 'same', got {padding!r}")
+        return padding
+    ph, pw = check_pair(name, padding, minimum=0)
+    return (ph, pw) if isinstance(padding, tuple | list) else ph
 
 
 def _check_spatial(shape: tuple[int, ...], out_hw: Pair, where: str, kernel: Pair) -> None:
@@ -60,9 +72,16 @@ class _ImageLayer(Module):
         return to_nhwc(out) if out.ndim == 4 else out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
+        dout = self._check_dout(dout)
         dx = self.backward_chwn(to_chwn(dout) if dout.ndim == 4 else dout)
         assert dx is not None
         return to_nhwc(dx)
+
+    def _keep(self, out: np.ndarray, cache: Any) -> np.ndarray:
+        """As ``Module._keep``, with the output's shape in the public (N, H, W, C) terms."""
+        super()._keep(out, cache)
+        self._out_shape = nhwc_shape(out) if out.ndim == 4 else out.shape
+        return out
 
     def _check_chwn(self, x: np.ndarray, channels: int | None = None) -> None:
         """Rank, dtype and channel checks, reported in the public (N, H, W, C) terms."""
@@ -103,10 +122,10 @@ class Conv2d(_ImageLayer):
     which keeps the activation scale steady through ReLU layers; bias zeros.
 
     Args:
-        in_channels, out_channels: C_in, C_out.
-        kernel_size: int or (KH, KW).
-        stride, dilation: int or pair, >= 1.
-        padding: int, pair, ``'valid'`` or ``'same'``.
+        in_channels, out_channels: C_in, C_out, ints in [1, 2**24].
+        kernel_size: int or (KH, KW), in [1, 2**16].
+        stride, dilation: int or pair, in [1, 2**16].
+        padding: int or pair in [0, 2**16], ``'valid'`` or ``'same'``.
         bias: learn an additive bias per output channel.
         mode: ``"cross-correlation"`` (default) or ``"convolution"`` (flipped kernel).
         init: ``"he_uniform"``, ``"he_normal"``, ``"glorot_uniform"`` or ``"glorot_normal"``.
@@ -143,24 +162,22 @@ class Conv2d(_ImageLayer):
         rng: np.random.Generator | int | None = None,
     ) -> None:
         super().__init__()
-        for name, value in (("in_channels", in_channels), ("out_channels", out_channels)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"Conv2d {name} must be a positive int, got {value!r}")
-        if mode not in CONV_MODES:
-            raise ValueError(f"Conv2d mode must be one of {CONV_MODES}, got {mode!r}")
-        self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size = pair(kernel_size, "kernel_size")
-        self.stride, self.dilation = pair(stride, "stride"), pair(dilation, "dilation")
-        if isinstance(padding, list):
-            padding = (padding[0], padding[1])
-        resolve_padding(padding, (1, 1), self.kernel_size, self.stride, self.dilation)  # checks it
-        self.padding = padding
-        self.bias, self.mode, self.init = bias, mode, init
-        self.dtype = _dtype_name(dtype)
-        shape = (out_channels, in_channels, *self.kernel_size)
-        self.params["weight"] = Parameter(initialize(init, shape, as_generator(rng), self.dtype))
+        self.in_channels = check_int("Conv2d in_channels", in_channels)
+        self.out_channels = check_int("Conv2d out_channels", out_channels)
+        self.kernel_size = check_pair("Conv2d kernel_size", kernel_size)
+        self.stride = check_pair("Conv2d stride", stride)
+        self.padding = _check_padding("Conv2d padding", padding)
+        self.dilation = check_pair("Conv2d dilation", dilation)
+        self.bias = check_bool("Conv2d bias", bias)
+        self.mode = check_choice("Conv2d mode", mode, CONV_MODES)
+        self.init = check_choice("Conv2d init", init, sorted(INITIALIZERS))
+        self.dtype = check_float_dtype("Conv2d dtype", dtype)
+        shape = (self.out_channels, self.in_channels, *self.kernel_size)
+        check_weight_size("Conv2d", shape)
+        generator = as_generator(rng, "Conv2d rng")
+        self.params["weight"] = Parameter(initialize(init, shape, generator, self.dtype))
         if bias:
-            self.params["bias"] = Parameter(np.zeros(out_channels, dtype=self.dtype))
+            self.params["bias"] = Parameter(np.zeros(self.out_channels, dtype=self.dtype))
 
     @property
     def weight(self) -> Parameter:
@@ -168,8 +185,9 @@ class Conv2d(_ImageLayer):
 
     @classmethod
     def parameter_count(cls, config: dict[str, Any]) -> int:
-        kh, kw = pair(config["kernel_size"], "kernel_size")
-        c_in, c_out = int(config["in_channels"]), int(config["out_channels"])
+        kh, kw = check_pair("Conv2d kernel_size", config["kernel_size"])
+        c_in = check_int("Conv2d in_channels", config["in_channels"])
+        c_out = check_int("Conv2d out_channels", config["out_channels"])
         return c_out * c_in * kh * kw + (c_out if config.get("bias", True) else 0)
 
     def forward_chwn(self, x: np.ndarray) -> np.ndarray:
@@ -179,10 +197,9 @@ class Conv2d(_ImageLayer):
         *_, out_hw = conv_geometry(shape, w.shape, self.stride, self.padding, self.dilation)
         _check_spatial(shape, out_hw, "Conv2d", self.kernel_size)
         b = self.params["bias"].value if self.bias else None
-        out, self._cache = F.conv2d_forward_chwn(
-            x, w, b, self.stride, self.padding, self.dilation, self.mode
+        return self._keep(
+            *F.conv2d_forward_chwn(x, w, b, self.stride, self.padding, self.dilation, self.mode)
         )
-        return out
 
     def backward_chwn(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         dx, dw, db = F.conv2d_backward_chwn(dout, self._take_cache(), input_grad)
@@ -202,6 +219,11 @@ class Linear(Module):
         Input: (N, F_in). Output: (N, F_out). weight: (F_out, F_in); bias: (F_out,).
 
     Initialisation: He uniform, fan_in = F_in; bias zeros.
+
+    Args:
+        in_features, out_features: F_in, F_out, ints in [1, 2**24] (and at most 2**31
+            weights).
+        bias, init, dtype, rng: as for ``Conv2d``.
 
     Example:
         >>> Linear(400, 120, rng=0).forward(np.zeros((2, 400), np.float32)).shape
@@ -223,29 +245,32 @@ class Linear(Module):
         rng: np.random.Generator | int | None = None,
     ) -> None:
         super().__init__()
-        for name, value in (("in_features", in_features), ("out_features", out_features)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"Linear {name} must be a positive int, got {value!r}")
-        self.in_features, self.out_features = in_features, out_features
-        self.bias, self.init, self.dtype = bias, init, _dtype_name(dtype)
-        shape = (out_features, in_features)
-        self.params["weight"] = Parameter(initialize(init, shape, as_generator(rng), self.dtype))
+        self.in_features = check_int("Linear in_features", in_features)
+        self.out_features = check_int("Linear out_features", out_features)
+        self.bias = check_bool("Linear bias", bias)
+        self.init = check_choice("Linear init", init, sorted(INITIALIZERS))
+        self.dtype = check_float_dtype("Linear dtype", dtype)
+        shape = (self.out_features, self.in_features)
+        check_weight_size("Linear", shape)
+        generator = as_generator(rng, "Linear rng")
+        self.params["weight"] = Parameter(initialize(init, shape, generator, self.dtype))
         if bias:
-            self.params["bias"] = Parameter(np.zeros(out_features, dtype=self.dtype))
+            self.params["bias"] = Parameter(np.zeros(self.out_features, dtype=self.dtype))
 
     @classmethod
     def parameter_count(cls, config: dict[str, Any]) -> int:
-        f_in, f_out = int(config["in_features"]), int(config["out_features"])
+        f_in = check_int("Linear in_features", config["in_features"])
+        f_out = check_int("Linear out_features", config["out_features"])
         return f_out * f_in + (f_out if config.get("bias", True) else 0)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = check_array(x, "Linear", rank=2)
         check_channels(x, self.in_features, "Linear")
         b = self.params["bias"].value if self.bias else None
-        out, self._cache = F.linear_forward(x, self.params["weight"].value, b)
-        return out
+        return self._keep(*F.linear_forward(x, self.params["weight"].value, b))
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
+        dout = self._check_dout(dout)
         dx, dw, db = F.linear_backward(dout, self._take_cache(), self.params["weight"].value)
         self.params["weight"].grad += dw
         if self.bias:
@@ -264,20 +289,18 @@ class _Pool2d(_ImageLayer):
         self, kernel_size: int | Pair, stride: int | Pair | None = None, padding: PaddingArg = 0
     ) -> None:
         super().__init__()
-        self.kernel_size = pair(kernel_size, "kernel_size")
-        self.stride = self.kernel_size if stride is None else pair(stride, "stride")
-        if isinstance(padding, list):
-            padding = (padding[0], padding[1])
-        self.padding = padding
-        pool_geometry((1, 1, 1, 1), self.kernel_size, self.stride, padding)  # checks padding
+        name = type(self).__name__
+        self.kernel_size = check_pair(f"{name} kernel_size", kernel_size)
+        self.stride = self.kernel_size if stride is None else check_pair(f"{name} stride", stride)
+        self.padding = _check_padding(f"{name} padding", padding)
+        pool_geometry((1, 1, 1, 1), self.kernel_size, self.stride, self.padding)  # half a kernel
 
     def forward_chwn(self, x: np.ndarray) -> np.ndarray:
         self._check_chwn(x)
         shape = nhwc_shape(x)
         *_, out_hw = pool_geometry(shape, self.kernel_size, self.stride, self.padding)
         _check_spatial(shape, out_hw, type(self).__name__, self.kernel_size)
-        out, self._cache = type(self)._forward(x, self.kernel_size, self.stride, self.padding)
-        return out
+        return self._keep(*type(self)._forward(x, self.kernel_size, self.stride, self.padding))
 
     def backward_chwn(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray:
         return type(self)._backward(dout, self._take_cache())
@@ -336,8 +359,7 @@ class GlobalAvgPool2d(_ImageLayer):
 
     def forward_chwn(self, x: np.ndarray) -> np.ndarray:
         self._check_chwn(x)
-        out, self._cache = F.global_avg_pool2d_forward_chwn(x)
-        return out
+        return self._keep(*F.global_avg_pool2d_forward_chwn(x))
 
     def backward_chwn(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray:
         return F.global_avg_pool2d_backward_chwn(dout, self._take_cache())
@@ -351,11 +373,10 @@ class _Activation(_Elementwise):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = check_array(x, type(self).__name__)
-        out, self._cache = type(self)._forward(x)
-        return out
+        return self._keep(*type(self)._forward(x))
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        return type(self)._backward(dout, self._take_cache())
+        return type(self)._backward(self._check_dout(dout), self._take_cache())
 
 
 class ReLU(_Activation):
@@ -412,6 +433,9 @@ class Softmax(_Activation):
 class LeakyReLU(_Elementwise):
     """y = x for x > 0, else negative_slope * x. Shape: any.
 
+    Args:
+        negative_slope: any finite number.
+
     Example:
         >>> LeakyReLU(0.1).forward(np.array([-1.0, 2.0]))
         array([-0.1,  2. ])
@@ -422,14 +446,14 @@ class LeakyReLU(_Elementwise):
 
     def __init__(self, negative_slope: float = 0.01) -> None:
         super().__init__()
-        self.negative_slope = float(negative_slope)
+        self.negative_slope = check_float("LeakyReLU negative_slope", negative_slope)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = check_array(x, "LeakyReLU")
-        out, self._cache = F.leaky_relu_forward(x, self.negative_slope)
-        return out
+        return self._keep(*F.leaky_relu_forward(x, self.negative_slope))
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
+        dout = self._check_dout(dout)
         return F.leaky_relu_backward(dout, self._take_cache(), self.negative_slope)
 
 
@@ -450,19 +474,17 @@ class Flatten(Module):
         x = check_array(x, "Flatten")
         if x.ndim < 2:
             raise ValueError(f"Flatten expects a batch (N, ...), got shape {x.shape}")
-        self._cache = x.shape
-        return x.reshape(x.shape[0], -1)
+        return self._keep(x.reshape(x.shape[0], -1), x.shape)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        return dout.reshape(self._take_cache())
+        return self._check_dout(dout).reshape(self._take_cache())
 
     compute_layout = True
 
     def forward_chwn(self, x: np.ndarray) -> np.ndarray:
         """(C, H, W, N) -> (N, H * W * C): the same (H, W, C) feature order as ``forward``."""
         x = check_array(x, "Flatten", rank=4)
-        self._cache = x.shape
-        return x.transpose(3, 1, 2, 0).reshape(x.shape[3], -1)  # copies: (N, H*W*C)
+        return self._keep(x.transpose(3, 1, 2, 0).reshape(x.shape[3], -1), x.shape)  # (N, H*W*C)
 
     def backward_chwn(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray:
         C, H, W, N = self._take_cache()
@@ -478,6 +500,10 @@ class Dropout(_Elementwise):
 
     Shape: any; output the same.
 
+    Args:
+        p: the probability of zeroing a value, in [0, 1).
+        rng: a ``numpy.random.Generator`` or seed for the masks.
+
     Example:
         >>> Dropout(0.5, rng=0).eval().forward(np.ones((1, 3)))
         array([[1., 1., 1.]])
@@ -488,20 +514,17 @@ class Dropout(_Elementwise):
 
     def __init__(self, p: float = 0.5, rng: np.random.Generator | int | None = None) -> None:
         super().__init__()
-        if not 0 <= p < 1:
-            raise ValueError(f"Dropout p must be in [0, 1), got {p}")
-        self.p = float(p)
-        self.rng = as_generator(rng)
+        self.p = check_float("Dropout p", p, 0, 1, high_open=True)
+        self.rng = as_generator(rng, "Dropout rng")
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = check_array(x, "Dropout")
         if not self.training or self.p == 0:
-            self._cache = None
-            return x
-        out, self._cache = F.dropout_forward(x, self.p, self.rng)
-        return out
+            return self._keep(x, None)
+        return self._keep(*F.dropout_forward(x, self.p, self.rng))
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
+        dout = self._check_dout(dout)
         if not self.training or self.p == 0:
             return dout
         return F.dropout_backward(dout, self._take_cache())

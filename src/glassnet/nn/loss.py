@@ -1,4 +1,10 @@
-"""Loss layers: ``forward(pred, target) -> float`` then ``backward() -> dL/dpred``."""
+"""Loss layers: ``forward(pred, target) -> float`` then ``backward() -> dL/dpred``.
+
+``forward`` checks both arguments before computing anything: predictions must be a non-empty,
+finite float array; targets an array (or list) of numbers of the expected shape, finite, and
+in the loss's range (class indices for ``CrossEntropyLoss``, probabilities for
+``BCEWithLogitsLoss``).
+"""
 
 from __future__ import annotations
 
@@ -14,6 +20,8 @@ class _Loss:
     """Shared shell: validates inputs, calls the fused functional loss, keeps the gradient."""
 
     _fn: Callable[[np.ndarray, np.ndarray], tuple[float, np.ndarray]]
+    #: The closed range the targets must lie in.
+    _target_range: tuple[float, float] = (-np.inf, np.inf)
 
     def __init__(self) -> None:
         self._grad: np.ndarray | None = None
@@ -22,14 +30,26 @@ class _Loss:
         name = type(self).__name__
         check_array(pred, f"{name} predictions")
         check_finite(pred, f"{name} predictions")
-        target = np.asarray(target)
+        target = _as_numbers(target, f"{name} targets")
         if target.shape != pred.shape:
             raise ValueError(
                 f"{name} expects targets of the predictions' shape {pred.shape}, got {target.shape}"
             )
-        return target.astype(pred.dtype, copy=False)
+        with np.errstate(over="ignore"):  # a float64 too large for float32 becomes inf: refused
+            target = target.astype(pred.dtype, copy=False)
+        smallest, largest = target.min(), target.max()  # NaN and inf show up here too
+        if not (np.isfinite(smallest) and np.isfinite(largest)):
+            check_finite(target, f"{name} targets")  # says how many and where
+        low, high = self._target_range
+        if smallest < low or largest > high:
+            raise ValueError(
+                f"{name} targets must lie in [{low:g}, {high:g}], got values from "
+                f"{smallest} to {largest}"
+            )
+        return target
 
     def forward(self, pred: np.ndarray, target: np.ndarray) -> float:
+        self._grad = None  # a refused call leaves no earlier gradient for backward
         target = self._check(pred, target)
         loss, self._grad = type(self)._fn(pred, target)
         return loss
@@ -69,7 +89,7 @@ class CrossEntropyLoss(_Loss):
     def _check(self, pred: np.ndarray, target: np.ndarray) -> np.ndarray:
         check_array(pred, "CrossEntropyLoss logits", rank=2)
         check_finite(pred, "CrossEntropyLoss logits")
-        target = np.asarray(target)
+        target = _as_numbers(target, "CrossEntropyLoss targets")
         if not np.issubdtype(target.dtype, np.integer):
             raise TypeError(
                 f"CrossEntropyLoss expects integer class indices as targets, got dtype "
@@ -80,7 +100,7 @@ class CrossEntropyLoss(_Loss):
                 f"CrossEntropyLoss expects targets of shape ({pred.shape[0]},) for logits "
                 f"{pred.shape}, got {target.shape}"
             )
-        if target.size and (target.min() < 0 or target.max() >= pred.shape[1]):
+        if target.min() < 0 or target.max() >= pred.shape[1]:
             raise ValueError(
                 f"CrossEntropyLoss targets must be class indices in [0, {pred.shape[1]}), "
                 f"got values from {target.min()} to {target.max()}"
@@ -113,3 +133,20 @@ class BCEWithLogitsLoss(_Loss):
     """
 
     _fn = staticmethod(F.bce_with_logits)
+    _target_range = (0.0, 1.0)
+
+
+def _as_numbers(target: object, where: str) -> np.ndarray:
+    """``target`` as an array of booleans, integers or floats (a list is fine)."""
+    try:
+        array = np.asarray(target)
+    except ValueError as error:
+        raise TypeError(
+            f"{where} must be an array of numbers, got a ragged {type(target).__name__}"
+        ) from error
+    if array.dtype.kind not in "biuf":
+        raise TypeError(
+            f"{where} must be an array of numbers (bool, int or float), got "
+            f"{type(target).__name__} of dtype {array.dtype}"
+        )
+    return array

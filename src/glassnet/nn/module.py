@@ -11,6 +11,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from glassnet.nn.validation import check_array
+
 #: Every Module subclass by class name, so that a JSON config can name the layer to build.
 LAYER_REGISTRY: dict[str, type[Module]] = {}
 
@@ -70,6 +72,8 @@ class Module:
         self.params: dict[str, Parameter] = {}
         self.training = True
         self._cache: Any = None
+        #: The shape of the last ``forward``'s output: the gradient ``backward`` must be given.
+        self._out_shape: tuple[int, ...] | None = None
 
     # -- computation -------------------------------------------------------------------------
     def forward(self, x: np.ndarray) -> np.ndarray:
@@ -95,14 +99,36 @@ class Module:
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return self.forward(x)
 
+    def _keep(self, out: np.ndarray, cache: Any) -> np.ndarray:
+        """Keep what ``backward`` needs (the cache, the output's shape) and return ``out``."""
+        self._cache = cache
+        self._out_shape = out.shape
+        return out
+
     def _take_cache(self) -> Any:
         """The cache of the last ``forward``; a clear error if there was none."""
         if self._cache is None:
-            raise RuntimeError(
-                f"{type(self).__name__}.backward called before forward: "
-                "run forward(x) first (in training mode for Dropout)"
-            )
+            raise self._no_forward()
         return self._cache
+
+    def _no_forward(self) -> RuntimeError:
+        return RuntimeError(
+            f"{type(self).__name__}.backward called before forward: "
+            "run forward(x) first (in training mode for Dropout)"
+        )
+
+    def _check_dout(self, dout: Any) -> np.ndarray:
+        """The gradient given to ``backward``: a float array of the last output's shape."""
+        if self._out_shape is None:
+            raise self._no_forward()
+        where = f"{type(self).__name__}.backward"
+        dout = check_array(dout, where)
+        if dout.shape != self._out_shape:
+            raise ValueError(
+                f"{where} expects a gradient of the forward output's shape {self._out_shape}, "
+                f"got {dout.shape}"
+            )
+        return dout
 
     # -- parameters --------------------------------------------------------------------------
     def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
