@@ -39,7 +39,7 @@ class _Loss:
             target = target.astype(pred.dtype, copy=False)
         smallest, largest = target.min(), target.max()  # NaN and inf show up here too
         if not (np.isfinite(smallest) and np.isfinite(largest)):
-            check_finite(target, f"{name} targets")  # says how many and where
+            check_finite(target, f"{name} targets (as {pred.dtype})")  # how many and where
         low, high = self._target_range
         if smallest < low or largest > high:
             raise ValueError(

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from glassnet.nn.validation import check_array
+from glassnet.nn.validation import check_array, check_float_dtype
 
 #: Every Module subclass by class name, so that a JSON config can name the layer to build.
 LAYER_REGISTRY: dict[str, type[Module]] = {}
@@ -206,12 +206,16 @@ class Module:
         """Convert every parameter (and its gradient) to ``dtype`` in place; returns self.
 
         A layer's ``dtype`` setting follows, so its config describes its arrays.
+
+        Raises:
+            ValueError: ``dtype`` is not float32 or float64.
         """
+        name = check_float_dtype(f"{type(self).__name__}.astype dtype", dtype)
         for p in self.parameters():
-            p.value = p.value.astype(dtype)
+            p.value = p.value.astype(name)
             p.grad = np.zeros_like(p.value)
         if "dtype" in self.config_keys:
-            self.dtype = np.dtype(dtype).name
+            self.dtype = name
         return self
 
     # -- modes -------------------------------------------------------------------------------
