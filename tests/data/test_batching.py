@@ -144,3 +144,58 @@ def test_train_val_split() -> None:
 def test_split_errors(fraction: float) -> None:
     with pytest.raises(ValueError, match=f"fraction must lie in \\(0, 1\\).* got {fraction}"):
         split_indices(np.zeros(10, np.int64), fraction, np.random.default_rng(0))
+
+
+def test_an_int_seed_stands_for_default_rng_of_it() -> None:
+    ds = make(30)
+    by_seed = train_val_split(ds, 0.2, rng=5)
+    by_generator = train_val_split(ds, 0.2, rng=np.random.default_rng(5))
+    for seeded, generated in zip(by_seed, by_generator, strict=True):
+        np.testing.assert_array_equal(seeded.images, generated.images)
+    np.testing.assert_array_equal(
+        split_indices(ds.labels, 0.5, np.int64(1))[1],
+        split_indices(ds.labels, 0.5, np.random.default_rng(1))[1],
+    )
+    seeded = [y.tolist() for _, y in iterate_batches(ds, 7, shuffle=True, rng=2)]
+    generated = [y.tolist() for _, y in iterate_batches(ds, 7, shuffle=True, rng=np.random.default_rng(2))]  # fmt: skip
+    assert seeded == generated == [y.tolist() for _, y in iterate_batches(ds, 7, shuffle=True, rng=2)]  # fmt: skip
+
+
+def test_a_dataloader_draws_a_new_order_each_epoch_from_an_int_seed() -> None:
+    loader = DataLoader(make(10), 10, shuffle=True, rng=3)
+    epochs = [next(iter(loader))[1].tolist() for _ in range(2)]
+    gen = np.random.default_rng(3)
+    assert epochs == [(np.arange(10) % 3)[gen.permutation(10)].tolist() for _ in range(2)]
+    assert epochs[0] != epochs[1]
+
+
+@pytest.mark.parametrize(
+    ("rng", "error", "match"),
+    [
+        (0.5, TypeError, "rng must be an int seed or a numpy.random.Generator, got float 0.5"),
+        ("0", TypeError, "rng must be an int seed or a numpy.random.Generator, got str '0'"),
+        (True, TypeError, "rng must be an int seed or a numpy.random.Generator, got bool True"),
+        (np.random.RandomState(0), TypeError, "rng must be an int seed .* got RandomState"),
+        (-1, ValueError, "rng seed must be >= 0, got -1"),
+    ],
+)
+def test_what_is_not_a_seed_or_generator_is_refused_by_name(
+    rng: object, error: type, match: str
+) -> None:
+    ds = make(10)
+    with pytest.raises(error, match=f"train_val_split {match}"):
+        train_val_split(ds, 0.2, rng)  # type: ignore[arg-type]
+    with pytest.raises(error, match=f"split_indices {match}"):
+        split_indices(ds.labels, 0.2, rng)  # type: ignore[arg-type]
+    with pytest.raises(error, match=f"iterate_batches {match}"):
+        iterate_batches(ds, 2, shuffle=True, rng=rng)  # type: ignore[arg-type]
+    with pytest.raises(error, match=f"DataLoader {match}"):
+        DataLoader(ds, 2, rng=rng)  # type: ignore[arg-type]
+
+
+def test_a_split_needs_an_explicit_rng() -> None:
+    with pytest.raises(
+        TypeError,
+        match="train_val_split rng must be an int seed or a numpy.random.Generator, got NoneType",
+    ):
+        train_val_split(make(10), 0.2, None)  # type: ignore[arg-type]
