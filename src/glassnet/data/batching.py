@@ -128,7 +128,8 @@ class DataLoader:
     """A re-iterable ``iterate_batches``: each ``iter()`` is one epoch, ``len()`` its batches.
 
     Holding the generator (not a seed) means epoch k's order depends on the generator's state,
-    which a checkpoint saves and restores.
+    which a checkpoint saves and restores; an int seed given as ``rng`` becomes one generator
+    here, so that the epochs' orders differ.
 
     Example:
         >>> ds = Dataset(np.zeros((10, 4, 4, 1), np.uint8), np.zeros(10, np.int64), ["x"], "toy")
@@ -149,7 +150,6 @@ class DataLoader:
         self.images, self.labels = as_arrays(data)
         self.batch_size = batch_size
         self.shuffle = shuffle
-        # An int seed becomes one generator here, so that the epochs' orders differ.
         self.rng = _shuffle_rng(shuffle, rng, "DataLoader")
         self.drop_last = drop_last
         num_batches(len(self.labels), batch_size)  # validate batch_size now, not at first epoch
