@@ -200,7 +200,7 @@ def check_array(x: object, where: str, rank: int | None = None) -> np.ndarray:
     """
     if not isinstance(x, np.ndarray):
         raise TypeError(f"{where} expects a NumPy array, got {type(x).__name__}")
-    if not np.issubdtype(x.dtype, np.floating):
+    if x.dtype.kind != "f":  # np.issubdtype says the same, ten times slower (per layer call)
         raise TypeError(
             f"{where} expects a float array (float32 or float64), got dtype {x.dtype}; "
             "scale integer images to [0, 1] floats first (glassnet's data layer does this)"
