@@ -119,9 +119,9 @@ class Optimizer:
         steps = check_int("optimizer state steps", state["steps"], minimum=0, maximum=2**62)
         buffers: list[dict[str, np.ndarray]] = [{} for _ in self.params]
         for key, value in state["buffers"].items():
-            index, name = key.split(".", 1)
-            i = int(index)
-            if not 0 <= i < len(self.params) or value.shape != self.params[i].shape:
+            index, _, name = str(key).partition(".")
+            i = int(index) if index.isdigit() else -1
+            if not (0 <= i < len(self.params) and name and np.shape(value) == self.params[i].shape):
                 raise ValueError(f"optimizer buffer {key!r} does not match the parameters")
             buffers[i][name] = np.array(value, dtype=self.params[i].dtype)
         for key, value in hyper.items():

@@ -170,14 +170,16 @@ def check_shape(name: str, value: Any, maximum: int = MAX_WIDTH) -> tuple[int, .
     Example:
         >>> check_shape("Sequential input_shape", [28, 28, 1])
         (28, 28, 1)
+        >>> check_shape("Sequential input_shape", (8, -8, 1))
+        Traceback (most recent call last):
+        ...
+        ValueError: Sequential input_shape[1] must be >= 1, got -8
     """
     if not isinstance(value, Sequence) or isinstance(value, str) or not value:
         raise TypeError(
             f"{name} must be a non-empty sequence of ints such as (28, 28, 1), got {value!r}"
         )
-    if not all(_is_int(d) and 1 <= d <= maximum for d in value):
-        raise ValueError(f"{name} must hold ints in [1, {maximum}], got {value!r}")
-    return tuple(int(d) for d in value)
+    return tuple(check_int(f"{name}[{i}]", d, maximum=maximum) for i, d in enumerate(value))
 
 
 def check_weight_size(name: str, shape: tuple[int, ...]) -> None:
