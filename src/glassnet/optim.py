@@ -120,7 +120,7 @@ class Optimizer:
         buffers: list[dict[str, np.ndarray]] = [{} for _ in self.params]
         for key, value in state["buffers"].items():
             index, _, name = str(key).partition(".")
-            i = int(index) if index.isdigit() else -1
+            i = int(index) if index.isdecimal() else -1
             if not (0 <= i < len(self.params) and name and np.shape(value) == self.params[i].shape):
                 raise ValueError(f"optimizer buffer {key!r} does not match the parameters")
             buffers[i][name] = np.array(value, dtype=self.params[i].dtype)
