@@ -263,11 +263,12 @@ def test_run_records_are_written_atomically_and_resume_notes_ignored_flags(
     capsys.readouterr()
 
     resume = ["--resume", str(out / "checkpoint.safetensors"), "--no-progress", "--no-plots"]
-    assert main(["train", "--epochs", "2", "--lr", "0.5", "--batch-size", "8", *resume]) == 0
+    argv = ["train", "--epochs", "2", "--lr", "0.5", "--batch-size", "8", "--overwrite", *resume]
+    assert main(argv) == 0
     err = capsys.readouterr().err
     assert err == (
         f"note: --resume continues with the settings in {out / 'run.json'}; ignoring --batch-size,"
-        " --lr (only --epochs can change)\n"
+        " --lr, --overwrite (only --epochs can change)\n"
     )
     assert json.loads((out / "run.json").read_text())["lr"] == 2e-3  # the recipe's, kept
     assert main(["train", "--epochs", "3", *resume]) == 0

@@ -144,6 +144,8 @@ def resolve_settings(args: argparse.Namespace) -> dict[str, Any]:
         ignored = [f"--{key.replace('_', '-')}" for key in explicit if key != "epochs"]
         if args.out is not None:
             ignored.append("--out")
+        if args.overwrite:
+            ignored.append("--overwrite")  # a resumed run only ever adds to its own folder
         if ignored:
             print(
                 f"note: --resume continues with the settings in {run_file}; ignoring "
