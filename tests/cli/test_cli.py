@@ -263,12 +263,90 @@ def test_run_records_are_written_atomically_and_resume_notes_ignored_flags(
     capsys.readouterr()
 
     resume = ["--resume", str(out / "checkpoint.safetensors"), "--no-progress", "--no-plots"]
-    assert main(["train", "--epochs", "2", "--lr", "0.5", "--batch-size", "8", *resume]) == 0
+    argv = ["train", "--epochs", "2", "--lr", "0.5", "--batch-size", "8", "--overwrite", *resume]
+    assert main(argv) == 0
     err = capsys.readouterr().err
     assert err == (
         f"note: --resume continues with the settings in {out / 'run.json'}; ignoring --batch-size,"
-        " --lr (only --epochs can change)\n"
+        " --lr, --overwrite (only --epochs can change)\n"
     )
     assert json.loads((out / "run.json").read_text())["lr"] == 2e-3  # the recipe's, kept
     assert main(["train", "--epochs", "3", *resume]) == 0
     assert "note:" not in capsys.readouterr().err
+
+
+def test_an_existing_run_is_never_overwritten_without_overwrite(tmp_path, capsys):
+    out = tmp_path / "old-run"
+    out.mkdir()
+    (out / "model.safetensors").write_bytes(b"the finished 30-epoch model")
+    (out / "curves.png").write_bytes(b"its curves")
+    (out / "notes.txt").write_text("the user's own notes")
+    argv = ["train", "--epochs", "1", "--out", str(out), "--no-progress", "--no-plots"]
+    assert main(argv) == 2
+    assert capsys.readouterr().err == (
+        f"glassnet: error: output folder {out} already exists and is not empty (curves.png, "
+        f"model.safetensors, notes.txt); pass --overwrite to replace the run in it, --resume "
+        f"{out / 'checkpoint.safetensors'} to continue it, or choose another --out\n"
+    )
+    assert (out / "model.safetensors").read_bytes() == b"the finished 30-epoch model"
+
+    assert main([*argv, "--overwrite"]) == 0
+    assert gn.load(out / "model.safetensors").num_parameters() > 0
+    assert not (out / "curves.png").exists()  # the old run's, removed: not the new run's
+    assert (out / "notes.txt").read_text() == "the user's own notes"
+
+
+@pytest.mark.parametrize("lr", ["nan", "inf", "-1", "0", "fast"])
+def test_a_bad_learning_rate_is_refused_before_the_output_folder(lr, tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["train", "--lr", lr, "--out", str(tmp_path / "out"), "--no-progress"])
+    assert info.value.code == 2
+    expected = "expected a number, got 'fast'" if lr == "fast" else "must be a finite number > 0"
+    assert f"argument --lr: {expected}" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_run_diverging_in_its_first_epoch_leaves_no_folder(tmp_path, capsys):
+    out = tmp_path / "runs" / "new-run"
+    argv = ["train", "--lr", "1e6", "--out", str(out), "--no-progress", "--no-plots"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert re.fullmatch(
+        r"glassnet: error: training diverged at epoch 1, batch 2/41: the loss \S+ exceeds "
+        r"\S+, the larger of 100 times the first batch's loss \(\S+\) and 100; no checkpoint "
+        r"was written yet\. Try a smaller learning rate \(now 1e\+06\)\.\n",
+        err,
+    ), err
+    assert list(tmp_path.iterdir()) == []  # runs/ made for this run went too
+
+
+def test_an_interrupt_before_the_first_checkpoint_leaves_no_folder(tmp_path, capsys, monkeypatch):
+    import glassnet.train
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(glassnet.train, "fit", interrupted)
+    out = tmp_path / "run"
+    assert main(["train", "--out", str(out), "--no-progress", "--no-plots"]) == 130
+    assert capsys.readouterr().err == (
+        f"glassnet: interrupted; no epoch had finished, so {out} was removed\n"
+    )
+    assert not out.exists()
+
+
+def test_resume_removes_what_interrupted_writes_left(tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["--no-progress", "--no-plots"]
+    assert main(["train", "--epochs", "1", "--out", str(out), *argv]) == 0
+    stale = [
+        out / ".checkpoint.safetensors.0123456789ab.tmp",
+        out / ".history.json.abcdef012345.tmp",
+    ]
+    for path in stale:
+        path.write_bytes(b"half written")
+    (out / ".mine.tmp").write_text("not glassnet's naming")
+    resume = ["train", "--epochs", "2", "--resume", str(out / "checkpoint.safetensors"), *argv]
+    assert main(resume) == 0
+    assert not any(path.exists() for path in stale)
+    assert (out / ".mine.tmp").exists()

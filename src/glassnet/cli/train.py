@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,10 @@ COMMON = {
 RUN_FILE = "run.json"
 #: Every setting a run records in its RUN_FILE.
 SETTINGS = ("dataset", "data_dir", "model", "epochs", "batch_size", "lr", *COMMON)
+CHECKPOINT = "checkpoint.safetensors"
+PLOTS = ("curves.png", "filters.png", "confusion.png")
+#: Every file a run writes in its output folder.
+RUN_FILES = (RUN_FILE, CHECKPOINT, "model.safetensors", "history.json", "metrics.json", *PLOTS)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -38,7 +43,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "train",
         help="train a CNN on a dataset and report its test accuracy",
         description="Train a CNN and save it with its history, curves and metrics in an output "
-        "folder. With no arguments: the small digits CNN on scikit-learn's 8x8 digits.",
+        "folder. With no arguments: the small digits CNN on the 8x8 digits shipped with glassnet. "
+        "An existing, non-empty output folder is refused unless --overwrite or --resume is given.",
     )
     parser.add_argument(
         "--dataset", choices=sorted(RECIPES), help="the data to train on (default: digits)"
@@ -53,7 +59,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--batch-size", type=_positive_int, help="samples per step (default: recipe)"
     )
-    parser.add_argument("--lr", type=float, help="initial learning rate (default: recipe)")
+    parser.add_argument(
+        "--lr", type=_positive_float, help="initial learning rate (default: recipe)"
+    )
     parser.add_argument("--optimizer", choices=["sgd", "adam", "adamw"], help="default: adam")
     parser.add_argument("--momentum", type=float, help="SGD momentum (default 0.9)")
     parser.add_argument("--weight-decay", type=float, help="default 0")
@@ -84,6 +92,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "they are there already",
     )
     parser.add_argument("--out", help="output folder (default: runs/<dataset>-<model>-<time>)")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the run in an existing --out folder (its run files are removed first)",
+    )
     parser.add_argument("--resume", metavar="CKPT", help="continue from a checkpoint file")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG curves/filters")
@@ -98,6 +111,17 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    """An argparse type: a finite float > 0, refused while parsing (before any folder is made)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
     return value
 
 
@@ -120,6 +144,8 @@ def resolve_settings(args: argparse.Namespace) -> dict[str, Any]:
         ignored = [f"--{key.replace('_', '-')}" for key in explicit if key != "epochs"]
         if args.out is not None:
             ignored.append("--out")
+        if args.overwrite:
+            ignored.append("--overwrite")  # a resumed run only ever adds to its own folder
         if ignored:
             print(
                 f"note: --resume continues with the settings in {run_file}; ignoring "
@@ -164,7 +190,7 @@ def run(args: argparse.Namespace) -> int:
     from glassnet.io.files import atomic_write_text, user_cache_dir
     from glassnet.models import build_model
     from glassnet.train import evaluate, fit, make_schedule
-    from glassnet.train.checkpoint import check_writable
+    from glassnet.train.checkpoint import check_writable, remove_stale_temporaries
     from glassnet.train.loop import TrainingDiverged, default_run_dir
 
     s = resolve_settings(args)
@@ -200,27 +226,30 @@ def run(args: argparse.Namespace) -> int:
             f"{data.image_shape}"
         )
 
-    if args.resume:
-        out = Path(args.resume).parent
-    else:
-        out = (
-            Path(args.out) if args.out else default_run_dir("runs", f"{s['dataset']}-{s['model']}")
-        )
-    check_writable(out, needed_bytes=4 * model.num_parameters() * 4 + 2**20)
-    atomic_write_text(out / RUN_FILE, json.dumps(s, indent=2))
     optimizer = _make_optimizer(gn, model, s)
     schedule = make_schedule(
         s["schedule"], **({"epochs": s["epochs"]} if s["schedule"] == "cosine" else {})
     )
-    checkpoint = out / "checkpoint.safetensors"
-    gn.blas.ensure_tuned()
-    print(
-        f"training {s['model']} ({model.num_parameters():,} parameters) on {s['dataset']}: "
-        f"{len(train)} train, {len(val) if val else 0} validation, {len(test)} test images; "
-        f"output in {out}"
-    )
-    print(f"BLAS: {gn.blas.status()}")
+    if args.resume:
+        out, created = Path(args.resume).parent, None
+        for name in RUN_FILES:
+            remove_stale_temporaries(out / name)
+    else:
+        out = (
+            Path(args.out) if args.out else default_run_dir("runs", f"{s['dataset']}-{s['model']}")
+        )
+        created = _claim_output_folder(out, args.overwrite)
+    checkpoint = out / CHECKPOINT
     try:
+        check_writable(out, needed_bytes=4 * model.num_parameters() * 4 + 2**20)
+        atomic_write_text(out / RUN_FILE, json.dumps(s, indent=2))
+        gn.blas.ensure_tuned()
+        print(
+            f"training {s['model']} ({model.num_parameters():,} parameters) on {s['dataset']}: "
+            f"{len(train)} train, {len(val) if val else 0} validation, {len(test)} test images; "
+            f"output in {out}"
+        )
+        print(f"BLAS: {gn.blas.status()}")
         history = fit(
             model,
             train,
@@ -235,15 +264,22 @@ def run(args: argparse.Namespace) -> int:
             rng=np.random.default_rng(seeds[2]),
             progress=not args.no_progress,
         )
-    except KeyboardInterrupt:
-        print(
-            f"glassnet: interrupted; resume with: glassnet train --resume {checkpoint}",
-            file=sys.stderr,
-        )
-        return 130
-    except TrainingDiverged as error:
-        print(f"glassnet: error: {error}", file=sys.stderr)
-        return 1
+    except BaseException as error:
+        started = args.resume or checkpoint.exists()
+        if not started:
+            _discard_unstarted_run(out, created)
+        if isinstance(error, KeyboardInterrupt):
+            hint = (
+                f"resume with: glassnet train --resume {checkpoint}"
+                if started
+                else f"no epoch had finished, so {out} was removed"
+            )
+            print(f"glassnet: interrupted; {hint}", file=sys.stderr)
+            return 130
+        if isinstance(error, TrainingDiverged):
+            print(f"glassnet: error: {error}", file=sys.stderr)
+            return 1
+        raise
 
     # the input shape is in the architecture (Sequential's input_shape), not repeated here
     metadata = {"classes": json.dumps(data.classes), "dataset": s["dataset"]}
@@ -266,6 +302,61 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _claim_output_folder(out: Path, overwrite: bool) -> Path | None:
+    """Refuse to write a run into a folder that holds anything, unless ``overwrite``.
+
+    With ``overwrite`` the earlier run's files (``RUN_FILES``) are removed, so none of them
+    can be mistaken for the new run's; other files are left alone.
+
+    Returns:
+        The topmost folder this run will create (``out`` or one of its parents), or None when
+        ``out`` exists: what ``_discard_unstarted_run`` may remove.
+
+    Raises:
+        ValueError: ``out`` is a file, or a non-empty folder without ``overwrite``.
+    """
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file, not a folder")
+    if not out.exists():
+        created = out
+        while not created.parent.exists():
+            created = created.parent
+        return created
+    entries = sorted(entry.name for entry in out.iterdir())
+    if entries and not overwrite:
+        shown = ", ".join(entries[:4]) + (", ..." if len(entries) > 4 else "")
+        raise ValueError(
+            f"output folder {out} already exists and is not empty ({shown}); pass --overwrite "
+            f"to replace the run in it, --resume {out / CHECKPOINT} to continue it, or "
+            "choose another --out"
+        )
+    for name in RUN_FILES:
+        (out / name).unlink(missing_ok=True)
+    return None
+
+
+def _discard_unstarted_run(out: Path, created: Path | None) -> None:
+    """Remove what a run that ended before its first checkpoint wrote, and the folders it made.
+
+    Nothing of it can be resumed, and a folder holding a ``run.json`` but no model would
+    look like a run.
+    """
+    from glassnet.train.checkpoint import remove_stale_temporaries
+
+    for name in RUN_FILES:
+        (out / name).unlink(missing_ok=True)
+        remove_stale_temporaries(out / name)
+    if created is None:
+        return
+    for folder in (out, *out.parents):
+        try:
+            folder.rmdir()  # only if empty: never another program's files
+        except OSError:
+            return
+        if folder == created:
+            return
+
+
 def _make_optimizer(gn: Any, model: Any, s: dict[str, Any]) -> Any:
     params = model.parameters()
     if s["optimizer"] == "sgd":
@@ -280,10 +371,11 @@ def _plot(model: Any, history: dict, result: Any, out: Path) -> None:
     try:
         from glassnet import viz
 
+        curves, filters, confusion = (out / name for name in PLOTS)
         written = [
-            viz.plot_history(history, out / "curves.png"),
-            viz.plot_filters(model, out / "filters.png"),
-            viz.plot_confusion_matrix(result.confusion, result.classes, out / "confusion.png"),
+            viz.plot_history(history, curves),
+            viz.plot_filters(model, filters),
+            viz.plot_confusion_matrix(result.confusion, result.classes, confusion),
         ]
     except ImportError as error:
         print(f"(no pictures: {error})")

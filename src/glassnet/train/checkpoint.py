@@ -9,13 +9,15 @@ Metadata:  ``format`` = ``glassnet-checkpoint``, ``format_version``, ``architect
            counters: JSON).
 
 Every write goes to a temporary file that is fsynced and renamed over the old checkpoint, so
-a crash or a kill mid-write leaves the previous checkpoint intact.
+a crash or a kill mid-write leaves the previous checkpoint intact; the temporary file a kill
+leaves behind is removed when the run resumes (``remove_stale_temporaries``).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -44,6 +46,8 @@ class TrainingState:
         best_value, bad_epochs: early-stopping bookkeeping (monitored value, epochs since it
             last improved).
         best_weights: the weights at ``best_value`` (None without early stopping).
+        start_loss: the loss of the run's first batch, the reference of the divergence rule
+            (None before the first batch, and in checkpoints written before it was kept).
     """
 
     epoch: int = 0
@@ -52,6 +56,7 @@ class TrainingState:
     best_value: float | None = None
     bad_epochs: int = 0
     best_weights: dict[str, np.ndarray] | None = None
+    start_loss: float | None = None
 
 
 def layer_generators(model: Sequential) -> dict[str, np.random.Generator]:
@@ -76,6 +81,7 @@ def save_checkpoint(
         "layer_rngs": {i: g.bit_generator.state for i, g in layer_generators(model).items()},
         "best_value": state.best_value,
         "bad_epochs": state.bad_epochs,
+        "start_loss": state.start_loss,
     }
     metadata = {
         "format": FORMAT,
@@ -127,11 +133,39 @@ def load_checkpoint(
             best_value=training["best_value"],
             bad_epochs=int(training["bad_epochs"]),
             best_weights=best,
+            start_loss=training.get("start_loss"),
         )
     except (KeyError, TypeError, ValueError) as error:
         raise ModelFileError(
             name, f"checkpoint does not match the model/optimizer: {error}"
         ) from None
+
+
+def remove_stale_temporaries(path: str | os.PathLike[str]) -> list[Path]:
+    """Remove the temporary files that interrupted atomic writes of ``path`` left beside it.
+
+    ``glassnet.io.files.atomic_writer`` writes ``.<name>.<12 hex digits>.tmp`` and renames it
+    onto ``path``; a kill or a power loss between the two leaves it behind. Only files of
+    exactly that form are removed. Call this only while no other process writes ``path``.
+
+    Returns:
+        The files removed.
+
+    Example:
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> _ = (folder / ".ckpt.0123456789ab.tmp").write_bytes(b"half a checkpoint")
+        >>> [p.name for p in remove_stale_temporaries(folder / "ckpt")]
+        ['.ckpt.0123456789ab.tmp']
+    """
+    path = Path(path)
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.[0-9a-f]{{12}}\.tmp")
+    if not path.parent.is_dir():
+        return []
+    stale = [p for p in path.parent.iterdir() if pattern.fullmatch(p.name)]
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale
 
 
 def check_writable(folder: str | os.PathLike[str], needed_bytes: int) -> None:

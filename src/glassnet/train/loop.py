@@ -26,13 +26,29 @@ from glassnet.functional.activation import softmax_forward
 from glassnet.nn.container import Sequential
 from glassnet.nn.loss import CrossEntropyLoss
 from glassnet.optim import Optimizer
-from glassnet.train.checkpoint import TrainingState, load_checkpoint, save_checkpoint
+from glassnet.train.checkpoint import (
+    TrainingState,
+    load_checkpoint,
+    remove_stale_temporaries,
+    save_checkpoint,
+)
+from glassnet.train.inputs import (
+    check_count,
+    check_images,
+    check_labels,
+    check_model_and_optimizer,
+)
 from glassnet.train.metrics import confusion_matrix, precision_recall
 from glassnet.train.schedules import ConstantLR, Schedule
 
+#: A batch loss above both ``DIVERGENCE_FACTOR`` times the run's first batch loss and
+#: ``DIVERGENCE_FLOOR`` stops ``fit``: see its docstring.
+DIVERGENCE_FACTOR = 100.0
+DIVERGENCE_FLOOR = 100.0
+
 
 class TrainingDiverged(RuntimeError):
-    """The loss (or the logits) stopped being finite; the message says when and what is safe."""
+    """The loss blew up or stopped being finite; the message says when and what is safe."""
 
 
 def train_step(
@@ -63,6 +79,16 @@ def train_step(
         model.backward(loss_fn.backward(), input_grad=False)  # no one needs dL/d(images)
         optimizer.step()
     return loss, int(np.sum(logits.argmax(axis=1) == y))
+
+
+def _labelled(
+    model: Sequential, data: Dataset | tuple[np.ndarray, np.ndarray], argument: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Checked images and int64 labels of ``data``, the labels within the model's outputs."""
+    images, labels = as_arrays(data)
+    images = check_images(images, f"{argument} images", model)
+    num_classes = predict_logits(model, images[:1]).shape[1]  # K is known by running the model
+    return images, check_labels(labels, f"{argument} labels", len(images), num_classes)
 
 
 def _to_model_input(images: np.ndarray) -> np.ndarray:
@@ -106,12 +132,11 @@ def predict_logits(model: Sequential, images: np.ndarray, batch_size: int = 1000
     """Raw scores ``(N, K)`` for a stack of images, in eval mode, a batch at a time.
 
     Raises:
-        ValueError: no images (K is only known by running the model), or ``batch_size < 1``.
+        TypeError, ValueError: ``images`` are not what ``predict`` takes (see
+            ``glassnet.train.inputs.check_images``), or ``batch_size`` is not an int >= 1.
     """
-    if len(images) == 0:
-        raise ValueError("predict got no images (an empty batch)")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    images = check_images(images, "images", model)
+    check_count(batch_size, "batch_size")
     was_training = model.training
     model.eval()
     try:
@@ -128,13 +153,17 @@ def predict(model: Sequential, images: np.ndarray, batch_size: int = 1000) -> np
     """Class probabilities ``softmax(model(x))`` for each image.
 
     Args:
-        images: (N, H, W, C), uint8 pixels (scaled to [0, 1] here) or floats.
+        images: (N, H, W, C), uint8 pixels (scaled to [0, 1] here) or floats already scaled;
+            an array or anything ``np.asarray`` makes one of (nested lists).
 
     Returns:
         (N, K) probabilities; each row sums to 1.
 
     Raises:
-        ValueError: no images (``N = 0``), or ``batch_size < 1``.
+        TypeError: ``images`` are neither uint8 nor floats (int64 pixels must be made uint8
+            or scaled), or ``batch_size`` is not an int.
+        ValueError: no images, a shape other than the model's ``input_shape``, NaN/Inf, floats
+            that are unscaled whole-number pixels, or ``batch_size < 1``.
 
     Example:
         >>> import glassnet as gn
@@ -154,6 +183,14 @@ def evaluate(
 ) -> Evaluation:
     """Loss, accuracy, confusion matrix and per-class precision/recall on a labelled set.
 
+    Args:
+        data: a Dataset or ``(images, labels)``, checked as ``predict`` checks images; labels
+            are class indices in ``[0, K)`` (whole-number floats are taken as integers).
+
+    Raises:
+        TypeError, ValueError: as for ``predict``, or labels that are not class indices of
+            the model's K outputs, or not one per image.
+
     Example:
         >>> import glassnet as gn
         >>> model = gn.Sequential([gn.Flatten(), gn.Linear(4, 2, rng=0)])
@@ -161,9 +198,7 @@ def evaluate(
         >>> result.confusion.shape, round(result.loss, 4)
         ((2, 2), 0.6931)
     """
-    images, labels = as_arrays(data)
-    if len(images) == 0:
-        raise ValueError("evaluate got an empty dataset")
+    images, labels = _labelled(model, data, "data")
     logits = predict_logits(model, images, batch_size)
     num_classes = logits.shape[1]
     if classes is None:
@@ -199,6 +234,19 @@ def fit(
     (a progress bar shows the running loss and accuracy), evaluates ``validation``, logs one
     line, and writes ``checkpoint`` atomically.
 
+    Everything is checked before the first step: the optimizer must hold this model's
+    parameters (or some of them), the images and labels of ``train`` and ``validation`` are
+    checked as ``evaluate`` checks them (uint8 pixels or scaled floats of the model's input
+    shape; labels class indices in ``[0, K)`` for the model's K outputs, whole-number floats
+    taken as integers, 0.5 or 1.7 refused).
+
+    Divergence rule: training stops with ``TrainingDiverged`` when a batch's loss is NaN or
+    infinite, or finite but above both ``DIVERGENCE_FACTOR`` (100) times the run's first batch
+    loss and ``DIVERGENCE_FLOOR`` (100). A mean cross-entropy of 100 means the true class got
+    a probability of about e^-100: healthy training, which starts near ln K (2.3 for 10
+    classes) and goes down, never comes near it, while an exploding run (Adam with lr=1e6)
+    passes it within a few batches.
+
     Args:
         model, optimizer: the network and the update rule over ``model.parameters()``.
         train: a Dataset or ``(images, labels)``; uint8 images are scaled to [0, 1].
@@ -220,19 +268,27 @@ def fit(
         ``"val_loss"``, ``"val_accuracy"``; one entry per epoch.
 
     Raises:
-        TrainingDiverged: the loss became NaN/Inf; the message names the epoch and batch and
-            the last good checkpoint (which is left untouched).
+        TrainingDiverged: the loss broke the divergence rule above; the message names the
+            epoch and batch and the last good checkpoint (which is left untouched).
+        TypeError, ValueError: an argument is not what is described above; the message
+            names it, what was expected and what came.
     """
-    if epochs < 1 or batch_size < 1:
-        raise ValueError(f"epochs and batch_size must be >= 1, got {epochs} and {batch_size}")
-    images, labels = as_arrays(train)
-    if len(images) == 0:
-        raise ValueError("fit got an empty training set")
+    check_model_and_optimizer(model, optimizer)
+    check_count(epochs, "epochs")
+    check_count(batch_size, "batch_size")
+    if early_stopping is not None:
+        check_count(early_stopping, "early_stopping")
+    images, labels = _labelled(model, train, "train")
+    if validation is not None:
+        _labelled(model, validation, "validation")
     schedule = schedule or ConstantLR()
     base_lr = optimizer.lr
     loss_fn = CrossEntropyLoss()
     data_rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     state = TrainingState()
+    if checkpoint is not None:
+        for stale in remove_stale_temporaries(checkpoint):
+            log(f"removed {stale}, left by an interrupted checkpoint write")
     if resume is not None:
         state = load_checkpoint(resume, model, optimizer)
         if state.data_rng is not None:
@@ -250,6 +306,9 @@ def fit(
         ):
             try:
                 loss, hits = train_step(model, loss_fn, optimizer, x, y)
+                if state.start_loss is None:
+                    state.start_loss = loss
+                _check_not_exploding(loss, state.start_loss)
             except FloatingPointError as error:
                 if bar:
                     bar.close()
@@ -306,6 +365,16 @@ def fit(
     if early_stopping is not None and state.best_weights is not None:
         model.load_state_dict(state.best_weights)
     return state.history
+
+
+def _check_not_exploding(loss: float, start_loss: float) -> None:
+    """The finite half of fit's divergence rule (train_step catches NaN and infinity)."""
+    limit = max(DIVERGENCE_FACTOR * start_loss, DIVERGENCE_FLOOR)
+    if loss > limit:
+        raise FloatingPointError(
+            f"the loss {loss:.4g} exceeds {limit:.4g}, the larger of {DIVERGENCE_FACTOR:g} times "
+            f"the first batch's loss ({start_loss:.4g}) and {DIVERGENCE_FLOOR:g}"
+        )
 
 
 def _epoch_line(record: dict[str, float], epochs: int) -> str:
