@@ -56,6 +56,8 @@ def save(
 
     Args:
         model: a ``Sequential`` (or any registered ``Module``) whose ``get_config()`` is JSON.
+            A ``Sequential`` built without ``input_shape`` is saved with the shape of the
+            first batch it ran on, if any.
         path: the file to write (``.safetensors`` by convention); replaced if it exists.
         metadata: optional extra ``{str: str}``, e.g. ``{"classes": json.dumps(names)}``; the
             keys ``format``, ``format_version`` and ``architecture`` are reserved.
@@ -77,7 +79,10 @@ def save(
     reserved = sorted(set(extra) & set(RESERVED_KEYS))
     if reserved:
         raise ValueError(f"metadata keys {reserved} are reserved by the model file format")
-    architecture = {"class": type(model).__name__, "config": model.get_config()}
+    config = model.get_config()
+    if isinstance(model, Sequential) and model.input_shape is None and model.first_input_shape:
+        config["input_shape"] = list(model.first_input_shape)  # so predict and summary know it
+    architecture = {"class": type(model).__name__, "config": config}
     header = {
         **extra,
         "format": FORMAT,

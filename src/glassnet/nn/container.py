@@ -34,7 +34,8 @@ class Sequential(Module):
         layers: the layers, applied in order.
         input_shape: optionally one sample's shape ``(H, W, C)``; then ``forward`` rejects
             other shapes with a clear message, and it travels with the model's config into model
-            files (``summary``, ``predict`` and ONNX export use it).
+            files (``summary``, ``predict`` and ONNX export use it). Without it, ``gn.save``
+            records the shape of the first batch ``forward`` ran on (``first_input_shape``).
 
     Example:
         >>> import glassnet as gn
@@ -58,10 +59,13 @@ class Sequential(Module):
             raise ValueError("Sequential needs at least one layer")
         self.layers = layers
         self.input_shape = None if input_shape is None else tuple(int(d) for d in input_shape)
+        self.first_input_shape: tuple[int, ...] | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """Run every layer; the input is checked once (array, float, shape, finite) up front."""
         check_array(x, "Sequential input")
+        if self.input_shape is None and self.first_input_shape is None:
+            self.first_input_shape = x.shape[1:]  # gn.save records it when input_shape is None
         if self.input_shape is not None and x.shape[1:] != self.input_shape:
             raise ValueError(
                 f"this model expects inputs of shape (N, {', '.join(map(str, self.input_shape))})"
