@@ -201,18 +201,22 @@ class Sequential(Module):
             raise ValueError("summary needs an input_shape (this model does not record one)")
         dtype = next((p.dtype for p in self.parameters()), np.dtype("float32"))
         x = np.zeros((1, *input_shape), dtype=dtype)
-        rows = [f"{'layer':<14} {'output shape':<16} {'params':>8}"]
+        rows = [("layer", "output shape", "params")]
+        digits = len(str(len(self.layers) - 1))  # indices right-aligned: names start in a column
         was_training = self.training
         self.eval()
         try:
             for i, layer in enumerate(self.layers):
                 x = _with_position(i, layer, layer.forward, x)
-                name = f"{i} {type(layer).__name__}"
-                rows.append(f"{name:<14} {str(x.shape[1:]):<16} {layer.num_parameters():>8}")
+                name = f"{i:>{digits}} {type(layer).__name__}"
+                rows.append((name, str(x.shape[1:]), str(layer.num_parameters())))
         finally:
             self.train(was_training)
-        rows.append(f"{'total':<31} {self.num_parameters():>8}")
-        return "\n".join(rows)
+        rows.append(("total", "", str(self.num_parameters())))
+        widths = [
+            max(minimum, *(len(row[k]) for row in rows)) for k, minimum in enumerate((14, 16, 8))
+        ]
+        return "\n".join(f"{a:<{widths[0]}} {b:<{widths[1]}} {c:>{widths[2]}}" for a, b, c in rows)
 
 
 def _with_position(i: int, layer: Module, method: Any, *args: Any) -> Any:
