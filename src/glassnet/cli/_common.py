@@ -143,8 +143,11 @@ def background_warning(path: str, image: np.ndarray, dataset: str | None, invert
     digit on white paper: the border, mostly background, tells the two apart.
 
     Example:
-        >>> background_warning("a.png", np.full((8, 8, 1), 250, np.uint8), "mnist", False)[:40]
-        'warning: a.png has a light background ('
+        >>> white = np.full((8, 8, 1), 250, np.uint8)
+        >>> background_warning("a.png", white, "mnist", False).endswith("add --invert")
+        True
+        >>> background_warning("a.png", 255 - white, "mnist", False)
+        ''
     """
     if dataset not in DARK_BACKGROUND:
         return ""
