@@ -100,8 +100,8 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
         user's own keys.
 
     Raises:
-        ModelFileError: not a valid safetensors file, or not a glassnet model file of a
-            version this glassnet reads.
+        ModelFileError: not a valid safetensors file, a training checkpoint, or not a
+            glassnet model file of a version this glassnet reads.
 
     Example:
         >>> import tempfile, pathlib
@@ -124,12 +124,17 @@ def load(path: str | os.PathLike[str]) -> Module:
     freshly built model does: call ``model.eval()`` before predicting with Dropout.
 
     Raises:
-        ModelFileError: the file is not valid safetensors, not a glassnet model file, its
-            architecture names an unknown layer or arguments the layer rejects (with the
-            layer's index), needs more than ``BUILD_MARGIN`` parameters beyond the numbers
-            the file holds (counted from each layer's config before it is built, so a hostile
-            file allocates nothing big), or its tensors do not match the model (every missing,
-            unexpected and mismatched tensor named in one message).
+        ModelFileError: the file is not valid safetensors (a file of another kind, a PNG
+            or an ONNX model, is named as such), a training checkpoint (the message says how
+            to use one), not a glassnet model file, its architecture has more than
+            ``MAX_LAYERS`` layers (counted before it is parsed) or nests deeper than
+            ``MAX_DEPTH``, gives a layer a non-finite number, an integer larger than
+            ``MAX_SIZE``, a string for a number, an unknown layer or arguments the layer
+            rejects (with the layer's index), needs more than ``BUILD_MARGIN`` parameters
+            beyond the numbers the file holds (counted from each layer's config before it is
+            built, so a hostile file allocates nothing big), its tensors do not match the
+            model (the first few missing, unexpected and mismatched tensors named in one
+            message, the rest counted), or they hold NaN or infinite values.
         OSError: the file cannot be opened or read.
 
     Example:

@@ -202,10 +202,12 @@ def load_file(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
         name -> array with the file's dtype (little-endian) and shape, in the file's name order.
 
     Raises:
-        ModelFileError: the file is not valid safetensors: too short, a header length over
-            ``MAX_HEADER_BYTES`` or past the end of the file, a header that is not UTF-8 JSON
-            of the expected form, an unsupported dtype, a bad shape, byte ranges that do not
-            match the shapes or do not tile the buffer exactly, or duplicate names.
+        ModelFileError: the file is not valid safetensors: a file of another kind (named:
+            a PNG image, an ONNX model, ...), too short, a header length over
+            ``MAX_HEADER_BYTES`` or past the end of the file, more than ``MAX_TENSORS``
+            tensors, a header that is not UTF-8 JSON of the expected form, an unsupported
+            dtype, a bad shape, byte ranges that do not match the shapes or do not tile the
+            buffer exactly, or duplicate names.
         OSError: the file cannot be opened or read.
 
     Example:
