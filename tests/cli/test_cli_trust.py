@@ -213,15 +213,16 @@ def test_version(capsys):
 
 
 def test_summary_columns_stay_aligned_past_layer_nine(tmp_path, capsys):
-    layers = [gn.ReLU() for _ in range(11)] + [gn.Flatten(), gn.Linear(64, 3, rng=0)]
-    model = gn.Sequential(layers, input_shape=(8, 8, 1))
+    layers = [gn.ReLU() for _ in range(10)] + [gn.GlobalAvgPool2d(), gn.Flatten()]
+    model = gn.Sequential([*layers, gn.Linear(1, 3, rng=0)], input_shape=(8, 8, 1))
     path = save(model, tmp_path / "m.safetensors")
     assert main(["summary", path]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[1] == " 0 ReLU        (8, 8, 1)               0"
-    assert lines[11] == "10 ReLU        (8, 8, 1)               0"
-    assert lines[13] == "12 Linear      (3,)                  195"
-    assert {line.index("(") for line in lines[1:-1]} == {15}
+    assert lines[0] == "layer              output shape       params"
+    assert lines[10] == "9 ReLU             (8, 8, 1)               0"
+    assert lines[11] == "10 GlobalAvgPool2d (1,)                    0"
+    assert lines[13] == "12 Linear          (3,)                    6"
+    assert {line.index("(") for line in lines[1:-1]} == {19}
     assert {len(line) for line in lines} == {len(lines[0])}
 
 

@@ -202,17 +202,17 @@ class Sequential(Module):
         dtype = next((p.dtype for p in self.parameters()), np.dtype("float32"))
         x = np.zeros((1, *input_shape), dtype=dtype)
         rows = [("layer", "output shape", "params")]
-        digits = len(str(len(self.layers) - 1))  # indices right-aligned: names start in a column
         was_training = self.training
         self.eval()
         try:
             for i, layer in enumerate(self.layers):
                 x = _with_position(i, layer, layer.forward, x)
-                name = f"{i:>{digits}} {type(layer).__name__}"
+                name = f"{i} {type(layer).__name__}"
                 rows.append((name, str(x.shape[1:]), str(layer.num_parameters())))
         finally:
             self.train(was_training)
         rows.append(("total", "", str(self.num_parameters())))
+        # columns as wide as their widest cell: long layer names or shapes shift no column
         widths = [
             max(minimum, *(len(row[k]) for row in rows)) for k, minimum in enumerate((14, 16, 8))
         ]
