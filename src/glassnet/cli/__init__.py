@@ -12,6 +12,8 @@ import os
 import sys
 from collections.abc import Sequence
 
+from glassnet import __version__
+
 #: Subcommand modules, in the order ``glassnet --help`` lists them.
 COMMANDS = ("train", "evaluate", "predict", "summary", "export", "explain", "profile", "tune-blas")
 
@@ -32,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train, inspect and use convolutional neural networks whose every number "
         "can be seen.",
     )
+    parser.add_argument("--version", action="version", version=f"glassnet {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"glassnet.cli.{name.replace('-', '_')}").register(subparsers)

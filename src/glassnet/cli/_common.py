@@ -73,28 +73,90 @@ def _class_names(raw: str, outputs: int | None, path: str) -> list[str]:
     )
 
 
-def load_model_or_name(spec: str) -> tuple[Sequential, tuple[int, ...]]:
-    """A model file, or a named architecture from ``glassnet.models``, with its input shape."""
+#: Help of the ``--input-shape`` option of predict, summary, profile and export.
+INPUT_SHAPE_HELP = (
+    "one input image's shape, e.g. 28,28,1 (default: the shape the model file records; "
+    "needed for a model saved before it ever ran)"
+)
+
+
+def input_shape(model: Sequential, path: str, given: str | None) -> tuple[int, ...]:
+    """``--input-shape`` when given, else the shape the model file records.
+
+    Raises:
+        CLIError: neither is known.
+    """
+    if given is not None:
+        return parse_shape(given)
+    if model.input_shape is None:
+        raise CLIError(
+            f"{path} does not record its input shape: give it with --input-shape H,W,C "
+            "(e.g. 28,28,1)"
+        )
+    return model.input_shape
+
+
+def load_model_or_name(spec: str, given_shape: str | None) -> tuple[Sequential, tuple[int, ...]]:
+    """A model file, or a named architecture from ``glassnet.models``, with its input shape
+    (``given_shape``, the ``--input-shape`` text, when not None)."""
     from glassnet.models import MODELS, build_model
 
     if spec in MODELS:
-        return build_model(spec, rng=0)
+        model, shape = build_model(spec, rng=0)
+        return model, shape if given_shape is None else parse_shape(given_shape)
     model, _ = load_model(spec)
-    if model.input_shape is None:
-        raise CLIError(f"{spec} does not record its input shape")
-    return model, model.input_shape
+    return model, input_shape(model, spec, given_shape)
 
 
-def load_images(paths: list[str], input_shape: tuple[int, ...], invert: bool = False) -> np.ndarray:
-    """Image files converted to the model's (H, W, C) by ``read_image``: uint8 (N, H, W, C).
+def load_image(path: str, input_shape: tuple[int, ...], invert: bool = False) -> np.ndarray:
+    """An image file converted to the model's (H, W, C) by ``read_image``: uint8.
 
-    Colour images become greyscale for a 1-channel model and greyscale becomes RGB for a
-    3-channel one; every image is resized to H x W.
+    A colour image becomes greyscale for a 1-channel model and greyscale becomes RGB for a
+    3-channel one; the image is resized to H x W.
     """
     from glassnet.data.images import read_image
 
+    if len(input_shape) != 3 or input_shape[2] not in (1, 3):
+        raise CLIError(
+            f"images can be converted to (H, W, 1) or (H, W, 3) inputs, the model expects "
+            f"{input_shape}"
+        )
     H, W, C = input_shape
-    if C not in (1, 3):
-        raise CLIError(f"images can be converted to 1 or 3 channels, the model expects {C}")
-    images = np.stack([read_image(path, (H, W), C) for path in paths])
-    return 255 - images if invert else images
+    image = read_image(path, (H, W), C)
+    return 255 - image if invert else image
+
+
+def load_images(paths: list[str], input_shape: tuple[int, ...], invert: bool = False) -> np.ndarray:
+    """``load_image`` of each path, stacked: uint8 (N, H, W, C)."""
+    return np.stack([load_image(path, input_shape, invert) for path in paths])
+
+
+#: Datasets of light strokes on a dark background (pixel value 0 around the object).
+DARK_BACKGROUND = ("digits", "mnist", "fashion-mnist")
+
+
+def background_warning(path: str, image: np.ndarray, dataset: str | None, invert: bool) -> str:
+    """A warning when ``image`` (uint8 (H, W, C), as the model will see it) has a light
+    border while the model was trained on light-on-dark images; '' otherwise.
+
+    A model trained on white digits on black answers confidently, and wrongly, on a black
+    digit on white paper: the border, mostly background, tells the two apart.
+
+    Example:
+        >>> white = np.full((8, 8, 1), 250, np.uint8)
+        >>> background_warning("a.png", white, "mnist", False).endswith("add --invert")
+        True
+        >>> background_warning("a.png", 255 - white, "mnist", False)
+        ''
+    """
+    if dataset not in DARK_BACKGROUND:
+        return ""
+    border = np.concatenate([image[0], image[-1], image[:, 0], image[:, -1]])
+    level = float(border.mean()) / 255
+    if level <= 0.5:
+        return ""
+    fix = "drop --invert" if invert else "add --invert"
+    return (
+        f"warning: {path} has a light background (border brightness {level:.2f} of 1) but "
+        f"{dataset} images are light on a dark background: if it is dark on light, {fix}"
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from glassnet.cli import CLIError
+from glassnet.cli._common import INPUT_SHAPE_HELP
 from glassnet.interop.onnx import DEFAULT_OPSET
 
 
@@ -18,11 +18,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("model", help="a .safetensors model file saved by glassnet")
     parser.add_argument("output", help="the .onnx file to write")
-    parser.add_argument(
-        "--input-shape",
-        metavar="H,W,C",
-        help="one input image's shape, e.g. 28,28,1 (default: the shape the model file records)",
-    )
+    parser.add_argument("--input-shape", metavar="H,W,C", help=INPUT_SHAPE_HELP)
     parser.add_argument(
         "--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset (default {DEFAULT_OPSET})"
     )
@@ -30,15 +26,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from glassnet.cli._common import load_sequential, parse_shape
+    from glassnet.cli._common import input_shape, load_sequential
     from glassnet.interop.onnx import export_onnx
 
     model = load_sequential(args.model)
-    shape = model.input_shape if args.input_shape is None else parse_shape(args.input_shape)
-    if shape is None:
-        raise CLIError(
-            f"{args.model} does not record its input shape: give it with --input-shape H,W,C"
-        )
+    shape = input_shape(model, args.model, args.input_shape)
     export_onnx(model, args.output, input_shape=shape, opset=args.opset)
     dims = ", ".join(str(d) for d in shape)
     print(f"wrote {args.output}: ONNX opset {args.opset}, input float32 (N, {dims})")

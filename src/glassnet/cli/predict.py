@@ -6,11 +6,14 @@ import argparse
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from glassnet.cli._common import INPUT_SHAPE_HELP
+
     parser = subparsers.add_parser(
         "predict",
         help="classify image files with a saved model",
         description="Print the most likely class and its probability for each image. Images "
-        "are converted to the model's input size and channel count.",
+        "are converted to the model's input size and channel count. An image that cannot be "
+        "read is reported and skipped; the exit status is then 1.",
     )
     parser.add_argument("model", help="a .safetensors model file written by glassnet")
     parser.add_argument("images", nargs="+", help="PNG or JPEG files")
@@ -20,24 +23,46 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="invert pixels (dark on white becomes white on dark, as in MNIST)",
     )
+    parser.add_argument("--input-shape", metavar="H,W,C", help=INPUT_SHAPE_HELP)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    import sys
+
     import numpy as np
 
     from glassnet.cli import CLIError
-    from glassnet.cli._common import load_images, load_model
+    from glassnet.cli._common import background_warning, input_shape, load_image, load_model
+    from glassnet.data import DatasetError
+    from glassnet.io.model_file import read_metadata
     from glassnet.train import predict
 
     model, classes = load_model(args.model)
-    if model.input_shape is None:
-        raise CLIError(f"{args.model} does not record its input shape")
+    shape = input_shape(model, args.model, args.input_shape)
     if args.top < 1:
         raise CLIError(f"--top must be >= 1, got {args.top}")
-    probabilities = predict(model, load_images(args.images, model.input_shape, args.invert))
-    for path, row in zip(args.images, probabilities, strict=True):
-        best = np.argsort(row)[::-1][: args.top]
-        ranked = ", ".join(f"{classes[k]} ({row[k]:.4f})" for k in best)
-        print(f"{path}: {ranked}")
+    dataset = read_metadata(args.model).get("dataset")
+    read, images = [], []
+    for path in args.images:
+        try:
+            image = load_image(path, shape, args.invert)
+        except DatasetError as error:  # names the file; the other images still get an answer
+            print(f"glassnet: error: {error}", file=sys.stderr)
+            continue
+        warning = background_warning(path, image, dataset, args.invert)
+        if warning:
+            print(warning, file=sys.stderr)
+        read.append(path)
+        images.append(image)
+    if images:
+        probabilities = predict(model, np.stack(images))
+        for path, row in zip(read, probabilities, strict=True):
+            best = np.argsort(row)[::-1][: args.top]
+            ranked = ", ".join(f"{classes[k]} ({row[k]:.4f})" for k in best)
+            print(f"{path}: {ranked}")
+    failed = len(args.images) - len(read)
+    if failed:
+        print(f"glassnet: {failed} of {len(args.images)} images could not be read", file=sys.stderr)
+        return 1
     return 0

@@ -6,6 +6,8 @@ import argparse
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from glassnet.cli._common import INPUT_SHAPE_HELP
+
     parser = subparsers.add_parser(
         "profile",
         help="time each layer's forward and backward pass on a random batch",
@@ -14,6 +16,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "and the GFLOP/s of convolutions and dense layers.",
     )
     parser.add_argument("model", help="a .safetensors model file, or a model name (e.g. lenet5)")
+    parser.add_argument("--input-shape", metavar="H,W,C", help=INPUT_SHAPE_HELP)
     parser.add_argument("--batch-size", type=int, default=32, help="images per step (32)")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument(
@@ -34,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from glassnet.cli._common import load_model_or_name
     from glassnet.profile import profile_model
 
-    model, input_shape = load_model_or_name(args.model)
+    model, input_shape = load_model_or_name(args.model, args.input_shape)
     blas.ensure_tuned()
     profile = profile_model(model, input_shape, args.batch_size, args.train, args.steps)
     mode = "training" if args.train else "inference"

@@ -6,6 +6,8 @@ import argparse
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from glassnet.cli._common import INPUT_SHAPE_HELP
+
     parser = subparsers.add_parser(
         "summary",
         help="print a model's layers, output shapes and parameter counts",
@@ -13,12 +15,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "output shape of each layer and its number of parameters.",
     )
     parser.add_argument("model", help="a .safetensors model file, or a model name (e.g. lenet5)")
+    parser.add_argument("--input-shape", metavar="H,W,C", help=INPUT_SHAPE_HELP)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from glassnet.cli._common import load_model_or_name
 
-    model, input_shape = load_model_or_name(args.model)
+    model, input_shape = load_model_or_name(args.model, args.input_shape)
     print(model.summary(input_shape))
     return 0

@@ -35,3 +35,15 @@ def shorten(value: object, limit: int = 200) -> str:
     """
     text = str(value) if isinstance(value, BaseException) else repr(value)
     return text if len(text) <= limit else text[:limit] + "..."
+
+
+def name_list(names: list[str], limit: int = 5) -> str:
+    """The first ``limit`` names (each cut to 100 characters) and how many more, for messages
+    that list names from an untrusted file.
+
+    Example:
+        >>> name_list(["a", "b", "c"], limit=2)
+        "['a', 'b'] and 1 more"
+    """
+    shown = repr([name[:100] for name in names[:limit]])
+    return shown if len(names) <= limit else f"{shown} and {len(names) - limit} more"

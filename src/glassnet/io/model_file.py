@@ -16,13 +16,14 @@ only then copies the values in.
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-from glassnet.io.errors import ModelFileError, shorten
+from glassnet.io.errors import ModelFileError, name_list, shorten
 from glassnet.io.safetensors import parse_json, read_file, read_header, save_file
 from glassnet.nn.container import Sequential
 from glassnet.nn.module import LAYER_REGISTRY, Module, layer_from_config
@@ -31,6 +32,18 @@ FORMAT = "glassnet"
 FORMAT_VERSION = "1"
 RESERVED_KEYS = ("format", "format_version", "architecture")
 _FLOAT_DTYPES = ("float32", "float64")
+#: How many tensor problems a message spells out before it only counts the rest.
+_SHOWN = 5
+#: The ``format`` of a training checkpoint (``glassnet.train.checkpoint.FORMAT``; io sits below
+#: train, so it is repeated here and a test keeps the two equal).
+CHECKPOINT_FORMAT = "glassnet-checkpoint"
+#: Most layers an architecture may have, nested ones included (counted before parsing it).
+MAX_LAYERS = 10_000
+#: Deepest nesting of Sequential models inside each other.
+MAX_DEPTH = 32
+#: Largest integer an architecture may give a layer (sizes, kernels, padding, strides): the
+#: features of a flattened 2048 x 2048 x 4 image.
+MAX_SIZE = 2**24
 #: How many parameters an architecture may need beyond the file's numbers before load stops
 #: building it (the tensor check reports smaller mismatches in detail).
 BUILD_MARGIN = 1_000_000
@@ -43,6 +56,8 @@ def save(
 
     Args:
         model: a ``Sequential`` (or any registered ``Module``) whose ``get_config()`` is JSON.
+            A ``Sequential`` built without ``input_shape`` is saved with the shape of the
+            first batch it ran on, if any.
         path: the file to write (``.safetensors`` by convention); replaced if it exists.
         metadata: optional extra ``{str: str}``, e.g. ``{"classes": json.dumps(names)}``; the
             keys ``format``, ``format_version`` and ``architecture`` are reserved.
@@ -64,7 +79,10 @@ def save(
     reserved = sorted(set(extra) & set(RESERVED_KEYS))
     if reserved:
         raise ValueError(f"metadata keys {reserved} are reserved by the model file format")
-    architecture = {"class": type(model).__name__, "config": model.get_config()}
+    config = model.get_config()
+    if isinstance(model, Sequential) and model.input_shape is None and model.first_input_shape:
+        config["input_shape"] = list(model.first_input_shape)  # so predict and summary know it
+    architecture = {"class": type(model).__name__, "config": config}
     header = {
         **extra,
         "format": FORMAT,
@@ -82,8 +100,8 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
         user's own keys.
 
     Raises:
-        ModelFileError: not a valid safetensors file, or not a glassnet model file of a
-            version this glassnet reads.
+        ModelFileError: not a valid safetensors file, a training checkpoint, or not a
+            glassnet model file of a version this glassnet reads.
 
     Example:
         >>> import tempfile, pathlib
@@ -106,12 +124,17 @@ def load(path: str | os.PathLike[str]) -> Module:
     freshly built model does: call ``model.eval()`` before predicting with Dropout.
 
     Raises:
-        ModelFileError: the file is not valid safetensors, not a glassnet model file, its
-            architecture names an unknown layer or arguments the layer rejects (with the
-            layer's index), needs more than ``BUILD_MARGIN`` parameters beyond the numbers
-            the file holds (counted from each layer's config before it is built, so a hostile
-            file allocates nothing big), or its tensors do not match the model (every missing,
-            unexpected and mismatched tensor named in one message).
+        ModelFileError: the file is not valid safetensors (a file of another kind, a PNG
+            or an ONNX model, is named as such), a training checkpoint (the message says how
+            to use one), not a glassnet model file, its architecture has more than
+            ``MAX_LAYERS`` layers (counted before it is parsed) or nests deeper than
+            ``MAX_DEPTH``, gives a layer a non-finite number, an integer larger than
+            ``MAX_SIZE``, a string for a number, an unknown layer or arguments the layer
+            rejects (with the layer's index), needs more than ``BUILD_MARGIN`` parameters
+            beyond the numbers the file holds (counted from each layer's config before it is
+            built, so a hostile file allocates nothing big), its tensors do not match the
+            model (the first few missing, unexpected and mismatched tensors named in one
+            message, the rest counted), or they hold NaN or infinite values.
         OSError: the file cannot be opened or read.
 
     Example:
@@ -129,14 +152,25 @@ def load(path: str | os.PathLike[str]) -> Module:
     _check_format(metadata, name)
     if "architecture" not in metadata:
         raise ModelFileError(name, "metadata has no 'architecture' entry")
+    architecture = metadata["architecture"]
+    # Every layer spec has one "class" key: refuse a huge architecture before parsing it.
+    if architecture.count('"class"') > MAX_LAYERS + 1:
+        raise ModelFileError(name, f"architecture has more than the limit of {MAX_LAYERS} layers")
     file_elements = sum(t.size for t in tensors.values())
-    model = _build(parse_json(metadata["architecture"], name, "architecture"), name, file_elements)
+    model = _build(parse_json(architecture, name, "architecture"), name, file_elements)
     _match_parameters(model, tensors, name)
     model.load_state_dict(tensors, strict=True)
     return model
 
 
 def _check_format(metadata: dict[str, str], name: str) -> None:
+    if metadata.get("format") == CHECKPOINT_FORMAT:
+        beside = os.path.join(os.path.dirname(name), "model.safetensors")
+        raise ModelFileError(
+            name,
+            "this is a training checkpoint, not a model file: continue training with "
+            f"'glassnet train --resume {name}', or use the run's model file ({beside})",
+        )
     if metadata.get("format") != FORMAT:
         raise ModelFileError(
             name,
@@ -159,6 +193,7 @@ def _build(architecture: Any, name: str, file_elements: int) -> Module:
             f"architecture must be {{'class': ..., 'config': ...}}, got {shorten(architecture)}",
         )
     if architecture["class"] != "Sequential":
+        _check_values(architecture, name, "model", "architecture", 0)
         _check_size(_count(architecture, name, "model"), file_elements, name, "model", architecture)
         return _build_layer(architecture, name, "model")
     config = architecture["config"]
@@ -173,7 +208,7 @@ def _build(architecture: Any, name: str, file_elements: int) -> Module:
     if input_shape is not None and not (
         isinstance(input_shape, list)
         and 1 <= len(input_shape) <= 3
-        and all(type(d) is int and 0 < d <= 1_000_000 for d in input_shape)
+        and all(type(d) is int and 0 < d <= MAX_SIZE for d in input_shape)
     ):
         raise ModelFileError(
             name, f"input_shape must be [H, W, C] sizes, got {shorten(input_shape)}"
@@ -182,6 +217,7 @@ def _build(architecture: Any, name: str, file_elements: int) -> Module:
     elements = 0
     for i, spec in enumerate(specs):
         where = f"layer {i}"
+        _check_values(spec, name, where, "architecture", 0)
         # Stop a hostile architecture before it allocates much more than the file holds: count
         # each layer from its config first, then (for layers that cannot count themselves)
         # once built. A small excess is left to the tensor check, whose message says more.
@@ -223,9 +259,40 @@ def _check_size(elements: int, file_elements: int, name: str, where: str, spec: 
 
 def _build_layer(spec: Any, name: str, where: str) -> Module:
     try:
-        return layer_from_config(spec)
+        layer = layer_from_config(spec)
     except Exception as error:  # any failure to build from untrusted arguments is a bad file
         raise _cannot_build(name, where, spec, error) from error
+    # A layer that converts its arguments (float("0.1")) would accept a string for a number.
+    for key, built in layer.get_config().items():
+        given = spec["config"].get(key, built)
+        if isinstance(given, str) and not isinstance(built, str):
+            raise ModelFileError(
+                name,
+                f"{where} ({spec['class']}): {key} must be a {type(built).__name__}, "
+                f"got the string {shorten(given)}",
+            )
+    return layer
+
+
+def _check_values(value: Any, name: str, where: str, key: str, depth: int) -> None:
+    """Numbers anywhere in a layer's spec are finite and integers at most ``MAX_SIZE``; the
+    nesting is at most ``MAX_DEPTH`` deep. The layer checks the rest when it is built."""
+    if depth > MAX_DEPTH:
+        raise ModelFileError(name, f"{where}: architecture nested deeper than {MAX_DEPTH}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ModelFileError(name, f"{where}: {key} must be a finite number, got {value}")
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_SIZE:
+        raise ModelFileError(
+            name, f"{where}: {key} must be at most {MAX_SIZE} in size, got {shorten(value)}"
+        )
+    if isinstance(value, dict):
+        inner = [(str(k)[:100], v) for k, v in value.items()]
+    elif isinstance(value, list):
+        inner = [(f"{key}[{i}]", v) for i, v in enumerate(value)]
+    else:
+        return
+    for inner_key, inner_value in inner:
+        _check_values(inner_value, name, where, inner_key, depth + 1)
 
 
 def _cannot_build(name: str, where: str, spec: Any, error: Exception) -> ModelFileError:
@@ -244,18 +311,29 @@ def _match_parameters(model: Module, tensors: dict[str, np.ndarray], name: str) 
     missing = sorted(set(own) - set(tensors))
     unexpected = sorted(set(tensors) - set(own))
     if missing:
-        problems.append(f"missing tensors {missing}")
+        problems.append(f"missing tensors {name_list(missing, _SHOWN)}")
     if unexpected:
-        problems.append(f"unexpected tensors {unexpected}")
+        problems.append(f"unexpected tensors {name_list(unexpected, _SHOWN)}")
+    mismatched = []
     for key in sorted(set(own) & set(tensors)):
         if tensors[key].shape != own[key].shape:
-            problems.append(
+            mismatched.append(
                 f"{key!r} has shape {tensors[key].shape}, the model expects {own[key].shape}"
             )
         if tensors[key].dtype.name not in _FLOAT_DTYPES:
-            problems.append(f"{key!r} has dtype {tensors[key].dtype}, expected float32 or float64")
+            mismatched.append(
+                f"{key!r} has dtype {tensors[key].dtype}, expected float32 or float64"
+            )
+    problems += mismatched[:_SHOWN]
+    if len(mismatched) > _SHOWN:
+        problems.append(f"and {len(mismatched) - _SHOWN} more mismatches")
     if problems:
         raise ModelFileError(name, "tensors do not match the architecture: " + "; ".join(problems))
+    not_finite = [k for k in sorted(tensors) if not np.isfinite(tensors[k]).all()]
+    if not_finite:
+        raise ModelFileError(
+            name, f"tensors {name_list(not_finite, _SHOWN)} hold NaN or infinite values"
+        )
     file_dtypes = {t.dtype for t in tensors.values()}
     if any(own[key].dtype != t.dtype for key, t in tensors.items()):
         if len(file_dtypes) > 1:

@@ -9,11 +9,12 @@ The format (https://github.com/huggingface/safetensors)::
                 "__metadata__": {"<key>": "<string value>", ...}}
     [rest]     the byte buffer: tensor ``name`` is ``buffer[begin:end]``, C order, little-endian
 
-The reader trusts nothing: the header length is capped, the JSON must be an object of the
-expected shape, every tensor's byte range must match ``prod(shape) * itemsize`` and the ranges
-must tile the buffer exactly (no gaps, no overlaps, no trailing bytes, as the format requires).
-So it never allocates more than the file's size and never executes anything; every problem is
-a ``ModelFileError`` naming the file.
+The reader trusts nothing: the header length and the number of tensors are capped (before the
+JSON is parsed), a file of another kind (an image, an ONNX model, a pickle, ...) is named as
+such, the JSON must be an object of the expected shape, every tensor's byte range must match
+``prod(shape) * itemsize`` and the ranges must tile the buffer exactly (no gaps, no overlaps,
+no trailing bytes, as the format requires). So it never allocates more than the file's size and
+never executes anything; every problem is a ``ModelFileError`` naming the file.
 
 The writer saves through ``np.ascontiguousarray`` (upstream safetensors 0.8 writes garbage for
 transposed or strided NumPy arrays) and replaces the target atomically: a crash mid-write leaves
@@ -57,6 +58,9 @@ _CODE_OF_KIND = {(dt.kind, dt.itemsize): code for code, dt in DTYPES.items()}
 
 #: Largest header accepted (the upstream reader's limit too); a bigger claim is a broken file.
 MAX_HEADER_BYTES = 100_000_000
+#: Most tensors a file may hold, counted in the header's bytes before parsing them (a model
+#: with a thousand layers has a few thousand; a million empty entries took seconds to check).
+MAX_TENSORS = 100_000
 #: Most dimensions a tensor may have (NumPy 1.x's limit; NumPy 2 allows 64).
 MAX_NDIM = 32
 METADATA_KEY = "__metadata__"
@@ -198,10 +202,12 @@ def load_file(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
         name -> array with the file's dtype (little-endian) and shape, in the file's name order.
 
     Raises:
-        ModelFileError: the file is not valid safetensors: too short, a header length over
-            ``MAX_HEADER_BYTES`` or past the end of the file, a header that is not UTF-8 JSON
-            of the expected form, an unsupported dtype, a bad shape, byte ranges that do not
-            match the shapes or do not tile the buffer exactly, or duplicate names.
+        ModelFileError: the file is not valid safetensors: a file of another kind (named:
+            a PNG image, an ONNX model, ...), too short, a header length over
+            ``MAX_HEADER_BYTES`` or past the end of the file, more than ``MAX_TENSORS``
+            tensors, a header that is not UTF-8 JSON of the expected form, an unsupported
+            dtype, a bad shape, byte ranges that do not match the shapes or do not tile the
+            buffer exactly, or duplicate names.
         OSError: the file cannot be opened or read.
 
     Example:
@@ -244,7 +250,19 @@ def _read_header(f: IO[bytes], name: str) -> Header:
     f.seek(0)
     if size < _LENGTH.size:
         raise ModelFileError(name, f"file has {size} bytes, too short for the 8-byte header length")
-    (length,) = _LENGTH.unpack(f.read(_LENGTH.size))
+    start = f.read(16)
+    (length,) = _LENGTH.unpack(start[: _LENGTH.size])
+    implausible = length > MAX_HEADER_BYTES or length > size - _LENGTH.size
+    json_start = start[8:9] == b"{"  # as in every header glassnet and upstream write
+    kind = None if json_start and not implausible else _other_format(start, name)
+    if kind is not None or (implausible and not json_start):
+        looks = (
+            f"it looks like {kind}" if kind else f"no header length in its first 8 bytes ({length})"
+        )
+        raise ModelFileError(
+            name, f"not a safetensors file (so not a glassnet model file either): {looks}"
+        )
+    f.seek(_LENGTH.size)
     if length > MAX_HEADER_BYTES:
         raise ModelFileError(
             name, f"header length {length} exceeds the limit of {MAX_HEADER_BYTES} bytes"
@@ -253,7 +271,15 @@ def _read_header(f: IO[bytes], name: str) -> Header:
         raise ModelFileError(
             name, f"header length {length} runs past the end of the file ({size} bytes)"
         )
-    parsed = parse_json(f.read(length), name, "header")
+    raw = f.read(length)
+    # Each entry has one "data_offsets" key; so may a metadata string, which only errs on the
+    # side of refusing a header too big to be a model's.
+    entries = raw.count(b'"data_offsets"')
+    if entries > MAX_TENSORS:
+        raise ModelFileError(
+            name, f"header lists about {entries} tensors, more than the limit of {MAX_TENSORS}"
+        )
+    parsed = parse_json(raw, name, "header")
     if not isinstance(parsed, dict):
         raise ModelFileError(name, f"header must be a JSON object, got {type(parsed).__name__}")
     metadata = _parse_metadata(parsed.pop(METADATA_KEY, {}), name)
@@ -261,6 +287,42 @@ def _read_header(f: IO[bytes], name: str) -> Header:
     tensors = {key: _parse_entry(key, entry, name) for key, entry in parsed.items()}
     _check_tiling(tensors, buffer_size, name)
     return Header(tensors, metadata, _LENGTH.size + length)
+
+
+#: Leading bytes of files that users give by mistake, and what they are.
+_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF8", "a GIF image"),
+    (b"BM", "a BMP image"),
+    (b"PK\x03\x04", "a ZIP archive (a PyTorch .pt/.pth file, a NumPy .npz, a Keras file?)"),
+    (b"\x93NUMPY", "a NumPy .npy array"),
+    (b"\x89HDF\r\n\x1a\n", "an HDF5 file (a Keras .h5 model?)"),
+    (b"\x1f\x8b", "a gzip-compressed file"),
+    (b"\x00\x00\x08\x01", "an IDX labels file (MNIST)"),
+    (b"\x00\x00\x08\x03", "an IDX images file (MNIST)"),
+)
+#: Protobuf tags that can follow ModelProto's leading ir_version field (fields 2-8).
+_ONNX_NEXT_TAGS = b"\x12\x1a\x22\x28\x32\x3a\x42"
+
+
+def _other_format(start: bytes, name: str) -> str | None:
+    """What a file that is not safetensors looks like, from its first 16 bytes; None if unknown.
+
+    An ONNX model is a protobuf ModelProto: it starts with ir_version (tag 0x08, a small
+    varint), then another of its fields. A pickle starts with the PROTO opcode 0x80 and a
+    protocol number 2-5 (old PyTorch ``torch.save`` files).
+    """
+    for magic, kind in _MAGIC:
+        if start.startswith(magic):
+            return kind
+    if name.endswith(".onnx") or (
+        start[:1] == b"\x08" and 0 < start[1] < 0x80 and start[2:3] in _ONNX_NEXT_TAGS
+    ):
+        return "an ONNX model (glassnet reads its own .safetensors model files)"
+    if start[:1] == b"\x80" and 2 <= start[1] <= 5:
+        return "a Python pickle (an old-style PyTorch checkpoint?), which glassnet never loads"
+    return None
 
 
 def parse_json(raw: bytes | str, name: str, what: str) -> Any:

@@ -35,7 +35,8 @@ class Sequential(Module):
         input_shape: optionally one sample's shape ``(H, W, C)`` (positive ints, each at most
             ``glassnet.nn.validation.MAX_WIDTH``); then ``forward`` rejects
             other shapes with a clear message, and it travels with the model's config into model
-            files (``summary``, ``predict`` and ONNX export use it).
+            files (``summary``, ``predict`` and ONNX export use it). Without it, ``gn.save``
+            records the shape of the first batch ``forward`` ran on (``first_input_shape``).
 
     Example:
         >>> import glassnet as gn
@@ -61,10 +62,13 @@ class Sequential(Module):
         self.input_shape = (
             None if input_shape is None else check_shape("Sequential input_shape", input_shape)
         )
+        self.first_input_shape: tuple[int, ...] | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """Run every layer; the input is checked once (array, float, shape, finite) up front."""
         check_array(x, "Sequential input")
+        if self.input_shape is None and self.first_input_shape is None:
+            self.first_input_shape = x.shape[1:]  # gn.save records it when input_shape is None
         if self.input_shape is not None and x.shape[1:] != self.input_shape:
             raise ValueError(
                 f"this model expects inputs of shape (N, {', '.join(map(str, self.input_shape))})"
@@ -205,18 +209,22 @@ class Sequential(Module):
             raise ValueError("summary needs an input_shape (this model does not record one)")
         dtype = next((p.dtype for p in self.parameters()), np.dtype("float32"))
         x = np.zeros((1, *input_shape), dtype=dtype)
-        rows = [f"{'layer':<14} {'output shape':<16} {'params':>8}"]
+        rows = [("layer", "output shape", "params")]
         was_training = self.training
         self.eval()
         try:
             for i, layer in enumerate(self.layers):
                 x = _with_position(i, layer, layer.forward, x)
                 name = f"{i} {type(layer).__name__}"
-                rows.append(f"{name:<14} {str(x.shape[1:]):<16} {layer.num_parameters():>8}")
+                rows.append((name, str(x.shape[1:]), str(layer.num_parameters())))
         finally:
             self.train(was_training)
-        rows.append(f"{'total':<31} {self.num_parameters():>8}")
-        return "\n".join(rows)
+        rows.append(("total", "", str(self.num_parameters())))
+        # columns as wide as their widest cell: long layer names or shapes shift no column
+        widths = [
+            max(minimum, *(len(row[k]) for row in rows)) for k, minimum in enumerate((14, 16, 8))
+        ]
+        return "\n".join(f"{a:<{widths[0]}} {b:<{widths[1]}} {c:>{widths[2]}}" for a, b, c in rows)
 
 
 def _with_position(i: int, layer: Module, method: Any, *args: Any) -> Any:
