@@ -63,7 +63,7 @@ def test_decompression_bomb_is_a_dataset_error(png: Path, monkeypatch: pytest.Mo
         read_image(png)
 
 
-def test_cli_reports_a_bomb_in_one_line(
+def test_cli_reports_a_bomb_in_one_line_and_goes_on(
     png: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
     import glassnet as gn
@@ -71,7 +71,7 @@ def test_cli_reports_a_bomb_in_one_line(
     model = gn.Sequential([gn.Flatten(), gn.Linear(16, 2, rng=0)], input_shape=(4, 4, 1))
     gn.save(model, tmp_path / "m.safetensors")
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10)
-    assert main(["predict", str(tmp_path / "m.safetensors"), str(png)]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith(f"glassnet: error: {png}: cannot read it as an image")
-    assert len(err.strip().splitlines()) == 1
+    assert main(["predict", str(tmp_path / "m.safetensors"), str(png)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[0].startswith(f"glassnet: error: {png}: cannot read it as an image")
+    assert err[1:] == ["glassnet: 1 of 1 images could not be read"]

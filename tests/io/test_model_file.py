@@ -184,7 +184,7 @@ def test_error_cases_all_build_a_valid_file_first(tmp_path: Path) -> None:
         ),
         (
             {"layers": [{"class": "Linear", "config": {"in_features": -4, "out_features": 3}}]},
-            r"layer 0: cannot build .*ValueError: Linear in_features must be a positive int, got -4",
+            r"layer 0: cannot build .*ValueError: Linear in_features must be >= 1, got -4",
         ),
         (
             {"layers": [{"class": "Linear", "config": {"in_features": 4, "units": 3}}]},
@@ -207,7 +207,7 @@ def test_error_cases_all_build_a_valid_file_first(tmp_path: Path) -> None:
         ),
         (
             {"layers": [{"class": "Linear", "config": {"in_features": 4, "out_features": "x"}}]},
-            r"layer 0: cannot build .*ValueError: invalid literal",
+            r"layer 0: cannot build .*TypeError: Linear out_features must be an int, got str 'x'",
         ),
         (
             {"layers": [{"class": ["Linear"], "config": {}}]},

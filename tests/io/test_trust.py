@@ -112,7 +112,8 @@ CONV = {"in_channels": 1, "out_channels": 2, "kernel_size": 3}
         ),
         (
             {"class": "LeakyReLU", "config": {"negative_slope": "0.1"}},
-            "layer 1 (LeakyReLU): negative_slope must be a float, got the string '0.1'",
+            "layer 1: cannot build {'class': 'LeakyReLU', 'config': {'negative_slope': '0.1'}}: "
+            "TypeError: LeakyReLU negative_slope must be a number, got str '0.1'",
         ),
         (
             {"class": "MaxPool2d", "config": {**POOL, "kernel_size": 2**62}},
@@ -137,7 +138,9 @@ def test_a_float_padding_is_refused_with_the_layer_and_the_constructors_reason(t
     spec = {"class": "MaxPool2d", "config": {**POOL, "padding": 1e9}}
     message = load_error(model_file(tmp_path / "m.safetensors", [LINEAR, spec]))
     assert message.startswith("layer 1: cannot build {'class': 'MaxPool2d'")
-    assert message.endswith("TypeError: padding must be an int or a pair of ints, got 1000000000.0")
+    assert message.endswith(
+        "TypeError: MaxPool2d padding must be an int or a pair of ints, got 1000000000.0"
+    )
 
 
 # -- other kinds of file -----------------------------------------------------------------------
