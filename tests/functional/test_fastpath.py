@@ -14,10 +14,10 @@ from tests.helpers import TOL_VS_TORCH, rel_error
 import glassnet as gn
 from glassnet.blas.gemm import accumulating_in_blas
 from glassnet.functional import (
-    conv,
     conv2d_backward,
     conv2d_backward_chwn,
     conv2d_forward,
+    conv_fast,
     max_pool2d_backward,
     max_pool2d_forward,
 )
@@ -67,7 +67,7 @@ def force_route(monkeypatch, route: str) -> None:
     """Kernel rows summed over one width-window matrix wherever the stride down is 1 (with
     NumPy's additions where BLAS cannot add), or one product with the whole window matrix."""
     rule = (lambda stride, dtype: stride[0] == 1) if route == "row shift" else (lambda *_: False)
-    monkeypatch.setattr(conv, "_row_shift_applies", rule)
+    monkeypatch.setattr(conv_fast, "_row_shift_applies", rule)
 
 
 @pytest.fixture(params=["row shift", "im2col"])
@@ -135,7 +135,7 @@ def test_model_backward_without_input_grad_skips_the_first_input_gradient(monkey
     model = gn.Sequential([gn.Conv2d(1, 2, 3, rng=0), gn.Flatten(), gn.Linear(2 * 4 * 4, 3)])
     model.forward(np.zeros((1, 6, 6, 1), np.float32))
     calls = []
-    monkeypatch.setattr("glassnet.functional.conv.col2im", lambda *a: calls.append(a))
+    monkeypatch.setattr("glassnet.functional.conv_fast.col2im", lambda *a: calls.append(a))
     assert model.backward(np.ones((1, 3), np.float32), input_grad=False) is None
     assert calls == []
     assert np.abs(model[0].weight.grad).sum() == 0  # zero input: zero weight gradient
@@ -271,7 +271,7 @@ def test_row_shift_gives_the_numbers_of_one_window_matrix_product(case, dtype, m
 
 
 def test_both_input_gradient_routes_are_taken_by_the_cases():
-    from glassnet.functional.conv import _input_grad_is_a_convolution
+    from glassnet.functional.conv_fast import _input_grad_is_a_convolution
 
     routes = set()
     for N, H, W, C_in, C_out, K, S, P, D, mode in CONV_CASES:
