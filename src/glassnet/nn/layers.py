@@ -18,7 +18,7 @@ import numpy as np
 from glassnet import functional as F
 from glassnet.functional._shape import pair, resolve_padding
 from glassnet.functional._windows import nhwc_shape, to_chwn, to_nhwc
-from glassnet.functional.conv import CONV_MODES, ConvMode, conv_geometry
+from glassnet.functional.conv import CONV_MODES, ConvMode, check_groups, conv_geometry
 from glassnet.functional.pooling import pool_geometry
 from glassnet.init import as_generator, initialize
 from glassnet.nn.module import Module, Parameter
@@ -93,20 +93,24 @@ class Conv2d(_ImageLayer):
     Math:
         Y[n, i, j, o] = b[o] + sum_{c, m, k} X_p[n, i*S + m*D, j*S + k*D, c] * W[o, c, m, k]
         (cross-correlation, the default; ``mode="convolution"`` flips the kernel first.)
+        With G groups, c runs over the C_in / G input channels of output channel o's group.
 
     Shape:
         Input: (N, H, W, C_in). Output: (N, H_out, W_out, C_out),
         H_out = floor((H + P_top + P_bottom - D * (KH - 1) - 1) / S) + 1 (likewise W_out).
-        weight: (C_out, C_in, KH, KW); bias: (C_out,).
+        weight: (C_out, C_in / G, KH, KW); bias: (C_out,).
 
-    Initialisation: He uniform U(-sqrt(6 / fan_in), sqrt(6 / fan_in)), fan_in = C_in * KH * KW,
-    which keeps the activation scale steady through ReLU layers; bias zeros.
+    Initialisation: He uniform U(-sqrt(6 / fan_in), sqrt(6 / fan_in)),
+    fan_in = C_in / G * KH * KW (the inputs of one output), which keeps the activation scale
+    steady through ReLU layers; bias zeros.
 
     Args:
         in_channels, out_channels: C_in, C_out.
         kernel_size: int or (KH, KW).
         stride, dilation: int or pair, >= 1.
         padding: int, pair, ``'valid'`` or ``'same'``.
+        groups: G, dividing C_in and C_out: each group of C_out / G kernels sees only its
+            C_in / G input channels; depthwise when G = C_in.
         bias: learn an additive bias per output channel.
         mode: ``"cross-correlation"`` (default) or ``"convolution"`` (flipped kernel).
         init: ``"he_uniform"``, ``"he_normal"``, ``"glorot_uniform"`` or ``"glorot_normal"``.
@@ -121,10 +125,10 @@ class Conv2d(_ImageLayer):
 
     config_keys = (
         "in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation",
-        "bias", "mode", "init", "dtype",
+        "groups", "bias", "mode", "init", "dtype",
     )  # fmt: skip
     repr_defaults: ClassVar[dict[str, Any]] = {
-        "stride": [1, 1], "padding": 0, "dilation": [1, 1], "bias": True,
+        "stride": [1, 1], "padding": 0, "dilation": [1, 1], "groups": 1, "bias": True,
         "mode": "cross-correlation", "init": "he_uniform", "dtype": "float32",
     }  # fmt: skip
 
@@ -136,6 +140,7 @@ class Conv2d(_ImageLayer):
         stride: int | Pair = 1,
         padding: PaddingArg = 0,
         dilation: int | Pair = 1,
+        groups: int = 1,
         bias: bool = True,
         mode: ConvMode = "cross-correlation",
         init: str = "he_uniform",
@@ -148,7 +153,8 @@ class Conv2d(_ImageLayer):
                 raise ValueError(f"Conv2d {name} must be a positive int, got {value!r}")
         if mode not in CONV_MODES:
             raise ValueError(f"Conv2d mode must be one of {CONV_MODES}, got {mode!r}")
-        self.in_channels, self.out_channels = in_channels, out_channels
+        check_groups(groups, in_channels, out_channels, "Conv2d")
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
         self.kernel_size = pair(kernel_size, "kernel_size")
         self.stride, self.dilation = pair(stride, "stride"), pair(dilation, "dilation")
         if isinstance(padding, list):
@@ -157,7 +163,7 @@ class Conv2d(_ImageLayer):
         self.padding = padding
         self.bias, self.mode, self.init = bias, mode, init
         self.dtype = _dtype_name(dtype)
-        shape = (out_channels, in_channels, *self.kernel_size)
+        shape = (out_channels, in_channels // groups, *self.kernel_size)
         self.params["weight"] = Parameter(initialize(init, shape, as_generator(rng), self.dtype))
         if bias:
             self.params["bias"] = Parameter(np.zeros(out_channels, dtype=self.dtype))
@@ -170,6 +176,7 @@ class Conv2d(_ImageLayer):
     def parameter_count(cls, config: dict[str, Any]) -> int:
         kh, kw = pair(config["kernel_size"], "kernel_size")
         c_in, c_out = int(config["in_channels"]), int(config["out_channels"])
+        c_in //= max(int(config.get("groups", 1)), 1)  # a bad groups fails to build
         return c_out * c_in * kh * kw + (c_out if config.get("bias", True) else 0)
 
     def forward_chwn(self, x: np.ndarray) -> np.ndarray:
@@ -180,7 +187,7 @@ class Conv2d(_ImageLayer):
         _check_spatial(shape, out_hw, "Conv2d", self.kernel_size)
         b = self.params["bias"].value if self.bias else None
         out, self._cache = F.conv2d_forward_chwn(
-            x, w, b, self.stride, self.padding, self.dilation, self.mode
+            x, w, b, self.stride, self.padding, self.dilation, self.mode, self.groups
         )
         return out
 
