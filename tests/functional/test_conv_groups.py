@@ -113,6 +113,7 @@ def test_layer_weight_shape_fan_in_config_and_repr():
     assert clone.groups == 4 and clone.weight.shape == conv.weight.shape
     assert repr(conv) == "Conv2d(in_channels=8, out_channels=12, kernel_size=[3, 3], groups=4)"
     assert "groups" not in repr(gn.Conv2d(8, 12, 3))
+    assert type(gn.Conv2d(4, 4, 3, groups=np.int64(2)).get_config()["groups"]) is int  # JSON
     x = np.random.default_rng(1).normal(size=(2, 5, 5, 8)).astype(np.float32)
     assert conv.forward(x).shape == (2, 3, 3, 12)
 

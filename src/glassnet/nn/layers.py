@@ -154,7 +154,7 @@ class Conv2d(_ImageLayer):
         if mode not in CONV_MODES:
             raise ValueError(f"Conv2d mode must be one of {CONV_MODES}, got {mode!r}")
         check_groups(groups, in_channels, out_channels, "Conv2d")
-        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, int(groups)
         self.kernel_size = pair(kernel_size, "kernel_size")
         self.stride, self.dilation = pair(stride, "stride"), pair(dilation, "dilation")
         if isinstance(padding, list):
