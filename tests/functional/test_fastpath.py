@@ -16,6 +16,7 @@ from tests.helpers import TOL_VS_TORCH, rel_error
 import glassnet as gn
 from glassnet.blas.gemm import accumulating_in_blas
 from glassnet.functional import (
+    _windows,
     conv2d_backward,
     conv2d_backward_chwn,
     conv2d_forward,
@@ -138,7 +139,7 @@ def test_model_backward_without_input_grad_skips_the_first_input_gradient(monkey
     model = gn.Sequential([gn.Conv2d(1, 2, 3, rng=0), gn.Flatten(), gn.Linear(2 * 4 * 4, 3)])
     model.forward(np.zeros((1, 6, 6, 1), np.float32))
     calls = []
-    monkeypatch.setattr("glassnet.functional.conv_fast.col2im", lambda *a: calls.append(a))
+    monkeypatch.setattr(conv_fast, "col2im", lambda *a: calls.append(a))
     assert model.backward(np.ones((1, 3), np.float32), input_grad=False) is None
     assert calls == []
     assert np.abs(model[0].weight.grad).sum() == 0  # zero input: zero weight gradient
@@ -234,8 +235,8 @@ def test_convolution_in_row_blocks_equals_the_whole_window_matrix(case, conv_rou
     assert cache.kept_cols is not None
     dout = rng.normal(size=out.shape)
     whole = conv2d_backward(dout, cache)
-    monkeypatch.setattr("glassnet.functional._windows.WHOLE_BYTES", 0)
-    monkeypatch.setattr("glassnet.functional._windows.BLOCK_BYTES", 1)  # one row per block
+    monkeypatch.setattr(_windows, "WHOLE_BYTES", 0)
+    monkeypatch.setattr(_windows, "BLOCK_BYTES", 1)  # one row per block
     out_b, cache_b = conv2d_forward(x, w, b, S, P, D, mode)
     assert cache_b.kept_cols is None
     np.testing.assert_allclose(out_b, out, rtol=1e-12, atol=1e-12)
@@ -369,8 +370,8 @@ def test_every_speed_route_equals_the_plain_form(case, dtype, route, monkeypatch
         expected = (out, *conv2d_backward(dout, cache))
     switches = dict(ROUTES[route])
     if switches.pop("blocks", False):  # one output row per block
-        monkeypatch.setattr("glassnet.functional._windows.WHOLE_BYTES", 0)
-        monkeypatch.setattr("glassnet.functional._windows.BLOCK_BYTES", 1)
+        monkeypatch.setattr(_windows, "WHOLE_BYTES", 0)
+        monkeypatch.setattr(_windows, "BLOCK_BYTES", 1)
     for name, value in switches.items():
         monkeypatch.setattr(conv_fast, name, value)
     assert isinstance(conv2d_forward(x, w, b, S, P, D, mode)[1], conv_fast.FastConvCache)
