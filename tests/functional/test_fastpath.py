@@ -1,8 +1,10 @@
 """The speed-minded code paths give the same numbers as PyTorch and as the plain paths.
 
-Max pooling finds each window's winner again in backward (first maximum in row-major order),
-``Sequential`` runs image layers in the compute layout (C, H, W, N) without converting between
-them, and a model can skip the gradient of its input: each is checked here.
+Every speed route of the convolution (``functional/conv_fast.py``) computes the numbers of its
+plain form (``functional/conv.py``), max pooling finds each window's winner again in backward
+(first maximum in row-major order), ``Sequential`` runs image layers in the compute layout
+(C, H, W, N) without converting between them, and a model can skip the gradient of its input:
+each is checked here.
 """
 
 from __future__ import annotations
@@ -14,14 +16,16 @@ from tests.helpers import TOL_VS_TORCH, rel_error
 import glassnet as gn
 from glassnet.blas.gemm import accumulating_in_blas
 from glassnet.functional import (
-    conv,
+    _windows,
     conv2d_backward,
     conv2d_backward_chwn,
     conv2d_forward,
+    conv_fast,
     max_pool2d_backward,
     max_pool2d_forward,
 )
 from glassnet.functional._windows import to_chwn
+from glassnet.functional.conv import ConvCache, conv_geometry
 
 
 @pytest.mark.torch
@@ -67,7 +71,7 @@ def force_route(monkeypatch, route: str) -> None:
     """Kernel rows summed over one width-window matrix wherever the stride down is 1 (with
     NumPy's additions where BLAS cannot add), or one product with the whole window matrix."""
     rule = (lambda stride, dtype: stride[0] == 1) if route == "row shift" else (lambda *_: False)
-    monkeypatch.setattr(conv, "_row_shift_applies", rule)
+    monkeypatch.setattr(conv_fast, "_row_shift_applies", rule)
 
 
 @pytest.fixture(params=["row shift", "im2col"])
@@ -135,7 +139,7 @@ def test_model_backward_without_input_grad_skips_the_first_input_gradient(monkey
     model = gn.Sequential([gn.Conv2d(1, 2, 3, rng=0), gn.Flatten(), gn.Linear(2 * 4 * 4, 3)])
     model.forward(np.zeros((1, 6, 6, 1), np.float32))
     calls = []
-    monkeypatch.setattr("glassnet.functional.conv.col2im", lambda *a: calls.append(a))
+    monkeypatch.setattr(conv_fast, "col2im", lambda *a: calls.append(a))
     assert model.backward(np.ones((1, 3), np.float32), input_grad=False) is None
     assert calls == []
     assert np.abs(model[0].weight.grad).sum() == 0  # zero input: zero weight gradient
@@ -231,8 +235,8 @@ def test_convolution_in_row_blocks_equals_the_whole_window_matrix(case, conv_rou
     assert cache.kept_cols is not None
     dout = rng.normal(size=out.shape)
     whole = conv2d_backward(dout, cache)
-    monkeypatch.setattr("glassnet.functional._windows.WHOLE_BYTES", 0)
-    monkeypatch.setattr("glassnet.functional._windows.BLOCK_BYTES", 1)  # one row per block
+    monkeypatch.setattr(_windows, "WHOLE_BYTES", 0)
+    monkeypatch.setattr(_windows, "BLOCK_BYTES", 1)  # one row per block
     out_b, cache_b = conv2d_forward(x, w, b, S, P, D, mode)
     assert cache_b.kept_cols is None
     np.testing.assert_allclose(out_b, out, rtol=1e-12, atol=1e-12)
@@ -271,7 +275,7 @@ def test_row_shift_gives_the_numbers_of_one_window_matrix_product(case, dtype, m
 
 
 def test_both_input_gradient_routes_are_taken_by_the_cases():
-    from glassnet.functional.conv import _input_grad_is_a_convolution
+    from glassnet.functional.conv_fast import _input_grad_is_a_convolution
 
     routes = set()
     for N, H, W, C_in, C_out, K, S, P, D, mode in CONV_CASES:
@@ -317,3 +321,68 @@ def test_convolutions_with_few_kernels_pad_their_matrix_rows_and_keep_their_valu
         expected = np.einsum("nijcmk,ocmk->nijo", windows, w)
         assert out.shape == (3, 7, 7, c_out) and out.flags.c_contiguous
         np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
+
+
+def _stride_down_1(stride, dtype) -> bool:
+    return stride[0] == 1
+
+
+#: Each speed route of ``conv_fast`` forced on (or off) by its switch: module attribute -> value.
+ROUTES = {
+    "default choices": {},
+    "row shift": {"_row_shift_applies": _stride_down_1},
+    "im2col with padded rows": {"_row_shift_applies": lambda *_: False},
+    "im2col without padded rows": {
+        "_row_shift_applies": lambda *_: False,
+        "_padded_rows": lambda w_mat: w_mat,
+    },
+    "row shift in row blocks": {"_row_shift_applies": _stride_down_1, "blocks": True},
+    "im2col in row blocks": {"_row_shift_applies": lambda *_: False, "blocks": True},
+    "weight gradient by window entry": {"GEMV_MAX_ENTRIES": 10**9},
+    "weight gradient as one product": {"GEMV_MAX_ENTRIES": 0},
+    "input gradient scattered": {"_input_grad_is_a_convolution": lambda cache: False},
+}
+
+
+def conv_numbers(x, w, b, dout, S, P, D, mode):
+    """out, dx, dw, db of the public functions (``conv2d_forward`` / ``conv2d_backward``)."""
+    out, cache = conv2d_forward(x, w, b, S, P, D, mode)
+    return (out, *conv2d_backward(dout, cache))
+
+
+@pytest.mark.parametrize("route", ROUTES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", CONV_CASES)
+def test_every_speed_route_equals_the_plain_form(case, dtype, route, monkeypatch):
+    """conv_fast's routes compute conv.py's plain im2col-and-one-product numbers."""
+    N, H, W, C_in, C_out, K, S, P, D, mode = case
+    rng = np.random.default_rng(16)
+    KH, KW = (K, K) if isinstance(K, int) else K
+    x = rng.normal(size=(N, H, W, C_in)).astype(dtype)
+    w = rng.normal(size=(C_out, C_in, KH, KW)).astype(dtype)
+    b = rng.normal(size=C_out).astype(dtype)
+    out_hw = conv_geometry(x.shape, w.shape, S, P, D)[3]
+    dout = rng.normal(size=(N, *out_hw, C_out)).astype(dtype)
+    with monkeypatch.context() as plain:
+        plain.setattr(conv_fast, "applies", lambda groups: False)
+        out, cache = conv2d_forward(x, w, b, S, P, D, mode)
+        assert isinstance(cache, ConvCache)
+        expected = (out, *conv2d_backward(dout, cache))
+    switches = dict(ROUTES[route])
+    if switches.pop("blocks", False):  # one output row per block
+        monkeypatch.setattr(_windows, "WHOLE_BYTES", 0)
+        monkeypatch.setattr(_windows, "BLOCK_BYTES", 1)
+    for name, value in switches.items():
+        monkeypatch.setattr(conv_fast, name, value)
+    assert isinstance(conv2d_forward(x, w, b, S, P, D, mode)[1], conv_fast.FastConvCache)
+    tol = {np.float32: 1e-5, np.float64: 1e-12}[dtype]
+    got = conv_numbers(x, w, b, dout, S, P, D, mode)
+    for name, ours, ref in zip(("out", "dx", "dw", "db"), got, expected, strict=True):
+        assert ours.dtype == ref.dtype
+        assert rel_error(ours, ref) < tol, (route, name)
+
+
+def test_grouped_convolutions_take_the_plain_per_group_products():
+    x, w = np.zeros((1, 5, 5, 4)), np.zeros((4, 2, 3, 3))
+    assert isinstance(conv2d_forward(x, w, None, groups=2)[1], ConvCache)
+    assert isinstance(conv2d_forward(x, np.zeros((4, 4, 3, 3)))[1], conv_fast.FastConvCache)

@@ -204,7 +204,6 @@ def test_load_into_true_convolution_flips_the_kernel(torch):
             lambda nn: nn.AvgPool2d(2, count_include_pad=False),
             r"only count_include_pad=True is supported",
         ),
-        (lambda nn: nn.Conv2d(2, 2, 3, groups=2), r"only groups=1 is supported, got groups=2"),
         (
             lambda nn: nn.Conv2d(2, 2, 3, padding=1, padding_mode="reflect"),
             r"only padding_mode='zeros' is supported, got 'reflect'",

@@ -10,12 +10,15 @@ Shape vocabulary used in every docstring:
     H, W    input height and width  H_out, W_out   output height and width
     KH, KW  kernel height and width
     S       stride                  P       padding              D   dilation
+    G       groups (of channels)    C_g     channels per group, C_in / G
     F_in    input features          F_out   output features      K   classes
 
 Images are channels-last, ``(N, H, W, C)``. Convolution and pooling compute in the layout
 ``(C, H, W, N)`` (channels first, batch last: see ``_windows``); their ``_chwn`` functions work
 in it directly, which is how ``Sequential`` runs them, with no conversion between layers.
-Convolution weights are ``(C_out, C_in, KH, KW)``, PyTorch's and ONNX's layout, so weights
+Each op's plain form is read first in its file (``conv.py``: im2col and one product per group);
+the convolution's speed routes, tested equal to it, live apart in ``conv_fast.py``.
+Convolution weights are ``(C_out, C_in / G, KH, KW)``, PyTorch's and ONNX's layout, so weights
 cross those boundaries without a transpose. Linear weights are ``(F_out, F_in)``, also as in
 PyTorch.
 """

@@ -1,5 +1,10 @@
 """2-D convolution (cross-correlation by default), forward and backward side by side.
 
+This is the plain form: the seeds' ``Y[i, j] = sum_{m, n} X[i+m, j+n] K[m, n]`` as every window
+copied into a column (im2col) and one matrix product per group of channels; backward is the
+same product's gradients and im2col's adjoint (col2im). ``conv_fast.py`` computes the same
+numbers by faster routes for ungrouped convolutions, each tested equal to this form.
+
 The math runs in the compute layout ``(C, H, W, N)`` (see ``_windows``):
 ``conv2d_forward_chwn`` / ``conv2d_backward_chwn``. ``conv2d_forward`` / ``conv2d_backward``
 are the same functions for ``(N, H, W, C)`` images, converting on the way in and out.
@@ -7,52 +12,47 @@ are the same functions for ``(N, H, W, C)`` images, converting on the way in and
 
 from __future__ import annotations
 
+import numbers
+from collections.abc import Iterator
 from typing import Literal, NamedTuple
 
 import numpy as np
 
-from glassnet.blas.gemm import accumulating_in_blas, matmul_into
+from glassnet.functional import conv_fast
 from glassnet.functional._shape import Padding2d, Pair, out_size, pair, resolve_padding
 from glassnet.functional._windows import (
     col2im,
     im2col,
     nhwc_shape,
     pad_chwn,
-    row_blocks,
     to_chwn,
     to_nhwc,
     unpad_chwn,
 )
 
 ConvMode = Literal["cross-correlation", "convolution"]
-#: Weight gradients of layers with at most this many window entries (C_in * KH * KW) are
-#: computed a window entry at a time (``_weight_grad``).
-GEMV_MAX_ENTRIES = 32
 CONV_MODES = ("cross-correlation", "convolution")
 
 
 class ConvCache(NamedTuple):
-    """What the backward pass needs.
+    """What the plain backward needs.
 
     Fields:
         xp: the padded input, (C_in, H_p, W_p, N).
-        kept_cols: the window matrix forward built, when it built it whole (``row_blocks``):
-            (C_in * KH * KW, H_out * W_out * N), or with ``row_shift``
-            (C_in * KW, H_p * W_out * N); None when it went block by block, and backward
-            rebuilds each block rather than keep copies of a large input.
-        w_mat: the kernel as a matrix, (C_out, C_in * KH * KW), already flipped for true
-            convolution: ``w_mat[o, (c, m, k)]`` multiplies window entry ``(c, m, k)``.
+        windows: every window as a column (``im2col``), (C_in * KH * KW, H_out * W_out * N).
+        w_mat: the kernel as a matrix, (C_out, C_in/G * KH * KW), already flipped for true
+            convolution: ``w_mat[o, (c, m, k)]`` multiplies window entry ``(c, m, k)`` of
+            output channel o's group.
         kernel: (KH, KW).
         padding: ((top, bottom), (left, right)).
         stride, dilation: (S_h, S_w), (D_h, D_w).
         out: (H_out, W_out).
         flip: whether the kernel was flipped (true convolution).
-        row_shift: whether forward summed the kernel rows over one window matrix of the
-            width alone (``_row_shift_applies``).
+        groups: G, the number of channel groups.
     """
 
     xp: np.ndarray
-    kept_cols: np.ndarray | None
+    windows: np.ndarray
     w_mat: np.ndarray
     kernel: Pair
     padding: Padding2d
@@ -60,21 +60,11 @@ class ConvCache(NamedTuple):
     dilation: Pair
     out: Pair
     flip: bool
-    row_shift: bool
+    groups: int
 
-    def cols(self, rows: Pair | None = None) -> np.ndarray:
-        """The whole windows of output rows ``rows`` (default all) as columns (``im2col``)."""
-        if self.kept_cols is not None and not self.row_shift and rows in (None, (0, self.out[0])):
-            return self.kept_cols
-        return im2col(self.xp, self.kernel, self.stride, self.dilation, self.out, rows)
-
-    def block_cols(self, rows: Pair) -> np.ndarray:
-        """The window matrix forward built for output rows ``rows``: kept, or built again."""
-        if self.kept_cols is not None and rows == (0, self.out[0]):
-            return self.kept_cols
-        if self.row_shift:
-            return _width_windows(self.xp, self.kernel, self.stride, self.dilation, self.out, rows)
-        return self.cols(rows)
+    def cols(self) -> np.ndarray:
+        """The window matrix, as ``conv_fast.FastConvCache.cols`` gives it."""
+        return self.windows
 
 
 def conv_geometry(
@@ -87,7 +77,7 @@ def conv_geometry(
     """Resolve ``(stride, padding, dilation)`` and the output size ``(H_out, W_out)``.
 
     Args:
-        x_shape: the input's (N, H, W, C_in) shape; w_shape: (C_out, C_in, KH, KW).
+        x_shape: the input's (N, H, W, C_in) shape; w_shape: (C_out, C_in / G, KH, KW).
 
     Returns:
         ``(stride, ((top, bottom), (left, right)), dilation, (H_out, W_out))``.
@@ -105,6 +95,27 @@ def conv_geometry(
     return S, P, D, (H_out, W_out)
 
 
+def check_groups(groups: int, in_channels: int, out_channels: int, where: str) -> None:
+    """Raise unless ``groups`` is a positive int dividing both channel counts.
+
+    Example:
+        >>> check_groups(2, 4, 6, "Conv2d")
+        >>> check_groups(3, 4, 6, "Conv2d")
+        Traceback (most recent call last):
+        ...
+        ValueError: Conv2d groups must divide in_channels (4) and out_channels (6), got 3
+    """
+    if not isinstance(groups, numbers.Integral) or isinstance(groups, bool):
+        raise TypeError(f"{where} groups must be an int, got {groups!r}")
+    if groups < 1:
+        raise ValueError(f"{where} groups must be >= 1, got {groups!r}")
+    if in_channels % groups or out_channels % groups:
+        raise ValueError(
+            f"{where} groups must divide in_channels ({in_channels}) and out_channels "
+            f"({out_channels}), got {groups}"
+        )
+
+
 def conv2d_forward_chwn(
     x: np.ndarray,
     w: np.ndarray,
@@ -113,268 +124,100 @@ def conv2d_forward_chwn(
     padding: int | Pair | str = 0,
     dilation: int | Pair = 1,
     mode: ConvMode = "cross-correlation",
-) -> tuple[np.ndarray, ConvCache]:
+    groups: int = 1,
+) -> tuple[np.ndarray, ConvCache | conv_fast.FastConvCache]:
     """``conv2d_forward`` in the compute layout: the same math on (C, H, W, N) arrays.
 
     Math:
-        Y[o, i, j, n] = b[o] + sum_{c, m, k} W[o, c, m, k] * X_p[c, i*S + m*D, j*S + k*D, n]
-        as matrix products: Y_mat = W_mat @ cols, with W_mat (C_out, C_in*KH*KW), the kernel
-        as rows (a reshape, no copy), and cols (C_in*KH*KW, H_out*W_out*N), the windows as
-        columns (``im2col``), taken a block of output rows at a time (``row_blocks``).
-        For stride 1 down the rows it sums over the kernel rows m instead:
-        Y_mat = sum_m W_m @ cols_w[:, m*D*W_out*N + (0 .. H_out*W_out*N)], with W_m
-        (C_out, C_in*KW) the kernel's row m and cols_w (C_in*KW, H_p*W_out*N) the windows of
-        the width alone: KH times fewer copies, one shared window matrix, each kernel row
-        reading it from m*D rows on (``_row_shift_applies``).
+        Y[o, i, j, n] = b[o] + sum_{c, m, k} W[o, c, m, k] * X_p[g*C_g + c, i*S + m*D, j*S + k*D, n]
+        with c over the C_g = C_in / G input channels of output channel o's group
+        g = o // (C_out / G) (G = 1: every input channel). As matrix products:
+        cols = im2col(X_p), every window a column, (C_in*KH*KW, H_out*W_out*N);
+        Y_mat = W_mat @ cols, one product per group: group g's C_out/G rows of W_mat
+        (C_out, C_g*KH*KW), the kernel as rows, times its C_g*KH*KW rows of cols.
 
     Shape:
-        x: (C_in, H, W, N); w: (C_out, C_in, KH, KW); b: (C_out,) or None
+        x: (C_in, H, W, N); w: (C_out, C_in / G, KH, KW); b: (C_out,) or None
         out: (C_out, H_out, W_out, N)
     """
     if mode not in CONV_MODES:
         raise ValueError(f"mode must be one of {CONV_MODES}, got {mode!r}")
     C_in, _, _, N = x.shape
-    C_out, w_in, KH, KW = w.shape
-    if w_in != C_in:
-        raise ValueError(f"conv2d: the kernel expects {w_in} input channels, the input has {C_in}")
-    S, P, D, (H_out, W_out) = conv_geometry(nhwc_shape(x), w.shape, stride, padding, dilation)
+    C_out, C_g, KH, KW = w.shape
+    check_groups(groups, C_in, C_out, "conv2d")
+    if C_g * groups != C_in:
+        raise ValueError(
+            f"conv2d: the kernel expects {C_g * groups} input channels ({C_g} per group, "
+            f"{groups} groups), the input has {C_in}"
+        )
+    S, P, D, out_hw = conv_geometry(nhwc_shape(x), w.shape, stride, padding, dilation)
     flip = mode == "convolution"
+    if conv_fast.applies(groups):  # the same numbers by faster routes: conv_fast.py
+        return conv_fast.conv2d_forward_fast(x, w, b, S, P, D, out_hw, flip)
     kernel = w[:, :, ::-1, ::-1] if flip else w
     xp = pad_chwn(x, P)  # (C_in, H_p, W_p, N)
-    w_mat = kernel.reshape(C_out, C_in * KH * KW)  # (C_out, K); copies only when flipped
-    row_shift = x.dtype == w.dtype and _row_shift_applies(S, x.dtype)
-    blocks = _row_blocks(xp, (KH, KW), (H_out, W_out), row_shift)
-    # the kernel's rows W_m (C_out, C_in*KW) for the row shift, else the whole kernel with
-    # zero rows added for BLAS (C_out', K)
-    w_rows = _kernel_rows(w_mat, KH, KW) if row_shift else [_padded_rows(w_mat)]
-    rows = w_rows[0].shape[0]
-    out_rows = np.empty((rows, H_out, W_out, N), dtype=np.result_type(x, w))
-    for i0, i1 in blocks:
-        out_block = out_rows[:, i0:i1].reshape(rows, -1)  # (rows, R*W_out*N), into out's rows
-        if row_shift:
-            cols = _width_windows(xp, (KH, KW), S, D, (H_out, W_out), (i0, i1))
-            for m, w_m in enumerate(w_rows):  # Y_block += W[:, :, m] @ (windows, m*D_h rows on)
-                block = _shifted(cols, m * D[0], i1 - i0, W_out * N)
-                matmul_into(w_m, block, out_block, accumulate=m > 0)
-        else:
-            cols = im2col(xp, (KH, KW), S, D, (H_out, W_out), (i0, i1))  # (K, R*W_out*N)
-            np.matmul(w_rows[0], cols, out=out_block)
-    out = out_rows[:C_out]  # the leading rows of a C-ordered array: still contiguous
+    cols = im2col(xp, (KH, KW), S, D, out_hw)  # (C_in*KH*KW, H_out*W_out*N)
+    w_mat = kernel.reshape(C_out, C_g * KH * KW)  # (C_out, C_g*KH*KW)
+    out = np.empty((C_out, cols.shape[1]), dtype=np.result_type(x, w))  # (C_out, H_out*W_out*N)
+    for o, k in _group_slices(w_mat.shape, groups):
+        out[o] = w_mat[o] @ cols[k]  # (C_out/G, H_out*W_out*N)
     if b is not None:
-        out += b[:, None, None, None]
-    kept = cols if len(blocks) == 1 else None
-    cache = ConvCache(xp, kept, w_mat, (KH, KW), P, S, D, (H_out, W_out), flip, row_shift)
-    return out, cache
+        out += b[:, None]
+    cache = ConvCache(xp, cols, w_mat, (KH, KW), P, S, D, out_hw, flip, groups)
+    return out.reshape(C_out, *out_hw, N), cache
 
 
 def conv2d_backward_chwn(
-    dout: np.ndarray, cache: ConvCache, input_grad: bool = True
+    dout: np.ndarray, cache: ConvCache | conv_fast.FastConvCache, input_grad: bool = True
 ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
     """``conv2d_backward`` in the compute layout.
 
-    Math:
+    Math (per group, as forward):
         dW_mat = dY_mat @ cols^T:
-            dW[o, c, m, k] = sum_{i, j, n} dY[o, i, j, n] * X_p[c, i*S + m*D, j*S + k*D, n]
+            dW[o, c, m, k] = sum_{i, j, n} dY[o, i, j, n] * X_p[g*C_g + c, i*S + m*D, j*S + k*D, n]
         db[o] = sum_{i, j, n} dY[o, i, j, n]
         dcols = W_mat^T @ dY_mat, then col2im:
             dX_p[c, i*S + m*D, j*S + k*D, n] += dcols[(c, m, k), (i, j, n)]
-        (with forward's row shift, the same sums over the kernel rows m: dW[:, :, m] from
-        cols_w m*D_h rows on, and dcols_w[:, m*D_h rows on] += W_m^T @ dY_mat, then col2im
-        along the width alone)
 
     Args:
         input_grad: ``False`` skips dX (a model's first layer needs none): returns None there.
 
     Shape:
-        dout: (C_out, H_out, W_out, N); dx: (C_in, H, W, N); dw: (C_out, C_in, KH, KW);
+        dout: (C_out, H_out, W_out, N); dx: (C_in, H, W, N); dw: (C_out, C_in / G, KH, KW);
         db: (C_out,)
     """
-    xp, _, w_mat, (KH, KW), P, S, D, out_hw, flip, row_shift = cache
-    C_out, C_in = w_mat.shape[0], xp.shape[0]
-    dout = np.ascontiguousarray(dout)
-    dw = np.zeros((C_out, C_in, KH, KW), dtype=dout.dtype)  # as applied: flipped back below
-    dw_mat = dw.reshape(C_out, -1)  # (C_out, K), a view
-    as_conv = input_grad and _input_grad_is_a_convolution(cache)
-    scatter = input_grad and not as_conv
-    dxp = np.zeros(xp.shape, dtype=dout.dtype) if scatter else None  # (C_in, H_p, W_p, N)
-    w_rows = _kernel_rows(w_mat, KH, KW) if row_shift else []  # W_m, (C_out, C_in*KW) each
-    by_entry = w_mat.shape[1] <= GEMV_MAX_ENTRIES
-    row = out_hw[1] * xp.shape[3]  # W_out * N columns per output row
-    for i0, i1 in _row_blocks(xp, (KH, KW), out_hw, row_shift):
-        cols = cache.block_cols((i0, i1))  # as forward built them: kept, or built again
-        d = dout[:, i0:i1].reshape(C_out, -1)  # (C_out, R*W_out*N), a view
-        if not row_shift:
-            dw_mat += _weight_grad(d, cols, by_entry)
-            if dxp is not None:
-                col2im(w_mat.T @ d, dxp, (KH, KW), S, D, out_hw, (i0, i1))
-            continue
-        for m in range(KH):  # dW[:, :, m] from the windows m*D_h rows on
-            block = _shifted(cols, m * D[0], i1 - i0, row)
-            dw[:, :, m] += _weight_grad(d, block, by_entry).reshape(C_out, C_in, KW)
-        if dxp is not None:  # dcols_w[:, m*D_h rows on] += W_m^T @ dY, then along the width
-            dcols = np.zeros(cols.shape, dtype=dout.dtype)  # (C_in*KW, R_p*W_out*N)
-            for m, w_m in enumerate(w_rows):
-                matmul_into(w_m.T, d, _shifted(dcols, m * D[0], i1 - i0, row), accumulate=True)
-            col2im(dcols, dxp, *_width_geometry((KH, KW), S, D, out_hw, (i0, i1), xp.shape[1]))
-    if flip:
-        dw = dw[:, :, ::-1, ::-1]
-    dx = _input_grad_by_convolution(dout, cache) if as_conv else None
-    if dxp is not None:
-        dx = unpad_chwn(dxp, P)
-    return dx, np.ascontiguousarray(dw), dout.sum(axis=(1, 2, 3))
-
-
-def _reach_padding(cache: ConvCache) -> Padding2d:
-    """``D * (K - 1) - P`` on each side: how far a kernel reaches past the padding."""
-    (KH, KW), ((top, bottom), (left, right)), (DH, DW) = cache.kernel, cache.padding, cache.dilation
-    reach_h, reach_w = DH * (KH - 1), DW * (KW - 1)
-    return ((reach_h - top, reach_h - bottom), (reach_w - left, reach_w - right))
-
-
-def _input_grad_is_a_convolution(cache: ConvCache) -> bool:
-    """Whether ``_input_grad_by_convolution`` applies and is the faster route.
-
-    It needs stride 1 and padding within the kernel's reach. It copies KH*KW*C_out numbers per
-    input position where the scatter adds KH*KW*C_in per output position: measured here
-    (A/B), 1.4x faster for 32 -> 32 and 64 -> 64 channels, slower when C_in < C_out (LeNet-5's
-    6 -> 16: 3x).
-    """
-    C_out, C_in = cache.w_mat.shape[0], cache.xp.shape[0]
-    q = _reach_padding(cache)
-    return cache.stride == (1, 1) and min(*q[0], *q[1]) >= 0 and C_in >= C_out
-
-
-def _input_grad_by_convolution(dout: np.ndarray, cache: ConvCache) -> np.ndarray:
-    """dX for stride 1 as a plain convolution of dY: the transposed convolution rewritten.
-
-    Math:
-        dX[c, y, x, n] = sum_{o, m, k} dY_q[o, y + m*D, x + k*D, n] * W[o, c, KH-1-m, KW-1-k]
-        with dY_q = dY padded by D*(K-1) - P on each side: the kernel flipped in both axes,
-        its input and output channels swapped.
-
-    Shape:
-        dout: (C_out, H_out, W_out, N); returns dx (C_in, H, W, N).
-    """
-    C_out, C_in = cache.w_mat.shape[0], cache.xp.shape[0]
-    KH, KW = cache.kernel
-    kernel = cache.w_mat.reshape(C_out, C_in, KH, KW)  # as applied (flipped for convolution)
-    swapped = np.ascontiguousarray(kernel[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
-    dq = pad_chwn(dout, _reach_padding(cache))  # (C_out, H_q, W_q, N)
-    dx, _ = conv2d_forward_chwn(dq, swapped, None, 1, 0, cache.dilation)
-    return dx
-
-
-def _row_blocks(xp: np.ndarray, kernel: Pair, out_hw: Pair, row_shift: bool) -> list[Pair]:
-    """The blocks of output rows that forward and backward both work through.
-
-    One output row's windows take C_in * KH * KW * W_out * N numbers; with the row shift
-    C_in * KW * W_out * N, and each block also reads the D_h * (KH - 1) rows below it.
-    """
-    (C_in, N), (KH, KW), (H_out, W_out) = (xp.shape[0], xp.shape[3]), kernel, out_hw
-    window_rows = C_in * KW * (1 if row_shift else KH)
-    return row_blocks(H_out, window_rows * W_out * N * xp.itemsize)
-
-
-def _row_shift_applies(stride: Pair, dtype: np.dtype) -> bool:
-    """Whether to sum over kernel rows on one window matrix of the width (stride 1 down).
-
-    A window's kernel row m at output row i is input row i + m*D, the same as kernel row 0
-    at output row i + m*D: so one window matrix of the width alone, cols_w (C_in*KW,
-    H_p*W_out*N), serves every kernel row, read from m*D rows on, where im2col copies the
-    input KH*KW times. The KH products add into the output inside BLAS (``matmul_into``,
-    beta = 1); where NumPy's BLAS cannot, each would cost a temporary and an addition, so
-    im2col's one product is kept. Measured here (A/B) for LeNet-5 at batch 128: forward
-    20-25% faster for both convolutions, the second's input gradient 1.7x.
-    """
-    return stride[0] == 1 and accumulating_in_blas(dtype)
-
-
-def _kernel_rows(w_mat: np.ndarray, KH: int, KW: int) -> list[np.ndarray]:
-    """W_m for each kernel row m: (C_out, C_in * KW) in (c, k) order, copied contiguous."""
+    if isinstance(cache, conv_fast.FastConvCache):
+        return conv_fast.conv2d_backward_fast(dout, cache, input_grad)
+    xp, cols, w_mat, kernel, P, S, D, out_hw, flip, groups = cache
     C_out = w_mat.shape[0]
-    w = w_mat.reshape(C_out, -1, KH, KW)  # (C_out, C_in, KH, KW)
-    return [np.ascontiguousarray(w[:, :, m].reshape(C_out, -1)) for m in range(KH)]
+    d = dout.reshape(C_out, -1)  # dY_mat, (C_out, H_out*W_out*N)
+    dw_mat = np.empty(w_mat.shape, dtype=dout.dtype)  # (C_out, C_g*KH*KW)
+    for o, k in _group_slices(w_mat.shape, groups):
+        dw_mat[o] = d[o] @ cols[k].T
+    dx = None
+    if input_grad:
+        dcols = np.empty(cols.shape, dtype=dout.dtype)  # (C_in*KH*KW, H_out*W_out*N)
+        for o, k in _group_slices(w_mat.shape, groups):
+            dcols[k] = w_mat[o].T @ d[o]
+        dxp = np.zeros(xp.shape, dtype=dout.dtype)  # (C_in, H_p, W_p, N)
+        col2im(dcols, dxp, kernel, S, D, out_hw)
+        dx = unpad_chwn(dxp, P)  # (C_in, H, W, N)
+    dw = dw_mat.reshape(C_out, -1, *kernel)  # as applied: flipped back for true convolution
+    if flip:
+        dw = np.ascontiguousarray(dw[:, :, ::-1, ::-1])
+    return dx, dw, d.sum(axis=1)
 
 
-def _width_windows(
-    xp: np.ndarray, kernel: Pair, stride: Pair, dilation: Pair, out: Pair, rows: Pair
-) -> np.ndarray:
-    """cols_w for output rows ``rows`` (stride 1 down): im2col of the width alone.
+def _group_slices(w_mat_shape: tuple[int, ...], groups: int) -> Iterator[tuple[slice, slice]]:
+    """For each group, its rows of W_mat and its rows of the window matrix.
 
-    Math:
-        cols_w[(c, k), (h, j, n)] = X_p[c, i0 + h, j*S_w + k*D_w, n],
-        h = 0 .. R + D_h*(KH-1) - 1: the rows of the block and those its windows reach below
-
-    Shape:
-        xp: (C_in, H_p, W_p, N); returns (C_in * KW, (R + D_h*(KH-1)) * W_out * N).
+    im2col orders a window's entries channel first, (c, m, k), so group g's input channels
+    are the contiguous rows g*K_g .. (g+1)*K_g of cols, K_g = C_g*KH*KW (W_mat's width).
     """
-    return im2col(xp, *_width_geometry(kernel, stride, dilation, out, rows, xp.shape[1]))
-
-
-def _width_geometry(
-    kernel: Pair, stride: Pair, dilation: Pair, out: Pair, rows: Pair, H_p: int
-) -> tuple[Pair, Pair, Pair, Pair, Pair]:
-    """im2col's (and col2im's) ``(kernel, stride, dilation, out, rows)`` for the windows of
-    the width alone: a 1 x KW kernel, over the block's rows and the D_h * (KH - 1) below that
-    its windows reach.
-    """
-    reach = dilation[0] * (kernel[0] - 1)
-    return (
-        (1, kernel[1]),
-        (1, stride[1]),
-        (1, dilation[1]),
-        (H_p, out[1]),
-        (rows[0], rows[1] + reach),
-    )
-
-
-def _shifted(cols: np.ndarray, first: int, R: int, row: int) -> np.ndarray:
-    """R output rows' worth of columns of cols_w from row ``first`` on (``first`` = m * D_h for
-    kernel row m): each output row is ``row`` = W_out * N columns.
-
-    Shape:
-        cols: (C_in * KW, R_p * W_out * N); returns (C_in * KW, R * W_out * N), a view.
-    """
-    return cols[:, first * row : (first + R) * row]
-
-
-def _padded_rows(w_mat: np.ndarray) -> np.ndarray:
-    """The kernel matrix with zero rows added up to a multiple of 8, when it has fewer than 16.
-
-    OpenBLAS runs a product with few rows and a long inner dimension faster when the rows are
-    a multiple of its kernels' width: measured here (A/B, alternating rounds), LeNet-5's first
-    convolution (6 kernels) as 8 rows made inference at batch 128 5-10% faster and training up
-    to 5% with im2col's one product. The extra output rows are zeros times the windows and are
-    dropped; the kept rows are the same products. With the row shift, whose products add into
-    the output KH times, the extra rows made no clear difference (A/B, four runs: between 5%
-    faster and 10% slower, either way in training and inference), so they are only added for
-    im2col's product.
-
-    Shape:
-        w_mat: (C_out, K); returns (C_out rounded up to a multiple of 8, K), or ``w_mat``.
-    """
-    C_out, K = w_mat.shape
-    rows = -(-C_out // 8) * 8
-    if C_out >= 16 or rows == C_out:
-        return w_mat
-    return np.concatenate([w_mat, np.zeros((rows - C_out, K), dtype=w_mat.dtype)])
-
-
-def _weight_grad(d: np.ndarray, cols: np.ndarray, by_entry: bool) -> np.ndarray:
-    """``d @ cols^T``: (C_out, M) and (K', M) -> (C_out, K'), by the faster route for the shape.
-
-    The same numbers two ways. The inner dimension M is long: OpenBLAS runs
-    ``(cols @ d^T)^T`` faster than ``d @ cols^T``, and one matrix-vector product per window
-    entry (``by_entry``) faster still where a layer's windows have few entries
-    (C_in * KH * KW up to ``GEMV_MAX_ENTRIES``, a first layer's): measured here (Haswell
-    kernels), LeNet-5's first convolution at batch 128 0.85 ms against 1.4 ms, the CIFAR-like
-    net's at batch 64 1.9 ms against 3.0 ms; with the row shift (a product per kernel row)
-    0.75 against 2.8 ms and 2.1 against 2.3 ms; LeNet-5's second convolution, 150 entries,
-    the other way round: 1.9 against 0.9 ms.
-    """
-    if by_entry:
-        return np.stack([d @ row for row in cols], axis=1)
-    return (cols @ d.T).T
+    C_out, K_g = w_mat_shape
+    rows = C_out // groups
+    for g in range(groups):
+        yield slice(g * rows, (g + 1) * rows), slice(g * K_g, (g + 1) * K_g)
 
 
 def conv2d_forward(
@@ -385,7 +228,8 @@ def conv2d_forward(
     padding: int | Pair | str = 0,
     dilation: int | Pair = 1,
     mode: ConvMode = "cross-correlation",
-) -> tuple[np.ndarray, ConvCache]:
+    groups: int = 1,
+) -> tuple[np.ndarray, ConvCache | conv_fast.FastConvCache]:
     """Slide each kernel over the image and take a weighted sum at every position.
 
     Math:
@@ -396,13 +240,14 @@ def conv2d_forward(
                                                   * W[o, c, KH-1-m, KW-1-k]
         which, for S = D = 1 and no padding, is the textbook Y[i, j] = sum X[m, n] W[i-m, j-n]
         with the output indexed from the kernel's far corner.
-        X_p is X padded with zeros. It is computed as matrix products: the kernel as a matrix
-        times the windows of X_p laid out as columns (im2col), or, for stride 1 down, each
-        kernel row times the windows of the width alone, summed; in the compute layout
-        (``conv2d_forward_chwn``).
+        X_p is X padded with zeros. With G groups the channels split into G groups of
+        C_in / G inputs and C_out / G outputs, and c runs over output channel o's group only
+        (depthwise when G = C_in: each channel convolved alone). It is computed as matrix
+        products: the kernel as a matrix times the windows of X_p laid out as columns
+        (im2col), in the compute layout (``conv2d_forward_chwn``).
 
     Shape:
-        x: (N, H, W, C_in); w: (C_out, C_in, KH, KW); b: (C_out,) or None
+        x: (N, H, W, C_in); w: (C_out, C_in / G, KH, KW); b: (C_out,) or None
         out: (N, H_out, W_out, C_out) with
             H_out = floor((H + P_top + P_bottom - D * (KH - 1) - 1) / S) + 1 (likewise W_out)
 
@@ -410,6 +255,7 @@ def conv2d_forward(
         stride, dilation: int or (S_h, S_w) / (D_h, D_w), >= 1.
         padding: int, (P_h, P_w), ``'valid'`` (none) or ``'same'`` (H_out = ceil(H / S)).
         mode: ``"cross-correlation"`` or ``"convolution"``.
+        groups: G, dividing C_in and C_out.
 
     Returns:
         ``(out, cache)``.
@@ -420,16 +266,17 @@ def conv2d_forward(
         >>> conv2d_forward(x, edge)[0].item()
         -6.0
     """
-    out, cache = conv2d_forward_chwn(to_chwn(x), w, b, stride, padding, dilation, mode)
+    out, cache = conv2d_forward_chwn(to_chwn(x), w, b, stride, padding, dilation, mode, groups)
     return to_nhwc(out), cache
 
 
 def conv2d_backward(
-    dout: np.ndarray, cache: ConvCache
+    dout: np.ndarray, cache: ConvCache | conv_fast.FastConvCache
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Gradients of the convolution with respect to its input, kernel and bias.
 
-    Math (cross-correlation; for true convolution dW is flipped back in both axes):
+    Math (cross-correlation; for true convolution dW is flipped back in both axes; with
+    groups, c and o within one group):
         dW[o, c, m, k] = sum_{n, i, j} dY[n, i, j, o] * X_p[n, i*S + m*D, j*S + k*D, c]
             (the seeds' dL/dK[m, n] = sum_{i, j} dL/dO[i, j] * I[i+m, j+n], over every
             sample and channel)
@@ -440,7 +287,7 @@ def conv2d_backward(
 
     Shape:
         dout: (N, H_out, W_out, C_out)
-        dx: (N, H, W, C_in); dw: (C_out, C_in, KH, KW); db: (C_out,)
+        dx: (N, H, W, C_in); dw: (C_out, C_in / G, KH, KW); db: (C_out,)
 
     Returns:
         ``(dx, dw, db)``.

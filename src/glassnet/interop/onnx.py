@@ -5,8 +5,8 @@ their glassnet names (``"0.weight"``, ...):
 
     glassnet            ONNX (opset >= 13)
     (input NHWC)        Transpose perm=[0, 3, 1, 2]     -> NCHW, the layout ONNX convolves in
-    Conv2d              Conv  pads=[top, left, bottom, right], strides, dilations; for
-                              mode="convolution" the kernel is stored flipped
+    Conv2d              Conv  pads=[top, left, bottom, right], strides, dilations, group;
+                              for mode="convolution" the kernel is stored flipped
     MaxPool2d           MaxPool (padding never wins, like glassnet's -inf padding)
     AvgPool2d           AveragePool count_include_pad=1 (zero padding counts, as in glassnet)
     GlobalAvgPool2d     GlobalAveragePool + Flatten        -> (N, C)
@@ -183,7 +183,7 @@ def _conv(graph: _Graph, name: str, layer: L.Conv2d, x: str, shape: Shape) -> st
     S, P, D, _ = conv_geometry(shape, w.shape, layer.stride, layer.padding, layer.dilation)
     return graph.node(
         "Conv", [x, *graph.params(name, layer, w)], name, kernel_shape=list(w.shape[2:]),
-        strides=list(S), pads=_onnx_pads(P), dilations=list(D),
+        strides=list(S), pads=_onnx_pads(P), dilations=list(D), group=layer.groups,
     )  # fmt: skip
 
 

@@ -4,8 +4,8 @@ PyTorch computes channels-first ``(N, C, H, W)``, glassnet channels-last ``(N, H
 the layers correspond one to one (``AdaptiveAvgPool2d(1)`` + ``Flatten`` is glassnet's
 ``GlobalAvgPool2d``) and the weights convert as follows:
 
-- Conv2d weight: the same ``(C_out, C_in, KH, KW)`` layout; a glassnet ``mode="convolution"``
-  layer holds the kernel flipped relative to PyTorch's cross-correlation.
+- Conv2d weight: the same ``(C_out, C_in / groups, KH, KW)`` layout and ``groups``; a glassnet
+  ``mode="convolution"`` layer holds the kernel flipped relative to PyTorch's cross-correlation.
 - Linear weight: the same ``(F_out, F_in)`` layout, except the first Linear after a Flatten of
   a ``C x H x W`` map, whose columns PyTorch orders (C, H, W) and glassnet (H, W, C).
 
@@ -51,7 +51,7 @@ def from_torch(module: Any, input_shape: Sequence[int]) -> Sequential:
     ``module(x_nchw)`` (transposed back to NHWC if the output is a map).
 
     Args:
-        module: a ``torch.nn.Sequential`` of Conv2d (zero padding, groups=1), MaxPool2d
+        module: a ``torch.nn.Sequential`` of Conv2d (zero padding), MaxPool2d
             (dilation 1), AvgPool2d (count_include_pad=True), AdaptiveAvgPool2d(1), ReLU,
             LeakyReLU, Sigmoid, Tanh, Softmax (over the channels/features, dim=1), Flatten,
             Linear and Dropout; nested Sequentials are walked in order. float32 or float64.
@@ -281,7 +281,6 @@ def _require(condition: bool, message: str) -> None:
 def _glassnet_layer(nn: Any, m: Any, shape: Shape) -> Module:
     """The glassnet layer for one PyTorch module, seeing an NHWC input of ``shape``."""
     if isinstance(m, nn.Conv2d):
-        _require(m.groups == 1, f"only groups=1 is supported, got groups={m.groups}")
         _require(
             m.padding_mode == "zeros",
             f"only padding_mode='zeros' is supported, got {m.padding_mode!r}",
@@ -291,7 +290,7 @@ def _glassnet_layer(nn: Any, m: Any, shape: Shape) -> Module:
             padding = padding[0]
         return L.Conv2d(
             m.in_channels, m.out_channels, m.kernel_size, stride=m.stride, padding=padding,
-            dilation=m.dilation, bias=m.bias is not None, dtype=_dtype_of(m),
+            dilation=m.dilation, groups=m.groups, bias=m.bias is not None, dtype=_dtype_of(m),
         )  # fmt: skip
     if isinstance(m, nn.MaxPool2d | nn.AvgPool2d):
         _require(not m.ceil_mode, "only ceil_mode=False is supported")
@@ -349,7 +348,7 @@ def _torch_modules(nn: Any, layer: Module, shape: Shape) -> list[Any]:
             pad, padding = [], "same"
         conv = nn.Conv2d(
             layer.in_channels, layer.out_channels, layer.kernel_size, stride=layer.stride,
-            padding=padding, dilation=layer.dilation, bias=layer.bias,
+            padding=padding, dilation=layer.dilation, groups=layer.groups, bias=layer.bias,
         )  # fmt: skip
         return [*pad, conv]
     if isinstance(layer, L.MaxPool2d | L.AvgPool2d):

@@ -17,7 +17,7 @@ import numpy as np
 
 from glassnet import functional as F
 from glassnet.functional._windows import nhwc_shape, to_chwn, to_nhwc
-from glassnet.functional.conv import CONV_MODES, ConvMode, conv_geometry
+from glassnet.functional.conv import CONV_MODES, ConvMode, check_groups, conv_geometry
 from glassnet.functional.pooling import pool_geometry
 from glassnet.init import INITIALIZERS, as_generator, initialize
 from glassnet.nn.module import Module, Parameter
@@ -112,20 +112,24 @@ class Conv2d(_ImageLayer):
     Math:
         Y[n, i, j, o] = b[o] + sum_{c, m, k} X_p[n, i*S + m*D, j*S + k*D, c] * W[o, c, m, k]
         (cross-correlation, the default; ``mode="convolution"`` flips the kernel first.)
+        With G groups, c runs over the C_in / G input channels of output channel o's group.
 
     Shape:
         Input: (N, H, W, C_in). Output: (N, H_out, W_out, C_out),
         H_out = floor((H + P_top + P_bottom - D * (KH - 1) - 1) / S) + 1 (likewise W_out).
-        weight: (C_out, C_in, KH, KW); bias: (C_out,).
+        weight: (C_out, C_in / G, KH, KW); bias: (C_out,).
 
-    Initialisation: He uniform U(-sqrt(6 / fan_in), sqrt(6 / fan_in)), fan_in = C_in * KH * KW,
-    which keeps the activation scale steady through ReLU layers; bias zeros.
+    Initialisation: He uniform U(-sqrt(6 / fan_in), sqrt(6 / fan_in)),
+    fan_in = C_in / G * KH * KW (the inputs of one output), which keeps the activation scale
+    steady through ReLU layers; bias zeros.
 
     Args:
         in_channels, out_channels: C_in, C_out, ints in [1, 2**24].
         kernel_size: int or (KH, KW), in [1, 2**16].
         stride, dilation: int or pair, in [1, 2**16].
         padding: int or pair in [0, 2**16], ``'valid'`` or ``'same'``.
+        groups: G, in [1, 2**24], dividing C_in and C_out: each group of C_out / G kernels
+            sees only its C_in / G input channels; depthwise when G = C_in.
         bias: learn an additive bias per output channel.
         mode: ``"cross-correlation"`` (default) or ``"convolution"`` (flipped kernel).
         init: ``"he_uniform"``, ``"he_normal"``, ``"glorot_uniform"`` or ``"glorot_normal"``.
@@ -140,10 +144,10 @@ class Conv2d(_ImageLayer):
 
     config_keys = (
         "in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation",
-        "bias", "mode", "init", "dtype",
+        "groups", "bias", "mode", "init", "dtype",
     )  # fmt: skip
     repr_defaults: ClassVar[dict[str, Any]] = {
-        "stride": [1, 1], "padding": 0, "dilation": [1, 1], "bias": True,
+        "stride": [1, 1], "padding": 0, "dilation": [1, 1], "groups": 1, "bias": True,
         "mode": "cross-correlation", "init": "he_uniform", "dtype": "float32",
     }  # fmt: skip
 
@@ -155,6 +159,7 @@ class Conv2d(_ImageLayer):
         stride: int | Pair = 1,
         padding: PaddingArg = 0,
         dilation: int | Pair = 1,
+        groups: int = 1,
         bias: bool = True,
         mode: ConvMode = "cross-correlation",
         init: str = "he_uniform",
@@ -172,7 +177,9 @@ class Conv2d(_ImageLayer):
         self.mode = check_choice("Conv2d mode", mode, CONV_MODES)
         self.init = check_choice("Conv2d init", init, sorted(INITIALIZERS))
         self.dtype = check_float_dtype("Conv2d dtype", dtype)
-        shape = (self.out_channels, self.in_channels, *self.kernel_size)
+        self.groups = check_int("Conv2d groups", groups)
+        check_groups(self.groups, self.in_channels, self.out_channels, "Conv2d")
+        shape = (self.out_channels, self.in_channels // self.groups, *self.kernel_size)
         check_weight_size("Conv2d", shape)
         generator = as_generator(rng, "Conv2d rng")
         self.params["weight"] = Parameter(initialize(init, shape, generator, self.dtype))
@@ -188,6 +195,7 @@ class Conv2d(_ImageLayer):
         kh, kw = check_pair("Conv2d kernel_size", config["kernel_size"])
         c_in = check_int("Conv2d in_channels", config["in_channels"])
         c_out = check_int("Conv2d out_channels", config["out_channels"])
+        c_in //= check_int("Conv2d groups", config.get("groups", 1))
         return c_out * c_in * kh * kw + (c_out if config.get("bias", True) else 0)
 
     def forward_chwn(self, x: np.ndarray) -> np.ndarray:
@@ -198,7 +206,9 @@ class Conv2d(_ImageLayer):
         _check_spatial(shape, out_hw, "Conv2d", self.kernel_size)
         b = self.params["bias"].value if self.bias else None
         return self._keep(
-            *F.conv2d_forward_chwn(x, w, b, self.stride, self.padding, self.dilation, self.mode)
+            *F.conv2d_forward_chwn(
+                x, w, b, self.stride, self.padding, self.dilation, self.mode, self.groups
+            )
         )
 
     def backward_chwn(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
