@@ -124,8 +124,8 @@ def test_layer_weight_shape_fan_in_config_and_repr():
         ({"groups": 3}, ValueError,
          r"Conv2d groups must divide in_channels \(4\) and out_channels \(6\), got 3"),
         ({"groups": 0}, ValueError, r"Conv2d groups must be >= 1, got 0"),
-        ({"groups": False}, TypeError, r"Conv2d groups must be an int, got False"),
-        ({"groups": "2"}, TypeError, r"Conv2d groups must be an int, got '2'"),
+        ({"groups": False}, TypeError, r"Conv2d groups must be an int, got bool False"),
+        ({"groups": "2"}, TypeError, r"Conv2d groups must be an int, got str '2'"),
     ],
 )  # fmt: skip
 def test_layer_refuses_bad_groups(kwargs, error, match):

@@ -137,7 +137,7 @@ def test_good_arguments_are_kept_as_plain_python_values():
     conv = gn.Conv2d(np.int64(2), 3, [3, 1], stride=(2, 1), padding=[1, 0], rng=np.int64(5))
     assert conv.get_config() == {
         "in_channels": 2, "out_channels": 3, "kernel_size": [3, 1], "stride": [2, 1],
-        "padding": [1, 0], "dilation": [1, 1], "bias": True, "mode": "cross-correlation",
+        "padding": [1, 0], "dilation": [1, 1], "groups": 1, "bias": True, "mode": "cross-correlation",
         "init": "he_uniform", "dtype": "float32",
     }  # fmt: skip
     assert type(conv.get_config()["in_channels"]) is int
