@@ -15,9 +15,10 @@ Shape vocabulary used in every docstring:
 Images are channels-last, ``(N, H, W, C)``. Convolution and pooling compute in the layout
 ``(C, H, W, N)`` (channels first, batch last: see ``_windows``); their ``_chwn`` functions work
 in it directly, which is how ``Sequential`` runs them, with no conversion between layers.
-Convolution weights are ``(C_out, C_in, KH, KW)``, PyTorch's and ONNX's layout, so weights
-cross those boundaries without a transpose. Linear weights are ``(F_out, F_in)``, also as in
-PyTorch.
+Batch normalization names its channel axis instead (-1 in the public layouts, 0 in the
+compute layout). Convolution weights are ``(C_out, C_in, KH, KW)``, PyTorch's and ONNX's
+layout, so weights cross those boundaries without a transpose. Linear weights are
+``(F_out, F_in)``, also as in PyTorch.
 """
 
 from glassnet.functional.activation import (
@@ -31,6 +32,11 @@ from glassnet.functional.activation import (
     softmax_forward,
     tanh_backward,
     tanh_forward,
+)
+from glassnet.functional.batchnorm import (
+    batch_norm_backward,
+    batch_norm_forward,
+    batch_norm_running_stats,
 )
 from glassnet.functional.conv import (
     conv2d_backward,
@@ -61,6 +67,9 @@ __all__ = [
     "avg_pool2d_backward_chwn",
     "avg_pool2d_forward",
     "avg_pool2d_forward_chwn",
+    "batch_norm_backward",
+    "batch_norm_forward",
+    "batch_norm_running_stats",
     "bce_with_logits",
     "conv2d_backward",
     "conv2d_backward_chwn",
