@@ -101,8 +101,8 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
 def load(path: str | os.PathLike[str]) -> Module:
     """Rebuild a model saved by ``save``: architecture from the metadata, then the weights.
 
-    The tensors must match the rebuilt model's parameters exactly (names, shapes, float32 or
-    float64). The model keeps the file's float dtype. It comes back in training mode, as a
+    The tensors must match the rebuilt model's parameters and buffers exactly (names, shapes,
+    float32 or float64; an integer buffer such as ``num_batches_tracked`` its own dtype). The model keeps the file's float dtype. It comes back in training mode, as a
     freshly built model does: call ``model.eval()`` before predicting with Dropout.
 
     Raises:
