@@ -48,6 +48,7 @@ from glassnet.nn.layers import (
 )
 from glassnet.nn.loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 from glassnet.nn.module import Module, Parameter
+from glassnet.nn.normalization import BatchNorm1d, BatchNorm2d
 from glassnet.optim import SGD, Adam, AdamW, Optimizer
 from glassnet.train import evaluate, fit, predict
 
@@ -60,6 +61,8 @@ __all__ = [
     "AdamW",
     "AvgPool2d",
     "BCEWithLogitsLoss",
+    "BatchNorm1d",
+    "BatchNorm2d",
     "Conv2d",
     "CrossEntropyLoss",
     "DataLoader",

@@ -219,7 +219,7 @@ def test_load_into_true_convolution_flips_the_kernel(torch):
             r"only Flatten\(start_dim=1, end_dim=-1\) is supported",
         ),
         (lambda nn: nn.AdaptiveAvgPool2d(2), r"only output_size=1 is supported, got 2"),
-        (lambda nn: nn.BatchNorm2d(2), r"not supported; supported layers: Conv2d, MaxPool2d"),
+        (lambda nn: nn.ELU(), r"not supported; supported layers: Conv2d, MaxPool2d"),
     ],
 )
 def test_from_torch_unsupported(torch, make, match):

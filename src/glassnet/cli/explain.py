@@ -1,6 +1,6 @@
 """``glassnet explain``: the math of a CNN printed with the actual numbers, and pictures.
 
-    glassnet explain conv | relu | pool | dense | backward   arithmetic, written out
+    glassnet explain conv | relu | pool | dense | backward | batchnorm   arithmetic
     glassnet explain edges | filters | features              PNG pictures
 
 Every arithmetic subcommand works on the seeds' small examples by default, on numbers given
@@ -82,6 +82,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     dense.add_argument("--bias", metavar="VECTOR", help="b, one number per output")
     _model_options(dense)
     dense.set_defaults(func=run_dense)
+
+    bn = topics.add_parser(
+        "batchnorm",
+        help="batch normalization of one channel: mean, variance, scale, shift; train vs eval",
+        description="Normalise one channel's values with the batch's mean and biased "
+        "variance, scale by gamma and shift by beta, update the running statistics (unbiased "
+        "variance), then normalise the same values as evaluation does, with the running "
+        "statistics. Default: the values [[1,2,3],[6,4,2]] (2 samples x 3 positions), "
+        "gamma 2, beta 0.5.",
+    )
+    bn.add_argument("--values", metavar="MATRIX", help="the channel, e.g. '1,2,3;6,4,2'")
+    bn.add_argument("--weight", type=float, default=2.0, help="gamma (default 2)")
+    bn.add_argument("--bias", type=float, default=0.5, help="beta (default 0.5)")
+    bn.add_argument("--eps", type=float, default=1e-5, help="default 1e-5")
+    bn.add_argument("--momentum", type=float, default=0.1, help="default 0.1")
+    bn.add_argument("--running-mean", type=float, default=0.0, help="before the step (0)")
+    bn.add_argument("--running-var", type=float, default=1.0, help="before the step (1)")
+    bn.add_argument("--at", metavar="I,J", help="write out only this value")
+    bn.set_defaults(func=run_batchnorm)
 
     back = topics.add_parser(
         "backward",
@@ -294,6 +313,18 @@ def run_dense(args: argparse.Namespace) -> int:
         print(_explain_model_layer(args, "dense"))
         return 0
     print(explain.dense(args.input, args.weight, args.bias))
+    return 0
+
+
+def run_batchnorm(args: argparse.Namespace) -> int:
+    from glassnet import explain
+
+    print(
+        explain.batchnorm(
+            args.values, args.weight, args.bias, args.eps, args.momentum,
+            args.running_mean, args.running_var, _position(args.at),
+        )
+    )  # fmt: skip
     return 0
 
 

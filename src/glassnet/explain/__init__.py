@@ -10,6 +10,8 @@ trains models), never from a second implementation.
 ``relu()``                values and derivative of max(x, 0)
 ``pool()``                each window and its maximum, where the gradient flows back
 ``dense()``               a Linear layer's weighted sum per output
+``batchnorm()``           one channel's mean, variance, normalised values, scale and
+                          shift; the running statistics; training vs evaluation
 ``backward()``            dL/dK of one kernel weight term by term, one descent step
 ``layer(model, image,     the same for one layer of a (trained) model on a real image
 index)``
@@ -26,6 +28,7 @@ Example:
 """
 
 from glassnet.explain._text import fmt, format_matrix, parse_matrix, weighted_sum
+from glassnet.explain.batchnorm import BATCHNORM_VALUES, BatchNormExplanation, batchnorm
 from glassnet.explain.conv import BackwardExplanation, ConvExplanation, backward, conv, edges, trace
 from glassnet.explain.examples import (
     CONV_IMAGE,
@@ -46,17 +49,20 @@ from glassnet.explain.simple import (
 )
 
 __all__ = [
+    "BATCHNORM_VALUES",
     "CONV_IMAGE",
     "EDGE_KERNELS",
     "EXPLAINABLE",
     "KERNELS",
     "POOL_IMAGE",
     "BackwardExplanation",
+    "BatchNormExplanation",
     "ConvExplanation",
     "DenseExplanation",
     "PoolExplanation",
     "ReluExplanation",
     "backward",
+    "batchnorm",
     "conv",
     "dense",
     "edges",

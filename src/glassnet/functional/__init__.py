@@ -18,6 +18,8 @@ Images are channels-last, ``(N, H, W, C)``. Convolution and pooling compute in t
 in it directly, which is how ``Sequential`` runs them, with no conversion between layers.
 Each op's plain form is read first in its file (``conv.py``: im2col and one product per group);
 the convolution's speed routes, tested equal to it, live apart in ``conv_fast.py``.
+Batch normalization names its channel axis instead (-1 in the public layouts, 0 in the
+compute layout).
 Convolution weights are ``(C_out, C_in / G, KH, KW)``, PyTorch's and ONNX's layout, so weights
 cross those boundaries without a transpose. Linear weights are ``(F_out, F_in)``, also as in
 PyTorch.
@@ -34,6 +36,11 @@ from glassnet.functional.activation import (
     softmax_forward,
     tanh_backward,
     tanh_forward,
+)
+from glassnet.functional.batchnorm import (
+    batch_norm_backward,
+    batch_norm_forward,
+    batch_norm_running_stats,
 )
 from glassnet.functional.conv import (
     conv2d_backward,
@@ -64,6 +71,9 @@ __all__ = [
     "avg_pool2d_backward_chwn",
     "avg_pool2d_forward",
     "avg_pool2d_forward_chwn",
+    "batch_norm_backward",
+    "batch_norm_forward",
+    "batch_norm_running_stats",
     "bce_with_logits",
     "conv2d_backward",
     "conv2d_backward_chwn",

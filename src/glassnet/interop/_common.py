@@ -18,6 +18,7 @@ import numpy as np
 from glassnet.nn.container import Sequential, _with_position
 from glassnet.nn.layers import Conv2d, Flatten, Linear
 from glassnet.nn.module import Module
+from glassnet.nn.normalization import BatchNorm1d
 
 Shape = tuple[int, ...]
 
@@ -90,11 +91,12 @@ def cross_correlation_kernel(conv: Conv2d) -> np.ndarray:
 
 
 def torch_feature_maps(layers: Sequence[Module], shapes: Sequence[Shape]) -> dict[int, Shape]:
-    """For each Linear that sees flattened features, the map ``(H, W, C)`` they came from.
+    """For each Linear (or BatchNorm1d) that sees flattened features, the map ``(H, W, C)``.
 
     Only maps with several channels and several pixels are listed: for ``C == 1`` or
     ``H * W == 1`` the (H, W, C) and (C, H, W) orders agree. Element-wise layers between the
-    Flatten and the Linear (ReLU, Dropout, ...) keep the order.
+    Flatten and the Linear (ReLU, Dropout, ...) keep the order; a BatchNorm1d there keeps it
+    too, but its per-feature vectors are listed in that order on each side.
 
     Raises:
         ValueError: the model's output is such a flattened map, whose feature order would
@@ -106,6 +108,8 @@ def torch_feature_maps(layers: Sequence[Module], shapes: Sequence[Shape]) -> dic
         if isinstance(layer, Flatten) and len(shapes[i]) == 4:
             _, H, W, C = shapes[i]
             pending = (H, W, C) if H * W > 1 and C > 1 else None
+        elif isinstance(layer, BatchNorm1d) and pending is not None:
+            maps[i] = pending
         elif isinstance(layer, Linear):
             if pending is not None:
                 maps[i] = pending

@@ -16,6 +16,8 @@ their glassnet names (``"0.weight"``, ...):
     Flatten             Transpose perm=[0, 2, 3, 1] + Flatten
     Linear              Gemm transB=1 (Y = X W^T + b, W stays (F_out, F_in))
     Dropout             Identity (an exported model predicts)
+    BatchNorm2d/1d      BatchNormalization (inference: the running statistics; scale 1 and
+                        bias 0 without the affine step); on (N, C, H, W) or (N, F)
     (4-D output)        Transpose perm=[0, 2, 3, 1]     -> NHWC again
 
 Flatten transposes back to NHWC first, so the features come out in glassnet's (H, W, C) order
@@ -46,6 +48,7 @@ from glassnet.interop._common import (
 )
 from glassnet.nn import layers as L
 from glassnet.nn.module import Module
+from glassnet.nn.normalization import BatchNorm1d, BatchNorm2d
 
 #: The default opset: old enough for any current runtime, new enough for one-axis Softmax.
 DEFAULT_OPSET = 17
@@ -68,8 +71,9 @@ def export_onnx(
 
     Args:
         model: a ``Sequential`` of Conv2d, MaxPool2d, AvgPool2d, GlobalAvgPool2d, ReLU,
-            LeakyReLU, Sigmoid, Tanh, Softmax, Flatten, Linear and Dropout layers (or one such
-            layer).
+            LeakyReLU, Sigmoid, Tanh, Softmax, Flatten, Linear, Dropout, BatchNorm2d and
+            BatchNorm1d layers (or one such layer). BatchNorm exports as in eval mode, so it
+            needs its running statistics (``track_running_stats=True``).
         path: the ``.onnx`` file to write.
         input_shape: one sample's shape, ``(H, W, C)`` for images (or ``(F,)`` for a model
             that starts with Linear); by default the model's own ``input_shape``.
@@ -231,6 +235,21 @@ def _linear(graph: _Graph, name: str, layer: L.Linear, x: str, shape: Shape) -> 
     return graph.node("Gemm", [x, *graph.params(name, layer, w)], name, transB=1)
 
 
+def _batch_norm(graph: _Graph, name: str, layer: BatchNorm2d, x: str, shape: Shape) -> str:
+    # An exported model predicts: inference mode, y = scale * (x - mean) / sqrt(var + eps) + B
+    if not layer.track_running_stats:
+        raise ValueError(
+            f"{type(layer).__name__} with track_running_stats=False normalises with each "
+            "batch's statistics even in eval mode; ONNX inference needs running statistics"
+        )
+    C = layer.num_features
+    affine = {k: p.value for k, p in layer.params.items()}
+    scale = graph.tensor(f"{name}.weight", affine.get("weight", np.ones(C)))
+    bias = graph.tensor(f"{name}.bias", affine.get("bias", np.zeros(C)))
+    stats = [graph.tensor(f"{name}.{k}", layer.buffers[k]) for k in ("running_mean", "running_var")]
+    return graph.node("BatchNormalization", [x, scale, bias, *stats], name, epsilon=layer.eps)
+
+
 _EXPORTERS: dict[type[Module], Callable[..., str]] = {
     L.Conv2d: _conv,
     L.MaxPool2d: _pool("MaxPool"),
@@ -244,4 +263,6 @@ _EXPORTERS: dict[type[Module], Callable[..., str]] = {
     L.Softmax: _softmax,
     L.Flatten: _flatten,
     L.Linear: _linear,
+    BatchNorm2d: _batch_norm,
+    BatchNorm1d: _batch_norm,
 }

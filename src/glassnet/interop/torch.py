@@ -8,6 +8,10 @@ the layers correspond one to one (``AdaptiveAvgPool2d(1)`` + ``Flatten`` is glas
   ``mode="convolution"`` layer holds the kernel flipped relative to PyTorch's cross-correlation.
 - Linear weight: the same ``(F_out, F_in)`` layout, except the first Linear after a Flatten of
   a ``C x H x W`` map, whose columns PyTorch orders (C, H, W) and glassnet (H, W, C).
+- BatchNorm2d / BatchNorm1d: the same names and vectors (``weight``, ``bias``,
+  ``running_mean``, ``running_var``, ``num_batches_tracked``) and arguments (eps, momentum,
+  affine, track_running_stats); a BatchNorm1d between such a Flatten and its Linear gets its
+  vectors reordered like the Linear's columns. BatchNorm1d takes (N, F) only, not (N, C, L).
 
 Parameters are paired in order, layer by layer (PyTorch's ``0.weight``, ``0.bias``, ... or
 ``features.3.weight`` alike), each checked by name and shape. ``torch`` is imported only inside
@@ -37,10 +41,12 @@ from glassnet.interop._common import (
 from glassnet.nn import layers as L
 from glassnet.nn.container import Sequential
 from glassnet.nn.module import Module
+from glassnet.nn.normalization import BatchNorm1d, BatchNorm2d
 
 SUPPORTED_TORCH = (
     "Conv2d, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d(1), ReLU, LeakyReLU, Sigmoid, Tanh, "
-    "Softmax, Flatten, Linear, Dropout (inside nn.Sequential, nested or not)"
+    "Softmax, Flatten, Linear, Dropout, BatchNorm2d, BatchNorm1d on (N, F) "
+    "(inside nn.Sequential, nested or not)"
 )
 
 
@@ -54,7 +60,8 @@ def from_torch(module: Any, input_shape: Sequence[int]) -> Sequential:
         module: a ``torch.nn.Sequential`` of Conv2d (zero padding), MaxPool2d
             (dilation 1), AvgPool2d (count_include_pad=True), AdaptiveAvgPool2d(1), ReLU,
             LeakyReLU, Sigmoid, Tanh, Softmax (over the channels/features, dim=1), Flatten,
-            Linear and Dropout; nested Sequentials are walked in order. float32 or float64.
+            Linear, Dropout, BatchNorm2d and BatchNorm1d (on (N, F)); nested Sequentials are
+            walked in order. float32 or float64.
         input_shape: one sample's shape ``(H, W, C)`` (glassnet's channels-last order), needed
             for the Linear after Flatten and for AdaptiveAvgPool2d.
 
@@ -103,10 +110,11 @@ def load_torch_state_dict(
 ) -> None:
     """Copy a PyTorch state_dict into a glassnet model of the same architecture, in place.
 
-    The tensors are paired with the model's parameterised layers in order (a module's
-    ``weight`` and ``bias`` with one Conv2d or Linear), their names and shapes checked, and
-    converted: conv kernels flipped for ``mode="convolution"`` layers, and the columns of the
-    first Linear after a Flatten reordered from (C, H, W) to (H, W, C).
+    The tensors are paired with the model's layers that hold parameters or buffers, in order
+    (a module's ``weight`` and ``bias`` with one Conv2d or Linear; a BatchNorm's running
+    statistics too), their names and shapes checked, and converted: conv kernels flipped for
+    ``mode="convolution"`` layers, and the columns of the first Linear after a Flatten (and
+    the vectors of a BatchNorm1d between them) reordered from (C, H, W) to (H, W, C).
 
     Args:
         model: a glassnet ``Sequential`` (or one layer).
@@ -129,24 +137,25 @@ def load_torch_state_dict(
     layers = layers_of(model)
     shapes = trace_shapes(layers, resolve_input_shape(model, input_shape))
     flattened = torch_feature_maps(layers, shapes)
-    owners = [(i, layer) for i, layer in enumerate(layers) if layer.params]
+    owners = [(i, layer) for i, layer in enumerate(layers) if layer.params or layer.buffers]
     groups = _group_by_module(state_dict)
     if len(groups) != len(owners):
         raise ValueError(
             f"the state_dict holds parameters of {len(groups)} modules ({', '.join(groups)}), "
-            f"the glassnet model has {len(owners)} layers with parameters"
+            f"the glassnet model has {len(owners)} layers with parameters or buffers"
         )
     converted: list[tuple[np.ndarray, np.ndarray]] = []
     for (i, layer), (prefix, tensors) in zip(owners, groups.items(), strict=True):
         where = f"state_dict module {prefix or '(top)'!r} for glassnet layer {i}"
-        if set(tensors) != set(layer.params):
+        targets = {name: p.value for name, p in layer.params.items()} | layer.buffers
+        if set(tensors) != set(targets):
             raise ValueError(
                 f"{where} ({type(layer).__name__}): has {sorted(tensors)}, "
-                f"expected {sorted(layer.params)}"
+                f"expected {sorted(targets)}"
             )
         for name, tensor in tensors.items():
-            value = _as_numpy(tensor)
-            target = layer.params[name].value
+            target = targets[name]
+            value = _as_numpy(tensor, integer=target.dtype.kind != "f")
             if value.shape != target.shape:
                 raise ValueError(
                     f"{where}: {prefix}{name} has shape {value.shape}, glassnet "
@@ -156,6 +165,8 @@ def load_torch_state_dict(
                 value = value[:, :, ::-1, ::-1]  # glassnet flips it back when it computes
             if isinstance(layer, L.Linear) and name == "weight" and i in flattened:
                 value = chw_to_hwc_columns(value, flattened[i])
+            if isinstance(layer, BatchNorm1d) and value.ndim == 1 and i in flattened:
+                value = chw_to_hwc_columns(value[None], flattened[i])[0]
             converted.append((target, value))
     for target, value in converted:  # only once everything matched: all or nothing
         target[...] = value
@@ -202,7 +213,9 @@ def to_torch(model: Module, input_shape: Sequence[int] | None = None) -> Any:
                 new = _torch_modules(torch.nn, layer, shapes[i])
             except ValueError as error:
                 raise ValueError(f"layer {i} ({type(layer).__name__}): {error}") from error
-            if layer.params:  # the parameterised module is the last one of its group
+            if isinstance(layer, BatchNorm1d | BatchNorm2d):
+                _copy_batch_norm(torch, new[-1], layer, flattened.get(i))
+            elif layer.params:  # the parameterised module is the last one of its group
                 weight = layer.params["weight"].value
                 if isinstance(layer, L.Conv2d):
                     weight = cross_correlation_kernel(layer)
@@ -248,11 +261,23 @@ def _group_by_module(state_dict: Mapping[str, Any]) -> dict[str, dict[str, Any]]
     return groups
 
 
-def _as_numpy(value: Any) -> np.ndarray:
+def _copy_batch_norm(torch: Any, module: Any, layer: Module, hwc: Shape | None) -> None:
+    """Parameters and running statistics into a PyTorch BatchNorm, in its channel order."""
+    module.to(_torch_dtype(torch, np.dtype(layer.dtype)))  # the counter stays int64
+    for name, value in layer.state_dict().items():
+        if hwc is not None and value.ndim == 1:
+            value = hwc_to_chw_columns(value[None], hwc)[0]
+        getattr(module, name).copy_(torch.from_numpy(value))  # state_dict arrays are copies
+
+
+def _as_numpy(value: Any, integer: bool = False) -> np.ndarray:
     if hasattr(value, "detach"):  # a torch tensor, without importing torch
         value = value.detach().cpu().numpy()
     array = np.asarray(value)
-    if array.dtype not in (np.float32, np.float64):
+    if integer:
+        if array.dtype.kind not in "iu":
+            raise ValueError(f"expected an integer tensor (a counter), got {array.dtype}")
+    elif array.dtype not in (np.float32, np.float64):
         raise ValueError(f"expected float32 or float64 tensors, got {array.dtype}")
     return array
 
@@ -327,6 +352,19 @@ def _glassnet_layer(nn: Any, m: Any, shape: Shape) -> Module:
             f"only Flatten(start_dim=1, end_dim=-1) is supported, got ({m.start_dim}, {m.end_dim})",
         )
         return L.Flatten()
+    if isinstance(m, nn.BatchNorm2d | nn.BatchNorm1d):
+        two_d = isinstance(m, nn.BatchNorm2d)
+        _require(
+            len(shape) == (4 if two_d else 2),
+            f"expects a {'4-D map' if two_d else '2-D (N, F) input'}, got input shape {shape}",
+        )
+        dtype = _dtype_of(m) if m.affine else "float32"
+        if not m.affine and m.running_mean is not None:
+            dtype = str(m.running_mean.dtype).removeprefix("torch.")
+        return (BatchNorm2d if two_d else BatchNorm1d)(
+            m.num_features, eps=m.eps, momentum=m.momentum, affine=m.affine,
+            track_running_stats=m.track_running_stats, dtype=dtype,
+        )  # fmt: skip
     if isinstance(m, nn.LeakyReLU):
         return L.LeakyReLU(m.negative_slope)
     if isinstance(m, nn.Dropout):
@@ -365,6 +403,17 @@ def _torch_modules(nn: Any, layer: Module, shape: Shape) -> list[Any]:
     if isinstance(layer, L.Softmax):
         _require(len(shape) in (2, 4), f"expects a 2-D or 4-D input, got shape {shape}")
         return [nn.Softmax(dim=1)]  # channels (or features): glassnet's last axis
+    if isinstance(layer, BatchNorm1d | BatchNorm2d):
+        cls = nn.BatchNorm2d if isinstance(layer, BatchNorm2d) else nn.BatchNorm1d
+        return [
+            cls(
+                layer.num_features,
+                eps=layer.eps,
+                momentum=layer.momentum,
+                affine=layer.affine,
+                track_running_stats=layer.track_running_stats,
+            )
+        ]
     if isinstance(layer, L.LeakyReLU):
         return [nn.LeakyReLU(layer.negative_slope)]
     if isinstance(layer, L.Dropout):

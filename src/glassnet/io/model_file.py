@@ -2,7 +2,7 @@
 
 Layout of a glassnet model file (readable by any safetensors reader, PyTorch included)::
 
-    tensors:       model.state_dict()      e.g. "0.weight", "0.bias", "3.weight", ...
+    tensors:       model.state_dict()      e.g. "0.weight", "0.bias", "1.running_mean", ...
     __metadata__:  "format":         "glassnet"
                    "format_version": "1"
                    "architecture":   '{"class": "Sequential", "config": {"layers": [...]}}'
@@ -119,8 +119,8 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
 def load(path: str | os.PathLike[str]) -> Module:
     """Rebuild a model saved by ``save``: architecture from the metadata, then the weights.
 
-    The tensors must match the rebuilt model's parameters exactly (names, shapes, float32 or
-    float64). The model keeps the file's float dtype. It comes back in training mode, as a
+    The tensors must match the rebuilt model's parameters and buffers exactly (names, shapes,
+    float32 or float64; an integer buffer such as ``num_batches_tracked`` its own dtype). The model keeps the file's float dtype. It comes back in training mode, as a
     freshly built model does: call ``model.eval()`` before predicting with Dropout.
 
     Raises:
@@ -295,9 +295,12 @@ def _cannot_build(name: str, where: str, spec: Any, error: Exception) -> ModelFi
 def _match_parameters(model: Module, tensors: dict[str, np.ndarray], name: str) -> None:
     """Check names, shapes and dtypes; convert the model to the file's dtype where it is uniform.
 
+    Buffers (BatchNorm's running statistics) are checked like parameters; an integer buffer
+    (``num_batches_tracked``) must have its own dtype and takes no part in the conversion.
     Every problem goes into one message, so a user sees the whole mismatch at once.
     """
-    own = dict(model.named_parameters())
+    own = {key: p.value for key, p in model.named_parameters()}
+    own.update(model.named_buffers())
     problems = []
     missing = sorted(set(own) - set(tensors))
     unexpected = sorted(set(tensors) - set(own))
@@ -311,7 +314,12 @@ def _match_parameters(model: Module, tensors: dict[str, np.ndarray], name: str) 
             mismatched.append(
                 f"{key!r} has shape {tensors[key].shape}, the model expects {own[key].shape}"
             )
-        if tensors[key].dtype.name not in _FLOAT_DTYPES:
+        if own[key].dtype.kind != "f":
+            if tensors[key].dtype != own[key].dtype:
+                mismatched.append(
+                    f"{key!r} has dtype {tensors[key].dtype}, expected {own[key].dtype}"
+                )
+        elif tensors[key].dtype.name not in _FLOAT_DTYPES:
             mismatched.append(
                 f"{key!r} has dtype {tensors[key].dtype}, expected float32 or float64"
             )
@@ -325,8 +333,9 @@ def _match_parameters(model: Module, tensors: dict[str, np.ndarray], name: str) 
         raise ModelFileError(
             name, f"tensors {name_list(not_finite, _SHOWN)} hold NaN or infinite values"
         )
-    file_dtypes = {t.dtype for t in tensors.values()}
-    if any(own[key].dtype != t.dtype for key, t in tensors.items()):
+    floats = {key: t for key, t in tensors.items() if own[key].dtype.kind == "f"}
+    file_dtypes = {t.dtype for t in floats.values()}
+    if any(own[key].dtype != t.dtype for key, t in floats.items()):
         if len(file_dtypes) > 1:
             raise ModelFileError(
                 name, "tensors mix float32 and float64 in a way the architecture's dtypes do not"

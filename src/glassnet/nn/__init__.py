@@ -22,10 +22,13 @@ from glassnet.nn.layers import (
 )
 from glassnet.nn.loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 from glassnet.nn.module import Module, Parameter
+from glassnet.nn.normalization import BatchNorm1d, BatchNorm2d
 
 __all__ = [
     "AvgPool2d",
     "BCEWithLogitsLoss",
+    "BatchNorm1d",
+    "BatchNorm2d",
     "Conv2d",
     "CrossEntropyLoss",
     "Dropout",

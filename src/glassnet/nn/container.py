@@ -150,6 +150,10 @@ class Sequential(Module):
         for i, layer in enumerate(self.layers):
             yield from layer.named_parameters(f"{prefix}{i}.")
 
+    def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, np.ndarray]]:
+        for i, layer in enumerate(self.layers):
+            yield from layer.named_buffers(f"{prefix}{i}.")
+
     def train(self, mode: bool = True) -> Sequential:
         self.training = mode
         for layer in self.layers:

@@ -1,7 +1,8 @@
 """The two building blocks every layer shares: ``Parameter`` and ``Module``.
 
-A ``Parameter`` is a value with its gradient beside it. A ``Module`` holds parameters, a cache
-from its last ``forward`` and a train/eval flag; its math lives in ``glassnet.functional``.
+A ``Parameter`` is a value with its gradient beside it. A ``Module`` holds parameters, buffers
+(state that is saved but not trained, such as BatchNorm's running statistics), a cache from
+its last ``forward`` and a train/eval flag; its math lives in ``glassnet.functional``.
 """
 
 from __future__ import annotations
@@ -54,7 +55,8 @@ class Parameter:
 class Module:
     """Base class of layers and models.
 
-    A subclass sets ``self.params`` (an ordered name -> Parameter dict), implements
+    A subclass sets ``self.params`` (an ordered name -> Parameter dict) and, for state that is
+    saved but not trained, ``self.buffers`` (name -> array, updated in place), implements
     ``forward(x)`` and ``backward(dout)``, and lists its constructor arguments in ``config_keys``
     so that ``get_config()`` / ``from_config()`` round-trip through JSON.
     """
@@ -70,6 +72,7 @@ class Module:
 
     def __init__(self) -> None:
         self.params: dict[str, Parameter] = {}
+        self.buffers: dict[str, np.ndarray] = {}
         self.training = True
         self._cache: Any = None
         #: The shape of the last ``forward``'s output: the gradient ``backward`` must be given.
@@ -145,22 +148,31 @@ class Module:
     def num_parameters(self) -> int:
         return sum(p.value.size for p in self.parameters())
 
+    def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, np.ndarray]]:
+        """``(name, array)`` for every buffer, named like ``named_parameters``."""
+        for name, b in self.buffers.items():
+            yield prefix + name, b
+
     def state_dict(self) -> dict[str, np.ndarray]:
-        """Named copies of every parameter value, e.g. ``{"0.weight": ..., "0.bias": ...}``."""
-        return {name: p.value.copy() for name, p in self.named_parameters()}
+        """Named copies of every parameter value, then every buffer, e.g. ``{"0.weight": ...}``."""
+        state = {name: p.value.copy() for name, p in self.named_parameters()}
+        state.update((name, b.copy()) for name, b in self.named_buffers())
+        return state
 
     def load_state_dict(self, state: dict[str, np.ndarray], strict: bool = True) -> None:
-        """Copy arrays into the parameters, checking names, shapes, dtypes and values.
+        """Copy arrays into the parameters and buffers, checking names, shapes, dtypes and values.
 
-        Each array is cast to its parameter's dtype (float64 -> float32 is allowed: a model
-        trained in float64 loads into a float32 one, rounded). Everything is checked before
-        anything is copied, so a refused state leaves the model as it was.
+        Each array is cast to its target's dtype (float64 -> float32 is allowed: a model
+        trained in float64 loads into a float32 one, rounded); an integer buffer (BatchNorm's
+        ``num_batches_tracked``) takes integers only. Everything is checked before anything is
+        copied, so a refused state leaves the model as it was.
 
         Raises:
             KeyError: with ``strict``, a missing or unexpected name (all of them listed).
-            ValueError: an array whose shape differs from the parameter's, or that holds
+            ValueError: an array whose shape differs from its target's, or that holds
                 inf or NaN once cast (a float64 value too large for float32 becomes inf).
-            TypeError: an array that is not floating point (integers, booleans, objects).
+            TypeError: an array that is not floating point (integers, booleans, objects), or
+                not an integer for an integer buffer.
 
         Example:
             >>> from glassnet.nn.layers import Linear
@@ -173,7 +185,8 @@ class Module:
             ...
             ValueError: state_dict['weight'] has inf or NaN once cast to float32
         """
-        own = dict(self.named_parameters())
+        own = {name: p.value for name, p in self.named_parameters()}
+        own.update(self.named_buffers())
         missing = sorted(set(own) - set(state))
         unexpected = sorted(set(state) - set(own))
         if strict and (missing or unexpected):
@@ -182,30 +195,33 @@ class Module:
                 f"missing {missing}, unexpected {unexpected}"
             )
         values = {}
-        for name, p in own.items():
+        for name, target in own.items():
             if name not in state:
                 continue
             value = np.asarray(state[name])
-            if value.shape != p.shape:
+            if value.shape != target.shape:
                 raise ValueError(
-                    f"state_dict[{name!r}] has shape {value.shape}, expected {p.shape}"
+                    f"state_dict[{name!r}] has shape {value.shape}, expected {target.shape}"
                 )
-            if value.dtype.kind != "f":
+            kinds = "f" if target.dtype.kind == "f" else "iu"
+            if value.dtype.kind not in kinds:
+                expected = "floating point" if kinds == "f" else "an integer type"
                 raise TypeError(
-                    f"state_dict[{name!r}] has dtype {value.dtype}, expected floating point "
-                    f"(it is cast to the parameter's {p.dtype})"
+                    f"state_dict[{name!r}] has dtype {value.dtype}, expected {expected} "
+                    f"(it is cast to the model's {target.dtype})"
                 )
             with np.errstate(over="ignore"):  # an overflow becomes inf, refused just below
-                values[name] = value.astype(p.dtype, copy=False)
-            if not np.isfinite(values[name]).all():
-                raise ValueError(f"state_dict[{name!r}] has inf or NaN once cast to {p.dtype}")
+                values[name] = value.astype(target.dtype, copy=False)
+            if kinds == "f" and not np.isfinite(values[name]).all():
+                raise ValueError(f"state_dict[{name!r}] has inf or NaN once cast to {target.dtype}")
         for name, value in values.items():
-            own[name].value[...] = value
+            own[name][...] = value
 
     def astype(self, dtype: np.dtype | type) -> Module:
-        """Convert every parameter (and its gradient) to ``dtype`` in place; returns self.
+        """Convert every parameter (and its gradient) and float buffer to ``dtype``; returns self.
 
-        A layer's ``dtype`` setting follows, so its config describes its arrays.
+        A layer's ``dtype`` setting follows, so its config describes its arrays. Integer
+        buffers (counters) keep their type, as in PyTorch.
 
         Raises:
             ValueError: ``dtype`` is not float32 or float64.
@@ -214,6 +230,9 @@ class Module:
         for p in self.parameters():
             p.value = p.value.astype(name)
             p.grad = np.zeros_like(p.value)
+        for key, b in self.buffers.items():
+            if b.dtype.kind == "f":
+                self.buffers[key] = b.astype(name)
         if "dtype" in self.config_keys:
             self.dtype = name
         return self

@@ -1,0 +1,175 @@
+"""Batch normalization layers: ``BatchNorm2d`` for image maps, ``BatchNorm1d`` for features.
+
+Both wrap ``glassnet.functional.batch_norm_forward`` / ``batch_norm_backward`` and keep
+PyTorch's names, defaults and state: parameters ``weight`` (gamma) and ``bias`` (beta) in
+``params``; buffers ``running_mean``, ``running_var`` and ``num_batches_tracked`` (a 0-d
+int64 counter: PyTorch's state_dict holds it, and ``momentum=None`` needs it).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from glassnet import functional as F
+from glassnet.nn.layers import _dtype_name, _ImageLayer
+from glassnet.nn.module import Module, Parameter
+from glassnet.nn.validation import check_array, check_channels
+
+
+class _BatchNorm(Module):
+    """The state and arguments both layers share; subclasses say which axis holds channels."""
+
+    config_keys = ("num_features", "eps", "momentum", "affine", "track_running_stats", "dtype")
+    repr_defaults: ClassVar[dict[str, Any]] = {
+        "eps": 1e-5, "momentum": 0.1, "affine": True, "track_running_stats": True,
+        "dtype": "float32",
+    }  # fmt: skip
+
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float | None = 0.1,
+        affine: bool = True,
+        track_running_stats: bool = True,
+        dtype: str | np.dtype | type = "float32",
+    ) -> None:
+        super().__init__()
+        name = type(self).__name__
+        if type(num_features) is not int or num_features < 1:
+            raise ValueError(f"{name} num_features must be a positive int, got {num_features!r}")
+        if isinstance(eps, bool) or not isinstance(eps, int | float) or not eps >= 0:
+            raise ValueError(f"{name} eps must be a non-negative number, got {eps!r}")
+        if momentum is not None and (
+            isinstance(momentum, bool)
+            or not isinstance(momentum, int | float)
+            or not 0 <= momentum <= 1
+        ):
+            raise ValueError(
+                f"{name} momentum must be a number in [0, 1] or None (cumulative average), "
+                f"got {momentum!r}"
+            )
+        for flag, value in (("affine", affine), ("track_running_stats", track_running_stats)):
+            if not isinstance(value, bool):
+                raise TypeError(f"{name} {flag} must be a bool, got {value!r}")
+        self.num_features, self.eps = num_features, float(eps)
+        self.momentum = None if momentum is None else float(momentum)
+        self.affine, self.track_running_stats = affine, track_running_stats
+        self.dtype = _dtype_name(dtype)
+        if affine:
+            self.params["weight"] = Parameter(np.ones(num_features, dtype=self.dtype))
+            self.params["bias"] = Parameter(np.zeros(num_features, dtype=self.dtype))
+        if track_running_stats:
+            self.buffers["running_mean"] = np.zeros(num_features, dtype=self.dtype)
+            self.buffers["running_var"] = np.ones(num_features, dtype=self.dtype)
+            self.buffers["num_batches_tracked"] = np.zeros((), dtype=np.int64)
+
+    @classmethod
+    def parameter_count(cls, config: dict[str, Any]) -> int:
+        """Parameters and running statistics (every number the layer allocates)."""
+        C = int(config["num_features"])
+        affine = config.get("affine", True)
+        return 2 * C * affine + (2 * C + 1) * config.get("track_running_stats", True)
+
+    def _normalize(self, x: np.ndarray, channel_axis: int) -> np.ndarray:
+        """Forward with PyTorch's choice of statistics, and its running update in training.
+
+        Batch statistics in training, and always when the layer tracks none; the running ones
+        in evaluation. Every per-call value goes to ``self._cache``.
+        """
+        batch_stats = self.training or not self.track_running_stats
+        w = self.params["weight"].value if self.affine else None
+        b = self.params["bias"].value if self.affine else None
+        rm, rv = self.buffers.get("running_mean"), self.buffers.get("running_var")
+        out, self._cache = F.batch_norm_forward(
+            x, rm, rv, w, b, batch_stats, self.eps, channel_axis
+        )
+        if self.training and self.track_running_stats:
+            assert rm is not None and rv is not None
+            count = self.buffers["num_batches_tracked"]
+            count += 1
+            momentum = 1.0 / int(count) if self.momentum is None else self.momentum
+            rm[...], rv[...] = F.batch_norm_running_stats(rm, rv, self._cache, momentum)
+        return out
+
+    def _backward(self, dout: np.ndarray) -> np.ndarray:
+        dx, dw, db = F.batch_norm_backward(dout, self._take_cache())
+        if self.affine:
+            self.params["weight"].grad += dw
+            self.params["bias"].grad += db
+        return dx
+
+
+class BatchNorm2d(_BatchNorm, _ImageLayer):
+    """Batch normalization of image maps, per channel over the batch and every position.
+
+    Math (per channel c, over the N * H * W values of the batch):
+        training: y = gamma_c * (x - mean_c) / sqrt(var_c + eps) + beta_c, with the batch's
+                  mean and biased variance; then
+                  running_mean <- (1 - momentum) * running_mean + momentum * mean_c
+                  running_var  <- (1 - momentum) * running_var + momentum * unbiased var_c
+                  (momentum=None: a cumulative average, momentum = 1 / num_batches_tracked)
+        eval:     the same y with running_mean / running_var (or the batch's when
+                  ``track_running_stats=False``).
+        Backward: see ``glassnet.functional.batch_norm_backward``.
+
+    Shape:
+        Input: (N, H, W, C) (channels last; (C, H, W, N) in ``forward_chwn``). Output: same.
+        weight, bias, running_mean, running_var: (C,); num_batches_tracked: () int64.
+
+    Initialisation: weight ones, bias zeros (the identity on a normalised batch), running_mean
+    zeros, running_var ones, as PyTorch.
+
+    Args:
+        num_features: C, the channels.
+        eps: added to the variance before the square root.
+        momentum: weight of each new batch in the running statistics, or None for a cumulative
+            average.
+        affine: learn ``weight`` and ``bias``.
+        track_running_stats: keep running statistics for evaluation.
+        dtype: ``"float32"`` (default) or ``"float64"``.
+
+    Example:
+        >>> bn = BatchNorm2d(3)
+        >>> bn.forward(np.random.default_rng(0).normal(size=(2, 4, 4, 3))).shape
+        (2, 4, 4, 3)
+        >>> sorted(bn.state_dict())
+        ['bias', 'num_batches_tracked', 'running_mean', 'running_var', 'weight']
+    """
+
+    def forward_chwn(self, x: np.ndarray) -> np.ndarray:
+        self._check_chwn(x, self.num_features)
+        return self._normalize(x, channel_axis=0)
+
+    def backward_chwn(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray:
+        return self._backward(dout)
+
+
+class BatchNorm1d(_BatchNorm):
+    """Batch normalization of feature vectors, per feature over the batch.
+
+    Math: as ``BatchNorm2d``, with mean and variance over the N values of each feature.
+
+    Shape:
+        Input: (N, F) (PyTorch's (N, C, L) form is not supported). Output: (N, F).
+        weight, bias, running_mean, running_var: (F,); num_batches_tracked: () int64.
+
+    Example:
+        >>> bn = BatchNorm1d(4)
+        >>> out = bn.forward(np.arange(8.0).reshape(2, 4))
+        >>> out.round(3)
+        array([[-1., -1., -1., -1.],
+               [ 1.,  1.,  1.,  1.]])
+        >>> bn.buffers["running_mean"]
+        array([0.2, 0.3, 0.4, 0.5], dtype=float32)
+    """
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        x = check_array(x, "BatchNorm1d", rank=2)
+        check_channels(x, self.num_features, "BatchNorm1d")
+        return self._normalize(x, channel_axis=-1)
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        return self._backward(dout)
