@@ -312,14 +312,14 @@ def test_config_round_trip_and_repr():
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
-        ({"num_features": 0}, ValueError, "num_features must be a positive int, got 0"),
-        ({"num_features": True}, ValueError, "num_features must be a positive int, got True"),
-        ({"num_features": 2.0}, ValueError, "num_features must be a positive int, got 2.0"),
-        ({"num_features": 2, "eps": -1}, ValueError, "eps must be a non-negative number, got -1"),
-        ({"num_features": 2, "momentum": 1.5}, ValueError, r"momentum must be a number in \[0"),
-        ({"num_features": 2, "momentum": "0.1"}, ValueError, "or None .cumulative average."),
-        ({"num_features": 2, "affine": 1}, TypeError, "affine must be a bool, got 1"),
-        ({"num_features": 2, "track_running_stats": None}, TypeError, "must be a bool, got None"),
+        ({"num_features": 0}, ValueError, "BatchNorm2d num_features must be >= 1, got 0"),
+        ({"num_features": True}, TypeError, "num_features must be an int, got bool True"),
+        ({"num_features": 2.0}, TypeError, "num_features must be an int, got float 2.0"),
+        ({"num_features": 2, "eps": -1}, ValueError, "eps must be a finite number >= 0, got -1"),
+        ({"num_features": 2, "momentum": 1.5}, ValueError, r"momentum must be a finite number in \[0, 1\], got 1.5"),
+        ({"num_features": 2, "momentum": "0.1"}, TypeError, "momentum must be a number, got str '0.1'"),
+        ({"num_features": 2, "affine": 1}, TypeError, "affine must be True or False, got int 1"),
+        ({"num_features": 2, "track_running_stats": None}, TypeError, "track_running_stats must be True or False, got NoneType None"),
         ({"num_features": 2, "dtype": "int8"}, ValueError, "dtype must be float32 or float64"),
     ],
 )

@@ -120,8 +120,9 @@ def load(path: str | os.PathLike[str]) -> Module:
     """Rebuild a model saved by ``save``: architecture from the metadata, then the weights.
 
     The tensors must match the rebuilt model's parameters and buffers exactly (names, shapes,
-    float32 or float64; an integer buffer such as ``num_batches_tracked`` its own dtype). The model keeps the file's float dtype. It comes back in training mode, as a
-    freshly built model does: call ``model.eval()`` before predicting with Dropout.
+    float32 or float64; an integer buffer such as ``num_batches_tracked`` its own dtype). The
+    model keeps the file's float dtype. It comes back in training mode, as a freshly built
+    model does: call ``model.eval()`` before predicting with Dropout.
 
     Raises:
         ModelFileError: the file is not valid safetensors (a file of another kind, a PNG

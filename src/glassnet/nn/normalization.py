@@ -13,9 +13,16 @@ from typing import Any, ClassVar
 import numpy as np
 
 from glassnet import functional as F
-from glassnet.nn.layers import _dtype_name, _ImageLayer
+from glassnet.nn.layers import _ImageLayer
 from glassnet.nn.module import Module, Parameter
-from glassnet.nn.validation import check_array, check_channels
+from glassnet.nn.validation import (
+    check_array,
+    check_bool,
+    check_channels,
+    check_float,
+    check_float_dtype,
+    check_int,
+)
 
 
 class _BatchNorm(Module):
@@ -38,26 +45,14 @@ class _BatchNorm(Module):
     ) -> None:
         super().__init__()
         name = type(self).__name__
-        if type(num_features) is not int or num_features < 1:
-            raise ValueError(f"{name} num_features must be a positive int, got {num_features!r}")
-        if isinstance(eps, bool) or not isinstance(eps, int | float) or not eps >= 0:
-            raise ValueError(f"{name} eps must be a non-negative number, got {eps!r}")
-        if momentum is not None and (
-            isinstance(momentum, bool)
-            or not isinstance(momentum, int | float)
-            or not 0 <= momentum <= 1
-        ):
-            raise ValueError(
-                f"{name} momentum must be a number in [0, 1] or None (cumulative average), "
-                f"got {momentum!r}"
-            )
-        for flag, value in (("affine", affine), ("track_running_stats", track_running_stats)):
-            if not isinstance(value, bool):
-                raise TypeError(f"{name} {flag} must be a bool, got {value!r}")
-        self.num_features, self.eps = num_features, float(eps)
-        self.momentum = None if momentum is None else float(momentum)
-        self.affine, self.track_running_stats = affine, track_running_stats
-        self.dtype = _dtype_name(dtype)
+        self.num_features = check_int(f"{name} num_features", num_features)
+        self.eps = check_float(f"{name} eps", eps, 0)
+        self.momentum = (
+            None if momentum is None else check_float(f"{name} momentum", momentum, 0, 1)
+        )
+        self.affine = check_bool(f"{name} affine", affine)
+        self.track_running_stats = check_bool(f"{name} track_running_stats", track_running_stats)
+        self.dtype = check_float_dtype(f"{name} dtype", dtype)
         if affine:
             self.params["weight"] = Parameter(np.ones(num_features, dtype=self.dtype))
             self.params["bias"] = Parameter(np.zeros(num_features, dtype=self.dtype))
@@ -69,9 +64,12 @@ class _BatchNorm(Module):
     @classmethod
     def parameter_count(cls, config: dict[str, Any]) -> int:
         """Parameters and running statistics (every number the layer allocates)."""
-        C = int(config["num_features"])
-        affine = config.get("affine", True)
-        return 2 * C * affine + (2 * C + 1) * config.get("track_running_stats", True)
+        C = check_int(f"{cls.__name__} num_features", config["num_features"])
+        affine = check_bool(f"{cls.__name__} affine", config.get("affine", True))
+        tracked = check_bool(
+            f"{cls.__name__} track_running_stats", config.get("track_running_stats", True)
+        )
+        return 2 * C * affine + (2 * C + 1) * tracked
 
     def _normalize(self, x: np.ndarray, channel_axis: int) -> np.ndarray:
         """Forward with PyTorch's choice of statistics, and its running update in training.
@@ -83,16 +81,14 @@ class _BatchNorm(Module):
         w = self.params["weight"].value if self.affine else None
         b = self.params["bias"].value if self.affine else None
         rm, rv = self.buffers.get("running_mean"), self.buffers.get("running_var")
-        out, self._cache = F.batch_norm_forward(
-            x, rm, rv, w, b, batch_stats, self.eps, channel_axis
-        )
+        out, cache = F.batch_norm_forward(x, rm, rv, w, b, batch_stats, self.eps, channel_axis)
         if self.training and self.track_running_stats:
             assert rm is not None and rv is not None
             count = self.buffers["num_batches_tracked"]
             count += 1
             momentum = 1.0 / int(count) if self.momentum is None else self.momentum
-            rm[...], rv[...] = F.batch_norm_running_stats(rm, rv, self._cache, momentum)
-        return out
+            rm[...], rv[...] = F.batch_norm_running_stats(rm, rv, cache, momentum)
+        return self._keep(out, cache)
 
     def _backward(self, dout: np.ndarray) -> np.ndarray:
         dx, dw, db = F.batch_norm_backward(dout, self._take_cache())
@@ -172,4 +168,4 @@ class BatchNorm1d(_BatchNorm):
         return self._normalize(x, channel_axis=-1)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        return self._backward(dout)
+        return self._backward(self._check_dout(dout))
