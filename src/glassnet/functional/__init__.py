@@ -16,8 +16,9 @@ Images are channels-last, ``(N, H, W, C)``. Convolution and pooling compute in t
 ``(C, H, W, N)`` (channels first, batch last: see ``_windows``); their ``_chwn`` functions work
 in it directly, which is how ``Sequential`` runs them, with no conversion between layers.
 Convolution weights are ``(C_out, C_in, KH, KW)``, PyTorch's and ONNX's layout, so weights
-cross those boundaries without a transpose. Linear weights are ``(F_out, F_in)``, also as in
-PyTorch.
+cross those boundaries without a transpose; transposed convolution weights are
+``(C_in, C_out / groups, KH, KW)``, also as in PyTorch and ONNX. Linear weights are
+``(F_out, F_in)``, also as in PyTorch.
 """
 
 from glassnet.functional.activation import (
@@ -37,6 +38,12 @@ from glassnet.functional.conv import (
     conv2d_backward_chwn,
     conv2d_forward,
     conv2d_forward_chwn,
+)
+from glassnet.functional.conv_transpose import (
+    conv_transpose2d_backward,
+    conv_transpose2d_backward_chwn,
+    conv_transpose2d_forward,
+    conv_transpose2d_forward_chwn,
 )
 from glassnet.functional.dropout import dropout_backward, dropout_forward
 from glassnet.functional.linear import linear_backward, linear_forward
@@ -66,6 +73,10 @@ __all__ = [
     "conv2d_backward_chwn",
     "conv2d_forward",
     "conv2d_forward_chwn",
+    "conv_transpose2d_backward",
+    "conv_transpose2d_backward_chwn",
+    "conv_transpose2d_forward",
+    "conv_transpose2d_forward_chwn",
     "cross_entropy",
     "dropout_backward",
     "dropout_forward",
