@@ -12,9 +12,10 @@ Shape vocabulary used in every docstring:
     S       stride                  P       padding              D   dilation
     F_in    input features          F_out   output features      K   classes
 
-Images are channels-last, ``(N, H, W, C)``. Convolution and pooling compute in the layout
-``(C, H, W, N)`` (channels first, batch last: see ``_windows``); their ``_chwn`` functions work
-in it directly, which is how ``Sequential`` runs them, with no conversion between layers.
+Images are channels-last, ``(N, H, W, C)``. Convolution, pooling and upsampling compute in
+the layout ``(C, H, W, N)`` (channels first, batch last: see ``_windows``); their ``_chwn``
+functions work in it directly, which is how ``Sequential`` runs them, with no conversion
+between layers.
 Convolution weights are ``(C_out, C_in, KH, KW)``, PyTorch's and ONNX's layout, so weights
 cross those boundaries without a transpose; transposed convolution weights are
 ``(C_in, C_out / groups, KH, KW)``, also as in PyTorch and ONNX. Linear weights are
@@ -62,6 +63,12 @@ from glassnet.functional.pooling import (
     max_pool2d_forward,
     max_pool2d_forward_chwn,
 )
+from glassnet.functional.upsample import (
+    upsample_backward,
+    upsample_backward_chwn,
+    upsample_forward,
+    upsample_forward_chwn,
+)
 
 __all__ = [
     "avg_pool2d_backward",
@@ -101,4 +108,8 @@ __all__ = [
     "softmax_forward",
     "tanh_backward",
     "tanh_forward",
+    "upsample_backward",
+    "upsample_backward_chwn",
+    "upsample_forward",
+    "upsample_forward_chwn",
 ]
