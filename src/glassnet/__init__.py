@@ -48,6 +48,7 @@ from glassnet.nn.layers import (
 )
 from glassnet.nn.loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 from glassnet.nn.module import Module, Parameter
+from glassnet.nn.upsampling import ConvTranspose2d, Upsample
 from glassnet.optim import SGD, Adam, AdamW, Optimizer
 from glassnet.train import evaluate, fit, predict
 
@@ -61,6 +62,7 @@ __all__ = [
     "AvgPool2d",
     "BCEWithLogitsLoss",
     "Conv2d",
+    "ConvTranspose2d",
     "CrossEntropyLoss",
     "DataLoader",
     "Dataset",
@@ -82,6 +84,7 @@ __all__ = [
     "Sigmoid",
     "Softmax",
     "Tanh",
+    "Upsample",
     "blas",
     "evaluate",
     "explain",

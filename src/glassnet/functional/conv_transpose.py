@@ -71,6 +71,40 @@ def transposed_out_size(
     return (size - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
 
 
+def transpose_hyperparameters(
+    stride: int | Pair = 1,
+    padding: int | Pair = 0,
+    output_padding: int | Pair = 0,
+    dilation: int | Pair = 1,
+    groups: int = 1,
+) -> tuple[Pair, Pair, Pair, Pair]:
+    """Check the hyper-parameters and return them as pairs: ``(S, P, output_padding, D)``.
+
+    Raises:
+        TypeError: a hyper-parameter that is not an int or a pair of ints (bools included).
+        ValueError: a stride or dilation below 1, a negative padding, an ``output_padding`` not
+            below ``max(stride, dilation)`` (as in PyTorch: the output size formula can only
+            reach that far past the last window), or groups below 1.
+
+    Example:
+        >>> transpose_hyperparameters(2, 1, 1)
+        ((2, 2), (1, 1), (1, 1), (1, 1))
+    """
+    S, D = pair(stride, "stride"), pair(dilation, "dilation")
+    P = pair(padding, "padding", minimum=0)
+    OP = pair(output_padding, "output_padding", minimum=0)
+    for axis in (0, 1):
+        limit = max(S[axis], D[axis])
+        if OP[axis] >= limit:
+            raise ValueError(
+                f"output_padding must be smaller than max(stride, dilation) = {limit} along "
+                f"each axis, got output_padding={OP}, stride={S}, dilation={D}"
+            )
+    if not isinstance(groups, int) or isinstance(groups, bool) or groups < 1:
+        raise ValueError(f"groups must be a positive int, got {groups!r}")
+    return S, P, OP, D
+
+
 def conv_transpose_geometry(
     x_shape: tuple[int, ...],
     w_shape: tuple[int, ...],
@@ -86,11 +120,9 @@ def conv_transpose_geometry(
         x_shape: the input's (N, H, W, C_in) shape; w_shape: (C_in, C_out / groups, KH, KW).
 
     Raises:
-        TypeError: a hyper-parameter that is not an int or a pair of ints (bools included).
-        ValueError: a stride or dilation below 1, a negative padding, an ``output_padding`` not
-            below ``max(stride, dilation)`` (as in PyTorch: larger ones would add rows no input
-            reaches), groups that do not divide the channels, a weight whose first axis is not
-            C_in, or an output smaller than 1x1.
+        TypeError, ValueError: bad hyper-parameters (``transpose_hyperparameters``), groups
+            that do not divide the channels, a weight whose first axis is not C_in, or an
+            output smaller than 1x1.
 
     Example:
         >>> conv_transpose_geometry((1, 16, 16, 8), (8, 4, 2, 2), stride=2)
@@ -98,18 +130,7 @@ def conv_transpose_geometry(
     """
     _, H, W, C_in = x_shape
     w_in, _, KH, KW = w_shape
-    S, D = pair(stride, "stride"), pair(dilation, "dilation")
-    P = pair(padding, "padding", minimum=0)
-    OP = pair(output_padding, "output_padding", minimum=0)
-    for axis in (0, 1):
-        limit = max(S[axis], D[axis])
-        if OP[axis] >= limit:
-            raise ValueError(
-                f"output_padding must be smaller than max(stride, dilation) = {limit} along "
-                f"each axis, got output_padding={OP}, stride={S}, dilation={D}"
-            )
-    if not isinstance(groups, int) or isinstance(groups, bool) or groups < 1:
-        raise ValueError(f"groups must be a positive int, got {groups!r}")
+    S, P, OP, D = transpose_hyperparameters(stride, padding, output_padding, dilation, groups)
     if C_in % groups:
         raise ValueError(f"groups={groups} must divide the {C_in} input channels")
     if w_in != C_in:

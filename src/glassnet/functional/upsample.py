@@ -61,6 +61,29 @@ def scale_pair(value: float | tuple[float, float], name: str = "scale_factor") -
     return (float(values[0]), float(values[1]))
 
 
+def upsample_args(
+    size: int | Pair | None = None, scale_factor: float | Scale | None = None
+) -> tuple[Pair | None, Scale | None]:
+    """Check that exactly one of ``size`` and ``scale_factor`` is given; both as pairs.
+
+    Raises:
+        TypeError: a size that is not ints, a scale factor that is not numbers (bools neither).
+        ValueError: both or neither given, or sizes or scale factors not positive.
+
+    Example:
+        >>> upsample_args(scale_factor=2)
+        (None, (2.0, 2.0))
+    """
+    if (size is None) == (scale_factor is None):
+        raise ValueError(
+            f"give exactly one of size and scale_factor, got size={size!r}, "
+            f"scale_factor={scale_factor!r}"
+        )
+    if size is not None:
+        return pair(size, "size"), None
+    return None, scale_pair(scale_factor)  # type: ignore[arg-type]
+
+
 def upsample_geometry(
     x_shape: tuple[int, ...],
     size: int | Pair | None = None,
@@ -72,23 +95,17 @@ def upsample_geometry(
     ``H_out = floor(H * s_h)`` (likewise W_out), as in PyTorch.
 
     Raises:
-        TypeError: a size that is not ints, a scale factor that is not numbers (bools neither).
-        ValueError: both or neither given, sizes or scale factors not positive, or an output
-            smaller than 1x1.
+        TypeError, ValueError: bad arguments (``upsample_args``), or an output smaller than 1x1.
 
     Example:
         >>> upsample_geometry((1, 5, 4, 3), scale_factor=1.5)
         ((7, 6), (1.5, 1.5))
     """
-    if (size is None) == (scale_factor is None):
-        raise ValueError(
-            f"give exactly one of size and scale_factor, got size={size!r}, "
-            f"scale_factor={scale_factor!r}"
-        )
+    out_size, scales = upsample_args(size, scale_factor)
+    if scales is None:
+        assert out_size is not None
+        return out_size, None
     _, H, W, _ = x_shape
-    if size is not None:
-        return pair(size, "size"), None
-    scales = scale_pair(scale_factor)  # type: ignore[arg-type]
     out = (math.floor(H * scales[0]), math.floor(W * scales[1]))
     if min(out) < 1:
         raise ValueError(
