@@ -7,6 +7,12 @@ their glassnet names (``"0.weight"``, ...):
     (input NHWC)        Transpose perm=[0, 3, 1, 2]     -> NCHW, the layout ONNX convolves in
     Conv2d              Conv  pads=[top, left, bottom, right], strides, dilations; for
                               mode="convolution" the kernel is stored flipped
+    ConvTranspose2d     ConvTranspose  pads, strides, dilations, group, output_padding (the
+                              weight keeps its (C_in, C_out / groups, KH, KW) layout)
+    Upsample            Resize  nearest: coordinate_transformation_mode="asymmetric",
+                              nearest_mode="floor" (src = floor(dst / s)); bilinear: mode
+                              "linear", "half_pixel" (align_corners=False); by ``scales``
+                              (1, 1, s_h, s_w), or by ``sizes`` (N, C from the input's Shape)
     MaxPool2d           MaxPool (padding never wins, like glassnet's -inf padding)
     AvgPool2d           AveragePool count_include_pad=1 (zero padding counts, as in glassnet)
     GlobalAvgPool2d     GlobalAveragePool + Flatten        -> (N, C)
@@ -37,6 +43,7 @@ import numpy as np
 
 from glassnet.functional.conv import conv_geometry
 from glassnet.functional.pooling import pool_geometry
+from glassnet.functional.upsample import upsample_geometry
 from glassnet.interop._common import (
     Shape,
     cross_correlation_kernel,
@@ -45,6 +52,7 @@ from glassnet.interop._common import (
     trace_shapes,
 )
 from glassnet.nn import layers as L
+from glassnet.nn import upsampling as U
 from glassnet.nn.module import Module
 
 #: The default opset: old enough for any current runtime, new enough for one-axis Softmax.
@@ -67,9 +75,9 @@ def export_onnx(
     file; ``onnx.checker`` (with shape inference) validates the model before it is written.
 
     Args:
-        model: a ``Sequential`` of Conv2d, MaxPool2d, AvgPool2d, GlobalAvgPool2d, ReLU,
-            LeakyReLU, Sigmoid, Tanh, Softmax, Flatten, Linear and Dropout layers (or one such
-            layer).
+        model: a ``Sequential`` of Conv2d, ConvTranspose2d, Upsample, MaxPool2d, AvgPool2d,
+            GlobalAvgPool2d, ReLU, LeakyReLU, Sigmoid, Tanh, Softmax, Flatten, Linear and
+            Dropout layers (or one such layer).
         path: the ``.onnx`` file to write.
         input_shape: one sample's shape, ``(H, W, C)`` for images (or ``(F,)`` for a model
             that starts with Linear); by default the model's own ``input_shape``.
@@ -187,6 +195,40 @@ def _conv(graph: _Graph, name: str, layer: L.Conv2d, x: str, shape: Shape) -> st
     )  # fmt: skip
 
 
+def _conv_transpose(
+    graph: _Graph, name: str, layer: U.ConvTranspose2d, x: str, shape: Shape
+) -> str:
+    (P_h, P_w), w = layer.padding, layer.params["weight"].value  # (C_in, C_out / G, KH, KW)
+    return graph.node(
+        "ConvTranspose", [x, *graph.params(name, layer, w)], name,
+        kernel_shape=list(layer.kernel_size), strides=list(layer.stride),
+        pads=[P_h, P_w, P_h, P_w], dilations=list(layer.dilation), group=layer.groups,
+        output_padding=list(layer.output_padding),
+    )  # fmt: skip
+
+
+def _upsample(graph: _Graph, name: str, layer: U.Upsample, x: str, shape: Shape) -> str:
+    out_hw, scales = upsample_geometry(shape, layer.size, layer.scale_factor)
+    if layer.mode == "nearest":  # PyTorch's src = floor(dst / s)
+        how = {"mode": "nearest", "coordinate_transformation_mode": "asymmetric",
+               "nearest_mode": "floor"}  # fmt: skip
+    else:  # PyTorch's align_corners=False: pixel centres, src = (dst + 0.5) / s - 0.5
+        how = {"mode": "linear", "coordinate_transformation_mode": "half_pixel"}
+    if scales is not None:  # the scale factors themselves, as PyTorch uses them
+        factors = graph.tensor(f"{name}.scales", np.array([1.0, 1.0, *scales]))
+        return graph.node("Resize", [x, "", factors], name, **how)
+    # sizes name every axis, and the batch is dynamic: (N, C) from the input, then (H, W)
+    onnx = graph.onnx
+    constants = {"starts": [0], "ends": [2], "hw": list(out_hw)}
+    for key, values in constants.items():
+        array = np.array(values, dtype=np.int64)
+        graph.initializers.append(onnx.numpy_helper.from_array(array, f"{name}.{key}"))
+    n_c = graph.node("Slice", [graph.node("Shape", [x], f"{name}_shape"), f"{name}.starts",
+                               f"{name}.ends"], f"{name}_nc")  # fmt: skip
+    sizes = graph.node("Concat", [n_c, f"{name}.hw"], f"{name}_sizes", axis=0)
+    return graph.node("Resize", [x, "", "", sizes], name, **how)
+
+
 def _pool(op: str, **extra: int) -> Callable[..., str]:
     def export(graph: _Graph, name: str, layer: L.MaxPool2d, x: str, shape: Shape) -> str:
         K, S, P, _ = pool_geometry(shape, layer.kernel_size, layer.stride, layer.padding)
@@ -233,6 +275,8 @@ def _linear(graph: _Graph, name: str, layer: L.Linear, x: str, shape: Shape) -> 
 
 _EXPORTERS: dict[type[Module], Callable[..., str]] = {
     L.Conv2d: _conv,
+    U.ConvTranspose2d: _conv_transpose,
+    U.Upsample: _upsample,
     L.MaxPool2d: _pool("MaxPool"),
     L.AvgPool2d: _pool("AveragePool", count_include_pad=1),
     L.GlobalAvgPool2d: _global_avg_pool,
