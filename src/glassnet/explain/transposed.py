@@ -115,7 +115,7 @@ def transposed(
     spread = spread[0, :, :, 0]
 
     counts = {pos: len(_terms(pos, x.shape, k.shape, s, p)) for pos in np.ndindex(H_out, W_out)}
-    position = max(counts, key=counts.get) if at is None else at  # type: ignore[arg-type]
+    position = max(counts, key=lambda pos: counts[pos]) if at is None else at
     row, col = check_position(position, (H_out, W_out), "output")
     terms = _terms((row, col), x.shape, k.shape, s, p)
 

@@ -220,7 +220,10 @@ def conv_transpose2d_backward_chwn(
         cols_g = cols[g * K_g : (g + 1) * K_g]  # (C_out/G * KH * KW, H * W * N)
         x_g = x[g * C_in_g : (g + 1) * C_in_g].reshape(C_in_g, H * W * N)
         w_g = w[g * C_in_g : (g + 1) * C_in_g].reshape(C_in_g, K_g)
-        dw[g * C_in_g : (g + 1) * C_in_g] = (x_g @ cols_g.T).reshape(C_in_g, C_out_g, KH, KW)
+        # dW_g = X_g @ cols_g^T, computed as (cols_g @ X_g^T)^T: the same numbers, and
+        # OpenBLAS runs this form of a long inner dimension several times faster (as conv's)
+        dw_g = (cols_g @ x_g.T).T  # (C_in/G, C_out/G * KH * KW)
+        dw[g * C_in_g : (g + 1) * C_in_g] = dw_g.reshape(C_in_g, C_out_g, KH, KW)
         if dx is not None:
             dx[g * C_in_g : (g + 1) * C_in_g] = (w_g @ cols_g).reshape(C_in_g, H, W, N)
     return dx, dw, dout.sum(axis=(1, 2, 3))

@@ -207,7 +207,7 @@ def upsample_backward_chwn(dout: np.ndarray, cache: UpsampleCache) -> np.ndarray
     """
     a_h, a_w = cache
     C, H_out, W_out, N = dout.shape
-    (H, W) = a_h.shape[1], a_w.shape[1]
+    H, W = a_h.shape[1], a_w.shape[1]
     cols = np.matmul(a_w.T, dout.reshape(C * H_out, W_out, N))  # (C * H_out, W, N)
     dx = np.matmul(a_h.T, cols.reshape(C, H_out, W * N))  # (C, H, W * N)
     return dx.reshape(C, H, W, N)
