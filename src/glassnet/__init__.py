@@ -49,6 +49,7 @@ from glassnet.nn.layers import (
 from glassnet.nn.loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 from glassnet.nn.module import Module, Parameter
 from glassnet.nn.normalization import BatchNorm1d, BatchNorm2d
+from glassnet.nn.upsampling import ConvTranspose2d, Upsample
 from glassnet.optim import SGD, Adam, AdamW, Optimizer
 from glassnet.train import evaluate, fit, predict
 
@@ -64,6 +65,7 @@ __all__ = [
     "BatchNorm1d",
     "BatchNorm2d",
     "Conv2d",
+    "ConvTranspose2d",
     "CrossEntropyLoss",
     "DataLoader",
     "Dataset",
@@ -85,6 +87,7 @@ __all__ = [
     "Sigmoid",
     "Softmax",
     "Tanh",
+    "Upsample",
     "blas",
     "evaluate",
     "explain",

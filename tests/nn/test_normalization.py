@@ -316,10 +316,22 @@ def test_config_round_trip_and_repr():
         ({"num_features": True}, TypeError, "num_features must be an int, got bool True"),
         ({"num_features": 2.0}, TypeError, "num_features must be an int, got float 2.0"),
         ({"num_features": 2, "eps": -1}, ValueError, "eps must be a finite number >= 0, got -1"),
-        ({"num_features": 2, "momentum": 1.5}, ValueError, r"momentum must be a finite number in \[0, 1\], got 1.5"),
-        ({"num_features": 2, "momentum": "0.1"}, TypeError, "momentum must be a number, got str '0.1'"),
+        (
+            {"num_features": 2, "momentum": 1.5},
+            ValueError,
+            r"momentum must be a finite number in \[0, 1\], got 1.5",
+        ),
+        (
+            {"num_features": 2, "momentum": "0.1"},
+            TypeError,
+            "momentum must be a number, got str '0.1'",
+        ),
         ({"num_features": 2, "affine": 1}, TypeError, "affine must be True or False, got int 1"),
-        ({"num_features": 2, "track_running_stats": None}, TypeError, "track_running_stats must be True or False, got NoneType None"),
+        (
+            {"num_features": 2, "track_running_stats": None},
+            TypeError,
+            "track_running_stats must be True or False, got NoneType None",
+        ),
         ({"num_features": 2, "dtype": "int8"}, ValueError, "dtype must be float32 or float64"),
     ],
 )

@@ -1,6 +1,7 @@
 """``glassnet explain``: the math of a CNN printed with the actual numbers, and pictures.
 
     glassnet explain conv | relu | pool | dense | backward | batchnorm   arithmetic
+    glassnet explain transposed                              a transposed convolution
     glassnet explain edges | filters | features              PNG pictures
 
 Every arithmetic subcommand works on the seeds' small examples by default, on numbers given
@@ -116,6 +117,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     back.add_argument("--lr", type=float, default=0.01, help="learning rate (default 0.01)")
     back.add_argument("--target", metavar="MATRIX", help="the wanted feature map T")
     back.set_defaults(func=run_backward)
+
+    transposed = topics.add_parser(
+        "transposed",
+        help="a transposed convolution: one value spread over the output, and why it is a "
+        "convolution's input gradient",
+        description="Show how each input value of a transposed convolution spreads a scaled "
+        "copy of the kernel over the output (copies S apart, adding where they overlap), one "
+        "output value as the sum of the copies reaching it, and the same output computed as "
+        "conv2d_backward's input gradient. Default: X = [[1,2],[3,4]], K = [[1,0,-1],[2,1,0],"
+        "[0,1,2]], stride 2.",
+    )
+    transposed.add_argument("--image", metavar="MATRIX", help="the input X, e.g. '1,2;3,4'")
+    transposed.add_argument(
+        "--kernel", help="a kernel name or a matrix like '1,0;0,-1' (default [[1,0,-1],...])"
+    )
+    transposed.add_argument("--stride", type=int, default=2, help="default 2")
+    transposed.add_argument("--padding", type=int, default=0)
+    transposed.add_argument("--output-padding", type=int, default=0)
+    transposed.add_argument(
+        "--spread", default="0,1", metavar="I,J", help="the input value to spread alone"
+    )
+    transposed.add_argument("--at", metavar="I,J", help="the output value to write out as a sum")
+    transposed.set_defaults(func=run_transposed)
 
     edges = topics.add_parser(
         "edges",
@@ -342,6 +366,23 @@ def run_backward(args: argparse.Namespace) -> int:
             args.padding,
             args.dilation,
             "convolution" if args.convolution else "cross-correlation",
+        )
+    )
+    return 0
+
+
+def run_transposed(args: argparse.Namespace) -> int:
+    from glassnet import explain
+
+    print(
+        explain.transposed(
+            args.image,
+            args.kernel,
+            args.stride,
+            args.padding,
+            args.output_padding,
+            _position(args.spread) or (0, 1),
+            _position(args.at),
         )
     )
     return 0

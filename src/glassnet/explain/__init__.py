@@ -16,6 +16,8 @@ trains models), never from a second implementation.
 ``layer(model, image,     the same for one layer of a (trained) model on a real image
 index)``
 ``edges()``               the vertical, horizontal and diagonal edge maps of an image
+``transposed()``          one input value spread over a transposed convolution's output,
+                          and the same numbers as a convolution's input gradient
 ========================  ============================================================
 
 Example:
@@ -47,6 +49,7 @@ from glassnet.explain.simple import (
     pool,
     relu,
 )
+from glassnet.explain.transposed import TransposedExplanation, transposed
 
 __all__ = [
     "BATCHNORM_VALUES",
@@ -61,6 +64,7 @@ __all__ = [
     "DenseExplanation",
     "PoolExplanation",
     "ReluExplanation",
+    "TransposedExplanation",
     "backward",
     "batchnorm",
     "conv",
@@ -76,5 +80,6 @@ __all__ = [
     "relu",
     "sample_image",
     "trace",
+    "transposed",
     "weighted_sum",
 ]

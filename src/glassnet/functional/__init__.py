@@ -13,16 +13,18 @@ Shape vocabulary used in every docstring:
     G       groups (of channels)    C_g     channels per group, C_in / G
     F_in    input features          F_out   output features      K   classes
 
-Images are channels-last, ``(N, H, W, C)``. Convolution and pooling compute in the layout
-``(C, H, W, N)`` (channels first, batch last: see ``_windows``); their ``_chwn`` functions work
-in it directly, which is how ``Sequential`` runs them, with no conversion between layers.
+Images are channels-last, ``(N, H, W, C)``. Convolution, pooling and upsampling compute in
+the layout ``(C, H, W, N)`` (channels first, batch last: see ``_windows``); their ``_chwn``
+functions work in it directly, which is how ``Sequential`` runs them, with no conversion
+between layers.
 Each op's plain form is read first in its file (``conv.py``: im2col and one product per group);
 the convolution's speed routes, tested equal to it, live apart in ``conv_fast.py``.
 Batch normalization names its channel axis instead (-1 in the public layouts, 0 in the
 compute layout).
 Convolution weights are ``(C_out, C_in / G, KH, KW)``, PyTorch's and ONNX's layout, so weights
-cross those boundaries without a transpose. Linear weights are ``(F_out, F_in)``, also as in
-PyTorch.
+cross those boundaries without a transpose; transposed convolution weights are
+``(C_in, C_out / G, KH, KW)``, also as in PyTorch and ONNX. Linear weights are
+``(F_out, F_in)``, also as in PyTorch.
 """
 
 from glassnet.functional.activation import (
@@ -48,6 +50,12 @@ from glassnet.functional.conv import (
     conv2d_forward,
     conv2d_forward_chwn,
 )
+from glassnet.functional.conv_transpose import (
+    conv_transpose2d_backward,
+    conv_transpose2d_backward_chwn,
+    conv_transpose2d_forward,
+    conv_transpose2d_forward_chwn,
+)
 from glassnet.functional.dropout import dropout_backward, dropout_forward
 from glassnet.functional.linear import linear_backward, linear_forward
 from glassnet.functional.loss import bce_with_logits, cross_entropy, mse
@@ -65,6 +73,12 @@ from glassnet.functional.pooling import (
     max_pool2d_forward,
     max_pool2d_forward_chwn,
 )
+from glassnet.functional.upsample import (
+    upsample_backward,
+    upsample_backward_chwn,
+    upsample_forward,
+    upsample_forward_chwn,
+)
 
 __all__ = [
     "avg_pool2d_backward",
@@ -79,6 +93,10 @@ __all__ = [
     "conv2d_backward_chwn",
     "conv2d_forward",
     "conv2d_forward_chwn",
+    "conv_transpose2d_backward",
+    "conv_transpose2d_backward_chwn",
+    "conv_transpose2d_forward",
+    "conv_transpose2d_forward_chwn",
     "cross_entropy",
     "dropout_backward",
     "dropout_forward",
@@ -103,4 +121,8 @@ __all__ = [
     "softmax_forward",
     "tanh_backward",
     "tanh_forward",
+    "upsample_backward",
+    "upsample_backward_chwn",
+    "upsample_forward",
+    "upsample_forward_chwn",
 ]

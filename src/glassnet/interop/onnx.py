@@ -7,6 +7,16 @@ their glassnet names (``"0.weight"``, ...):
     (input NHWC)        Transpose perm=[0, 3, 1, 2]     -> NCHW, the layout ONNX convolves in
     Conv2d              Conv  pads=[top, left, bottom, right], strides, dilations, group;
                               for mode="convolution" the kernel is stored flipped
+    ConvTranspose2d     ConvTranspose  pads, strides, dilations, group, output_padding (the
+                              weight keeps its (C_in, C_out / groups, KH, KW) layout)
+    Upsample            Resize  nearest: coordinate_transformation_mode="asymmetric",
+                              nearest_mode="floor" (src = floor(dst / s)); bilinear: mode
+                              "linear", "half_pixel" (align_corners=False); by ``scales``
+                              (1, 1, s_h, s_w), or by ``sizes`` (N, C from the input's Shape)
+                              where float32 scales would round the output size down; a
+                              nearest whose indices Resize would round differently (a
+                              non-integer scale now and then) picks rows and columns by
+                              two Gathers of glassnet's own indices instead
     MaxPool2d           MaxPool (padding never wins, like glassnet's -inf padding)
     AvgPool2d           AveragePool count_include_pad=1 (zero padding counts, as in glassnet)
     GlobalAvgPool2d     GlobalAveragePool + Flatten        -> (N, C)
@@ -39,6 +49,7 @@ import numpy as np
 
 from glassnet.functional.conv import conv_geometry
 from glassnet.functional.pooling import pool_geometry
+from glassnet.functional.upsample import nearest_source, upsample_geometry
 from glassnet.interop._common import (
     Shape,
     cross_correlation_kernel,
@@ -47,6 +58,7 @@ from glassnet.interop._common import (
     trace_shapes,
 )
 from glassnet.nn import layers as L
+from glassnet.nn import upsampling as U
 from glassnet.nn.module import Module
 from glassnet.nn.normalization import BatchNorm1d, BatchNorm2d
 
@@ -70,10 +82,10 @@ def export_onnx(
     file; ``onnx.checker`` (with shape inference) validates the model before it is written.
 
     Args:
-        model: a ``Sequential`` of Conv2d, MaxPool2d, AvgPool2d, GlobalAvgPool2d, ReLU,
-            LeakyReLU, Sigmoid, Tanh, Softmax, Flatten, Linear, Dropout, BatchNorm2d and
-            BatchNorm1d layers (or one such layer). BatchNorm exports as in eval mode, so it
-            needs its running statistics (``track_running_stats=True``).
+        model: a ``Sequential`` of Conv2d, ConvTranspose2d, Upsample, MaxPool2d, AvgPool2d,
+            GlobalAvgPool2d, ReLU, LeakyReLU, Sigmoid, Tanh, Softmax, Flatten, Linear, Dropout,
+            BatchNorm2d and BatchNorm1d layers (or one such layer). BatchNorm exports as in
+            eval mode, so it needs its running statistics (``track_running_stats=True``).
         path: the ``.onnx`` file to write.
         input_shape: one sample's shape, ``(H, W, C)`` for images (or ``(F,)`` for a model
             that starts with Linear); by default the model's own ``input_shape``.
@@ -191,6 +203,102 @@ def _conv(graph: _Graph, name: str, layer: L.Conv2d, x: str, shape: Shape) -> st
     )  # fmt: skip
 
 
+def _conv_transpose(
+    graph: _Graph, name: str, layer: U.ConvTranspose2d, x: str, shape: Shape
+) -> str:
+    (P_h, P_w), w = layer.padding, layer.params["weight"].value  # (C_in, C_out / G, KH, KW)
+    return graph.node(
+        "ConvTranspose", [x, *graph.params(name, layer, w)], name,
+        kernel_shape=list(layer.kernel_size), strides=list(layer.stride),
+        pads=[P_h, P_w, P_h, P_w], dilations=list(layer.dilation), group=layer.groups,
+        output_padding=list(layer.output_padding),
+    )  # fmt: skip
+
+
+def _upsample(graph: _Graph, name: str, layer: U.Upsample, x: str, shape: Shape) -> str:
+    in_hw = shape[1:3]
+    out_hw, scales = upsample_geometry(shape, layer.size, layer.scale_factor)
+    factors = None if scales is None else _resize_scales(layer.mode, in_hw, out_hw, scales)
+    if layer.mode == "nearest":  # PyTorch's src = floor(dst / s)
+        axes = list(zip(in_hw, out_hw, scales or (None, None), strict=True))
+        sources = [nearest_source(n, o, s) for n, o, s in axes]
+        # the ratio Resize divides by: the scales given, or out / in from the sizes
+        ratios = factors or [np.float32(o) / np.float32(n) for n, o, _ in axes]
+        if any(
+            not np.array_equal(src, _resize_nearest_source(n, o, r))
+            for src, (n, o, _), r in zip(sources, axes, ratios, strict=True)
+        ):  # Resize would round a source index otherwise: pick the rows and columns instead
+            rows = graph.node("Gather", [x, _int64(graph, f"{name}.rows", sources[0])],
+                              f"{name}_rows", axis=2)  # fmt: skip
+            return graph.node("Gather", [rows, _int64(graph, f"{name}.columns", sources[1])],
+                              name, axis=3)  # fmt: skip
+        how = {"mode": "nearest", "coordinate_transformation_mode": "asymmetric",
+               "nearest_mode": "floor"}  # fmt: skip
+    else:  # PyTorch's align_corners=False: pixel centres, src = (dst + 0.5) / s - 0.5
+        how = {"mode": "linear", "coordinate_transformation_mode": "half_pixel"}
+    if factors is not None:
+        scales_name = graph.tensor(f"{name}.scales", np.array([1.0, 1.0, *factors]))
+        return graph.node("Resize", [x, "", scales_name], name, **how)
+    # sizes name every axis, and the batch is dynamic: (N, C) from the input, then (H, W)
+    shape_name = graph.node("Shape", [x], f"{name}_shape")
+    n_c = graph.node("Slice", [shape_name, _int64(graph, f"{name}.starts", [0]),
+                               _int64(graph, f"{name}.ends", [2])], f"{name}_nc")  # fmt: skip
+    sizes = graph.node(
+        "Concat", [n_c, _int64(graph, f"{name}.hw", out_hw)], f"{name}_sizes", axis=0
+    )
+    return graph.node("Resize", [x, "", "", sizes], name, **how)
+
+
+def _int64(graph: _Graph, name: str, values: Sequence[int] | np.ndarray) -> str:
+    """Add an int64 initializer (indices, shapes); returns its name."""
+    array = np.asarray(values, dtype=np.int64)
+    graph.initializers.append(graph.onnx.numpy_helper.from_array(array, name))
+    return name
+
+
+def _resize_scales(
+    mode: str, in_hw: Shape, out_hw: Shape, scales: tuple[float, float]
+) -> list[float] | None:
+    """Resize's ``scales`` that reproduce glassnet's (and PyTorch's) upsampling, or None.
+
+    Resize maps dst to dst / scale, as glassnet does with a scale factor, except on the axes
+    glassnet copies (size kept; for nearest also size doubled, src = dst // 2): those get
+    exactly 1 and 2. Resize computes the output size as floor(size * scale) with a float32
+    scale (onnxruntime in float32, ONNX's shape inference in double), which falls below
+    glassnet's size when size * scale is a whole number that float32 rounds down (10 * 0.7):
+    there the scale goes up by one float32 step, which moves source positions by about 1e-7
+    of a pixel. None if even that does not give glassnet's size.
+    """
+    factors = []
+    for n_in, n_out, s in zip(in_hw, out_hw, scales, strict=True):
+        if n_out == n_in:
+            s = 1.0
+        elif mode == "nearest" and n_out == 2 * n_in:
+            s = 2.0
+        candidates = (np.float32(s), np.nextafter(np.float32(s), np.float32(np.inf)))
+        fitting = [c for c in candidates if _resize_size(n_in, c) == n_out]
+        if not fitting:
+            return None
+        factors.append(float(fitting[0]))
+    return factors
+
+
+def _resize_size(n_in: int, scale: np.float32) -> int | None:
+    """Resize's output size floor(n_in * scale), or None where onnxruntime (float32) and
+    ONNX's shape inference (double) would disagree."""
+    sizes = {int(np.floor(np.float32(n_in) * scale)), int(np.floor(n_in * float(scale)))}
+    return sizes.pop() if len(sizes) == 1 else None
+
+
+def _resize_nearest_source(n_in: int, n_out: int, scale: float) -> np.ndarray:
+    """The input index Resize's nearest (asymmetric, floor) reads for each output index:
+    floor(dst / scale) in float32, as onnxruntime computes it; a kept size is a copy."""
+    if n_out == n_in:
+        return np.arange(n_out)
+    src = np.floor(np.arange(n_out, dtype=np.float32) / np.float32(scale)).astype(np.int64)
+    return np.minimum(src, n_in - 1)
+
+
 def _pool(op: str, **extra: int) -> Callable[..., str]:
     def export(graph: _Graph, name: str, layer: L.MaxPool2d, x: str, shape: Shape) -> str:
         K, S, P, _ = pool_geometry(shape, layer.kernel_size, layer.stride, layer.padding)
@@ -252,6 +360,8 @@ def _batch_norm(graph: _Graph, name: str, layer: BatchNorm2d, x: str, shape: Sha
 
 _EXPORTERS: dict[type[Module], Callable[..., str]] = {
     L.Conv2d: _conv,
+    U.ConvTranspose2d: _conv_transpose,
+    U.Upsample: _upsample,
     L.MaxPool2d: _pool("MaxPool"),
     L.AvgPool2d: _pool("AveragePool", count_include_pad=1),
     L.GlobalAvgPool2d: _global_avg_pool,

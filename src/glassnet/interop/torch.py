@@ -6,6 +6,9 @@ the layers correspond one to one (``AdaptiveAvgPool2d(1)`` + ``Flatten`` is glas
 
 - Conv2d weight: the same ``(C_out, C_in / groups, KH, KW)`` layout and ``groups``; a glassnet
   ``mode="convolution"`` layer holds the kernel flipped relative to PyTorch's cross-correlation.
+- ConvTranspose2d weight: the same ``(C_in, C_out / groups, KH, KW)`` layout, unchanged.
+- Upsample: the same ``size`` / ``scale_factor`` and mode (nearest, or bilinear with
+  ``align_corners=False``); no weights.
 - Linear weight: the same ``(F_out, F_in)`` layout, except the first Linear after a Flatten of
   a ``C x H x W`` map, whose columns PyTorch orders (C, H, W) and glassnet (H, W, C).
 - BatchNorm2d / BatchNorm1d: the same names and vectors (``weight``, ``bias``,
@@ -28,6 +31,7 @@ import numpy as np
 
 from glassnet.functional.conv import conv_geometry
 from glassnet.functional.pooling import pool_geometry
+from glassnet.functional.upsample import UPSAMPLE_MODES
 from glassnet.interop._common import (
     Shape,
     chw_to_hwc_columns,
@@ -39,14 +43,16 @@ from glassnet.interop._common import (
     trace_shapes,
 )
 from glassnet.nn import layers as L
+from glassnet.nn import upsampling as U
 from glassnet.nn.container import Sequential
 from glassnet.nn.module import Module
 from glassnet.nn.normalization import BatchNorm1d, BatchNorm2d
 
 SUPPORTED_TORCH = (
     "Conv2d, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d(1), ReLU, LeakyReLU, Sigmoid, Tanh, "
-    "Softmax, Flatten, Linear, Dropout, BatchNorm2d, BatchNorm1d on (N, F) "
-    "(inside nn.Sequential, nested or not)"
+    "Softmax, Flatten, Linear, Dropout, BatchNorm2d, BatchNorm1d on (N, F), ConvTranspose2d, "
+    "Upsample (nearest, or bilinear with align_corners=False) (inside nn.Sequential, nested or "
+    "not)"
 )
 
 
@@ -57,7 +63,8 @@ def from_torch(module: Any, input_shape: Sequence[int]) -> Sequential:
     ``module(x_nchw)`` (transposed back to NHWC if the output is a map).
 
     Args:
-        module: a ``torch.nn.Sequential`` of Conv2d (zero padding), MaxPool2d
+        module: a ``torch.nn.Sequential`` of Conv2d (zero padding), ConvTranspose2d
+            (zero padding), Upsample (nearest, or bilinear with align_corners=False), MaxPool2d
             (dilation 1), AvgPool2d (count_include_pad=True), AdaptiveAvgPool2d(1), ReLU,
             LeakyReLU, Sigmoid, Tanh, Softmax (over the channels/features, dim=1), Flatten,
             Linear, Dropout, BatchNorm2d and BatchNorm1d (on (N, F)); nested Sequentials are
@@ -317,6 +324,29 @@ def _glassnet_layer(nn: Any, m: Any, shape: Shape) -> Module:
             m.in_channels, m.out_channels, m.kernel_size, stride=m.stride, padding=padding,
             dilation=m.dilation, groups=m.groups, bias=m.bias is not None, dtype=_dtype_of(m),
         )  # fmt: skip
+    if isinstance(m, nn.ConvTranspose2d):
+        _require(
+            m.padding_mode == "zeros",
+            f"only padding_mode='zeros' is supported, got {m.padding_mode!r}",
+        )
+        return U.ConvTranspose2d(
+            m.in_channels, m.out_channels, m.kernel_size, stride=m.stride, padding=m.padding,
+            output_padding=m.output_padding, groups=m.groups, bias=m.bias is not None,
+            dilation=m.dilation, dtype=_dtype_of(m),
+        )  # fmt: skip
+    if isinstance(m, nn.Upsample):
+        _require(
+            m.mode in UPSAMPLE_MODES, f"only modes {UPSAMPLE_MODES} are supported, got {m.mode!r}"
+        )
+        _require(
+            not m.align_corners,
+            "only align_corners=False is supported (glassnet's bilinear aligns pixel centres)",
+        )
+        _require(
+            not m.recompute_scale_factor,
+            "only recompute_scale_factor=None/False is supported (the scale factor as given)",
+        )
+        return U.Upsample(m.size, m.scale_factor, m.mode)
     if isinstance(m, nn.MaxPool2d | nn.AvgPool2d):
         _require(not m.ceil_mode, "only ceil_mode=False is supported")
         if isinstance(m, nn.MaxPool2d):
@@ -389,6 +419,15 @@ def _torch_modules(nn: Any, layer: Module, shape: Shape) -> list[Any]:
             padding=padding, dilation=layer.dilation, groups=layer.groups, bias=layer.bias,
         )  # fmt: skip
         return [*pad, conv]
+    if isinstance(layer, U.ConvTranspose2d):
+        return [nn.ConvTranspose2d(
+            layer.in_channels, layer.out_channels, layer.kernel_size, stride=layer.stride,
+            padding=layer.padding, output_padding=layer.output_padding, groups=layer.groups,
+            bias=layer.bias, dilation=layer.dilation,
+        )]  # fmt: skip
+    if isinstance(layer, U.Upsample):
+        corners = {"align_corners": False} if layer.mode == "bilinear" else {}
+        return [nn.Upsample(layer.size, layer.scale_factor, layer.mode, **corners)]
     if isinstance(layer, L.MaxPool2d | L.AvgPool2d):
         K, S, P, _ = pool_geometry(shape, layer.kernel_size, layer.stride, layer.padding)
         if isinstance(layer, L.MaxPool2d):

@@ -1,0 +1,187 @@
+"""Layers that enlarge feature maps: ``ConvTranspose2d`` (learned) and ``Upsample`` (fixed).
+
+Both are thin shells around ``glassnet.functional`` (``conv_transpose2d_*``, ``upsample_*``),
+take channels-last images ``(N, H, W, C)`` and run in the compute layout ``(C, H, W, N)``
+inside models, like ``Conv2d``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from glassnet import functional as F
+from glassnet.functional._shape import Pair, pair
+from glassnet.functional.conv_transpose import transpose_hyperparameters
+from glassnet.functional.upsample import UPSAMPLE_MODES, Scale, UpsampleMode, upsample_args
+from glassnet.init import INITIALIZERS, as_generator, initialize
+from glassnet.nn.layers import _dtype_name, _ImageLayer
+from glassnet.nn.module import Parameter
+
+
+def _positive_int(value: object, where: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{where} must be a positive int, got {value!r}")
+    return value
+
+
+class ConvTranspose2d(_ImageLayer):
+    """2-D transposed convolution; wraps ``conv_transpose2d_forward`` / ``_backward``.
+
+    Each input value spreads a copy of the kernel, scaled by it, over the output, ``S`` apart:
+    the input gradient of a ``Conv2d`` with the same weight, used to upsample (a U-Net's
+    2x2, stride 2 "up-convolution").
+
+    Math:
+        Y_full[n, i*S + m*D, j*S + k*D, o] += X[n, i, j, c] * W[c, o, m, k]
+        Y = Y_full cropped by P on each side, + b
+
+    Shape:
+        Input: (N, H, W, C_in). Output: (N, H_out, W_out, C_out),
+        H_out = (H - 1) * S - 2 * P + D * (KH - 1) + output_padding + 1 (likewise W_out).
+        weight: (C_in, C_out / groups, KH, KW) (PyTorch's layout); bias: (C_out,).
+
+    Initialisation: ``init`` (He uniform by default, as ``Conv2d``) with PyTorch's fan-in for
+    this layout, fan_in = weight.shape[1] * KH * KW = C_out / groups * KH * KW: the number of
+    weights that feed each output value from one input position; bias zeros.
+
+    Args:
+        in_channels, out_channels: C_in, C_out, both divisible by ``groups``.
+        kernel_size: int or (KH, KW).
+        stride, dilation: int or pair, >= 1.
+        padding: int or pair, >= 0: cut off each side of the full output.
+        output_padding: int or pair, below ``max(stride, dilation)``: added at the bottom/right.
+        groups: G; input channels of group g feed only the output channels of group g.
+        bias: learn an additive bias per output channel.
+        init: a name from ``glassnet.INITIALIZERS``.
+        dtype: ``"float32"`` (default) or ``"float64"``.
+        rng: a ``numpy.random.Generator`` or seed for the initial weights.
+
+    Example:
+        >>> up = ConvTranspose2d(16, 8, 2, stride=2, rng=0)
+        >>> up.forward(np.zeros((1, 16, 16, 16), np.float32)).shape
+        (1, 32, 32, 8)
+    """
+
+    config_keys = (
+        "in_channels", "out_channels", "kernel_size", "stride", "padding", "output_padding",
+        "groups", "bias", "dilation", "init", "dtype",
+    )  # fmt: skip
+    repr_defaults: ClassVar[dict[str, Any]] = {
+        "stride": [1, 1], "padding": [0, 0], "output_padding": [0, 0], "groups": 1,
+        "bias": True, "dilation": [1, 1], "init": "he_uniform", "dtype": "float32",
+    }  # fmt: skip
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | Pair,
+        stride: int | Pair = 1,
+        padding: int | Pair = 0,
+        output_padding: int | Pair = 0,
+        groups: int = 1,
+        bias: bool = True,
+        dilation: int | Pair = 1,
+        init: str = "he_uniform",
+        dtype: str | np.dtype | type = "float32",
+        rng: np.random.Generator | int | None = None,
+    ) -> None:
+        super().__init__()
+        self.in_channels = _positive_int(in_channels, "ConvTranspose2d in_channels")
+        self.out_channels = _positive_int(out_channels, "ConvTranspose2d out_channels")
+        self.kernel_size = pair(kernel_size, "kernel_size")
+        self.stride, self.padding, self.output_padding, self.dilation = transpose_hyperparameters(
+            stride, padding, output_padding, dilation, groups
+        )
+        for name, channels in (("in_channels", in_channels), ("out_channels", out_channels)):
+            if channels % groups:
+                raise ValueError(f"ConvTranspose2d groups={groups} must divide {name}={channels}")
+        if not isinstance(bias, bool):
+            raise TypeError(f"ConvTranspose2d bias must be True or False, got {bias!r}")
+        if init not in INITIALIZERS:
+            raise ValueError(f"unknown initialiser {init!r}; choose from {sorted(INITIALIZERS)}")
+        self.groups, self.bias, self.init = groups, bias, init
+        self.dtype = _dtype_name(dtype)
+        shape = (in_channels, out_channels // groups, *self.kernel_size)
+        self.params["weight"] = Parameter(initialize(init, shape, as_generator(rng), self.dtype))
+        if bias:
+            self.params["bias"] = Parameter(np.zeros(out_channels, dtype=self.dtype))
+
+    @property
+    def weight(self) -> Parameter:
+        return self.params["weight"]
+
+    @classmethod
+    def parameter_count(cls, config: dict[str, Any]) -> int:
+        kh, kw = pair(config["kernel_size"], "kernel_size")
+        c_in, c_out = int(config["in_channels"]), int(config["out_channels"])
+        groups = int(config.get("groups", 1))
+        return c_in * (c_out // groups) * kh * kw + (c_out if config.get("bias", True) else 0)
+
+    def forward_chwn(self, x: np.ndarray) -> np.ndarray:
+        self._check_chwn(x, self.in_channels)
+        b = self.params["bias"].value if self.bias else None
+        out, self._cache = F.conv_transpose2d_forward_chwn(
+            x, self.params["weight"].value, b, self.stride, self.padding,
+            self.output_padding, self.dilation, self.groups,
+        )  # fmt: skip
+        return out
+
+    def backward_chwn(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+        dx, dw, db = F.conv_transpose2d_backward_chwn(dout, self._take_cache(), input_grad)
+        self.params["weight"].grad += dw
+        if self.bias:
+            self.params["bias"].grad += db
+        return dx
+
+
+class Upsample(_ImageLayer):
+    """Enlarge feature maps by nearest or bilinear interpolation; wraps ``upsample_*``.
+
+    Math:
+        Y[n, :, :, c] = A_h @ X[n, :, :, c] @ A_w^T, with PyTorch's source positions:
+        nearest:  src = floor(dst / s); bilinear (``align_corners=False``):
+        src = max((dst + 0.5) / s - 0.5, 0), the two inputs around it weighted by distance.
+
+    Shape:
+        Input: (N, H, W, C). Output: (N, H_out, W_out, C), (H_out, W_out) = ``size`` or
+        (floor(H * s_h), floor(W * s_w)).
+
+    Args:
+        size: the output size, an int or (H_out, W_out); or
+        scale_factor: a positive number or (s_h, s_w) (exactly one of the two).
+        mode: ``"nearest"`` (default) or ``"bilinear"``.
+
+    Example:
+        >>> Upsample(scale_factor=2).forward(np.zeros((1, 16, 16, 24))).shape
+        (1, 32, 32, 24)
+    """
+
+    config_keys = ("size", "scale_factor", "mode")
+    repr_defaults: ClassVar[dict[str, Any]] = {
+        "size": None, "scale_factor": None, "mode": "nearest",
+    }  # fmt: skip
+
+    def __init__(
+        self,
+        size: int | Pair | None = None,
+        scale_factor: float | Scale | None = None,
+        mode: UpsampleMode = "nearest",
+    ) -> None:
+        super().__init__()
+        if mode not in UPSAMPLE_MODES:
+            raise ValueError(f"Upsample mode must be one of {UPSAMPLE_MODES}, got {mode!r}")
+        upsample_args(size, scale_factor)  # checks them
+        self.size = tuple(size) if isinstance(size, list) else size
+        self.scale_factor = tuple(scale_factor) if isinstance(scale_factor, list) else scale_factor
+        self.mode = mode
+
+    def forward_chwn(self, x: np.ndarray) -> np.ndarray:
+        self._check_chwn(x)
+        out, self._cache = F.upsample_forward_chwn(x, self.size, self.scale_factor, self.mode)
+        return out
+
+    def backward_chwn(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray:
+        return F.upsample_backward_chwn(dout, self._take_cache())
