@@ -125,12 +125,12 @@ def test_sequential_runs_them_in_the_compute_layout():
         (
             {"in_channels": 0},
             ValueError,
-            "ConvTranspose2d in_channels must be a positive int, got 0",
+            "ConvTranspose2d in_channels must be >= 1, got 0",
         ),
         (
             {"out_channels": True},
-            ValueError,
-            "ConvTranspose2d out_channels must be a positive int, got True",
+            TypeError,
+            "ConvTranspose2d out_channels must be an int, got bool True",
         ),
         ({"kernel_size": 0}, ValueError, "kernel_size must be >= 1, got 0"),
         ({"kernel_size": 2.0}, TypeError, "kernel_size must be an int or a pair of ints"),
@@ -143,13 +143,21 @@ def test_sequential_runs_them_in_the_compute_layout():
         ),
         ({"stride": 2, "output_padding": (0, 2)}, ValueError, "output_padding must be smaller"),
         ({"dilation": 0}, ValueError, "dilation must be >= 1"),
-        ({"groups": 0}, ValueError, "groups must be a positive int, got 0"),
-        ({"groups": False}, ValueError, "groups must be a positive int, got False"),
-        ({"groups": 4}, ValueError, "ConvTranspose2d groups=4 must divide out_channels=6"),
-        ({"groups": 3}, ValueError, "ConvTranspose2d groups=3 must divide in_channels=4"),
-        ({"bias": 1}, TypeError, "ConvTranspose2d bias must be True or False, got 1"),
-        ({"init": "zeros"}, ValueError, "unknown initialiser 'zeros'"),
-        ({"dtype": "float16"}, ValueError, "dtype must be float32 or float64, got float16"),
+        ({"groups": 0}, ValueError, "ConvTranspose2d groups must be >= 1, got 0"),
+        ({"groups": False}, TypeError, "ConvTranspose2d groups must be an int, got bool False"),
+        (
+            {"groups": 4},
+            ValueError,
+            r"groups must divide in_channels \(4\) and out_channels \(6\), got 4",
+        ),
+        (
+            {"groups": 3},
+            ValueError,
+            r"groups must divide in_channels \(4\) and out_channels \(6\), got 3",
+        ),
+        ({"bias": 1}, TypeError, "ConvTranspose2d bias must be True or False, got int 1"),
+        ({"init": "zeros"}, ValueError, "ConvTranspose2d init must be one of .*, got 'zeros'"),
+        ({"dtype": "float16"}, ValueError, "dtype must be float32 or float64, got 'float16'"),
     ],
 )
 def test_conv_transpose_constructor_errors(kwargs, error, message):
@@ -233,3 +241,16 @@ def test_saved_model_reloads_to_identical_outputs(tmp_path):
         "Upsample",
     ]
     np.testing.assert_array_equal(loaded.forward(x), model.forward(x))
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"scale_factor": 1e9}, r"Upsample scale_factor must be a finite number in \(0, 65536\]"),
+        ({"size": 2**30}, r"Upsample size must be <= 16777216"),
+        ({"scale_factor": 2, "mode": "bicubic"}, r"Upsample mode must be one of"),
+    ],
+)
+def test_upsample_refuses_sizes_past_the_caps(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        gn.Upsample(**kwargs)

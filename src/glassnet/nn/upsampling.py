@@ -12,18 +12,24 @@ from typing import Any, ClassVar
 import numpy as np
 
 from glassnet import functional as F
-from glassnet.functional._shape import Pair, pair
+from glassnet.functional._shape import Pair
+from glassnet.functional.conv import check_groups
 from glassnet.functional.conv_transpose import transpose_hyperparameters
 from glassnet.functional.upsample import UPSAMPLE_MODES, Scale, UpsampleMode, upsample_args
 from glassnet.init import INITIALIZERS, as_generator, initialize
-from glassnet.nn.layers import _dtype_name, _ImageLayer
+from glassnet.nn.layers import _ImageLayer
 from glassnet.nn.module import Parameter
-
-
-def _positive_int(value: object, where: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{where} must be a positive int, got {value!r}")
-    return value
+from glassnet.nn.validation import (
+    MAX_WIDTH,
+    MAX_WINDOW,
+    check_bool,
+    check_choice,
+    check_float,
+    check_float_dtype,
+    check_int,
+    check_pair,
+    check_weight_size,
+)
 
 
 class ConvTranspose2d(_ImageLayer):
@@ -89,25 +95,29 @@ class ConvTranspose2d(_ImageLayer):
         rng: np.random.Generator | int | None = None,
     ) -> None:
         super().__init__()
-        self.in_channels = _positive_int(in_channels, "ConvTranspose2d in_channels")
-        self.out_channels = _positive_int(out_channels, "ConvTranspose2d out_channels")
-        self.kernel_size = pair(kernel_size, "kernel_size")
+        where = "ConvTranspose2d"
+        self.in_channels = check_int(f"{where} in_channels", in_channels)
+        self.out_channels = check_int(f"{where} out_channels", out_channels)
+        self.kernel_size = check_pair(f"{where} kernel_size", kernel_size)
+        self.groups = check_int(f"{where} groups", groups)
+        check_groups(self.groups, self.in_channels, self.out_channels, where)
+        for name, value, minimum in (
+            ("stride", stride, 1), ("padding", padding, 0),
+            ("output_padding", output_padding, 0), ("dilation", dilation, 1),
+        ):  # fmt: skip
+            check_pair(f"{where} {name}", value, minimum)
         self.stride, self.padding, self.output_padding, self.dilation = transpose_hyperparameters(
-            stride, padding, output_padding, dilation, groups
+            stride, padding, output_padding, dilation, self.groups
         )
-        for name, channels in (("in_channels", in_channels), ("out_channels", out_channels)):
-            if channels % groups:
-                raise ValueError(f"ConvTranspose2d groups={groups} must divide {name}={channels}")
-        if not isinstance(bias, bool):
-            raise TypeError(f"ConvTranspose2d bias must be True or False, got {bias!r}")
-        if init not in INITIALIZERS:
-            raise ValueError(f"unknown initialiser {init!r}; choose from {sorted(INITIALIZERS)}")
-        self.groups, self.bias, self.init = groups, bias, init
-        self.dtype = _dtype_name(dtype)
-        shape = (in_channels, out_channels // groups, *self.kernel_size)
-        self.params["weight"] = Parameter(initialize(init, shape, as_generator(rng), self.dtype))
+        self.bias = check_bool(f"{where} bias", bias)
+        self.init = check_choice(f"{where} init", init, sorted(INITIALIZERS))
+        self.dtype = check_float_dtype(f"{where} dtype", dtype)
+        shape = (self.in_channels, self.out_channels // self.groups, *self.kernel_size)
+        check_weight_size(where, shape)
+        generator = as_generator(rng, f"{where} rng")
+        self.params["weight"] = Parameter(initialize(init, shape, generator, self.dtype))
         if bias:
-            self.params["bias"] = Parameter(np.zeros(out_channels, dtype=self.dtype))
+            self.params["bias"] = Parameter(np.zeros(self.out_channels, dtype=self.dtype))
 
     @property
     def weight(self) -> Parameter:
@@ -115,19 +125,27 @@ class ConvTranspose2d(_ImageLayer):
 
     @classmethod
     def parameter_count(cls, config: dict[str, Any]) -> int:
-        kh, kw = pair(config["kernel_size"], "kernel_size")
-        c_in, c_out = int(config["in_channels"]), int(config["out_channels"])
-        groups = int(config.get("groups", 1))
+        kh, kw = check_pair("ConvTranspose2d kernel_size", config["kernel_size"])
+        c_in = check_int("ConvTranspose2d in_channels", config["in_channels"])
+        c_out = check_int("ConvTranspose2d out_channels", config["out_channels"])
+        groups = check_int("ConvTranspose2d groups", config.get("groups", 1))
         return c_in * (c_out // groups) * kh * kw + (c_out if config.get("bias", True) else 0)
 
     def forward_chwn(self, x: np.ndarray) -> np.ndarray:
         self._check_chwn(x, self.in_channels)
         b = self.params["bias"].value if self.bias else None
-        out, self._cache = F.conv_transpose2d_forward_chwn(
-            x, self.params["weight"].value, b, self.stride, self.padding,
-            self.output_padding, self.dilation, self.groups,
-        )  # fmt: skip
-        return out
+        return self._keep(
+            *F.conv_transpose2d_forward_chwn(
+                x,
+                self.params["weight"].value,
+                b,
+                self.stride,
+                self.padding,
+                self.output_padding,
+                self.dilation,
+                self.groups,
+            )  # fmt: skip
+        )
 
     def backward_chwn(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         dx, dw, db = F.conv_transpose2d_backward_chwn(dout, self._take_cache(), input_grad)
@@ -171,17 +189,19 @@ class Upsample(_ImageLayer):
         mode: UpsampleMode = "nearest",
     ) -> None:
         super().__init__()
-        if mode not in UPSAMPLE_MODES:
-            raise ValueError(f"Upsample mode must be one of {UPSAMPLE_MODES}, got {mode!r}")
-        upsample_args(size, scale_factor)  # checks them
+        self.mode = check_choice("Upsample mode", mode, UPSAMPLE_MODES)
+        upsample_args(size, scale_factor)  # exactly one of them, positive
+        if size is not None:
+            check_pair("Upsample size", size, maximum=MAX_WIDTH)
+        else:
+            for s in scale_factor if isinstance(scale_factor, list | tuple) else [scale_factor]:
+                check_float("Upsample scale_factor", s, 0, MAX_WINDOW, low_open=True)
         self.size = tuple(size) if isinstance(size, list) else size
         self.scale_factor = tuple(scale_factor) if isinstance(scale_factor, list) else scale_factor
-        self.mode = mode
 
     def forward_chwn(self, x: np.ndarray) -> np.ndarray:
         self._check_chwn(x)
-        out, self._cache = F.upsample_forward_chwn(x, self.size, self.scale_factor, self.mode)
-        return out
+        return self._keep(*F.upsample_forward_chwn(x, self.size, self.scale_factor, self.mode))
 
     def backward_chwn(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray:
         return F.upsample_backward_chwn(dout, self._take_cache())
