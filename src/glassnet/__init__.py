@@ -32,6 +32,7 @@ from glassnet.init import INITIALIZERS
 from glassnet.interop import export_onnx, from_torch, load_torch_state_dict, to_torch
 from glassnet.io import ModelFileError, load, read_metadata, save
 from glassnet.nn.container import Sequential
+from glassnet.nn.graph import Input
 from glassnet.nn.layers import (
     AvgPool2d,
     Conv2d,
@@ -47,6 +48,8 @@ from glassnet.nn.layers import (
     Tanh,
 )
 from glassnet.nn.loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
+from glassnet.nn.merge import Add, Concatenate, Identity
+from glassnet.nn.model import Model
 from glassnet.nn.module import Module, Parameter
 from glassnet.optim import SGD, Adam, AdamW, Optimizer
 from glassnet.train import evaluate, fit, predict
@@ -56,6 +59,11 @@ __version__ = "0.1.0"
 blas.apply_tuned(when_alone=True)  # the BLAS kernels measured fastest here (glassnet.blas)
 
 __all__ = [
+    "Add",
+    "Concatenate",
+    "Identity",
+    "Input",
+    "Model",
     "Adam",
     "AdamW",
     "AvgPool2d",

@@ -6,6 +6,7 @@ Every name here is importable from ``glassnet.nn`` as in PyTorch's ``torch.nn``:
 """
 
 from glassnet.nn.container import Sequential
+from glassnet.nn.graph import Input, SymbolicTensor
 from glassnet.nn.layers import (
     AvgPool2d,
     Conv2d,
@@ -21,9 +22,17 @@ from glassnet.nn.layers import (
     Tanh,
 )
 from glassnet.nn.loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
+from glassnet.nn.merge import Add, Concatenate, Identity
+from glassnet.nn.model import Model
 from glassnet.nn.module import Module, Parameter
 
 __all__ = [
+    "Add",
+    "Concatenate",
+    "Identity",
+    "Input",
+    "Model",
+    "SymbolicTensor",
     "AvgPool2d",
     "BCEWithLogitsLoss",
     "Conv2d",

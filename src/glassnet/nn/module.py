@@ -11,6 +11,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from glassnet.nn.graph import call_symbolic, is_symbolic
+
 #: Every Module subclass by class name, so that a JSON config can name the layer to build.
 LAYER_REGISTRY: dict[str, type[Module]] = {}
 
@@ -68,6 +70,8 @@ class Module:
 
     def __init__(self) -> None:
         self.params: dict[str, Parameter] = {}
+        #: non-trainable state that travels with the weights (e.g. running statistics)
+        self.buffers: dict[str, np.ndarray] = {}
         self.training = True
         self._cache: Any = None
 
@@ -92,7 +96,23 @@ class Module:
         """``backward`` in the compute layout; ``input_grad=False`` may skip ``dL/dx`` (None)."""
         raise NotImplementedError(f"{type(self).__name__} has no compute-layout backward")
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
+    #: Whether ``forward`` takes a list of arrays (``Add``, ``Concatenate``) and ``backward``
+    #: returns a list of gradients, one per input.
+    multi_input: ClassVar[bool] = False
+
+    def __call__(self, x: Any, name: str | None = None) -> Any:
+        """``forward(x)`` on arrays; on symbolic tensors (``gn.Input``), a node of a graph.
+
+        Args:
+            x: an array (or a list for ``multi_input`` layers); or a ``SymbolicTensor``
+                (a list of them), which records this call in a graph for ``gn.Model``.
+            name: with symbolic tensors only, the layer's name in the model (its parameters
+                are then ``"<name>.weight"``, ...); see ``glassnet.nn.model``.
+        """
+        if is_symbolic(x):
+            return call_symbolic(self, x, name)
+        if name is not None:
+            raise TypeError("name= is only taken when calling a layer on symbolic tensors")
         return self.forward(x)
 
     def _take_cache(self) -> Any:
@@ -108,6 +128,10 @@ class Module:
     def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
         for name, p in self.params.items():
             yield prefix + name, p
+
+    def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, np.ndarray]]:
+        for name, b in self.buffers.items():
+            yield prefix + name, b
 
     def parameters(self) -> list[Parameter]:
         return [p for _, p in self.named_parameters()]
