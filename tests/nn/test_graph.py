@@ -13,7 +13,7 @@ from glassnet.testing import check_layer_gradients, numerical_gradient, relative
 def residual_unet(dtype: str = "float64", seed: int = 0) -> gn.Model:
     """The issue's example net with the layers this branch has (no BatchNorm/upsampling yet)."""
     rng = np.random.default_rng(seed)
-    inputs = gn.Input((8, 8, 3), dtype)
+    inputs = gn.Input((8, 8, 3))
     x = gn.Conv2d(3, 4, 3, padding=1, bias=False, dtype=dtype, rng=rng)(inputs)
     x = gn.ReLU()(x)
     y = gn.Conv2d(4, 4, 3, padding=1, dtype=dtype, rng=rng)(x)
@@ -62,7 +62,7 @@ def test_gradients_of_the_whole_graph_match_finite_differences():
 
 
 def test_fan_out_gradient_is_the_sum_of_the_branches():
-    x = gn.Input((3,), "float64")
+    x = gn.Input((3,))
     h = gn.Linear(3, 3, dtype="float64", rng=0)(x)
     a = gn.Tanh()(h)
     b = gn.Sigmoid()(h)
@@ -85,7 +85,7 @@ def test_fan_out_gradient_is_the_sum_of_the_branches():
 
 def test_shared_layer_gets_the_sum_of_both_calls_gradients():
     conv = gn.Conv2d(2, 2, 3, padding=1, dtype="float64", rng=0)
-    x = gn.Input((5, 5, 2), "float64")
+    x = gn.Input((5, 5, 2))
     y = conv(gn.ReLU()(conv(x)))  # one weight, two calls
     model = gn.Model(x, y)
     assert model.layers.count(conv) == 1 and len(model.nodes) == 3
@@ -97,7 +97,7 @@ def test_shared_layer_gets_the_sum_of_both_calls_gradients():
 
 
 def test_several_inputs_and_outputs_with_an_unused_output():
-    a, b = gn.Input((4,), "float64"), gn.Input((2,), "float64")
+    a, b = gn.Input((4,)), gn.Input((2,))
     lin = gn.Linear(6, 3, dtype="float64", rng=0)
     h = lin(gn.Concatenate()([a, b]))
     out1, out2 = gn.Tanh()(h), gn.Linear(3, 2, dtype="float64", rng=1)(h)
@@ -143,9 +143,9 @@ def test_input_grad_false_skips_the_input_gradient_with_the_same_weight_gradient
 
 def test_sequential_inside_a_model_and_a_model_inside_a_model():
     block = gn.Sequential([gn.Conv2d(2, 2, 3, padding=1, dtype="float64", rng=0), gn.ReLU()])
-    x = gn.Input((4, 4, 2), "float64")
+    x = gn.Input((4, 4, 2))
     inner = gn.Model(x, gn.Add()([x, block(x)]))  # a residual block
-    z = gn.Input((4, 4, 2), "float64")
+    z = gn.Input((4, 4, 2))
     outer = gn.Model(z, inner(inner(z)))  # the block twice, sharing its weights
     assert [n for n, _ in outer.named_parameters()] == [
         "model_0.sequential_0.0.weight",

@@ -37,7 +37,7 @@ class SymbolicTensor:
 
     Attributes:
         shape: one sample's shape (the batch axis left out), e.g. ``(32, 32, 16)``.
-        dtype: the dtype the layers produced for it.
+        dtype: the dtype of the layers' trial run (float32 unless a layer holds float64).
         node: the layer call that computes it, or ``None`` for a model input.
     """
 
@@ -76,12 +76,11 @@ class Node:
         self.order = next(_creation)
 
 
-def Input(shape: Sequence[int], dtype: str | np.dtype | type = "float32") -> SymbolicTensor:  # noqa: N802  (a constructor-like entry point, as Keras's)
+def Input(shape: Sequence[int]) -> SymbolicTensor:  # noqa: N802  (a constructor, as Keras's)
     """A model input: one sample's shape, ``(H, W, C)`` for images or ``(F,)`` for vectors.
 
     Args:
         shape: 1 to 3 positive ints, at most ``MAX_SAMPLE_SIZE`` numbers in all.
-        dtype: the sample dtype layers are shape-checked with (``"float32"`` or ``"float64"``).
 
     Example:
         >>> import glassnet as gn
@@ -89,7 +88,7 @@ def Input(shape: Sequence[int], dtype: str | np.dtype | type = "float32") -> Sym
         >>> gn.Conv2d(1, 4, 3, rng=0)(x).shape
         (6, 6, 4)
     """
-    if isinstance(shape, int | str) or not (
+    if not isinstance(shape, list | tuple) or not (
         1 <= len(shape) <= 3
         and all(
             isinstance(d, int | np.integer) and not isinstance(d, bool) and d >= 1 for d in shape
@@ -102,10 +101,7 @@ def Input(shape: Sequence[int], dtype: str | np.dtype | type = "float32") -> Sym
     shape = tuple(int(d) for d in shape)
     if np.prod(shape, dtype=np.int64) > MAX_SAMPLE_SIZE:
         raise ValueError(f"Input shape {shape} has more than {MAX_SAMPLE_SIZE} numbers per sample")
-    dtype = np.dtype(dtype)
-    if dtype.name not in ("float32", "float64"):
-        raise ValueError(f"Input dtype must be float32 or float64, got {dtype.name}")
-    return SymbolicTensor(shape, dtype, None)
+    return SymbolicTensor(shape, np.dtype("float32"), None)
 
 
 def is_symbolic(x: object) -> bool:
@@ -141,8 +137,10 @@ def call_symbolic(layer: Module, x: Any, name: str | None) -> SymbolicTensor:
             )
     if name is not None:
         check_name(name, f"{cls} name")
-    dtype = next((p.dtype for p in layer.parameters()), None)
-    zeros = [np.zeros((1, *t.shape), dtype or t.dtype) for t in inputs]
+    # one dtype for the whole trial run, so that the shapes alone decide (a model may be
+    # converted with astype after it is built): the layer's own, else the inputs' widest
+    dtype = next((p.dtype for p in layer.parameters()), np.result_type(*(t.dtype for t in inputs)))
+    zeros = [np.zeros((1, *t.shape), dtype) for t in inputs]
     cache, training = layer._cache, layer.training
     layer.eval()  # Dropout draws nothing, normalization reads its running statistics
     try:

@@ -322,7 +322,7 @@ class Model(Module):
             )
         specs, nodes = _list(config, "layers", MAX_NODES), _list(config, "nodes", MAX_NODES)
         shapes = _list(config, "inputs", MAX_INPUTS)
-        inputs = [Input(shape) if isinstance(shape, list) else Input(()) for shape in shapes]
+        inputs = [Input(shape) for shape in shapes]
         names: list[str] = []
         layers = []
         for i, spec in enumerate(specs):
