@@ -100,6 +100,8 @@ class Model(Module):
             (layer_ids[id(n.layer)], [tensor_ids[id(t)] for t in n.inputs]) for n in nodes
         ]
         self.output_ids = [tensor_ids[id(t)] for t in self.outputs]
+        #: one sample's shape of each tensor, by tensor id (inputs, then the nodes' outputs)
+        self.tensor_shapes = [t.shape for t in self.inputs] + [n.output.shape for n in nodes]
         self.layer_names = _layer_names(self.layers, nodes, layer_ids)
         self.multi_input = len(self.inputs) > 1
         names = [name for name, _ in self.named_parameters()]
@@ -274,6 +276,62 @@ class Model(Module):
         for layer in self.layers:
             layer.astype(dtype)
         return self
+
+    @property
+    def input_shape(self) -> tuple[int, ...] | None:
+        """One sample's shape for a one-input model (as ``Sequential.input_shape``), else None."""
+        return self.inputs[0].shape if len(self.inputs) == 1 else None
+
+    def summary(self, input_shape: Sequence[int] | None = None) -> str:
+        """A table of every node: its inputs, output shape, parameters and FLOPs per sample.
+
+        FLOPs count the forward pass of one sample's convolutions and dense layers as in
+        ``glassnet.profile.layer_flops``: two per multiply-add (Conv2d: 2 * H_out * W_out *
+        C_out * C_in * KH * KW; Linear: 2 * F_out * F_in); other layers count 0, and so does a
+        nested Sequential or Model (its own ``summary`` details it). A layer called
+        twice lists its parameters at its first call only; later calls are named ``name#2``, ....
+
+        Args:
+            input_shape: accepted for ``Sequential``'s signature; must be the model's own.
+
+        Example:
+            >>> import glassnet as gn
+            >>> x = gn.Input((4,))
+            >>> print(gn.Model(x, gn.Add()([x, gn.Linear(4, 4, rng=0)(x)])).summary())
+            node       class    inputs              output shape   params   FLOPs
+            input_0    Input                        (4,)                0       0
+            linear_0   Linear   input_0             (4,)               20      32
+            add_0      Add      input_0, linear_0   (4,)                0       0
+            total                                                      20      32
+        """
+        from glassnet.profile import layer_flops  # the one FLOP count, shared with profile
+
+        if input_shape is not None and tuple(input_shape) != self.input_shape:
+            raise ValueError(f"this model's input shape is {self.input_shape}, got {input_shape}")
+        names = [f"input_{i}" for i in range(len(self.inputs))]
+        rows = [
+            (name, "Input", "", str(t.shape), 0, 0)
+            for name, t in zip(names, self.inputs, strict=True)
+        ]
+        calls = [0] * len(self.layers)
+        for k, (li, ins) in enumerate(self.nodes):
+            layer, calls[li] = self.layers[li], calls[li] + 1
+            shape = self.tensor_shapes[len(self.inputs) + k]
+            names.append(self.layer_names[li] + (f"#{calls[li]}" if calls[li] > 1 else ""))
+            params = layer.num_parameters() if calls[li] == 1 else 0
+            flops = layer_flops(layer, (1, *shape))
+            rows.append((names[-1], type(layer).__name__, ", ".join(names[t] for t in ins),
+                         str(shape), params, flops))  # fmt: skip
+        rows.append(("total", "", "", "", self.num_parameters(), sum(r[5] for r in rows)))
+        header = ("node", "class", "inputs", "output shape", "params", "FLOPs")
+        widths = [max(len(str(r[c])) for r in [header, *rows]) for c in range(6)]
+        return "\n".join(
+            "   ".join(
+                f"{str(cell):>{w}}" if c >= 4 else f"{str(cell):<{w}}"
+                for c, (cell, w) in enumerate(zip(row, widths, strict=True))
+            ).rstrip()
+            for row in [header, *rows]
+        )
 
     def get_layer(self, name: str) -> Module:
         """The layer called ``name`` in this model.
