@@ -6,7 +6,7 @@ Every name here is importable from ``glassnet.nn`` as in PyTorch's ``torch.nn``:
 """
 
 from glassnet.nn.container import Sequential
-from glassnet.nn.graph import Input, SymbolicTensor
+from glassnet.nn.graph import Input
 from glassnet.nn.layers import (
     AvgPool2d,
     Conv2d,
@@ -28,22 +28,21 @@ from glassnet.nn.module import Module, Parameter
 
 __all__ = [
     "Add",
-    "Concatenate",
-    "Identity",
-    "Input",
-    "Model",
-    "SymbolicTensor",
     "AvgPool2d",
     "BCEWithLogitsLoss",
+    "Concatenate",
     "Conv2d",
     "CrossEntropyLoss",
     "Dropout",
     "Flatten",
     "GlobalAvgPool2d",
+    "Identity",
+    "Input",
     "LeakyReLU",
     "Linear",
     "MSELoss",
     "MaxPool2d",
+    "Model",
     "Module",
     "Parameter",
     "ReLU",
