@@ -246,3 +246,23 @@ def test_calling_a_layer_on_arrays_still_runs_forward():
     assert np.array_equal(gn.ReLU()(np.array([-1.0, 2.0])), np.array([0.0, 2.0]))
     with pytest.raises(TypeError, match="name= is only taken"):
         gn.ReLU()(np.zeros(2), name="r")
+
+
+def test_a_chain_as_a_model_gives_the_sequential_numbers_bit_for_bit():
+    """One layout rule for both containers: LeNet-5 as a graph computes what its Sequential does."""
+    seq = gn.models.lenet5(rng=0)
+    x = gn.Input((28, 28, 1))
+    h = x
+    for layer in seq.layers:
+        h = layer(h)
+    model = gn.Model(x, h)
+    images = np.random.default_rng(0).random((4, 28, 28, 1)).astype(np.float32)
+    dy = np.random.default_rng(1).normal(size=(4, 10)).astype(np.float32)
+    out = seq.forward(images)
+    dx = seq.backward(dy)
+    grads = [p.grad.copy() for p in seq.parameters()]
+    seq.zero_grad()
+    assert np.array_equal(model.forward(images), out)
+    assert np.array_equal(model.backward(dy), dx)
+    for p, g in zip(model.parameters(), grads, strict=True):
+        assert np.array_equal(p.grad, g)
