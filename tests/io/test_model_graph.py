@@ -111,7 +111,11 @@ def _set(key: str, value: Any) -> Any:
         ),
         (
             lambda c: c["nodes"][0].__setitem__("layer", 8),
-            r"Linear cannot take inputs of shape \(6, 6, 2\)",
+            r"nodes\[0\] \(fc\): Linear cannot take inputs of shape \(6, 6, 2\)",
+        ),
+        (
+            lambda c: c["outputs"].pop(),
+            r"1 nodes lead to no output",
         ),
         (
             lambda c: c["layers"][0]["config"].__setitem__("out_channels", 10**6),

@@ -1,4 +1,4 @@
-"""Layers, the ``Sequential`` model and losses: thin shells around ``glassnet.functional``.
+"""Layers, the ``Sequential`` and graph ``Model`` containers and losses, around ``functional``.
 
 Every name here is importable from ``glassnet.nn`` as in PyTorch's ``torch.nn``::
 

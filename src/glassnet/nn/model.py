@@ -142,22 +142,13 @@ class Model(Module):
         ran_chwn, caches = [], []
         for k, (li, ins) in enumerate(self.nodes):
             layer = self.layers[li]
-            args = [values[t] for t in ins]
-            want = layout.runs_chwn(layer, [next(iter(v.values())) for v in args])
-            for v in args:
-                if want not in v:
-                    have, a = next(iter(v.items()))
-                    v[want] = layout.convert(a, have, want)
-            out, chwn = self._at(
-                k, layout.forward, layer, [v[want] for v in args], [want] * len(args)
-            )
+            want = layout.runs_chwn(layer, [next(iter(values[t].values())) for t in ins])
+            args = [_in_layout(values[t], want) for t in ins]
+            out, chwn = self._at(k, layout.forward, layer, args, [want] * len(args))
             values.append({chwn: out})
             ran_chwn.append(chwn)
             caches.append(layer._cache)
-        outs = []
-        for t in self.output_ids:
-            chwn, a = next(iter(values[t].items()))
-            outs.append(values[t][False] if False in values[t] else layout.convert(a, chwn, False))
+        outs = [_in_layout(values[t], False) for t in self.output_ids]
         self._cache = (ran_chwn, caches, [o.shape for o in outs], [(a.shape, a.dtype) for a in xs])
         return outs[0] if len(outs) == 1 else outs
 
@@ -371,7 +362,8 @@ class Model(Module):
         Raises:
             ValueError: a malformed config: wrong keys, more than ``MAX_NODES`` nodes or
                 ``MAX_INPUTS`` inputs, a bad or duplicate layer name, a reference out of range
-                (or to a later node), a layer no node calls, or a graph the layers refuse.
+                (or to a later node), a layer no node calls, a node no output depends on, or a
+                graph the layers refuse.
         """
         if not isinstance(config, dict) or set(config) != {"inputs", "layers", "nodes", "outputs"}:
             raise ValueError(
@@ -404,7 +396,10 @@ class Model(Module):
             if not layers[li].multi_input and len(args) != 1:
                 raise ValueError(f"nodes[{k}] gives {len(args)} inputs to a one-input layer")
             layer = layers[li]
-            tensors.append(layer(args if layer.multi_input else args[0], name=names[li]))
+            try:
+                tensors.append(layer(args if layer.multi_input else args[0], name=names[li]))
+            except (ValueError, TypeError) as error:
+                raise type(error)(f"nodes[{k}] ({names[li]}): {error}") from error
             called.add(li)
         unused = sorted(set(range(len(layers))) - called)
         if unused:
@@ -413,7 +408,10 @@ class Model(Module):
             tensors[_index(t, len(tensors), "outputs entry")]
             for t in _list(config, "outputs", MAX_NODES)
         ]
-        return cls(inputs, outputs)
+        model = cls(inputs, outputs)
+        if len(model.nodes) != len(nodes):
+            raise ValueError(f"{len(nodes) - len(model.nodes)} nodes lead to no output")
+        return model
 
     def __repr__(self) -> str:
         return (
@@ -424,6 +422,17 @@ class Model(Module):
             )
             + "\n)"
         )
+
+
+def _in_layout(value: dict[bool, np.ndarray], chwn: bool) -> np.ndarray:
+    """A tensor in the layout wanted, converted once and kept for its other readers.
+
+    ``value`` maps "in the compute layout?" to the array in that layout, as far as needed.
+    """
+    if chwn not in value:
+        have, array = next(iter(value.items()))
+        value[chwn] = layout.convert(array, have, chwn)
+    return value[chwn]
 
 
 def _tensor_list(x: Any, what: str) -> list[SymbolicTensor]:
