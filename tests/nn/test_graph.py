@@ -266,3 +266,45 @@ def test_a_chain_as_a_model_gives_the_sequential_numbers_bit_for_bit():
     assert np.array_equal(model.backward(dy), dx)
     for p, g in zip(model.parameters(), grads, strict=True):
         assert np.array_equal(p.grad, g)
+
+
+def random_graph(seed: int) -> gn.Model:
+    """A random DAG on (4, 4, 2) images: convs, activations, pools, adds and concats, where
+    every tensor may be read by any later node (fan-out) and a conv may be called again."""
+    rng = np.random.default_rng(seed)
+    x = gn.Input((4, 4, 2))
+    tensors = [x]
+    convs: list[gn.Conv2d] = []
+    for _ in range(int(rng.integers(5, 12))):
+        kind = rng.choice(["conv", "again", "act", "add", "concat", "pool"])
+        # mostly the newest tensor, so that the chain reaches the output; sometimes any (forks)
+        t = tensors[-1] if rng.random() < 0.6 else tensors[int(rng.integers(len(tensors)))]
+        same = [u for u in tensors if u.shape == t.shape]
+        if kind == "conv" or (kind == "again" and not convs):
+            convs.append(gn.Conv2d(t.shape[2], int(rng.integers(1, 4)), 3, padding=1,
+                                   dtype="float64", rng=rng))  # fmt: skip
+            tensors.append(convs[-1](t))
+        elif kind == "again":
+            conv = convs[int(rng.integers(len(convs)))]
+            fits = [u for u in tensors if u.shape[2] == conv.in_channels]
+            if fits:
+                tensors.append(conv(fits[int(rng.integers(len(fits)))]))
+        elif kind == "act":
+            tensors.append(rng.choice([gn.Tanh, gn.Sigmoid, gn.Identity])()(t))
+        elif kind == "add":
+            tensors.append(gn.Add()([t, same[int(rng.integers(len(same)))], t]))
+        elif kind == "concat":
+            fits = [u for u in tensors if u.shape[:2] == t.shape[:2]]
+            tensors.append(gn.Concatenate()([t, fits[int(rng.integers(len(fits)))]]))
+        elif t.shape[0] >= 2:
+            tensors.append(gn.AvgPool2d(2)(t))
+    return gn.Model(x, gn.Tanh()(tensors[-1]))
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_graphs_match_the_layer_by_layer_run_and_finite_differences(seed):
+    model = random_graph(seed)
+    x = np.random.default_rng(seed).normal(size=(2, 4, 4, 2))
+    assert np.array_equal(model.forward(x), loop_reference(model, x))
+    errors = check_layer_gradients(model, x, np.random.default_rng(seed + 100))
+    assert max(errors.values()) < TOL_GRADCHECK, errors
