@@ -128,3 +128,17 @@ def test_bad_graph_architectures_are_refused(tmp_path: Path, mutate: Any, match:
     with pytest.raises(ModelFileError, match=match) as info:
         gn.load(path)
     assert str(info.value).startswith(f"{path}: ")
+
+
+def test_a_model_inside_a_sequential_round_trips(tmp_path: Path) -> None:
+    x = gn.Input((4, 4, 1))
+    block = gn.Model(x, gn.Add()([x, gn.Conv2d(1, 1, 3, padding=1, rng=0)(x)]))
+    seq = gn.Sequential([block, gn.Flatten(), gn.Linear(16, 2, rng=1)])
+    gn.save(seq, tmp_path / "s.safetensors")
+    loaded = gn.load(tmp_path / "s.safetensors")
+    assert list(loaded.state_dict()) == ["0.conv2d_0.weight", "0.conv2d_0.bias", "2.weight",
+                                         "2.bias"]  # fmt: skip
+    images = np.random.default_rng(0).random((3, 4, 4, 1)).astype(np.float32)
+    np.testing.assert_array_equal(loaded.forward(images), seq.forward(images))
+    dy = np.ones((3, 2), np.float32)
+    np.testing.assert_array_equal(loaded.backward(dy), seq.backward(dy))
