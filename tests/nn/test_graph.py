@@ -308,3 +308,26 @@ def test_random_graphs_match_the_layer_by_layer_run_and_finite_differences(seed)
     assert np.array_equal(model.forward(x), loop_reference(model, x))
     errors = check_layer_gradients(model, x, np.random.default_rng(seed + 100))
     assert max(errors.values()) < TOL_GRADCHECK, errors
+
+
+@pytest.mark.skipif(
+    not all(hasattr(gn, n) for n in ("BatchNorm2d", "ConvTranspose2d", "Upsample")),
+    reason="BatchNorm2d, ConvTranspose2d and Upsample come with branches bn and convt",
+)
+def test_the_issue_snippet_as_written():
+    inputs = gn.Input((32, 32, 3))
+    x = gn.Conv2d(3, 16, 3, padding=1, bias=False)(inputs)
+    x = gn.ReLU()(gn.BatchNorm2d(16)(x))
+    y = gn.BatchNorm2d(16)(gn.Conv2d(16, 16, 3, padding=1, bias=False)(x))
+    x = gn.ReLU()(gn.Add()([x, y]))
+    skip = x
+    x = gn.MaxPool2d(2)(x)
+    x = gn.ConvTranspose2d(16, 8, 2, stride=2)(x)
+    x = gn.Concatenate()([x, skip])
+    x = gn.Upsample(scale_factor=2, mode="nearest")(x)
+    outputs = gn.Conv2d(24, 5, 1)(x)
+    model = gn.Model(inputs, outputs)
+    batch = np.random.default_rng(0).random((2, 32, 32, 3)).astype(np.float32)
+    y = model.forward(batch)
+    assert y.shape == (2, 64, 64, 5)
+    assert model.backward(np.ones_like(y)).shape == batch.shape
