@@ -32,6 +32,7 @@ from glassnet.init import INITIALIZERS
 from glassnet.interop import export_onnx, from_torch, load_torch_state_dict, to_torch
 from glassnet.io import ModelFileError, load, read_metadata, save
 from glassnet.nn.container import Sequential
+from glassnet.nn.graph import Input
 from glassnet.nn.layers import (
     AvgPool2d,
     Conv2d,
@@ -47,6 +48,8 @@ from glassnet.nn.layers import (
     Tanh,
 )
 from glassnet.nn.loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
+from glassnet.nn.merge import Add, Concatenate, Identity
+from glassnet.nn.model import Model
 from glassnet.nn.module import Module, Parameter
 from glassnet.nn.normalization import BatchNorm1d, BatchNorm2d
 from glassnet.nn.upsampling import ConvTranspose2d, Upsample
@@ -60,10 +63,12 @@ blas.apply_tuned(when_alone=True)  # the BLAS kernels measured fastest here (gla
 __all__ = [
     "Adam",
     "AdamW",
+    "Add",
     "AvgPool2d",
     "BCEWithLogitsLoss",
     "BatchNorm1d",
     "BatchNorm2d",
+    "Concatenate",
     "Conv2d",
     "ConvTranspose2d",
     "CrossEntropyLoss",
@@ -73,10 +78,13 @@ __all__ = [
     "Flatten",
     "GlobalAvgPool2d",
     "INITIALIZERS",
+    "Identity",
+    "Input",
     "LeakyReLU",
     "Linear",
     "MSELoss",
     "MaxPool2d",
+    "Model",
     "ModelFileError",
     "Module",
     "Optimizer",

@@ -9,9 +9,14 @@ from collections.abc import Callable
 
 import numpy as np
 
+from glassnet import nn
 from glassnet.init import as_generator
 from glassnet.nn.container import Sequential
-from glassnet.nn.layers import Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU
+from glassnet.nn.graph import Input, SymbolicTensor
+from glassnet.nn.layers import Conv2d, Dropout, Flatten, GlobalAvgPool2d, Linear, MaxPool2d, ReLU
+from glassnet.nn.merge import Add, Concatenate
+from glassnet.nn.model import Model
+from glassnet.nn.module import Module
 
 
 def lenet5(
@@ -81,11 +86,90 @@ def cifar_cnn(
     ])  # fmt: skip
 
 
+def resnet_cifar(
+    num_classes: int = 10, rng: np.random.Generator | int | None = None, dtype: str = "float32"
+) -> Model:
+    """A small ResNet for 32x32x3 images (CIFAR-10): BatchNorm and three residual stages.
+
+    conv 3x3 (16) -> BN -> ReLU -> stage 16 -> stage 32 (stride 2) -> stage 64 (stride 2)
+    -> global average pool -> linear 64->num_classes. Each stage is one basic block (He et
+    al. 2016): conv 3x3 -> BN -> ReLU -> conv 3x3 -> BN, added to the block's input (through
+    a 1x1 conv and BN where the stride or the width changes), then ReLU. Convolutions followed
+    by BN have no bias. The layers carry torchvision's ResNet names (``conv1``, ``bn1``,
+    ``layer2.0.conv1``, ``layer2.0.downsample.0``, ``fc``, ...), so the parameters of the
+    same network in PyTorch have the same keys.
+
+    Example:
+        >>> resnet_cifar(rng=0).num_parameters()  # doctest: +SKIP
+        78042
+    """
+    rng = as_generator(rng)
+
+    def conv(c_in: int, c_out: int, k: int, stride: int = 1) -> Conv2d:
+        return Conv2d(c_in, c_out, k, stride, padding=k // 2, bias=False, rng=rng, dtype=dtype)
+
+    def bn(channels: int) -> Module:
+        return nn.BatchNorm2d(channels).astype(dtype)  # type: ignore[attr-defined]
+
+    def block(x: SymbolicTensor, c_in: int, c_out: int, stride: int, name: str) -> SymbolicTensor:
+        h = ReLU()(
+            bn(c_out)(conv(c_in, c_out, 3, stride)(x, name=f"{name}.conv1"), name=f"{name}.bn1")
+        )
+        h = bn(c_out)(conv(c_out, c_out, 3)(h, name=f"{name}.conv2"), name=f"{name}.bn2")
+        if stride != 1 or c_in != c_out:
+            x = conv(c_in, c_out, 1, stride)(x, name=f"{name}.downsample.0")
+            x = bn(c_out)(x, name=f"{name}.downsample.1")
+        return ReLU()(Add()([h, x]))
+
+    inputs = Input((32, 32, 3))
+    x = ReLU()(bn(16)(conv(3, 16, 3)(inputs, name="conv1"), name="bn1"))
+    x = block(x, 16, 16, 1, "layer1.0")
+    x = block(x, 16, 32, 2, "layer2.0")
+    x = block(x, 32, 64, 2, "layer3.0")
+    x = GlobalAvgPool2d()(x)
+    return Model(inputs, Linear(64, num_classes, rng=rng, dtype=dtype)(x, name="fc"))
+
+
+def unet_small(
+    num_classes: int = 2, rng: np.random.Generator | int | None = None, dtype: str = "float32"
+) -> Model:
+    """A small U-Net (Ronneberger et al. 2015) for 32x32x3 images: per-pixel class scores.
+
+    Two encoder levels ([conv 3x3 -> ReLU] x2, then maxpool 2: 16 and 32 channels), a 64-channel
+    bottleneck, and two decoder levels, each a transposed conv 2x2 (stride 2) back to the
+    finer size, concatenated with the encoder's map of that size (the skip), then [conv 3x3
+    -> ReLU] x2; a 1x1 conv gives ``num_classes`` scores per pixel: output (32, 32, classes).
+
+    Example:
+        >>> unet_small(rng=0).num_parameters()  # doctest: +SKIP
+        117058
+    """
+    rng = as_generator(rng)
+
+    def double_conv(x: SymbolicTensor, c_in: int, c_out: int) -> SymbolicTensor:
+        for c in (c_in, c_out):
+            x = ReLU()(Conv2d(c, c_out, 3, padding=1, rng=rng, dtype=dtype)(x))
+        return x
+
+    def up(c_in: int, c_out: int) -> Module:
+        return nn.ConvTranspose2d(c_in, c_out, 2, stride=2, rng=rng, dtype=dtype)  # type: ignore[attr-defined]
+
+    inputs = Input((32, 32, 3))
+    skip1 = double_conv(inputs, 3, 16)
+    skip2 = double_conv(MaxPool2d(2)(skip1), 16, 32)
+    x = double_conv(MaxPool2d(2)(skip2), 32, 64)
+    x = double_conv(Concatenate()([up(64, 32)(x), skip2]), 64, 32)
+    x = double_conv(Concatenate()([up(32, 16)(x), skip1]), 32, 16)
+    return Model(inputs, Conv2d(16, num_classes, 1, rng=rng, dtype=dtype)(x))
+
+
 #: name -> (builder, input shape (H, W, C))
-MODELS: dict[str, tuple[Callable[..., Sequential], tuple[int, int, int]]] = {
+MODELS: dict[str, tuple[Callable[..., Module], tuple[int, int, int]]] = {
     "lenet5": (lenet5, (28, 28, 1)),
     "digits-cnn": (digits_cnn, (8, 8, 1)),
     "cifar-cnn": (cifar_cnn, (32, 32, 3)),
+    "resnet-cifar": (resnet_cifar, (32, 32, 3)),
+    "unet-small": (unet_small, (32, 32, 3)),
 }
 
 
@@ -94,7 +178,7 @@ def build_model(
     num_classes: int = 10,
     rng: np.random.Generator | int | None = None,
     dtype: str = "float32",
-) -> tuple[Sequential, tuple[int, int, int]]:
+) -> tuple[Module, tuple[int, int, int]]:
     """Build the named architecture; returns ``(model, input_shape)``.
 
     Example:
@@ -106,5 +190,6 @@ def build_model(
         raise ValueError(f"unknown model {name!r}; choose from {sorted(MODELS)}")
     builder, shape = MODELS[name]
     model = builder(num_classes, rng, dtype)
-    model.input_shape = shape
+    if isinstance(model, Sequential):  # a Model's Input already gives its shape
+        model.input_shape = shape
     return model, shape

@@ -115,7 +115,7 @@ def test_unsupported_layer_is_named_with_its_position(tmp_path):
     model = gn.Sequential([gn.ReLU(), _Custom()])
     with pytest.raises(
         ValueError,
-        match=r"layer 1 \(_Custom\) cannot be exported to ONNX; supported layers: AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d",
+        match=r"layer 1 \(_Custom\) cannot be exported to ONNX; supported layers: .*AvgPool2d, .*Conv2d",
     ):
         gn.export_onnx(model, tmp_path / "m.onnx", (4, 4, 1))
     assert not (tmp_path / "m.onnx").exists()

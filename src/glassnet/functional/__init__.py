@@ -59,6 +59,12 @@ from glassnet.functional.conv_transpose import (
 from glassnet.functional.dropout import dropout_backward, dropout_forward
 from glassnet.functional.linear import linear_backward, linear_forward
 from glassnet.functional.loss import bce_with_logits, cross_entropy, mse
+from glassnet.functional.merge import (
+    add_backward,
+    add_forward,
+    concatenate_backward,
+    concatenate_forward,
+)
 from glassnet.functional.pooling import (
     avg_pool2d_backward,
     avg_pool2d_backward_chwn,
@@ -81,6 +87,10 @@ from glassnet.functional.upsample import (
 )
 
 __all__ = [
+    "add_backward",
+    "add_forward",
+    "concatenate_backward",
+    "concatenate_forward",
     "avg_pool2d_backward",
     "avg_pool2d_backward_chwn",
     "avg_pool2d_forward",

@@ -12,11 +12,13 @@ glassnet computes channels-last, ``(N, H, W, C)``; ONNX and PyTorch compute chan
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from glassnet.nn.container import Sequential, _with_position
 from glassnet.nn.layers import Conv2d, Flatten, Linear
+from glassnet.nn.model import Model
 from glassnet.nn.module import Module
 from glassnet.nn.normalization import BatchNorm1d
 
@@ -74,6 +76,84 @@ def trace_shapes(layers: Sequence[Module], input_shape: Shape) -> list[Shape]:
             layer.train(was_training)
         shapes.append(x.shape)
     return shapes
+
+
+@dataclass
+class Call:
+    """One call of a layer in a model, with containers opened up (see ``calls_of``).
+
+    Attributes:
+        name: its parameters' prefix, as in ``model.state_dict()``: ``"3"`` in a Sequential,
+            ``"conv2d_0"`` in a Model, ``"block.0"`` in a Sequential named ``block`` in a
+            Model. A layer's later calls get ``"#2"``, ``"#3"``, ... appended.
+        layer: the layer called.
+        inputs: the tensors it reads, by index; tensor 0 is the model's input.
+        shapes: their shapes, (1, ...) in glassnet's layout.
+        output: the index of the tensor it makes.
+    """
+
+    name: str
+    layer: Module
+    inputs: list[int]
+    shapes: list[Shape]
+    output: int
+
+
+def calls_of(model: Module, input_shape: Shape) -> tuple[list[Call], list[int], list[Shape]]:
+    """Every layer call of a one-input model in an order that computes it, containers opened.
+
+    A ``Sequential`` or ``Model`` (nested ones too) becomes the calls of its layers; a single
+    layer is a model of one call. Shapes come from running each call once on zeros (eval
+    mode), so a model that does not fit ``input_shape`` fails with the layer's own message.
+
+    Returns:
+        ``(calls, outputs, shapes)``: the calls, the model's output tensors by index, and
+        every tensor's shape (1, ...).
+
+    Raises:
+        ValueError: a model with several inputs.
+    """
+    shapes: list[Shape] = [(1, *input_shape)]
+    calls: list[Call] = []
+    seen: dict[int, tuple[str, int]] = {}  # id(layer) -> (name at its first call, calls)
+
+    def walk(module: Module, name: str, inputs: list[int]) -> list[int]:
+        prefix = f"{name}." if name else ""
+        if isinstance(module, Sequential):
+            t = inputs[0]
+            for i, layer in enumerate(module.layers):
+                (t,) = walk(layer, f"{prefix}{i}", [t])
+            return [t]
+        if isinstance(module, Model):
+            if len(module.inputs) != len(inputs):
+                raise ValueError(f"models with {len(module.inputs)} inputs cannot be exported")
+            ids = list(inputs)
+            for li, node_inputs in module.nodes:
+                layer_name = f"{prefix}{module.layer_names[li]}"
+                ids += walk(module.layers[li], layer_name, [ids[t] for t in node_inputs])
+            return [ids[t] for t in module.output_ids]
+        first, count = seen.get(id(module), (name, 0))
+        seen[id(module)] = (first, count + 1)
+        zeros = [np.zeros(shapes[t], _dtype_of(module)) for t in inputs]
+        was_training = module.training
+        module.eval()  # Dropout is then the identity and draws no random numbers
+        try:
+            out = module.forward(zeros if module.multi_input else zeros[0])
+        except (ValueError, TypeError) as error:
+            raise type(error)(f"layer {name} ({type(module).__name__}): {error}") from error
+        finally:
+            module.train(was_training)
+        call_name = first if count == 0 else f"{first}#{count + 1}"
+        calls.append(Call(call_name, module, inputs, [shapes[t] for t in inputs], len(shapes)))
+        shapes.append(out.shape)
+        return [len(shapes) - 1]
+
+    outputs = walk(model, "" if isinstance(model, Sequential | Model) else "0", [0])
+    return calls, outputs, shapes
+
+
+def _dtype_of(layer: Module) -> np.dtype:
+    return next((p.dtype for p in layer.parameters()), np.dtype(np.float32))
 
 
 def cross_correlation_kernel(conv: Conv2d) -> np.ndarray:

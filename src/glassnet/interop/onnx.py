@@ -1,7 +1,9 @@
 """Export a glassnet model to ONNX, the same channels-last input in, the same numbers out.
 
-One ONNX node (or two) per glassnet layer, with the layer's parameters as initializers under
-their glassnet names (``"0.weight"``, ...):
+One ONNX node (or two) per glassnet layer call, with the layer's parameters as initializers
+under their glassnet names (``"0.weight"``, ``"conv2d_0.weight"``, ...). A ``Model`` is
+exported node by node (nested ``Sequential``/``Model`` layers opened up); a layer it calls
+twice is two ONNX nodes reading one set of initializers:
 
     glassnet            ONNX (opset >= 13)
     (input NHWC)        Transpose perm=[0, 3, 1, 2]     -> NCHW, the layout ONNX convolves in
@@ -28,6 +30,9 @@ their glassnet names (``"0.weight"``, ...):
     Dropout             Identity (an exported model predicts)
     BatchNorm2d/1d      BatchNormalization (inference: the running statistics; scale 1 and
                         bias 0 without the affine step); on (N, C, H, W) or (N, F)
+    Add                 Add (a chain of them for more than two inputs)
+    Concatenate         Concat over the channels: axis=1 on 4-D maps, -1 on features
+    Identity            Identity
     (4-D output)        Transpose perm=[0, 2, 3, 1]     -> NHWC again
 
 Flatten transposes back to NHWC first, so the features come out in glassnet's (H, W, C) order
@@ -52,12 +57,12 @@ from glassnet.functional.pooling import pool_geometry
 from glassnet.functional.upsample import nearest_source, upsample_geometry
 from glassnet.interop._common import (
     Shape,
+    calls_of,
     cross_correlation_kernel,
-    layers_of,
     resolve_input_shape,
-    trace_shapes,
 )
 from glassnet.nn import layers as L
+from glassnet.nn import merge as M
 from glassnet.nn import upsampling as U
 from glassnet.nn.module import Module
 from glassnet.nn.normalization import BatchNorm1d, BatchNorm2d
@@ -82,10 +87,9 @@ def export_onnx(
     file; ``onnx.checker`` (with shape inference) validates the model before it is written.
 
     Args:
-        model: a ``Sequential`` of Conv2d, ConvTranspose2d, Upsample, MaxPool2d, AvgPool2d,
-            GlobalAvgPool2d, ReLU, LeakyReLU, Sigmoid, Tanh, Softmax, Flatten, Linear, Dropout,
-            BatchNorm2d and BatchNorm1d layers (or one such layer). BatchNorm exports as in
-            eval mode, so it needs its running statistics (``track_running_stats=True``).
+        model: a ``Sequential`` or one-input ``Model`` of the layers in the table above
+            (or one such layer). A model with several outputs gets ONNX outputs ``output_0``,
+            ``output_1``, ...; with one, ``output``.
         path: the ``.onnx`` file to write.
         input_shape: one sample's shape, ``(H, W, C)`` for images (or ``(F,)`` for a model
             that starts with Linear); by default the model's own ``input_shape``.
@@ -111,27 +115,37 @@ def export_onnx(
     newest = onnx.defs.onnx_opset_version()
     if not isinstance(opset, int) or not MIN_OPSET <= opset <= newest:
         raise ValueError(f"opset must be an int from {MIN_OPSET} to {newest}, got {opset!r}")
-    layers = layers_of(model)
     input_shape = resolve_input_shape(model, input_shape)
-    for i, layer in enumerate(layers):
-        if type(layer) not in _EXPORTERS:
+    calls, outputs, shapes = calls_of(model, input_shape)
+    for call in calls:
+        if type(call.layer) not in _EXPORTERS:
             raise ValueError(
-                f"layer {i} ({type(layer).__name__}) cannot be exported to ONNX; supported "
-                f"layers: {', '.join(sorted(cls.__name__ for cls in _EXPORTERS))}"
+                f"layer {call.name} ({type(call.layer).__name__}) cannot be exported to ONNX; "
+                f"supported layers: {', '.join(sorted(cls.__name__ for cls in _EXPORTERS))}"
             )
-    shapes = trace_shapes(layers, input_shape)
 
     graph = _Graph(onnx)
-    x = "input"
+    names = ["input"]  # each tensor's ONNX name, by index; 4-D tensors are NCHW in ONNX
     if len(input_shape) == 3:
-        x = graph.node("Transpose", [x], "input_nchw", perm=NHWC_TO_NCHW)
-    for i, layer in enumerate(layers):
-        x = _EXPORTERS[type(layer)](graph, f"{i}", layer, x, shapes[i])
-    out_shape: Shape = shapes[-1]
-    if len(out_shape) == 4:
-        graph.node("Transpose", [x], "output", perm=NCHW_TO_NHWC)
-    else:
-        graph.nodes[-1].output[0] = "output"  # the last layer's result is the model's
+        names[0] = graph.node("Transpose", ["input"], "input_nchw", perm=NHWC_TO_NCHW)
+    for call in calls:
+        xs = [names[t] for t in call.inputs]
+        many = call.layer.multi_input
+        names.append(
+            _EXPORTERS[type(call.layer)](
+                graph, call.name, call.layer, xs if many else xs[0],
+                call.shapes if many else call.shapes[0],
+            )
+        )  # fmt: skip
+    out_names = ["output"] if len(outputs) == 1 else [f"output_{i}" for i in range(len(outputs))]
+    for t, out_name in zip(outputs, out_names, strict=True):
+        if len(shapes[t]) == 4:
+            graph.node("Transpose", [names[t]], out_name, perm=NCHW_TO_NHWC)
+        elif names[t] in ("input", *out_names):  # the input itself, or an output listed twice
+            graph.node("Identity", [names[t]], out_name)
+        else:
+            graph.rename(names[t], out_name)
+            names[t] = out_name
 
     float32 = onnx.TensorProto.FLOAT
     proto = onnx.helper.make_model(
@@ -139,7 +153,10 @@ def export_onnx(
             graph.nodes,
             "glassnet",
             [onnx.helper.make_tensor_value_info("input", float32, ["N", *input_shape])],
-            [onnx.helper.make_tensor_value_info("output", float32, ["N", *out_shape[1:]])],
+            [
+                onnx.helper.make_tensor_value_info(name, float32, ["N", *shapes[t][1:]])
+                for name, t in zip(out_names, outputs, strict=True)
+            ],
             initializer=graph.initializers,
         ),
         opset_imports=[onnx.helper.make_opsetid("", opset)],
@@ -168,6 +185,13 @@ class _Graph:
         self.onnx = onnx
         self.nodes: list[Any] = []
         self.initializers: list[Any] = []
+        self._owners: dict[int, str] = {}  # id(layer) -> the name of its first call
+
+    def rename(self, old: str, new: str) -> None:
+        """Give the tensor ``old`` the name ``new`` wherever a node makes or reads it."""
+        for node in self.nodes:
+            node.output[:] = [new if o == old else o for o in node.output]
+            node.input[:] = [new if i == old else i for i in node.input]
 
     def node(self, op: str, inputs: list[str], output: str, **attrs: Any) -> str:
         """Add ``output = op(*inputs, **attrs)``; returns the output's name."""
@@ -181,10 +205,16 @@ class _Graph:
         return name
 
     def params(self, name: str, layer: Module, weight: np.ndarray) -> list[str]:
-        """The weight, and the bias if the layer has one, as initializers named like glassnet's."""
-        inputs = [self.tensor(f"{name}.weight", weight)]
-        if "bias" in layer.params:
-            inputs.append(self.tensor(f"{name}.bias", layer.params["bias"].value))
+        """The weight, and the bias if the layer has one, as initializers named like glassnet's.
+
+        A layer's first call adds them under its name; its later calls read the same ones.
+        """
+        first = self._owners.setdefault(id(layer), name)
+        inputs = [f"{first}.weight"] + ([f"{first}.bias"] if "bias" in layer.params else [])
+        if first == name:
+            self.tensor(inputs[0], weight)
+            if "bias" in layer.params:
+                self.tensor(inputs[1], layer.params["bias"].value)
         return inputs
 
 
@@ -358,6 +388,22 @@ def _batch_norm(graph: _Graph, name: str, layer: BatchNorm2d, x: str, shape: Sha
     return graph.node("BatchNormalization", [x, scale, bias, *stats], name, epsilon=layer.eps)
 
 
+def _add(graph: _Graph, name: str, layer: M.Add, xs: list[str], shapes: list[Shape]) -> str:
+    if len(xs) == 1:
+        return graph.node("Identity", xs, name)
+    out = xs[0]
+    for i, x in enumerate(xs[1:], 2):  # ONNX's Add takes two inputs: a chain, in order
+        out = graph.node("Add", [out, x], name if i == len(xs) else f"{name}_sum{i}")
+    return out
+
+
+def _concatenate(
+    graph: _Graph, name: str, layer: M.Concatenate, xs: list[str], shapes: list[Shape]
+) -> str:
+    # glassnet's channels are the last axis of NHWC, which is axis 1 in NCHW
+    return graph.node("Concat", xs, name, axis=1 if len(shapes[0]) == 4 else -1)
+
+
 _EXPORTERS: dict[type[Module], Callable[..., str]] = {
     L.Conv2d: _conv,
     U.ConvTranspose2d: _conv_transpose,
@@ -375,4 +421,7 @@ _EXPORTERS: dict[type[Module], Callable[..., str]] = {
     L.Linear: _linear,
     BatchNorm2d: _batch_norm,
     BatchNorm1d: _batch_norm,
+    M.Add: _add,
+    M.Concatenate: _concatenate,
+    M.Identity: _elementwise("Identity"),
 }

@@ -26,6 +26,7 @@ import numpy as np
 from glassnet.io.errors import ModelFileError, name_list, shorten
 from glassnet.io.safetensors import parse_json, read_file, read_header, save_file
 from glassnet.nn.container import Sequential
+from glassnet.nn.model import Model
 from glassnet.nn.module import LAYER_REGISTRY, Module, layer_from_config
 
 FORMAT = "glassnet"
@@ -232,15 +233,15 @@ def _build(architecture: Any, name: str, file_elements: int) -> Module:
 def _count(spec: Any, name: str, where: str) -> int:
     """How many numbers building ``spec`` would allocate, from its config alone.
 
-    A nested ``Sequential`` counts its layers. A malformed spec counts 0: building it fails
-    with the more helpful message.
+    A nested ``Sequential`` or ``Model`` counts its layers. A malformed spec counts 0: building
+    it fails with the more helpful message.
     """
     named = isinstance(spec, dict) and isinstance(spec.get("class"), str)
     cls = LAYER_REGISTRY.get(spec["class"]) if named else None
     if cls is None:
         return 0
     config = spec.get("config")
-    if issubclass(cls, Sequential):
+    if issubclass(cls, Sequential | Model):
         layers = config.get("layers") if isinstance(config, dict) else None
         return sum(_count(s, name, where) for s in layers) if isinstance(layers, list) else 0
     try:

@@ -1,4 +1,4 @@
-"""Layers, the ``Sequential`` model and losses: thin shells around ``glassnet.functional``.
+"""Layers, the ``Sequential`` and graph ``Model`` containers and losses, around ``functional``.
 
 Every name here is importable from ``glassnet.nn`` as in PyTorch's ``torch.nn``::
 
@@ -6,6 +6,7 @@ Every name here is importable from ``glassnet.nn`` as in PyTorch's ``torch.nn``:
 """
 
 from glassnet.nn.container import Sequential
+from glassnet.nn.graph import Input
 from glassnet.nn.layers import (
     AvgPool2d,
     Conv2d,
@@ -21,23 +22,30 @@ from glassnet.nn.layers import (
     Tanh,
 )
 from glassnet.nn.loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
+from glassnet.nn.merge import Add, Concatenate, Identity
+from glassnet.nn.model import Model
 from glassnet.nn.module import Module, Parameter
 from glassnet.nn.normalization import BatchNorm1d, BatchNorm2d
 
 __all__ = [
+    "Add",
     "AvgPool2d",
     "BCEWithLogitsLoss",
     "BatchNorm1d",
     "BatchNorm2d",
+    "Concatenate",
     "Conv2d",
     "CrossEntropyLoss",
     "Dropout",
     "Flatten",
     "GlobalAvgPool2d",
+    "Identity",
+    "Input",
     "LeakyReLU",
     "Linear",
     "MSELoss",
     "MaxPool2d",
+    "Model",
     "Module",
     "Parameter",
     "ReLU",

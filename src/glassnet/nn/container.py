@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from glassnet.functional._windows import to_chwn, to_nhwc
+from glassnet.nn import layout
 from glassnet.nn.layers import MaxPool2d, ReLU
 from glassnet.nn.module import Module, Parameter, layer_from_config
 from glassnet.nn.validation import check_array, check_finite, check_shape
@@ -75,23 +75,17 @@ class Sequential(Module):
                 f", got {x.shape}"
             )
         check_finite(x, "Sequential input")
-        chwn = False  # is x an image batch in the compute layout (C, H, W, N)?
-        #: per step, in the order run: (layer index, input in the compute layout, output too)
-        self._trace: list[tuple[int, bool, bool]] = []
+        chwn = False  # is x, if an image batch, in the compute layout (C, H, W, N)?
+        trace = []  # per step, in the order run: (layer index, ran in the compute layout)
+        caches: list[Any] = [None] * len(self.layers)
         for i in self._run_order():
             layer = self.layers[i]
-            use_chwn = layer.compute_layout and x.ndim == 4
-            if use_chwn and not chwn:
-                x = to_chwn(x)  # the first image layer: (N, H, W, C) -> (C, H, W, N)
-            elif not use_chwn and chwn:
-                x = to_nhwc(x)  # a layer that needs the public layout
-            x = _with_position(i, layer, layer.forward_chwn if use_chwn else layer.forward, x)
-            out_chwn = use_chwn and x.ndim == 4
-            self._trace.append((i, use_chwn, out_chwn))
-            chwn = out_chwn
-        out = to_nhwc(x) if chwn else x
-        self._out_shape = out.shape
-        return out
+            x, chwn = _with_position(i, layer, layout.forward, layer, [x], [chwn])
+            trace.append((i, chwn))
+            caches[i] = layer._call_state()
+        # the layers' caches travel with this call's, so that a Sequential called twice in a
+        # graph (or a layer in it called elsewhere too) still runs each backward on its own call
+        return self._keep(layout.convert(x, chwn, False), (trace, caches))
 
     def _run_order(self) -> list[int]:
         """The layer indices in the order forward runs them.
@@ -123,28 +117,24 @@ class Sequential(Module):
                 are skipped, and ``None`` is returned. For LeNet-5 this saves the first
                 convolution's input gradient.
         """
-        trace = getattr(self, "_trace", None)
-        if trace is None:
-            raise RuntimeError("Sequential.backward called before forward: run forward(x) first")
+        trace, caches = self._take_cache()
         dout = self._check_dout(dout)
         check_finite(dout, "Sequential.backward")
         first = 0 if input_grad else next((i for i, l in enumerate(self.layers) if l.params), 0)
         chwn = False  # dout arrives in the public layout
-        for i, in_chwn, out_chwn in reversed(trace):
+        for i, ran_chwn in reversed(trace):
             if i < first:
                 break  # no parameters before the first layer that has some
             layer = self.layers[i]
-            if dout.ndim == 4 and out_chwn != chwn:
-                dout = to_chwn(dout) if out_chwn else to_nhwc(dout)
-            if in_chwn:
-                wants_dx = input_grad or i > first
-                dout = _with_position(i, layer, layer.backward_chwn, dout, wants_dx)
-            else:
-                dout = _with_position(i, layer, layer.backward, dout)
-            chwn = in_chwn and dout is not None and dout.ndim == 4
+            layer._set_call_state(caches[i])
+            wants_dx = input_grad or i > first
+            dxs = _with_position(i, layer, layout.backward, layer, dout, chwn, ran_chwn, wants_dx)
+            if dxs is None:
+                return None
+            dout, chwn = dxs[0], ran_chwn
         if not input_grad:
             return None
-        return to_nhwc(dout) if chwn else dout
+        return layout.convert(dout, chwn, False)
 
     def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
         for i, layer in enumerate(self.layers):

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from glassnet.nn.validation import check_array, check_float_dtype
+from glassnet.nn.graph import call_symbolic, is_symbolic
 
 #: Every Module subclass by class name, so that a JSON config can name the layer to build.
 LAYER_REGISTRY: dict[str, type[Module]] = {}
@@ -72,6 +73,7 @@ class Module:
 
     def __init__(self) -> None:
         self.params: dict[str, Parameter] = {}
+        #: non-trainable state that travels with the weights (e.g. running statistics)
         self.buffers: dict[str, np.ndarray] = {}
         self.training = True
         self._cache: Any = None
@@ -99,7 +101,23 @@ class Module:
         """``backward`` in the compute layout; ``input_grad=False`` may skip ``dL/dx`` (None)."""
         raise NotImplementedError(f"{type(self).__name__} has no compute-layout backward")
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
+    #: Whether ``forward`` takes a list of arrays (``Add``, ``Concatenate``) and ``backward``
+    #: returns a list of gradients, one per input.
+    multi_input: ClassVar[bool] = False
+
+    def __call__(self, x: Any, name: str | None = None) -> Any:
+        """``forward(x)`` on arrays; on symbolic tensors (``gn.Input``), a node of a graph.
+
+        Args:
+            x: an array (or a list for ``multi_input`` layers); or a ``SymbolicTensor``
+                (a list of them), which records this call in a graph for ``gn.Model``.
+            name: with symbolic tensors only, the layer's name in the model (its parameters
+                are then ``"<name>.weight"``, ...); see ``glassnet.nn.model``.
+        """
+        if is_symbolic(x):
+            return call_symbolic(self, x, name)
+        if name is not None:
+            raise TypeError("name= is only taken when calling a layer on symbolic tensors")
         return self.forward(x)
 
     def _keep(self, out: np.ndarray, cache: Any) -> np.ndarray:
@@ -107,6 +125,14 @@ class Module:
         self._cache = cache
         self._out_shape = out.shape
         return out
+
+    def _call_state(self) -> tuple[Any, tuple[int, ...] | None]:
+        """What the last ``forward`` left for ``backward``; a graph keeps it per call, so that
+        one layer object called twice runs each backward on its own call."""
+        return self._cache, self._out_shape
+
+    def _set_call_state(self, state: tuple[Any, tuple[int, ...] | None]) -> None:
+        self._cache, self._out_shape = state
 
     def _take_cache(self) -> Any:
         """The cache of the last ``forward``; a clear error if there was none."""
@@ -137,6 +163,10 @@ class Module:
     def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
         for name, p in self.params.items():
             yield prefix + name, p
+
+    def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, np.ndarray]]:
+        for name, b in self.buffers.items():
+            yield prefix + name, b
 
     def parameters(self) -> list[Parameter]:
         return [p for _, p in self.named_parameters()]

@@ -86,7 +86,7 @@ def save_checkpoint(
     metadata = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "architecture": json.dumps({"class": "Sequential", "config": model.get_config()}),
+        "architecture": json.dumps({"class": type(model).__name__, "config": model.get_config()}),
         "optimizer": json.dumps({k: opt_state[k] for k in ("class", "hyper", "steps")}),
         "training": json.dumps(training),
     }
