@@ -109,7 +109,7 @@ def resnet_cifar(
         return Conv2d(c_in, c_out, k, stride, padding=k // 2, bias=False, rng=rng, dtype=dtype)
 
     def bn(channels: int) -> Module:
-        return nn.BatchNorm2d(channels).astype(dtype)  # type: ignore[attr-defined]
+        return nn.BatchNorm2d(channels).astype(dtype)
 
     def block(x: SymbolicTensor, c_in: int, c_out: int, stride: int, name: str) -> SymbolicTensor:
         h = ReLU()(
@@ -152,7 +152,7 @@ def unet_small(
         return x
 
     def up(c_in: int, c_out: int) -> Module:
-        return nn.ConvTranspose2d(c_in, c_out, 2, stride=2, rng=rng, dtype=dtype)  # type: ignore[attr-defined]
+        return nn.ConvTranspose2d(c_in, c_out, 2, stride=2, rng=rng, dtype=dtype)
 
     inputs = Input((32, 32, 3))
     skip1 = double_conv(inputs, 3, 16)

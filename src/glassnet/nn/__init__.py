@@ -26,6 +26,7 @@ from glassnet.nn.merge import Add, Concatenate, Identity
 from glassnet.nn.model import Model
 from glassnet.nn.module import Module, Parameter
 from glassnet.nn.normalization import BatchNorm1d, BatchNorm2d
+from glassnet.nn.upsampling import ConvTranspose2d, Upsample
 
 __all__ = [
     "Add",
@@ -35,6 +36,7 @@ __all__ = [
     "BatchNorm2d",
     "Concatenate",
     "Conv2d",
+    "ConvTranspose2d",
     "CrossEntropyLoss",
     "Dropout",
     "Flatten",
@@ -53,4 +55,5 @@ __all__ = [
     "Sigmoid",
     "Softmax",
     "Tanh",
+    "Upsample",
 ]

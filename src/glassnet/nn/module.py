@@ -12,8 +12,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from glassnet.nn.validation import check_array, check_float_dtype
 from glassnet.nn.graph import call_symbolic, is_symbolic
+from glassnet.nn.validation import check_array, check_float_dtype
 
 #: Every Module subclass by class name, so that a JSON config can name the layer to build.
 LAYER_REGISTRY: dict[str, type[Module]] = {}
@@ -163,10 +163,6 @@ class Module:
     def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
         for name, p in self.params.items():
             yield prefix + name, p
-
-    def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, np.ndarray]]:
-        for name, b in self.buffers.items():
-            yield prefix + name, b
 
     def parameters(self) -> list[Parameter]:
         return [p for _, p in self.named_parameters()]

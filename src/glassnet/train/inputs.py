@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from glassnet.nn.container import Sequential
+from glassnet.nn.module import Module
 from glassnet.optim import Optimizer
 
 
@@ -33,8 +33,10 @@ def check_model_and_optimizer(model: object, optimizer: object) -> None:
     An optimizer built from another model's parameters would step those and leave this model
     untrained, without a word.
     """
-    if not isinstance(model, Sequential):
-        raise TypeError(f"model must be a glassnet Sequential, got {type(model).__name__}")
+    if not isinstance(model, Module):
+        raise TypeError(
+            f"model must be a glassnet model (gn.Sequential, gn.Model), got {type(model).__name__}"
+        )
     if not isinstance(optimizer, Optimizer):
         raise TypeError(
             "optimizer must be a glassnet optimizer (gn.SGD, gn.Adam, gn.AdamW), "
@@ -50,7 +52,7 @@ def check_model_and_optimizer(model: object, optimizer: object) -> None:
         )
 
 
-def check_images(images: object, argument: str, model: Sequential) -> np.ndarray:
+def check_images(images: object, argument: str, model: Module) -> np.ndarray:
     """``images`` as an array ``(N, ...)`` the model can take: uint8, or finite scaled floats.
 
     Refused: no images; integers other than uint8 (int64 0-255 would train unscaled); floats

@@ -23,8 +23,8 @@ from tqdm import tqdm
 from glassnet.data.batching import as_arrays, iterate_batches, num_batches
 from glassnet.data.dataset import Dataset, to_float32
 from glassnet.functional.activation import softmax_forward
-from glassnet.nn.container import Sequential
 from glassnet.nn.loss import CrossEntropyLoss
+from glassnet.nn.module import Module
 from glassnet.optim import Optimizer
 from glassnet.train.checkpoint import (
     TrainingState,
@@ -52,7 +52,7 @@ class TrainingDiverged(RuntimeError):
 
 
 def train_step(
-    model: Sequential,
+    model: Module,
     loss_fn: CrossEntropyLoss,
     optimizer: Optimizer,
     x: np.ndarray,
@@ -82,7 +82,7 @@ def train_step(
 
 
 def _labelled(
-    model: Sequential, data: Dataset | tuple[np.ndarray, np.ndarray], argument: str
+    model: Module, data: Dataset | tuple[np.ndarray, np.ndarray], argument: str
 ) -> tuple[np.ndarray, np.ndarray]:
     """Checked images and int64 labels of ``data``, the labels within the model's outputs."""
     images, labels = as_arrays(data)
@@ -128,7 +128,7 @@ class Evaluation:
         return "\n".join(lines)
 
 
-def predict_logits(model: Sequential, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:
+def predict_logits(model: Module, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:
     """Raw scores ``(N, K)`` for a stack of images, in eval mode, a batch at a time.
 
     Raises:
@@ -149,7 +149,7 @@ def predict_logits(model: Sequential, images: np.ndarray, batch_size: int = 1000
     return np.concatenate(chunks)
 
 
-def predict(model: Sequential, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:
+def predict(model: Module, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:
     """Class probabilities ``softmax(model(x))`` for each image.
 
     Args:
@@ -176,7 +176,7 @@ def predict(model: Sequential, images: np.ndarray, batch_size: int = 1000) -> np
 
 
 def evaluate(
-    model: Sequential,
+    model: Module,
     data: Dataset | tuple[np.ndarray, np.ndarray],
     batch_size: int = 1000,
     classes: list[str] | None = None,
@@ -213,7 +213,7 @@ def evaluate(
 
 
 def fit(
-    model: Sequential,
+    model: Module,
     train: Dataset | tuple[np.ndarray, np.ndarray],
     optimizer: Optimizer,
     *,
