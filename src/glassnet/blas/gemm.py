@@ -1,4 +1,5 @@
-"""``out = a @ b`` or ``out += a @ b`` as one BLAS call, on views NumPy's matmul cannot add into.
+"""Matrix products on the BLAS that runs glassnet's (``glassnet.blas.choice``), and
+``out = a @ b`` or ``out += a @ b`` as one BLAS call, on views NumPy's matmul cannot add into.
 
 BLAS's matrix product is ``C = alpha * A @ B + beta * C``; NumPy's ``matmul`` always uses
 ``beta = 0``, so a sum of products ``sum_m A_m @ B_m`` costs a temporary and an addition per
@@ -6,55 +7,42 @@ term, each a full pass over ``C`` in memory. With ``beta = 1`` the sum is added 
 product's own loops while each block of ``C`` is in the cache. glassnet's convolutions use it
 to sum their kernel rows (``glassnet.functional.conv``).
 
-``matmul_into`` calls ``cblas_sgemm`` / ``cblas_dgemm`` of the OpenBLAS NumPy loaded, when
-there is one and every operand is a strided matrix BLAS accepts; otherwise it computes the same
-sum with NumPy (``accumulating_in_blas`` says which).
+``matmul_into`` calls ``cblas_sgemm`` / ``cblas_dgemm`` of the OpenBLAS glassnet's products
+run on (NumPy's own, or glassnet's private copy), when there is one and every operand is a
+strided matrix BLAS accepts; otherwise it computes the same sum with NumPy
+(``accumulating_in_blas`` says which). ``matmul`` is ``a @ b`` on that same library, so that
+with a private copy every product of a model runs on it and NumPy's threads stay idle.
 """
 
 from __future__ import annotations
 
-import ctypes
-import functools
 from collections.abc import Callable
 
 import numpy as np
 
-from glassnet.blas.openblas import numpy_openblas
+from glassnet.blas.choice import selected
+from glassnet.blas.openblas import OpenBLAS, numpy_openblas
 
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
-_NAMES = {"f": "sgemm", "d": "dgemm"}  # by dtype.char: float32, float64
 
 
-#: The largest size or leading dimension the BLAS integers hold, by dtype character.
-_INDEX_MAX: dict[str, int] = {}
-
-
-@functools.cache
-def _cblas_gemm(char: str) -> Callable[..., None] | None:
-    """NumPy's OpenBLAS's ``cblas_?gemm`` for a dtype character, with its argument types."""
-    blas = numpy_openblas()
-    if blas is None or char not in _NAMES:
-        return None
-    name = _NAMES[char]
-    wide = "USE64BITINT" in blas.config().split()
-    index = ctypes.c_int64 if wide else ctypes.c_int
-    _INDEX_MAX[char] = 2**63 - 1 if wide else 2**31 - 1
-    scalar = ctypes.c_float if char == "f" else ctypes.c_double
-    enum, pointer = ctypes.c_int, ctypes.c_void_p
-    function = blas.exported(f"scipy_cblas_{name}64_", f"cblas_{name}64_",
-                             f"scipy_cblas_{name}", f"cblas_{name}")  # fmt: skip
-    if function is not None:
-        # (order, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
-        function.argtypes = [enum, enum, enum, index, index, index, scalar, pointer, index,
-                             pointer, index, scalar, pointer, index]  # fmt: skip
-        function.restype = None
-    return function  # type: ignore[no-any-return]
+def _products_blas() -> OpenBLAS | None:
+    """The OpenBLAS to call; a private copy first takes NumPy's thread count (which the user
+    may have changed since, e.g. with threadpoolctl)."""
+    selection = selected()
+    if selection.private:
+        numpy_blas = numpy_openblas()
+        threads = numpy_blas.threads() if numpy_blas is not None else 1
+        if selection.blas.threads() != threads:  # type: ignore[union-attr]
+            selection.blas.set_threads(threads)  # type: ignore[union-attr]
+    return selection.blas
 
 
 def accumulating_in_blas(dtype: np.dtype | type) -> bool:
     """Whether ``matmul_into`` adds into its output inside BLAS for ``dtype`` (else NumPy)."""
     dtype = np.dtype(dtype)
-    return dtype.isnative and _cblas_gemm(dtype.char) is not None
+    blas = _products_blas()
+    return dtype.isnative and blas is not None and blas.gemm(dtype.char) is not None
 
 
 def _as_blas_matrix(x: np.ndarray) -> tuple[int, int] | None:
@@ -76,7 +64,8 @@ def _blas_call(
     dimension)``, or None where NumPy must do the product: no BLAS for the dtype, mixed,
     non-native or unaligned data, a read-only or overlapping output, empty sides, or sizes
     past the build's integers."""
-    gemm = _cblas_gemm(out.dtype.char)
+    blas = _products_blas()
+    gemm = None if blas is None else blas.gemm(out.dtype.char)
     if gemm is None or not a.dtype == b.dtype == out.dtype or not out.dtype.isnative:
         return None
     if not (out.flags.writeable and a.flags.aligned and b.flags.aligned and out.flags.aligned):
@@ -89,7 +78,7 @@ def _blas_call(
     if layouts[2][0] != _NO_TRANS:
         return None
     largest = max(*a.shape, *b.shape, *(ld for _, ld in layouts))
-    if largest > _INDEX_MAX[out.dtype.char]:
+    if largest > blas.index_max:  # type: ignore[union-attr]
         return None
     return gemm, layouts  # type: ignore[return-value]
 
@@ -124,3 +113,24 @@ def matmul_into(a: np.ndarray, b: np.ndarray, out: np.ndarray, accumulate: bool 
     gemm, ((trans_a, lda), (trans_b, ldb), (_, ldc)) = call
     gemm(_ROW_MAJOR, trans_a, trans_b, M, N, K, 1.0, a.ctypes.data, lda, b.ctypes.data, ldb,
          1.0 if accumulate else 0.0, out.ctypes.data, ldc)  # fmt: skip
+
+
+def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` on the BLAS that runs glassnet's products (``glassnet.blas.status()``).
+
+    With NumPy's own library that is NumPy's ``a @ b``; with glassnet's private copy, one
+    ``cblas_?gemm`` call on it (``matmul_into``).
+
+    Shape:
+        a: (M, K); b: (K, N) or (K,); returns (M, N) or (M,).
+
+    Example:
+        >>> matmul(np.array([[1.0, 2.0], [3.0, 4.0]]), np.array([1.0, 1.0]))
+        array([3., 7.])
+    """
+    if not selected().private:
+        return a @ b
+    vector = b.ndim == 1
+    out = np.empty((a.shape[0], 1 if vector else b.shape[1]), dtype=np.result_type(a, b))
+    matmul_into(a, b.reshape(-1, 1) if vector else b, out)
+    return out[:, 0] if vector else out

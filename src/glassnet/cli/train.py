@@ -213,7 +213,6 @@ def run(args: argparse.Namespace) -> int:
         s["schedule"], **({"epochs": s["epochs"]} if s["schedule"] == "cosine" else {})
     )
     checkpoint = out / "checkpoint.safetensors"
-    gn.blas.ensure_tuned()
     print(
         f"training {s['model']} ({model.num_parameters():,} parameters) on {s['dataset']}: "
         f"{len(train)} train, {len(val) if val else 0} validation, {len(test)} test images; "
