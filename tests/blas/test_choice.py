@@ -311,3 +311,48 @@ def test_import_glassnet_alone_loads_no_private_copy():
         print(choice._state["selection"], choice._copies)
     """
     assert run_python(code, GLASSNET_BLAS="Haswell").split() == ["None", "{}"]
+
+
+@needs_private
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    ("c_in", "c_out", "stride"), [(1, 6, 1), (6, 16, 1), (8, 8, 1), (3, 5, 2)]
+)  # first layers (a product per window entry), the row shift, the input gradient as a
+# convolution (C_in >= C_out), im2col's one product (stride 2)
+def test_conv_and_linear_on_a_private_copy_equal_numpys_products(dtype, c_in, c_out, stride):
+    from glassnet import functional as F
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((4, 9, 10, c_in)).astype(dtype)
+    w = rng.standard_normal((c_out, c_in, 3, 3)).astype(dtype)
+    dense_x, dense_w = rng.standard_normal((5, 7)).astype(dtype), rng.standard_normal((3, 7))
+    dense_w = dense_w.astype(dtype)
+
+    def products():
+        out, cache = F.conv2d_forward(x, w, None, stride, 1)
+        dense, dense_cache = F.linear_forward(dense_x, dense_w)
+        return (out, *F.conv2d_backward(np.ones_like(out), cache), dense,
+                *F.linear_backward(np.ones_like(dense), dense_cache, dense_w))  # fmt: skip
+
+    with blas.using("numpy"):
+        expected = products()
+    with blas.using("Haswell") as status:
+        assert status.private
+        calls = []
+        copy = choice.selected().blas
+        for routine in ("gemm", "gemv"):
+            real = getattr(copy, routine)
+
+            def spy(char, real=real, routine=routine):
+                function = real(char)
+                return lambda *args: (calls.append(routine), function(*args))[1]
+
+            copy.__dict__[routine] = spy
+        try:
+            got = products()
+        finally:
+            copy.__dict__.pop("gemm"), copy.__dict__.pop("gemv")
+    assert calls.count("gemm") >= 4  # forward, both gradients, the dense layer's three
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    for g, e in zip(got, expected, strict=True):
+        np.testing.assert_allclose(g, e, rtol=tol, atol=tol * np.abs(e).max())

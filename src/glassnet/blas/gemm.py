@@ -130,7 +130,41 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """
     if not selected().private:
         return a @ b
-    vector = b.ndim == 1
-    out = np.empty((a.shape[0], 1 if vector else b.shape[1]), dtype=np.result_type(a, b))
-    matmul_into(a, b.reshape(-1, 1) if vector else b, out)
-    return out[:, 0] if vector else out
+    if b.ndim == 1:
+        return _matvec(a, b)
+    out = np.empty((a.shape[0], b.shape[1]), dtype=np.result_type(a, b))
+    matmul_into(a, b, out)
+    return out
+
+
+def _matvec(a: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """``a @ x`` as one ``cblas_?gemv`` where BLAS takes the operands, else NumPy's.
+
+    A product with one column is a matrix-vector product: as a matrix product OpenBLAS would
+    copy all of ``a`` into its packing buffers first (LeNet-5's first weight gradient: 25 of
+    them per step, each over a (6, 100352) matrix).
+    """
+    blas = _products_blas()
+    gemv = None if blas is None else blas.gemv(a.dtype.char)
+    layout, step = _as_blas_matrix(a), x.strides[0] // x.itemsize
+    takes = (
+        blas is not None
+        and gemv is not None
+        and layout is not None
+        and a.dtype == x.dtype
+        and a.dtype.isnative
+        and a.flags.aligned
+        and x.flags.aligned
+        and 0 not in a.shape
+        and x.strides[0] > 0
+        and x.strides[0] % x.itemsize == 0
+        and max(*a.shape, layout[1], step) <= blas.index_max
+    )
+    if not takes:
+        return a @ x
+    (M, N), (trans, lda) = a.shape, layout  # type: ignore[misc]
+    y = np.empty(M, dtype=a.dtype)
+    rows, cols = (M, N) if trans == _NO_TRANS else (N, M)  # as stored, row-major
+    gemv(_ROW_MAJOR, trans, rows, cols, 1.0, a.ctypes.data, lda, x.ctypes.data, step,  # type: ignore[misc]
+         0.0, y.ctypes.data, 1)  # fmt: skip
+    return y

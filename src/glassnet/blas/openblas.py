@@ -27,7 +27,7 @@ _NAME_FORMS = (
     ("openblas_", "64_"),
     ("openblas_", ""),
 )
-_GEMM_NAMES = {"f": "sgemm", "d": "dgemm"}  # by dtype.char: float32, float64
+_PRECISIONS = {"f": "s", "d": "d"}  # BLAS's letter by dtype.char: float32, float64
 
 #: ``OPENBLAS_CORETYPE`` is read while a private copy loads: one load at a time.
 _load_lock = threading.Lock()
@@ -52,7 +52,7 @@ class OpenBLAS:
         #: The largest size or leading dimension the build's BLAS integers hold.
         self.index_max = 2**63 - 1 if wide else 2**31 - 1
         self._index = ctypes.c_int64 if wide else ctypes.c_int
-        self._gemms: dict[str, Callable[..., None] | None] = {}
+        self._routines: dict[tuple[str, str], Callable[..., None] | None] = {}
 
     def exported(self, *symbols: str) -> Any:
         """The first of ``symbols`` the library exports, as a ctypes function, or None (builds
@@ -95,21 +95,32 @@ class OpenBLAS:
 
     def gemm(self, char: str) -> Callable[..., None] | None:
         """Its ``cblas_?gemm`` for a dtype character (``"f"``, ``"d"``), with argument types;
-        None for other dtypes or where it exports none."""
-        if char not in self._gemms:
-            self._gemms[char] = self._cblas_gemm(char) if char in _GEMM_NAMES else None
-        return self._gemms[char]
+        None for other dtypes or where it exports none. Arguments: (order, transA, transB, M,
+        N, K, alpha, A, lda, B, ldb, beta, C, ldc)."""
+        return self._cblas("gemm", char, "eeeiiispipispi")
 
-    def _cblas_gemm(self, char: str) -> Callable[..., None] | None:
-        name = _GEMM_NAMES[char]
+    def gemv(self, char: str) -> Callable[..., None] | None:
+        """Its ``cblas_?gemv``, as ``gemm``. Arguments: (order, transA, M, N, alpha, A, lda,
+        x, incx, beta, y, incy)."""
+        return self._cblas("gemv", char, "eeiispipispi")
+
+    def _cblas(self, routine: str, char: str, signature: str) -> Callable[..., None] | None:
+        """``cblas_?<routine>``; ``signature`` spells its arguments: e an enum, i an integer (a
+        size, a leading dimension, an increment), s a scalar, p a pointer."""
+        if (routine, char) not in self._routines:
+            self._routines[routine, char] = self._lookup(routine, char, signature)
+        return self._routines[routine, char]
+
+    def _lookup(self, routine: str, char: str, signature: str) -> Callable[..., None] | None:
+        if char not in _PRECISIONS:
+            return None
+        name = f"{_PRECISIONS[char]}{routine}"
         function = self.exported(f"scipy_cblas_{name}64_", f"cblas_{name}64_",
                                  f"scipy_cblas_{name}", f"cblas_{name}")  # fmt: skip
         if function is not None:
-            index, enum, pointer = self._index, ctypes.c_int, ctypes.c_void_p
             scalar = ctypes.c_float if char == "f" else ctypes.c_double
-            # (order, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
-            function.argtypes = [enum, enum, enum, index, index, index, scalar, pointer, index,
-                                 pointer, index, scalar, pointer, index]  # fmt: skip
+            types = {"e": ctypes.c_int, "i": self._index, "s": scalar, "p": ctypes.c_void_p}
+            function.argtypes = [types[letter] for letter in signature]
             function.restype = None
         return function  # type: ignore[no-any-return]
 
