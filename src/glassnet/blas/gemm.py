@@ -122,14 +122,15 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     ``cblas_?gemm`` call on it (``matmul_into``).
 
     Shape:
-        a: (M, K); b: (K, N) or (K,); returns (M, N) or (M,).
+        a: (M, K); b: (K, N) or (K,); returns (M, N) or (M,). Other shapes are NumPy's
+        ``a @ b``.
 
     Example:
         >>> matmul(np.array([[1.0, 2.0], [3.0, 4.0]]), np.array([1.0, 1.0]))
         array([3., 7.])
     """
-    if not selected().private:
-        return a @ b
+    if not selected().private or a.ndim != 2 or b.ndim not in (1, 2):
+        return a @ b  # NumPy's library, or stacks of products: NumPy's broadcasting
     if b.ndim == 1:
         return _matvec(a, b)
     out = np.empty((a.shape[0], b.shape[1]), dtype=np.result_type(a, b))
