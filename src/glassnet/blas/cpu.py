@@ -29,9 +29,9 @@ def preferred_kernels(cpuinfo: str | None = None) -> str | None:
     """The kernel set ``PREFERRED_KERNELS`` names for this CPU, or None (OpenBLAS's own).
 
     Example:
-        >>> preferred_kernels("vendor_id : AuthenticAMD\ncpu family : 25\nflags : avx2 avx512f\n")
+        >>> preferred_kernels("vendor_id : AuthenticAMD\\ncpu family : 25\\nflags : avx512f\\n")
         'Haswell'
-        >>> preferred_kernels("vendor_id : GenuineIntel\ncpu family : 6\nflags : avx2 avx512f\n")
+        >>> preferred_kernels("vendor_id : GenuineIntel\\ncpu family : 6\\nflags : avx512f\\n")
     """
     flags = cpu_flags(cpuinfo)
     vendor, family = _field(cpuinfo, "vendor_id"), _field(cpuinfo, "cpu family")
