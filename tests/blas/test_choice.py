@@ -356,3 +356,14 @@ def test_conv_and_linear_on_a_private_copy_equal_numpys_products(dtype, c_in, c_
     tol = 1e-5 if dtype == np.float32 else 1e-12
     for g, e in zip(got, expected, strict=True):
         np.testing.assert_allclose(g, e, rtol=tol, atol=tol * np.abs(e).max())
+
+
+@needs_private
+def test_each_kernel_set_gets_its_own_copy_and_keeps_it():
+    if "SkylakeX" not in runnable_kernels(cpu_flags()):
+        pytest.skip("this CPU cannot run SkylakeX kernels")
+    # two copies in one process: the loader must not take the second for the first
+    haswell, skylake = blas.use("Haswell"), blas.use("SkylakeX")
+    assert (haswell.kernels, skylake.kernels) == ("Haswell", "SkylakeX")
+    assert blas.use("Haswell").kernels == "Haswell"
+    assert choice._copies["Haswell"] is choice.selected().blas  # loaded once

@@ -101,9 +101,9 @@ def test_a_read_only_output_is_refused_as_numpy_refuses_it(blas_calls):
 
 def test_sizes_past_the_builds_integers_go_through_numpy(monkeypatch, blas_calls):
     a, b = operands(np.float32)
-    if gemm._products_blas() is None:
+    if gemm.products_blas() is None:
         pytest.skip("NumPy's BLAS is not an OpenBLAS glassnet calls")
-    monkeypatch.setattr(gemm._products_blas(), "index_max", 8)  # as if its integers held 8
+    monkeypatch.setattr(gemm.products_blas(), "index_max", 8)  # as if its integers held 8
     matmul_into(a, b, np.zeros((7, 11), np.float32))
     assert blas_calls == []
 

@@ -95,6 +95,18 @@ def selected() -> Selection:
     return selection  # type: ignore[return-value]
 
 
+def products_blas() -> OpenBLAS | None:
+    """The OpenBLAS glassnet's products call now (``selected``), or None; a private copy first
+    takes NumPy's thread count, which the user may have changed since (threadpoolctl...)."""
+    selection = selected()
+    if selection.private and selection.blas is not None:
+        numpy_blas = numpy_openblas()
+        threads = numpy_blas.threads() if numpy_blas is not None else 1
+        if selection.blas.threads() != threads:
+            selection.blas.set_threads(threads)
+    return selection.blas
+
+
 def use(setting: str) -> BlasStatus:
     """Choose the BLAS for glassnet's products in this process, over ``GLASSNET_BLAS``.
 
@@ -114,7 +126,8 @@ def use(setting: str) -> BlasStatus:
     Example:
         >>> import glassnet as gn
         >>> print(gn.blas.use("numpy"))  # doctest: +SKIP
-        NumPy's OpenBLAS 0.3.31.188.0, SkylakeX kernels, 2 threads (gn.blas.use("numpy"))
+        NumPy's OpenBLAS 0.3.31.188.0, SkylakeX kernels, 2 threads (gn.blas.use("numpy"):
+        NumPy's own library, as it is)
     """
     if not isinstance(setting, str):
         raise TypeError(f"use: setting must be a string, got {type(setting).__name__}")
@@ -152,9 +165,8 @@ def status() -> BlasStatus:
         NumPy's OpenBLAS 0.3.31.188.0, SkylakeX kernels, 2 threads (as OpenBLAS detected them;
         glassnet prefers no other kernels on this CPU)
     """
-    selection, numpy_blas = selected(), numpy_openblas()
+    selection, blas, numpy_blas = selected(), products_blas(), numpy_openblas()
     numpy_kernels = numpy_blas.corename() if numpy_blas is not None else None
-    blas = selection.blas
     if blas is None:
         return BlasStatus(numpy_blas_name(), None, None, None, False, selection.reason)
     owner = "glassnet's private copy of OpenBLAS" if selection.private else "NumPy's OpenBLAS"

@@ -20,28 +20,15 @@ from collections.abc import Callable
 
 import numpy as np
 
-from glassnet.blas.choice import selected
-from glassnet.blas.openblas import OpenBLAS, numpy_openblas
+from glassnet.blas.choice import products_blas, selected
 
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
-
-
-def _products_blas() -> OpenBLAS | None:
-    """The OpenBLAS to call; a private copy first takes NumPy's thread count (which the user
-    may have changed since, e.g. with threadpoolctl)."""
-    selection = selected()
-    if selection.private:
-        numpy_blas = numpy_openblas()
-        threads = numpy_blas.threads() if numpy_blas is not None else 1
-        if selection.blas.threads() != threads:  # type: ignore[union-attr]
-            selection.blas.set_threads(threads)  # type: ignore[union-attr]
-    return selection.blas
 
 
 def accumulating_in_blas(dtype: np.dtype | type) -> bool:
     """Whether ``matmul_into`` adds into its output inside BLAS for ``dtype`` (else NumPy)."""
     dtype = np.dtype(dtype)
-    blas = _products_blas()
+    blas = products_blas()
     return dtype.isnative and blas is not None and blas.gemm(dtype.char) is not None
 
 
@@ -64,7 +51,7 @@ def _blas_call(
     dimension)``, or None where NumPy must do the product: no BLAS for the dtype, mixed,
     non-native or unaligned data, a read-only or overlapping output, empty sides, or sizes
     past the build's integers."""
-    blas = _products_blas()
+    blas = products_blas()
     gemm = None if blas is None else blas.gemm(out.dtype.char)
     if gemm is None or not a.dtype == b.dtype == out.dtype or not out.dtype.isnative:
         return None
@@ -145,7 +132,7 @@ def _matvec(a: np.ndarray, x: np.ndarray) -> np.ndarray:
     copy all of ``a`` into its packing buffers first (LeNet-5's first weight gradient: 25 of
     them per step, each over a (6, 100352) matrix).
     """
-    blas = _products_blas()
+    blas = products_blas()
     gemv = None if blas is None else blas.gemv(a.dtype.char)
     layout, step = _as_blas_matrix(a), x.strides[0] // x.itemsize
     takes = (

@@ -145,18 +145,22 @@ def private_copy(source: OpenBLAS, kernels: str) -> OpenBLAS:
     # name it was opened by, and a closed descriptor's number, reused for the next copy,
     # would name this one again.
     fd = os.memfd_create(f"glassnet-blas-{kernels}")
-    with open(source.path, "rb") as src, open(fd, "wb", closefd=False) as dst:
-        shutil.copyfileobj(src, dst, 2**22)
-    with _load_lock:
-        before = os.environ.get("OPENBLAS_CORETYPE")
-        os.environ["OPENBLAS_CORETYPE"] = kernels
-        try:
-            lib = ctypes.CDLL(f"/proc/self/fd/{fd}", mode=os.RTLD_LOCAL | os.RTLD_NOW)
-        finally:
-            if before is None:
-                os.environ.pop("OPENBLAS_CORETYPE", None)
-            else:
-                os.environ["OPENBLAS_CORETYPE"] = before
+    try:
+        with open(source.path, "rb") as src, open(fd, "wb", closefd=False) as dst:
+            shutil.copyfileobj(src, dst, 2**22)
+        with _load_lock:
+            before = os.environ.get("OPENBLAS_CORETYPE")
+            os.environ["OPENBLAS_CORETYPE"] = kernels
+            try:
+                lib = ctypes.CDLL(f"/proc/self/fd/{fd}", mode=os.RTLD_LOCAL | os.RTLD_NOW)
+            finally:
+                if before is None:
+                    os.environ.pop("OPENBLAS_CORETYPE", None)
+                else:
+                    os.environ["OPENBLAS_CORETYPE"] = before
+    except OSError:
+        os.close(fd)  # nothing was loaded from it
+        raise
     copy = OpenBLAS(f"{source.path} (glassnet's private copy)", lib)
     if copy.corename().lower() != kernels.lower():
         raise OSError(f"the private OpenBLAS runs {copy.corename()}, not {kernels}")
