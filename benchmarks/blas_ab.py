@@ -2,7 +2,7 @@
 
 Usage:
     python benchmarks/blas_ab.py [--threads 2] [--rounds 9] [--min-time 0.2] [--kernels Haswell]
-                                 [--clock wall|cpu]
+                                 [--clock wall|cpu] [--settle 0.3]
 
 Set-ups, each timed round by round in turn so that outside load hits them alike:
 
@@ -19,6 +19,10 @@ Prints the median milliseconds per step of each model and mode, and each set-up'
 batch 64). ``--clock cpu`` times the process's CPU time instead of the wall clock: under heavy
 outside load it shows the work each set-up costs (spinning BLAS threads included), where the
 wall clock mostly shows the waits for a core.
+
+Each set-up's round starts after ``--settle`` idle seconds: an OpenBLAS pool's threads spin for
+up to about 0.1 s after their last product (OpenBLAS's thread timeout, 2^28 cycles), and
+spinning threads of the previous set-up's library would take a core from the next one's.
 """
 
 from __future__ import annotations
@@ -86,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--min-time", type=float, default=0.2, help="least seconds per round (0.2)")
     p.add_argument("--kernels", default="Haswell", help="the other kernel set (Haswell)")
     p.add_argument("--clock", choices=("wall", "cpu"), default="wall", help="what to time (wall)")
+    p.add_argument("--settle", type=float, default=0.3, help="idle seconds before a round (0.3)")
     args = p.parse_args(argv)
     pin_threads(args.threads)
     import glassnet as gn
@@ -114,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         for _ in range(args.rounds):
             for setup, enter in chosen.items():
                 with enter():
+                    time.sleep(args.settle)
                     start = clock()
                     for _ in range(calls[setup]):
                         step()
