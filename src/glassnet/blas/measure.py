@@ -31,6 +31,11 @@ MIN_GAIN = 1.03
 MAX_LOSS = 0.95
 #: The setting that runs glassnet's products on NumPy's own library: the baseline.
 BASELINE = "numpy"
+#: Idle seconds after each change of setting: an OpenBLAS pool's threads spin for up to about
+#: 0.1 s after their last product, and the previous library's would take a core from the next
+#: one's (measured here without it: a LeNet-5 step at batch 32 took 71-95 ms after a change,
+#: 5.6 ms otherwise).
+SETTLE_S = 0.15
 
 
 class Workload(NamedTuple):
@@ -173,6 +178,7 @@ def _measure(settings: list[str], rounds: int) -> dict[str, dict[str, float]]:
     for r in range(rounds + 1):  # round 0 warms up and checks
         for setting in list(samples):
             with using(setting):
+                time.sleep(SETTLE_S)
                 for name, step in steps.items():
                     start = time.perf_counter()
                     out = step()
