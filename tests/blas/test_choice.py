@@ -46,7 +46,7 @@ def choice_restored():
 def run_python(code: str, **env: str | None) -> str:
     """``code`` in a fresh interpreter with this checkout's glassnet; its stdout."""
     environment = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    environment.pop("GLASSNET_BLAS")  # the suite's setting: each test says its own
+    environment.pop("GLASSNET_BLAS", None)  # the suite's setting: each test says its own
     for name, value in env.items():
         if value is None:
             environment.pop(name, None)

@@ -5,7 +5,7 @@ In this order:
 1. ``use(...)`` called in this process, else the ``GLASSNET_BLAS`` environment variable:
    ``"numpy"`` (or ``"off"``) runs them on NumPy's own library as it is; a kernel set's name
    (``"Haswell"``, ``"SkylakeX"``) on a private copy of it running that set (``openblas``);
-   ``"auto"`` (or unset) follows rule 2.
+   ``"auto"`` (or unset) follows rule 2. The variable is read at glassnet's first product.
 2. Where ``OPENBLAS_CORETYPE`` is set, NumPy's library as the user set it; else where
    ``cpu.PREFERRED_KERNELS`` names a set for this CPU other than the one OpenBLAS detects, a
    private copy running it; else NumPy's own library.
