@@ -58,8 +58,6 @@ from glassnet.train import evaluate, fit, predict
 
 __version__ = "0.1.0"
 
-blas.apply_tuned(when_alone=True)  # the BLAS kernels measured fastest here (glassnet.blas)
-
 __all__ = [
     "Adam",
     "AdamW",

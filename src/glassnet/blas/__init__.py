@@ -1,47 +1,28 @@
-"""NumPy's BLAS kernels: which ones run glassnet's matrix products, and choosing them by measure.
+"""The BLAS that runs glassnet's matrix products, chosen by a fixed rule and never NumPy's.
 
-Convolutions and dense layers are matrix products, run by the BLAS NumPy was built with. The
-OpenBLAS in NumPy's wheels carries kernels for many CPUs and picks one set when it loads; on
-some CPUs it picks a slower one for glassnet (measured here: an AMD EPYC with AVX-512, where
-its AVX2 "Haswell" kernels ran LeNet-5 and a CIFAR-size net 1.05-1.13x faster than the
-"SkylakeX" ones it detects). ``tune`` times glassnet's own steps under each set the CPU can
-run and keeps another only if it is faster overall (``MIN_GAIN``) and no step more than 5%
-slower (``MAX_LOSS``); ``import glassnet`` then applies the stored choice, and ``status`` says
-which kernels run and why. ``glassnet train`` and ``glassnet profile`` tune once, by
-themselves; ``glassnet tune-blas`` measures again. ``gemm.matmul_into`` adds a product into
-its output inside BLAS, for the convolutions.
+Convolutions and dense layers are matrix products, run by OpenBLAS. The OpenBLAS in NumPy's
+wheels carries kernels for many CPUs and picks one set when it loads; on some CPUs another set
+runs glassnet faster (an AMD EPYC with AVX-512, Zen 4: its AVX2 "Haswell" kernels ran LeNet-5
+and a CIFAR-size net 1.05-1.13x faster than the "SkylakeX" ones it detects). glassnet never
+changes NumPy's library, whose kernels, threads and results belong to the user's code: where
+it runs other kernels, it runs them on a private copy of that library, its own.
 
-Nothing changes where ``OPENBLAS_CORETYPE`` is set (your choice), where ``GLASSNET_BLAS=off``,
-where NumPy's BLAS is not a multi-CPU OpenBLAS, or where no set measured faster. The switch
-applies to every NumPy matrix product in the process, not only glassnet's. At import it waits
-if other Python threads run (as in a Jupyter kernel), since it must not meet a BLAS call:
-``apply_tuned()`` then applies it, as the commands do.
+Which one is a fixed rule (``choice``): ``GLASSNET_BLAS=numpy`` (or ``off``) keeps glassnet's
+products on NumPy's own library; ``GLASSNET_BLAS=Haswell`` (or another kernel set the CPU
+runs) puts them on a private copy running it; unset, a private copy only on the CPUs of
+``cpu.PREFERRED_KERNELS``. ``use`` and ``using`` choose in code, ``status`` says which runs
+and why. ``tune`` (``glassnet tune-blas``) times the choices on glassnet's steps and recommends
+one to opt in to; it applies and stores nothing. ``gemm.matmul_into`` adds a product into its
+output inside BLAS, for the convolutions.
 
 Example:
     >>> import glassnet as gn
     >>> print(gn.blas.status())  # doctest: +SKIP
-    OpenBLAS 0.3.31.188.0, Haswell kernels, 2 threads (glassnet's measured choice, 1.08x faster
-    here than the detected SkylakeX; GLASSNET_BLAS=off keeps OpenBLAS's own)
+    NumPy's OpenBLAS 0.3.31.188.0, SkylakeX kernels, 2 threads (as OpenBLAS detected them;
+    glassnet prefers no other kernels on this CPU)
 """
 
-from glassnet.blas.tuning import (
-    BlasStatus,
-    Tuning,
-    apply_tuned,
-    choose,
-    ensure_tuned,
-    save,
-    status,
-    tune,
-)
+from glassnet.blas.choice import BlasStatus, status, use, using
+from glassnet.blas.measure import Tuning, tune
 
-__all__ = [
-    "BlasStatus",
-    "Tuning",
-    "apply_tuned",
-    "choose",
-    "ensure_tuned",
-    "save",
-    "status",
-    "tune",
-]
+__all__ = ["BlasStatus", "Tuning", "status", "tune", "use", "using"]

@@ -16,6 +16,31 @@ KERNEL_FLAGS: dict[str, frozenset[str]] = {
 }
 
 
+#: CPUs on which glassnet's steps ran measurably faster on another kernel set than the one
+#: OpenBLAS detects, by (vendor, family, a flag they have) as ``/proc/cpuinfo`` writes them.
+#: AMD's family 25 with AVX-512 is Zen 4: OpenBLAS detects SkylakeX there, and Haswell ran
+#: LeNet-5 and the CIFAR-like net 1.05-1.13x faster (an EPYC 9R14, in-process A/B, alternating
+#: rounds). Intel CPUs with AVX-512 measured the other way (a Xeon, family 6 model 207:
+#: SkylakeX 1.06-1.19x faster), so they keep what OpenBLAS detects.
+PREFERRED_KERNELS: dict[tuple[str, str, str], str] = {("AuthenticAMD", "25", "avx512f"): "Haswell"}
+
+
+def preferred_kernels(cpuinfo: str | None = None) -> str | None:
+    """The kernel set ``PREFERRED_KERNELS`` names for this CPU, or None (OpenBLAS's own).
+
+    Example:
+        >>> preferred_kernels("vendor_id : AuthenticAMD\\ncpu family : 25\\nflags : avx512f\\n")
+        'Haswell'
+        >>> preferred_kernels("vendor_id : GenuineIntel\\ncpu family : 6\\nflags : avx512f\\n")
+    """
+    flags = cpu_flags(cpuinfo)
+    vendor, family = _field(cpuinfo, "vendor_id"), _field(cpuinfo, "cpu family")
+    for (want_vendor, want_family, flag), kernels in PREFERRED_KERNELS.items():
+        if (vendor, family) == (want_vendor, want_family) and flag in flags:
+            return kernels
+    return None
+
+
 def cpu_flags(cpuinfo: str | None = None) -> frozenset[str]:
     """The first processor's flags from ``/proc/cpuinfo`` (empty where there is none).
 

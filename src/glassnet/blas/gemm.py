@@ -1,4 +1,5 @@
-"""``out = a @ b`` or ``out += a @ b`` as one BLAS call, on views NumPy's matmul cannot add into.
+"""Matrix products on the BLAS that runs glassnet's (``glassnet.blas.choice``), and
+``out = a @ b`` or ``out += a @ b`` as one BLAS call, on views NumPy's matmul cannot add into.
 
 BLAS's matrix product is ``C = alpha * A @ B + beta * C``; NumPy's ``matmul`` always uses
 ``beta = 0``, so a sum of products ``sum_m A_m @ B_m`` costs a temporary and an addition per
@@ -6,55 +7,29 @@ term, each a full pass over ``C`` in memory. With ``beta = 1`` the sum is added 
 product's own loops while each block of ``C`` is in the cache. glassnet's convolutions use it
 to sum their kernel rows (``glassnet.functional.conv``).
 
-``matmul_into`` calls ``cblas_sgemm`` / ``cblas_dgemm`` of the OpenBLAS NumPy loaded, when
-there is one and every operand is a strided matrix BLAS accepts; otherwise it computes the same
-sum with NumPy (``accumulating_in_blas`` says which).
+``matmul_into`` calls ``cblas_sgemm`` / ``cblas_dgemm`` of the OpenBLAS glassnet's products
+run on (NumPy's own, or glassnet's private copy), when there is one and every operand is a
+strided matrix BLAS accepts; otherwise it computes the same sum with NumPy
+(``accumulating_in_blas`` says which). ``matmul`` is ``a @ b`` on that same library, so that
+with a private copy every product of a model runs on it and NumPy's threads stay idle.
 """
 
 from __future__ import annotations
 
-import ctypes
-import functools
 from collections.abc import Callable
 
 import numpy as np
 
-from glassnet.blas.openblas import numpy_openblas
+from glassnet.blas.choice import products_blas, selected
 
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
-_NAMES = {"f": "sgemm", "d": "dgemm"}  # by dtype.char: float32, float64
-
-
-#: The largest size or leading dimension the BLAS integers hold, by dtype character.
-_INDEX_MAX: dict[str, int] = {}
-
-
-@functools.cache
-def _cblas_gemm(char: str) -> Callable[..., None] | None:
-    """NumPy's OpenBLAS's ``cblas_?gemm`` for a dtype character, with its argument types."""
-    blas = numpy_openblas()
-    if blas is None or char not in _NAMES:
-        return None
-    name = _NAMES[char]
-    wide = "USE64BITINT" in blas.config().split()
-    index = ctypes.c_int64 if wide else ctypes.c_int
-    _INDEX_MAX[char] = 2**63 - 1 if wide else 2**31 - 1
-    scalar = ctypes.c_float if char == "f" else ctypes.c_double
-    enum, pointer = ctypes.c_int, ctypes.c_void_p
-    function = blas.exported(f"scipy_cblas_{name}64_", f"cblas_{name}64_",
-                             f"scipy_cblas_{name}", f"cblas_{name}")  # fmt: skip
-    if function is not None:
-        # (order, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
-        function.argtypes = [enum, enum, enum, index, index, index, scalar, pointer, index,
-                             pointer, index, scalar, pointer, index]  # fmt: skip
-        function.restype = None
-    return function  # type: ignore[no-any-return]
 
 
 def accumulating_in_blas(dtype: np.dtype | type) -> bool:
     """Whether ``matmul_into`` adds into its output inside BLAS for ``dtype`` (else NumPy)."""
     dtype = np.dtype(dtype)
-    return dtype.isnative and _cblas_gemm(dtype.char) is not None
+    blas = products_blas()
+    return dtype.isnative and blas is not None and blas.gemm(dtype.char) is not None
 
 
 def _as_blas_matrix(x: np.ndarray) -> tuple[int, int] | None:
@@ -76,7 +51,8 @@ def _blas_call(
     dimension)``, or None where NumPy must do the product: no BLAS for the dtype, mixed,
     non-native or unaligned data, a read-only or overlapping output, empty sides, or sizes
     past the build's integers."""
-    gemm = _cblas_gemm(out.dtype.char)
+    blas = products_blas()
+    gemm = None if blas is None else blas.gemm(out.dtype.char)
     if gemm is None or not a.dtype == b.dtype == out.dtype or not out.dtype.isnative:
         return None
     if not (out.flags.writeable and a.flags.aligned and b.flags.aligned and out.flags.aligned):
@@ -89,7 +65,7 @@ def _blas_call(
     if layouts[2][0] != _NO_TRANS:
         return None
     largest = max(*a.shape, *b.shape, *(ld for _, ld in layouts))
-    if largest > _INDEX_MAX[out.dtype.char]:
+    if largest > blas.index_max:  # type: ignore[union-attr]
         return None
     return gemm, layouts  # type: ignore[return-value]
 
@@ -124,3 +100,59 @@ def matmul_into(a: np.ndarray, b: np.ndarray, out: np.ndarray, accumulate: bool 
     gemm, ((trans_a, lda), (trans_b, ldb), (_, ldc)) = call
     gemm(_ROW_MAJOR, trans_a, trans_b, M, N, K, 1.0, a.ctypes.data, lda, b.ctypes.data, ldb,
          1.0 if accumulate else 0.0, out.ctypes.data, ldc)  # fmt: skip
+
+
+def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` on the BLAS that runs glassnet's products (``glassnet.blas.status()``).
+
+    With NumPy's own library that is NumPy's ``a @ b``; with glassnet's private copy, one
+    ``cblas_?gemm`` call on it (``matmul_into``).
+
+    Shape:
+        a: (M, K); b: (K, N) or (K,); returns (M, N) or (M,). Other shapes are NumPy's
+        ``a @ b``.
+
+    Example:
+        >>> matmul(np.array([[1.0, 2.0], [3.0, 4.0]]), np.array([1.0, 1.0]))
+        array([3., 7.])
+    """
+    if not selected().private or a.ndim != 2 or b.ndim not in (1, 2):
+        return a @ b  # NumPy's library, or stacks of products: NumPy's broadcasting
+    if b.ndim == 1:
+        return _matvec(a, b)
+    out = np.empty((a.shape[0], b.shape[1]), dtype=np.result_type(a, b))
+    matmul_into(a, b, out)
+    return out
+
+
+def _matvec(a: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """``a @ x`` as one ``cblas_?gemv`` where BLAS takes the operands, else NumPy's.
+
+    A product with one column is a matrix-vector product: as a matrix product OpenBLAS would
+    copy all of ``a`` into its packing buffers first (LeNet-5's first weight gradient: 25 of
+    them per step, each over a (6, 100352) matrix).
+    """
+    blas = products_blas()
+    gemv = None if blas is None else blas.gemv(a.dtype.char)
+    layout, step = _as_blas_matrix(a), x.strides[0] // x.itemsize
+    takes = (
+        blas is not None
+        and gemv is not None
+        and layout is not None
+        and a.dtype == x.dtype
+        and a.dtype.isnative
+        and a.flags.aligned
+        and x.flags.aligned
+        and 0 not in a.shape
+        and x.strides[0] > 0
+        and x.strides[0] % x.itemsize == 0
+        and max(*a.shape, layout[1], step) <= blas.index_max
+    )
+    if not takes:
+        return a @ x
+    (M, N), (trans, lda) = a.shape, layout  # type: ignore[misc]
+    y = np.empty(M, dtype=a.dtype)
+    rows, cols = (M, N) if trans == _NO_TRANS else (N, M)  # as stored, row-major
+    gemv(_ROW_MAJOR, trans, rows, cols, 1.0, a.ctypes.data, lda, x.ctypes.data, step,  # type: ignore[misc]
+         0.0, y.ctypes.data, 1)  # fmt: skip
+    return y

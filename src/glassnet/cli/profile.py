@@ -38,7 +38,6 @@ def run(args: argparse.Namespace) -> int:
     from glassnet.profile import profile_model
 
     model, input_shape = load_model_or_name(args.model, args.input_shape)
-    blas.ensure_tuned()
     profile = profile_model(model, input_shape, args.batch_size, args.train, args.steps)
     mode = "training" if args.train else "inference"
     print(f"{args.model}, {mode}, batch {args.batch_size}, median of {args.steps} steps")

@@ -243,7 +243,6 @@ def run(args: argparse.Namespace) -> int:
     try:
         check_writable(out, needed_bytes=4 * model.num_parameters() * 4 + 2**20)
         atomic_write_text(out / RUN_FILE, json.dumps(s, indent=2))
-        gn.blas.ensure_tuned()
         print(
             f"training {s['model']} ({model.num_parameters():,} parameters) on {s['dataset']}: "
             f"{len(train)} train, {len(val) if val else 0} validation, {len(test)} test images; "

@@ -1,4 +1,4 @@
-"""``glassnet tune-blas``: measure which BLAS kernels run glassnet's products fastest here."""
+"""``glassnet tune-blas``: time glassnet's steps on each BLAS kernel set here; recommend one."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ import argparse
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "tune-blas",
-        help="time NumPy's BLAS kernel sets on glassnet's steps; keep a faster one",
+        help="time glassnet's steps on each OpenBLAS kernel set here; recommend one to opt in to",
         description="Time training steps and forward passes of LeNet-5 and a CIFAR-size net "
-        "under each OpenBLAS kernel set this CPU runs, alternating between them, and store the "
-        "choice (a set other than the detected one only if it is faster overall and no step "
-        "more than 5% slower). Later 'import glassnet' applies it; OPENBLAS_CORETYPE or "
-        "GLASSNET_BLAS=off override. glassnet train and profile do this once by themselves; "
-        "this command measures again.",
+        "with their matrix products on NumPy's own OpenBLAS and on a private copy of it for "
+        "each kernel set this CPU runs, alternating between them, and recommend a set (only "
+        "if it is faster overall and no step more than 5% slower). Nothing is stored or "
+        "changed: opt in with GLASSNET_BLAS=<kernels> or glassnet.blas.use('<kernels>'), so "
+        "that the same seed gives the same numbers whatever the load of the moment.",
     )
     parser.add_argument("--rounds", type=int, default=11, help="timed rounds, medians (11, >= 3)")
     parser.set_defaults(func=run)
@@ -27,15 +27,10 @@ def run(args: argparse.Namespace) -> int:
     if args.rounds < 3:
         raise CLIError(f"--rounds must be at least 3 for a median to mean much, got {args.rounds}")
     try:
-        tuning = blas.tune(rounds=args.rounds, store=False)
+        tuning = blas.tune(rounds=args.rounds)
     except RuntimeError as error:
         raise CLIError(str(error)) from error
     print(tuning.table())
-    print(f"BLAS: {blas.status()}")
-    try:
-        blas.save(tuning)
-    except OSError as error:
-        raise CLIError(
-            f"could not store the BLAS choice in the cache ({error}); it held for this run only"
-        ) from error
+    print(f"BLAS in use: {blas.status()}")
+    print(tuning.advice())
     return 0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from glassnet.blas.gemm import matmul
+
 
 def linear_forward(
     x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None
@@ -22,7 +24,7 @@ def linear_forward(
         array([[3., 3., 3., 3.],
                [3., 3., 3., 3.]])
     """
-    out = x @ w.T
+    out = matmul(x, w.T)
     if b is not None:
         out += b
     return out, x
@@ -42,4 +44,4 @@ def linear_backward(
     Returns:
         ``(dx, dw, db)``.
     """
-    return dout @ w, dout.T @ x, dout.sum(axis=0)
+    return matmul(dout, w), matmul(dout.T, x), dout.sum(axis=0)
