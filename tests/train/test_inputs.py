@@ -104,7 +104,7 @@ def test_an_optimizer_of_another_model_is_refused():
     with pytest.raises(TypeError, match=r"^optimizer must be a glassnet optimizer .*got str$"):
         fit_once((IMAGES, LABELS), model, "adam")
     with pytest.raises(
-        TypeError, match=r"^model must be a glassnet model (gn.Sequential, gn.Model), got list$"
+        TypeError, match=r"^model must be a glassnet model \(gn.Sequential, gn.Model\), got list$"
     ):
         fit_once((IMAGES, LABELS), [model], other_opt)
 
