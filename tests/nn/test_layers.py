@@ -224,3 +224,15 @@ def test_input_shape_is_checked_and_kept_in_the_config():
         model.forward(np.zeros((1, 4, 1, 1), np.float32))
     assert gn.Sequential.from_config(model.get_config()).input_shape == (2, 2, 1)
     assert "total" in model.summary()
+
+
+def test_a_weighted_layer_twice_in_a_sequential_is_refused_and_a_stateless_one_kept() -> None:
+    conv = gn.Conv2d(1, 1, 3, padding=1, rng=0)
+    with pytest.raises(
+        ValueError,
+        match=r"^Sequential layers 0 and 2 are the same Conv2d object, which has weights: "
+        r"share a layer with gn.Model",
+    ):
+        gn.Sequential([conv, gn.ReLU(), conv])
+    relu = gn.ReLU()
+    assert len(gn.Sequential([relu, conv, relu])) == 3

@@ -58,6 +58,16 @@ class Sequential(Module):
                 )
         if not layers:
             raise ValueError("Sequential needs at least one layer")
+        first_at: dict[int, int] = {}
+        for i, layer in enumerate(layers):
+            j = first_at.setdefault(id(layer), i)
+            if j != i and (layer.parameters() or layer.buffers):
+                # a list of layers has one name per position: shared weights need a graph
+                raise ValueError(
+                    f"Sequential layers {j} and {i} are the same {type(layer).__name__} object, "
+                    "which has weights: share a layer with gn.Model (call it twice), or use "
+                    "two layers"
+                )
         self.layers = layers
         self.input_shape = (
             None if input_shape is None else check_shape("Sequential input_shape", input_shape)
