@@ -42,7 +42,18 @@ def test_train_on_digits_saves_everything_and_reports_test_accuracy(trained, cap
     model = gn.load(trained / "model.safetensors")
     assert model.input_shape == (8, 8, 1)  # in the architecture, so not repeated as metadata
     metadata = gn.read_metadata(trained / "model.safetensors")
-    assert sorted(metadata) == ["architecture", "classes", "dataset", "format", "format_version"]
+    assert sorted(metadata) == [
+        "architecture",
+        "background",
+        "classes",
+        "dataset",
+        "format",
+        "format_version",
+    ]
+    # the training images' border brightness, for predict's warning about inverted pictures
+    digits = gn.data.load_digits("train")
+    assert metadata["background"] == f"{gn.data.border_brightness(digits.images):.4f}"
+    assert 0.1 < float(metadata["background"]) < 0.2  # dark: 8x8 digits touch their frame
 
 
 def test_train_prints_the_test_accuracy_last(tmp_path, capsys):

@@ -29,10 +29,14 @@ def small_model(ran: bool = True) -> gn.Sequential:
     return model
 
 
-def save(model: gn.Sequential, path: Path, dataset: str | None = None) -> str:
+def save(
+    model: gn.Sequential, path: Path, dataset: str | None = None, background: str | None = None
+) -> str:
     metadata = {"classes": json.dumps(["a", "b", "c"])}
     if dataset is not None:
         metadata["dataset"] = dataset
+    if background is not None:
+        metadata["background"] = background
     gn.save(model, path, metadata=metadata)
     return str(path)
 
@@ -156,6 +160,37 @@ def test_predict_does_not_warn_for_colour_datasets_or_unknown_training_data(tmp_
         path = save(small_model(), tmp_path / f"{dataset}.safetensors", dataset=dataset)
         assert main(["predict", path, picture(tmp_path / "w.png", 250, 10)]) == 0
         assert capsys.readouterr().err == ""
+
+
+def test_predict_warns_by_the_training_images_recorded_brightness(tmp_path, capsys):
+    """Dark ink on white paper as training data: a light-on-dark picture is the odd one."""
+    path = save(small_model(), tmp_path / "m.safetensors", dataset="folder", background="0.9312")
+    dark = picture(tmp_path / "dark.png", 5, 250)
+    assert main(["predict", path, dark]) == 0
+    assert capsys.readouterr().err == (
+        f"warning: {dark} has a dark background (border brightness 0.02 of 1) but folder "
+        "images (border brightness 0.93) are dark on a light background: if it is light on "
+        "dark, add --invert\n"
+    )
+    assert main(["predict", path, picture(tmp_path / "white.png", 250, 10)]) == 0
+    assert capsys.readouterr().err == ""
+    # the record wins over the dataset's name; without a dataset the images are unnamed
+    for dataset, images in [("mnist", "mnist images"), (None, "the training images")]:
+        path = save(small_model(), tmp_path / "r.safetensors", dataset=dataset, background="0.8")
+        assert main(["predict", path, dark]) == 0
+        assert f"but {images} (border brightness 0.80) are dark on a light" in (
+            capsys.readouterr().err
+        )
+
+
+@pytest.mark.parametrize("background", ["bright", "1.5", "nan"])
+def test_predict_refuses_a_background_record_that_is_no_brightness(tmp_path, capsys, background):
+    path = save(small_model(), tmp_path / "m.safetensors", background=background)
+    assert main(["predict", path, picture(tmp_path / "x.png", 0, 255)]) == 2
+    assert capsys.readouterr().err == (
+        f"glassnet: error: {path}: metadata 'background' must be a brightness in [0, 1], "
+        f"got '{background}'\n"
+    )
 
 
 def test_predict_reports_unreadable_images_and_classifies_the_rest(tmp_path, capsys):

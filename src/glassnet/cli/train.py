@@ -186,7 +186,7 @@ def run(args: argparse.Namespace) -> int:
 
     import glassnet as gn
     from glassnet.cli._common import parse_shape
-    from glassnet.data import get_dataset, train_val_split
+    from glassnet.data import border_brightness, get_dataset, train_val_split
     from glassnet.io.files import atomic_write_text, user_cache_dir
     from glassnet.models import build_model
     from glassnet.train import evaluate, fit, make_schedule
@@ -280,8 +280,13 @@ def run(args: argparse.Namespace) -> int:
             return 1
         raise
 
-    # the input shape is in the architecture (Sequential's input_shape), not repeated here
-    metadata = {"classes": json.dumps(data.classes), "dataset": s["dataset"]}
+    # the input shape is in the architecture (Sequential's input_shape), not repeated here;
+    # the background brightness lets predict notice pictures of the opposite polarity
+    metadata = {
+        "classes": json.dumps(data.classes),
+        "dataset": s["dataset"],
+        "background": f"{border_brightness(data.images):.4f}",
+    }
     gn.save(model, out / "model.safetensors", metadata=metadata)
     atomic_write_text(out / "history.json", json.dumps(history, indent=2))
     result = evaluate(model, test)
