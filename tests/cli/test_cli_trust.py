@@ -5,9 +5,12 @@ not models, ``--version``, long summaries and the tutorial's closing commands.""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -245,6 +248,25 @@ def test_version(capsys):
         main(["--version"])
     assert info.value.code == 0
     assert capsys.readouterr().out == f"glassnet {gn.__version__}\n"
+
+
+def test_a_bad_glassnet_blas_is_one_line_before_any_folder_is_made(tmp_path):
+    """In a process of its own: the setting is read once per process."""
+    env = {**os.environ, "GLASSNET_BLAS": "fastest"}
+    out = tmp_path / "runs" / "run"
+    done = subprocess.run(
+        [sys.executable, "-m", "glassnet", "train", "--out", str(out), "--no-progress"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2 and done.stdout == ""
+    assert re.fullmatch(
+        r"glassnet: error: GLASSNET_BLAS=fastest: expected one of \"numpy\", .*, got 'fastest'\n",
+        done.stderr,
+    )
+    assert not (tmp_path / "runs").exists()
 
 
 def test_summary_columns_stay_aligned_past_layer_nine(tmp_path, capsys):

@@ -194,6 +194,7 @@ def run(args: argparse.Namespace) -> int:
     from glassnet.train.loop import TrainingDiverged, default_run_dir
 
     s = resolve_settings(args)
+    blas = gn.blas.status()  # a bad GLASSNET_BLAS fails here, before any data or folder
     if getattr(args, "download", False):
         if s["dataset"] not in ("mnist", "fashion-mnist"):
             raise ValueError(f"--download is for mnist and fashion-mnist, not {s['dataset']}")
@@ -248,7 +249,7 @@ def run(args: argparse.Namespace) -> int:
             f"{len(train)} train, {len(val) if val else 0} validation, {len(test)} test images; "
             f"output in {out}"
         )
-        print(f"BLAS: {gn.blas.status()}")
+        print(f"BLAS: {blas}")
         history = fit(
             model,
             train,
