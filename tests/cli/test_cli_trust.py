@@ -33,7 +33,10 @@ def small_model(ran: bool = True) -> gn.Sequential:
 
 
 def save(
-    model: gn.Sequential, path: Path, dataset: str | None = None, background: str | None = None
+    model: gn.Sequential | gn.Model,
+    path: Path,
+    dataset: str | None = None,
+    background: str | None = None,
 ) -> str:
     metadata = {"classes": json.dumps(["a", "b", "c"])}
     if dataset is not None:
@@ -89,6 +92,26 @@ def test_a_named_model_takes_input_shape_too(capsys):
         "glassnet: error: Sequential layer 6 (Linear): Linear expects 512 input features (last "
         "axis), got 2048 (input shape (1, 2048))\n"
     )
+
+
+def test_predict_summary_export_and_profile_take_a_graph_model(tmp_path, capsys):
+    x = gn.Input((8, 8, 1))
+    h = gn.Conv2d(1, 2, 3, padding=1, rng=0)(x)
+    h = gn.Add()([h, gn.ReLU()(h)])
+    model = gn.Model(x, gn.Linear(2 * 8 * 8, 3, rng=1)(gn.Flatten()(h)))
+    path = save(model, tmp_path / "g.safetensors", dataset="mnist")
+    image = picture(tmp_path / "x.png", 0, 255)
+    assert main(["predict", path, image, "--top", "3"]) == 0
+    assert re.fullmatch(r".*x\.png: [abc] \(0\.\d{4}\), [abc] .*\n", capsys.readouterr().out)
+    assert main(["summary", path]) == 0
+    assert re.search(
+        r"^add_0 +Add +conv2d_0, relu_0 +\(8, 8, 2\) +0 ", capsys.readouterr().out, re.M
+    )
+    assert main(["profile", path, "--steps", "1", "--batch-size", "2", "--infer"]) == 0
+    assert "inference, batch 2, median of 1 steps" in capsys.readouterr().out
+    pytest.importorskip("onnx")
+    assert main(["export", path, str(tmp_path / "g.onnx")]) == 0
+    assert capsys.readouterr().out.startswith(f"wrote {tmp_path / 'g.onnx'}: ONNX opset")
 
 
 # -- evaluate on the run's own data ------------------------------------------------------------

@@ -10,6 +10,7 @@ import numpy as np
 
 from glassnet.cli import CLIError
 from glassnet.nn.container import Sequential
+from glassnet.nn.model import Model
 
 
 def parse_shape(text: str) -> tuple[int, ...]:
@@ -19,28 +20,29 @@ def parse_shape(text: str) -> tuple[int, ...]:
     return parse_ints(text, "shape", "28,28,1", minimum=1)
 
 
-def load_sequential(path: str) -> Sequential:
-    """A saved ``Sequential`` model, with one-line errors for a missing file or another class."""
+def load_network(path: str) -> Sequential | Model:
+    """A saved model, a ``Sequential`` or a graph ``Model``, with one-line errors for a
+    missing file or a file holding a single layer."""
     from glassnet.io.model_file import load
 
     if not Path(path).is_file():
         raise CLIError(f"model file not found: {path}")
     model = load(path)
-    if not isinstance(model, Sequential):
-        raise CLIError(f"{path} holds a {type(model).__name__}, not a Sequential model")
+    if not isinstance(model, Sequential | Model):
+        raise CLIError(f"{path} holds a {type(model).__name__}, not a Sequential model or a Model")
     return model
 
 
-def load_model(path: str) -> tuple[Sequential, list[str]]:
+def load_model(path: str) -> tuple[Sequential | Model, list[str]]:
     """A saved model and its class names (``"0"``, ``"1"``, ... if the file has none).
 
     Raises:
-        CLIError: as ``load_sequential``, or the file's ``classes`` metadata
+        CLIError: as ``load_network``, or the file's ``classes`` metadata
             is not a JSON list of strings, one per output of the last ``Linear`` layer.
     """
     from glassnet.io.model_file import read_metadata
 
-    model = load_sequential(path)
+    model = load_network(path)
     outputs = next(
         (layer.out_features for layer in reversed(model.layers) if hasattr(layer, "out_features")),
         None,
@@ -81,7 +83,7 @@ INPUT_SHAPE_HELP = (
 )
 
 
-def input_shape(model: Sequential, path: str, given: str | None) -> tuple[int, ...]:
+def input_shape(model: Sequential | Model, path: str, given: str | None) -> tuple[int, ...]:
     """``--input-shape`` when given, else the shape the model file records.
 
     Raises:
@@ -97,7 +99,9 @@ def input_shape(model: Sequential, path: str, given: str | None) -> tuple[int, .
     return model.input_shape
 
 
-def load_model_or_name(spec: str, given_shape: str | None) -> tuple[Sequential, tuple[int, ...]]:
+def load_model_or_name(
+    spec: str, given_shape: str | None
+) -> tuple[Sequential | Model, tuple[int, ...]]:
     """A model file, or a named architecture from ``glassnet.models``, with its input shape
     (``given_shape``, the ``--input-shape`` text, when not None)."""
     from glassnet.models import MODELS, build_model
