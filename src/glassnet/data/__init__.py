@@ -53,7 +53,7 @@ def get_dataset(
     ============== =========================== =============================================
     name           data_dir                    source
     ============== =========================== =============================================
-    digits         not used                    scikit-learn's 8x8 digits (``load_digits``)
+    digits         not used                    the bundled 8x8 digits (``load_digits``)
     mnist          IDX folder (required)       ``load_mnist``
     fashion-mnist  IDX folder (required)       ``load_fashion_mnist``
     cifar10        ``.bin`` folder (required)  ``load_cifar10``
