@@ -6,6 +6,7 @@ import argparse
 import json
 import math
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -77,11 +78,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--early-stopping",
-        type=int,
+        type=_positive_int,
         metavar="PATIENCE",
         help="stop after PATIENCE epochs without a better validation loss",
     )
-    parser.add_argument("--seed", type=int, help="seed of weights, split and order (default 0)")
+    parser.add_argument(
+        "--seed", type=_int_at_least(0), help="seed of weights, split and order (default 0)"
+    )
     parser.add_argument("--image-size", help="H,W for --dataset folder")
     parser.add_argument("--channels", type=int, help="1 or 3 for --dataset folder")
     parser.add_argument(
@@ -103,15 +106,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _positive_int(text: str) -> int:
-    """An argparse type: an int >= 1, refused while parsing (before any folder is made)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
+def _int_at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse type: an int >= ``minimum``, refused while parsing (before any folder is
+    made)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+_positive_int = _int_at_least(1)
 
 
 def _positive_float(text: str) -> float:
