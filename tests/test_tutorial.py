@@ -37,8 +37,11 @@ def console_runs(text: str) -> list[tuple[str, str]]:
     return [(command, "".join(f"{o}\n" for o in out)) for command, out in runs]
 
 
-def stale_snippets(markdown: str, capsys: pytest.CaptureFixture) -> tuple[list[str], int]:
-    """Run every snippet; returns (descriptions of those whose output differs, snippets run)."""
+def stale_snippets(
+    markdown: str, capsys: pytest.CaptureFixture, name: str = TUTORIAL.name
+) -> tuple[list[str], int]:
+    """Run every snippet of the file ``name``; returns (descriptions of those whose output
+    differs, snippets run)."""
     namespace: dict = {}
     items = blocks(markdown)
     stale, checked = [], 0
@@ -47,7 +50,7 @@ def stale_snippets(markdown: str, capsys: pytest.CaptureFixture) -> tuple[list[s
             expected = items[k + 1][1] if k + 1 < len(items) and items[k + 1][0] == "text" else ""
             printed = io.StringIO()
             with contextlib.redirect_stdout(printed):
-                exec(compile(text, f"{TUTORIAL.name} block {k}", "exec"), namespace)
+                exec(compile(text, f"{name} block {k}", "exec"), namespace)
             if printed.getvalue() != expected:
                 stale.append(f"python block {k}:\n{text}\nprinted:\n{printed.getvalue()}")
             checked += 1

@@ -242,6 +242,12 @@ class AdamW(Adam):
     Math:
         K <- K * (1 - lr * weight_decay), then the Adam step with g = dL/dK.
 
+    ``lr * weight_decay`` must stay below 1, when built and at every step (a schedule may
+    change ``lr``): at 1 the decay would zero the weights, above it flip their sign.
+
+    Raises:
+        ValueError: ``lr * weight_decay >= 1``, besides the errors of ``Adam``.
+
     Example:
         >>> p = Parameter(np.array([1.0])); p.grad[:] = 0.0
         >>> AdamW([p], lr=0.1, weight_decay=0.5).step(); p.value
@@ -257,6 +263,20 @@ class AdamW(Adam):
         weight_decay: float = 1e-2,
     ) -> None:
         super().__init__(params, lr, betas, eps, weight_decay)
+        self._check_decay()
+
+    def step(self) -> None:
+        self._check_decay()  # before any parameter moves: a step is all or nothing
+        super().step()
+
+    def _check_decay(self) -> None:
+        factor = 1 - self.lr * self.weight_decay
+        if factor <= 0:
+            raise ValueError(
+                f"AdamW lr * weight_decay must be < 1 (each step multiplies the weights by "
+                f"1 - lr * weight_decay, here {factor:g}: they would be zeroed or flip sign), "
+                f"got lr={self.lr:g} and weight_decay={self.weight_decay:g}"
+            )
 
     def _decay(self, value: np.ndarray, grad: np.ndarray) -> np.ndarray:
         value *= 1 - self.lr * self.weight_decay

@@ -42,7 +42,18 @@ def test_train_on_digits_saves_everything_and_reports_test_accuracy(trained, cap
     model = gn.load(trained / "model.safetensors")
     assert model.input_shape == (8, 8, 1)  # in the architecture, so not repeated as metadata
     metadata = gn.read_metadata(trained / "model.safetensors")
-    assert sorted(metadata) == ["architecture", "classes", "dataset", "format", "format_version"]
+    assert sorted(metadata) == [
+        "architecture",
+        "background",
+        "classes",
+        "dataset",
+        "format",
+        "format_version",
+    ]
+    # the training images' border brightness, for predict's warning about inverted pictures
+    digits = gn.data.load_digits("train")
+    assert metadata["background"] == f"{gn.data.border_brightness(digits.images):.4f}"
+    assert 0.1 < float(metadata["background"]) < 0.2  # dark: 8x8 digits touch their frame
 
 
 def test_train_prints_the_test_accuracy_last(tmp_path, capsys):
@@ -233,12 +244,23 @@ def test_resume_with_a_broken_run_file_names_the_file_and_keys(content, problem,
     assert re.search(problem, err) and len(err.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize("flag", ["--batch-size", "--epochs"])
-def test_zero_batch_size_or_epochs_is_refused_before_the_output_folder(flag, tmp_path, capsys):
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--batch-size", "0", "must be >= 1, got 0"),
+        ("--epochs", "0", "must be >= 1, got 0"),
+        ("--early-stopping", "0", "must be >= 1, got 0"),
+        ("--seed", "-1", "must be >= 0, got -1"),
+        ("--seed", "1.5", "expected an integer, got '1.5'"),
+    ],
+)
+def test_counts_and_seeds_out_of_range_are_refused_before_the_output_folder(
+    flag, value, message, tmp_path, capsys
+):
     with pytest.raises(SystemExit) as info:
-        main(["train", flag, "0", "--out", str(tmp_path / "out"), "--no-progress"])
+        main(["train", flag, value, "--out", str(tmp_path / "out"), "--no-progress"])
     assert info.value.code == 2
-    assert f"argument {flag}: must be >= 1, got 0" in capsys.readouterr().err
+    assert f"argument {flag}: {message}" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
 

@@ -5,9 +5,12 @@ not models, ``--version``, long summaries and the tutorial's closing commands.""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -29,10 +32,17 @@ def small_model(ran: bool = True) -> gn.Sequential:
     return model
 
 
-def save(model: gn.Sequential, path: Path, dataset: str | None = None) -> str:
+def save(
+    model: gn.Sequential | gn.Model,
+    path: Path,
+    dataset: str | None = None,
+    background: str | None = None,
+) -> str:
     metadata = {"classes": json.dumps(["a", "b", "c"])}
     if dataset is not None:
         metadata["dataset"] = dataset
+    if background is not None:
+        metadata["background"] = background
     gn.save(model, path, metadata=metadata)
     return str(path)
 
@@ -82,6 +92,26 @@ def test_a_named_model_takes_input_shape_too(capsys):
         "glassnet: error: Sequential layer 6 (Linear): Linear expects 512 input features (last "
         "axis), got 2048 (input shape (1, 2048))\n"
     )
+
+
+def test_predict_summary_export_and_profile_take_a_graph_model(tmp_path, capsys):
+    x = gn.Input((8, 8, 1))
+    h = gn.Conv2d(1, 2, 3, padding=1, rng=0)(x)
+    h = gn.Add()([h, gn.ReLU()(h)])
+    model = gn.Model(x, gn.Linear(2 * 8 * 8, 3, rng=1)(gn.Flatten()(h)))
+    path = save(model, tmp_path / "g.safetensors", dataset="mnist")
+    image = picture(tmp_path / "x.png", 0, 255)
+    assert main(["predict", path, image, "--top", "3"]) == 0
+    assert re.fullmatch(r".*x\.png: [abc] \(0\.\d{4}\), [abc] .*\n", capsys.readouterr().out)
+    assert main(["summary", path]) == 0
+    assert re.search(
+        r"^add_0 +Add +conv2d_0, relu_0 +\(8, 8, 2\) +0 ", capsys.readouterr().out, re.M
+    )
+    assert main(["profile", path, "--steps", "1", "--batch-size", "2", "--infer"]) == 0
+    assert "inference, batch 2, median of 1 steps" in capsys.readouterr().out
+    pytest.importorskip("onnx")
+    assert main(["export", path, str(tmp_path / "g.onnx")]) == 0
+    assert capsys.readouterr().out.startswith(f"wrote {tmp_path / 'g.onnx'}: ONNX opset")
 
 
 # -- evaluate on the run's own data ------------------------------------------------------------
@@ -158,6 +188,37 @@ def test_predict_does_not_warn_for_colour_datasets_or_unknown_training_data(tmp_
         assert capsys.readouterr().err == ""
 
 
+def test_predict_warns_by_the_training_images_recorded_brightness(tmp_path, capsys):
+    """Dark ink on white paper as training data: a light-on-dark picture is the odd one."""
+    path = save(small_model(), tmp_path / "m.safetensors", dataset="folder", background="0.9312")
+    dark = picture(tmp_path / "dark.png", 5, 250)
+    assert main(["predict", path, dark]) == 0
+    assert capsys.readouterr().err == (
+        f"warning: {dark} has a dark background (border brightness 0.02 of 1) but folder "
+        "images (border brightness 0.93) are dark on a light background: if it is light on "
+        "dark, add --invert\n"
+    )
+    assert main(["predict", path, picture(tmp_path / "white.png", 250, 10)]) == 0
+    assert capsys.readouterr().err == ""
+    # the record wins over the dataset's name; without a dataset the images are unnamed
+    for dataset, images in [("mnist", "mnist images"), (None, "the training images")]:
+        path = save(small_model(), tmp_path / "r.safetensors", dataset=dataset, background="0.8")
+        assert main(["predict", path, dark]) == 0
+        assert f"but {images} (border brightness 0.80) are dark on a light" in (
+            capsys.readouterr().err
+        )
+
+
+@pytest.mark.parametrize("background", ["bright", "1.5", "nan"])
+def test_predict_refuses_a_background_record_that_is_no_brightness(tmp_path, capsys, background):
+    path = save(small_model(), tmp_path / "m.safetensors", background=background)
+    assert main(["predict", path, picture(tmp_path / "x.png", 0, 255)]) == 2
+    assert capsys.readouterr().err == (
+        f"glassnet: error: {path}: metadata 'background' must be a brightness in [0, 1], "
+        f"got '{background}'\n"
+    )
+
+
 def test_predict_reports_unreadable_images_and_classifies_the_rest(tmp_path, capsys):
     path = save(small_model(), tmp_path / "m.safetensors")
     good = [picture(tmp_path / f"{k}.png", 0, 200) for k in range(2)]
@@ -210,6 +271,25 @@ def test_version(capsys):
         main(["--version"])
     assert info.value.code == 0
     assert capsys.readouterr().out == f"glassnet {gn.__version__}\n"
+
+
+def test_a_bad_glassnet_blas_is_one_line_before_any_folder_is_made(tmp_path):
+    """In a process of its own: the setting is read once per process."""
+    env = {**os.environ, "GLASSNET_BLAS": "fastest"}
+    out = tmp_path / "runs" / "run"
+    done = subprocess.run(
+        [sys.executable, "-m", "glassnet", "train", "--out", str(out), "--no-progress"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2 and done.stdout == ""
+    assert re.fullmatch(
+        r"glassnet: error: GLASSNET_BLAS=fastest: expected one of \"numpy\", .*, got 'fastest'\n",
+        done.stderr,
+    )
+    assert not (tmp_path / "runs").exists()
 
 
 def test_summary_columns_stay_aligned_past_layer_nine(tmp_path, capsys):

@@ -140,10 +140,33 @@ def test_train_val_split() -> None:
     np.testing.assert_array_equal(again.images, val.images)
 
 
-@pytest.mark.parametrize("fraction", [0.0, 1.0, -0.1, 0.01])
-def test_split_errors(fraction: float) -> None:
-    with pytest.raises(ValueError, match=f"fraction must lie in \\(0, 1\\).* got {fraction}"):
-        split_indices(np.zeros(10, np.int64), fraction, np.random.default_rng(0))
+@pytest.mark.parametrize(
+    ("fraction", "error", "match"),
+    [
+        (0.0, ValueError, r"must be a finite number in \(0, 1\), got 0.0"),
+        (1.0, ValueError, r"must be a finite number in \(0, 1\), got 1.0"),
+        (-0.1, ValueError, r"must be a finite number in \(0, 1\), got -0.1"),
+        (float("nan"), ValueError, r"must be a finite number in \(0, 1\), got nan"),
+        ("0.1", TypeError, r"must be a number, got str '0.1'"),
+        (None, TypeError, r"must be a number, got NoneType None"),
+    ],
+)
+def test_a_fraction_outside_0_1_or_not_a_number_is_refused_by_name(
+    fraction: object, error: type, match: str
+) -> None:
+    with pytest.raises(error, match=f"^split_indices fraction {match}$"):
+        split_indices(np.zeros(10, np.int64), fraction, np.random.default_rng(0))  # type: ignore[arg-type]
+    with pytest.raises(error, match=f"^train_val_split val_fraction {match}$"):
+        train_val_split(make(10), fraction, 0)  # type: ignore[arg-type]
+
+
+def test_a_fraction_that_leaves_a_part_empty_is_refused() -> None:
+    with pytest.raises(
+        ValueError,
+        match=r"^split_indices fraction must leave both parts non-empty for 10 samples, "
+        r"got 0.01 \(0 of 10 samples\)$",
+    ):
+        split_indices(np.zeros(10, np.int64), 0.01, np.random.default_rng(0))
 
 
 def test_an_int_seed_stands_for_default_rng_of_it() -> None:

@@ -75,3 +75,22 @@ def test_cli_reports_a_bomb_in_one_line_and_goes_on(
     err = capsys.readouterr().err.strip().splitlines()
     assert err[0].startswith(f"glassnet: error: {png}: cannot read it as an image")
     assert err[1:] == ["glassnet: 1 of 1 images could not be read"]
+
+
+def test_border_brightness_is_the_mean_of_each_images_frame() -> None:
+    from glassnet.data import border_brightness
+
+    images = np.zeros((2, 4, 5, 1), np.uint8)
+    images[0, 0, :] = 255  # top row of the first image: 5 of its 14 frame pixels
+    images[:, 1:3, 1:4] = 255  # the inside does not count
+    assert border_brightness(images) == pytest.approx(5 / 28)
+    assert border_brightness(images[0]) == pytest.approx(5 / 14)
+    assert border_brightness(np.full((1, 1, 3), 51, np.uint8)) == pytest.approx(0.2)
+    with pytest.raises(TypeError, match="border_brightness expects uint8 images, got float32"):
+        border_brightness(images.astype(np.float32))
+    with pytest.raises(
+        ValueError,
+        match=r"border_brightness expects \(H, W, C\) or \(N, H, W, C\) images, "
+        r"got shape \(4, 5\)",
+    ):
+        border_brightness(images[0, ..., 0])

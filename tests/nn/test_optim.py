@@ -102,3 +102,20 @@ def test_load_state_dict_sets_only_known_hyperparameters():
         opt.load_state_dict(state)
     assert opt.params == params and opt.lr == 0.1  # nothing was set
     opt.step()  # still a working optimizer
+
+
+def test_adamw_refuses_a_decay_that_would_zero_or_flip_the_weights():
+    p = gn.Parameter(np.array([1.0, -2.0]))
+    message = (
+        r"AdamW lr \* weight_decay must be < 1 \(each step multiplies the weights by "
+        r"1 - lr \* weight_decay, here {}: they would be zeroed or flip sign\), got lr={} and "
+        r"weight_decay={}"
+    )
+    for lr, weight_decay, factor in [(0.5, 2, 0), (1, 3, -2)]:
+        with pytest.raises(ValueError, match=message.format(factor, lr, weight_decay)):
+            gn.AdamW([p], lr=lr, weight_decay=weight_decay)
+    opt = gn.AdamW([p], lr=0.1, weight_decay=5)  # factor 0.5: allowed
+    opt.lr = 0.5  # as a schedule may set it: refused at the next step, before anything moves
+    with pytest.raises(ValueError, match=message.format(-1.5, 0.5, 5)):
+        opt.step()
+    assert p.value.tolist() == [1.0, -2.0] and opt.steps == 0

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
 
 from glassnet.cli import CLIError
 from glassnet.nn.container import Sequential
+from glassnet.nn.model import Model
 
 
 def parse_shape(text: str) -> tuple[int, ...]:
@@ -18,28 +20,29 @@ def parse_shape(text: str) -> tuple[int, ...]:
     return parse_ints(text, "shape", "28,28,1", minimum=1)
 
 
-def load_sequential(path: str) -> Sequential:
-    """A saved ``Sequential`` model, with one-line errors for a missing file or another class."""
+def load_network(path: str) -> Sequential | Model:
+    """A saved model, a ``Sequential`` or a graph ``Model``, with one-line errors for a
+    missing file or a file holding a single layer."""
     from glassnet.io.model_file import load
 
     if not Path(path).is_file():
         raise CLIError(f"model file not found: {path}")
     model = load(path)
-    if not isinstance(model, Sequential):
-        raise CLIError(f"{path} holds a {type(model).__name__}, not a Sequential model")
+    if not isinstance(model, Sequential | Model):
+        raise CLIError(f"{path} holds a {type(model).__name__}, not a Sequential model or a Model")
     return model
 
 
-def load_model(path: str) -> tuple[Sequential, list[str]]:
+def load_model(path: str) -> tuple[Sequential | Model, list[str]]:
     """A saved model and its class names (``"0"``, ``"1"``, ... if the file has none).
 
     Raises:
-        CLIError: as ``load_sequential``, or the file's ``classes`` metadata
+        CLIError: as ``load_network``, or the file's ``classes`` metadata
             is not a JSON list of strings, one per output of the last ``Linear`` layer.
     """
     from glassnet.io.model_file import read_metadata
 
-    model = load_sequential(path)
+    model = load_network(path)
     outputs = next(
         (layer.out_features for layer in reversed(model.layers) if hasattr(layer, "out_features")),
         None,
@@ -80,7 +83,7 @@ INPUT_SHAPE_HELP = (
 )
 
 
-def input_shape(model: Sequential, path: str, given: str | None) -> tuple[int, ...]:
+def input_shape(model: Sequential | Model, path: str, given: str | None) -> tuple[int, ...]:
     """``--input-shape`` when given, else the shape the model file records.
 
     Raises:
@@ -96,7 +99,9 @@ def input_shape(model: Sequential, path: str, given: str | None) -> tuple[int, .
     return model.input_shape
 
 
-def load_model_or_name(spec: str, given_shape: str | None) -> tuple[Sequential, tuple[int, ...]]:
+def load_model_or_name(
+    spec: str, given_shape: str | None
+) -> tuple[Sequential | Model, tuple[int, ...]]:
     """A model file, or a named architecture from ``glassnet.models``, with its input shape
     (``given_shape``, the ``--input-shape`` text, when not None)."""
     from glassnet.models import MODELS, build_model
@@ -131,32 +136,73 @@ def load_images(paths: list[str], input_shape: tuple[int, ...], invert: bool = F
     return np.stack([load_image(path, input_shape, invert) for path in paths])
 
 
-#: Datasets of light strokes on a dark background (pixel value 0 around the object).
+#: Datasets of light strokes on a dark background: what a model file that records no
+#: ``background`` brightness (saved before ``glassnet train`` recorded it) is assumed to hold.
 DARK_BACKGROUND = ("digits", "mnist", "fashion-mnist")
 
 
-def background_warning(path: str, image: np.ndarray, dataset: str | None, invert: bool) -> str:
-    """A warning when ``image`` (uint8 (H, W, C), as the model will see it) has a light
-    border while the model was trained on light-on-dark images; '' otherwise.
+def training_background(path: str, metadata: dict[str, str]) -> tuple[float, str] | None:
+    """The training images' border brightness in [0, 1] and a name for them, when known.
 
-    A model trained on white digits on black answers confidently, and wrongly, on a black
-    digit on white paper: the border, mostly background, tells the two apart.
+    ``glassnet train`` records it as the model file's ``background`` metadata (see
+    ``glassnet.data.border_brightness``); without it, a dataset of ``DARK_BACKGROUND`` counts
+    as 0 and any other training data as unknown (None).
+
+    Raises:
+        CLIError: ``background`` is not a number in [0, 1].
+    """
+    from glassnet.io.errors import shorten
+
+    dataset = metadata.get("dataset")
+    images = f"{dataset} images" if dataset else "the training images"
+    raw = metadata.get("background")
+    if raw is None:
+        return (0.0, images) if dataset in DARK_BACKGROUND else None
+    try:
+        level = float(raw)
+    except ValueError:
+        level = math.nan
+    if not 0 <= level <= 1:
+        raise CLIError(
+            f"{path}: metadata 'background' must be a brightness in [0, 1], got {shorten(raw)}"
+        )
+    return level, f"{images} (border brightness {level:.2f})"
+
+
+def background_warning(
+    path: str, image: np.ndarray, training: tuple[float, str] | None, invert: bool
+) -> str:
+    """A warning when ``image`` (uint8 (H, W, C), as the model will see it) has a light
+    border and the training images a dark one, or the other way round; '' otherwise.
+
+    ``training`` is what ``training_background`` returns. A model trained on white digits on
+    black answers confidently, and wrongly, on a black digit on white paper: the border,
+    mostly background, tells the two apart.
 
     Example:
         >>> white = np.full((8, 8, 1), 250, np.uint8)
-        >>> background_warning("a.png", white, "mnist", False).endswith("add --invert")
+        >>> background_warning("a.png", white, (0.0, "mnist images"), False).endswith(
+        ...     "add --invert")
         True
-        >>> background_warning("a.png", 255 - white, "mnist", False)
+        >>> background_warning("a.png", 255 - white, (0.0, "mnist images"), False)
         ''
     """
-    if dataset not in DARK_BACKGROUND:
+    from glassnet.data import border_brightness
+
+    if training is None:
         return ""
-    border = np.concatenate([image[0], image[-1], image[:, 0], image[:, -1]])
-    level = float(border.mean()) / 255
-    if level <= 0.5:
+    trained, images = training
+    brightness = border_brightness(image)
+    light = brightness > 0.5
+    if light == (trained > 0.5):
         return ""
+    background, seen, learned = (
+        ("light", "dark on light", "light on a dark")
+        if light
+        else ("dark", "light on dark", "dark on a light")
+    )
     fix = "drop --invert" if invert else "add --invert"
     return (
-        f"warning: {path} has a light background (border brightness {level:.2f} of 1) but "
-        f"{dataset} images are light on a dark background: if it is dark on light, {fix}"
+        f"warning: {path} has a {background} background (border brightness {brightness:.2f} "
+        f"of 1) but {images} are {learned} background: if it is {seen}, {fix}"
     )

@@ -33,7 +33,13 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from glassnet.cli import CLIError
-    from glassnet.cli._common import background_warning, input_shape, load_image, load_model
+    from glassnet.cli._common import (
+        background_warning,
+        input_shape,
+        load_image,
+        load_model,
+        training_background,
+    )
     from glassnet.data import DatasetError
     from glassnet.io.model_file import read_metadata
     from glassnet.train import predict
@@ -42,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     shape = input_shape(model, args.model, args.input_shape)
     if args.top < 1:
         raise CLIError(f"--top must be >= 1, got {args.top}")
-    dataset = read_metadata(args.model).get("dataset")
+    training = training_background(args.model, read_metadata(args.model))
     read, images = [], []
     for path in args.images:
         try:
@@ -50,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         except DatasetError as error:  # names the file; the other images still get an answer
             print(f"glassnet: error: {error}", file=sys.stderr)
             continue
-        warning = background_warning(path, image, dataset, args.invert)
+        warning = background_warning(path, image, training, args.invert)
         if warning:
             print(warning, file=sys.stderr)
         read.append(path)

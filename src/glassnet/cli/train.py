@@ -6,6 +6,7 @@ import argparse
 import json
 import math
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -77,11 +78,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--early-stopping",
-        type=int,
+        type=_positive_int,
         metavar="PATIENCE",
         help="stop after PATIENCE epochs without a better validation loss",
     )
-    parser.add_argument("--seed", type=int, help="seed of weights, split and order (default 0)")
+    parser.add_argument(
+        "--seed", type=_int_at_least(0), help="seed of weights, split and order (default 0)"
+    )
     parser.add_argument("--image-size", help="H,W for --dataset folder")
     parser.add_argument("--channels", type=int, help="1 or 3 for --dataset folder")
     parser.add_argument(
@@ -103,15 +106,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _positive_int(text: str) -> int:
-    """An argparse type: an int >= 1, refused while parsing (before any folder is made)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
+def _int_at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse type: an int >= ``minimum``, refused while parsing (before any folder is
+    made)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+_positive_int = _int_at_least(1)
 
 
 def _positive_float(text: str) -> float:
@@ -186,7 +197,7 @@ def run(args: argparse.Namespace) -> int:
 
     import glassnet as gn
     from glassnet.cli._common import parse_shape
-    from glassnet.data import get_dataset, train_val_split
+    from glassnet.data import border_brightness, get_dataset, train_val_split
     from glassnet.io.files import atomic_write_text, user_cache_dir
     from glassnet.models import build_model
     from glassnet.train import evaluate, fit, make_schedule
@@ -194,6 +205,7 @@ def run(args: argparse.Namespace) -> int:
     from glassnet.train.loop import TrainingDiverged, default_run_dir
 
     s = resolve_settings(args)
+    blas = gn.blas.status()  # a bad GLASSNET_BLAS fails here, before any data or folder
     if getattr(args, "download", False):
         if s["dataset"] not in ("mnist", "fashion-mnist"):
             raise ValueError(f"--download is for mnist and fashion-mnist, not {s['dataset']}")
@@ -248,7 +260,7 @@ def run(args: argparse.Namespace) -> int:
             f"{len(train)} train, {len(val) if val else 0} validation, {len(test)} test images; "
             f"output in {out}"
         )
-        print(f"BLAS: {gn.blas.status()}")
+        print(f"BLAS: {blas}")
         history = fit(
             model,
             train,
@@ -280,8 +292,13 @@ def run(args: argparse.Namespace) -> int:
             return 1
         raise
 
-    # the input shape is in the architecture (Sequential's input_shape), not repeated here
-    metadata = {"classes": json.dumps(data.classes), "dataset": s["dataset"]}
+    # the input shape is in the architecture (Sequential's input_shape), not repeated here;
+    # the background brightness lets predict notice pictures of the opposite polarity
+    metadata = {
+        "classes": json.dumps(data.classes),
+        "dataset": s["dataset"],
+        "background": f"{border_brightness(data.images):.4f}",
+    }
     gn.save(model, out / "model.safetensors", metadata=metadata)
     atomic_write_text(out / "history.json", json.dumps(history, indent=2))
     result = evaluate(model, test)

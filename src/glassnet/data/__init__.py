@@ -34,7 +34,7 @@ from glassnet.data.idx import (
     load_mnist,
     read_idx,
 )
-from glassnet.data.images import read_image
+from glassnet.data.images import border_brightness, read_image
 
 DATASET_NAMES = ("digits", "mnist", "fashion-mnist", "cifar10", "folder")
 _FILE_LOADERS = {"mnist": load_mnist, "fashion-mnist": load_fashion_mnist, "cifar10": load_cifar10}
@@ -53,7 +53,7 @@ def get_dataset(
     ============== =========================== =============================================
     name           data_dir                    source
     ============== =========================== =============================================
-    digits         not used                    scikit-learn's 8x8 digits (``load_digits``)
+    digits         not used                    the bundled 8x8 digits (``load_digits``)
     mnist          IDX folder (required)       ``load_mnist``
     fashion-mnist  IDX folder (required)       ``load_fashion_mnist``
     cifar10        ``.bin`` folder (required)  ``load_cifar10``
@@ -113,6 +113,7 @@ __all__ = [
     "MD5",
     "MIRRORS",
     "MNIST_CLASSES",
+    "border_brightness",
     "download_mnist",
     "fetch_file",
     "get_dataset",

@@ -13,6 +13,7 @@ import numpy as np
 
 from glassnet.data.dataset import Dataset, to_float32
 from glassnet.init import as_generator
+from glassnet.nn.validation import check_float
 
 Arrays = tuple[np.ndarray, np.ndarray]
 
@@ -184,17 +185,22 @@ def split_indices(
     Returns:
         ``(kept, taken)``: disjoint sorted int64 index arrays whose union is ``range(N)``.
 
+    Raises:
+        TypeError: ``fraction`` is not a number, or ``rng`` is neither a seed nor a generator.
+        ValueError: ``fraction`` is outside ``(0, 1)`` or leaves a part empty.
+
     Example:
         >>> kept, taken = split_indices(np.array([0, 0, 0, 0, 1, 1, 1, 1]), 0.5,
         ...                             np.random.default_rng(0))
         >>> len(kept), len(taken), np.bincount(np.array([0, 0, 0, 0, 1, 1, 1, 1])[taken]).tolist()
         (4, 4, [2, 2])
     """
+    fraction = _check_fraction("split_indices fraction", fraction)
     N = len(labels)
     n_taken = round(N * fraction)
-    if not 0 < fraction < 1 or not 0 < n_taken < N:
+    if not 0 < n_taken < N:
         raise ValueError(
-            f"fraction must lie in (0, 1) and leave both parts non-empty for {N} samples, "
+            f"split_indices fraction must leave both parts non-empty for {N} samples, "
             f"got {fraction!r} ({n_taken} of {N} samples)"
         )
     order = as_generator(rng, "split_indices rng", allow_none=False).permutation(N)
@@ -217,15 +223,23 @@ def train_val_split(
     Returns:
         ``(train, val)``, disjoint, named ``"<name>-train"`` and ``"<name>-val"``.
 
+    Raises:
+        TypeError, ValueError: as ``split_indices``, naming ``val_fraction``.
+
     Example:
         >>> ds = Dataset(np.zeros((10, 2, 2, 1), np.uint8), np.arange(10) % 2, ["a", "b"], "toy")
         >>> train, val = train_val_split(ds, 0.2, np.random.default_rng(0))
         >>> len(train), len(val), val.name
         (8, 2, 'toy-val')
     """
+    _check_fraction("train_val_split val_fraction", val_fraction)
     generator = as_generator(rng, "train_val_split rng", allow_none=False)
     train_idx, val_idx = split_indices(dataset.labels, val_fraction, generator)
     return (
         dataset.subset(train_idx, name=f"{dataset.name}-train"),
         dataset.subset(val_idx, name=f"{dataset.name}-val"),
     )
+
+
+def _check_fraction(name: str, fraction: float) -> float:
+    return check_float(name, fraction, 0.0, 1.0, low_open=True, high_open=True)

@@ -76,3 +76,34 @@ def read_image(
     # files; DecompressionBombError (too many pixels) is no OSError.
     except (Image.DecompressionBombError, OSError, ValueError, SyntaxError) as exc:
         raise DatasetError(f"{os.fspath(path)}: cannot read it as an image ({exc})") from exc
+
+
+def border_brightness(images: np.ndarray) -> float:
+    """The mean of the one-pixel frame around each image, scaled to [0, 1].
+
+    The frame is mostly background: near 0 for light strokes on a dark background (MNIST,
+    the digits), near 1 for dark ink on white paper.
+
+    Args:
+        images: uint8 pixels 0-255, one image ``(H, W, C)`` or a batch ``(N, H, W, C)``.
+
+    Raises:
+        TypeError: ``images`` is not a uint8 array.
+        ValueError: it is neither 3-D nor 4-D, or empty.
+
+    Example:
+        >>> image = np.zeros((3, 3, 1), np.uint8)
+        >>> image[0] = image[1, 1] = 255  # the top row (3 of the frame's 8 pixels), the centre
+        >>> border_brightness(image)
+        0.375
+    """
+    if not isinstance(images, np.ndarray) or images.dtype != np.uint8:
+        got = images.dtype if isinstance(images, np.ndarray) else type(images).__name__
+        raise TypeError(f"border_brightness expects uint8 images, got {got}")
+    if images.ndim not in (3, 4) or images.size == 0:
+        raise ValueError(
+            f"border_brightness expects (H, W, C) or (N, H, W, C) images, got shape {images.shape}"
+        )
+    inside = images[..., 1:-1, 1:-1, :]
+    frame_sum = images.sum(dtype=np.int64) - inside.sum(dtype=np.int64)
+    return float(frame_sum) / (images.size - inside.size) / 255
