@@ -24,11 +24,3 @@ def test_an_activation_used_twice_backpropagates_through_each_of_its_calls():
     inner = conv.forward(np.maximum(x, 0))
     expected = conv.backward((inner > 0).astype(np.float64)) * (x > 0)
     np.testing.assert_allclose(dx, expected, rtol=1e-12, atol=1e-12)
-
-
-def test_a_weighted_layer_used_twice_gets_the_sum_of_both_calls_gradients():
-    conv = gn.Conv2d(2, 2, 3, padding=1, dtype="float64", rng=0)
-    model = gn.Sequential([conv, gn.Tanh(), conv])
-    x = np.random.default_rng(1).normal(size=(2, 4, 4, 2))
-    errors = check_layer_gradients(model, x, np.random.default_rng(2))
-    assert max(errors.values()) < TOL_GRADCHECK, errors
