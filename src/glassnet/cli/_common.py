@@ -9,6 +9,8 @@ import numpy as np
 
 from glassnet.cli import CLIError
 from glassnet.nn.container import Sequential
+from glassnet.nn.model import Model
+from glassnet.nn.module import Module
 
 
 def parse_shape(text: str) -> tuple[int, ...]:
@@ -18,32 +20,67 @@ def parse_shape(text: str) -> tuple[int, ...]:
     return parse_ints(text, "shape", "28,28,1", minimum=1)
 
 
-def load_sequential(path: str) -> Sequential:
-    """A saved ``Sequential`` model, with one-line errors for a missing file or another class."""
+def load_network(path: str) -> Sequential | Model:
+    """A saved ``Sequential`` or one-input ``Model``, with one-line errors for a missing file,
+    another class, or a model of several inputs (the commands feed it one image batch)."""
     from glassnet.io.model_file import load
 
     if not Path(path).is_file():
         raise CLIError(f"model file not found: {path}")
-    model = load(path)
-    if not isinstance(model, Sequential):
-        raise CLIError(f"{path} holds a {type(model).__name__}, not a Sequential model")
+    return _one_input(load(path), path)
+
+
+def _one_input(model: Module, where: str) -> Sequential | Model:
+    if not isinstance(model, Sequential | Model):
+        raise CLIError(f"{where} holds a {type(model).__name__}, not a Sequential or Model")
+    if isinstance(model, Model) and len(model.inputs) != 1:
+        raise CLIError(
+            f"{where} is a Model of {len(model.inputs)} inputs; the command line runs models "
+            "of one input"
+        )
     return model
 
 
-def load_model(path: str) -> tuple[Sequential, list[str]]:
-    """A saved model and its class names (``"0"``, ``"1"``, ... if the file has none).
+def class_scores(model: Sequential | Model, where: str) -> int | None:
+    """How many class scores the model gives per image, if its layers say so.
+
+    A ``Sequential``: the outputs of its last ``Linear`` layer (None without one). A ``Model``:
+    its one output must be a vector of scores (K,).
 
     Raises:
-        CLIError: as ``load_sequential``, or the file's ``classes`` metadata
-            is not a JSON list of strings, one per output of the last ``Linear`` layer.
+        CLIError: a ``Model`` of several outputs, or whose output is not one vector per image
+            (a U-Net's per-pixel scores, say).
+    """
+    if isinstance(model, Sequential):
+        return next(
+            (lay.out_features for lay in reversed(model.layers) if hasattr(lay, "out_features")),
+            None,
+        )
+    if len(model.outputs) != 1:
+        raise CLIError(
+            f"{where} is a Model of {len(model.outputs)} outputs; this command takes a "
+            "classifier, one output of class scores"
+        )
+    shape = model.outputs[0].shape
+    if len(shape) != 1:
+        raise CLIError(
+            f"{where} outputs {shape} per image; this command takes a classifier, whose output "
+            "is one score per class, (K,)"
+        )
+    return shape[0]
+
+
+def load_model(path: str) -> tuple[Sequential | Model, list[str]]:
+    """A saved classifier and its class names (``"0"``, ``"1"``, ... if the file has none).
+
+    Raises:
+        CLIError: as ``load_network`` and ``class_scores``, or the file's ``classes`` metadata
+            is not a JSON list of strings, one per class score.
     """
     from glassnet.io.model_file import read_metadata
 
-    model = load_sequential(path)
-    outputs = next(
-        (layer.out_features for layer in reversed(model.layers) if hasattr(layer, "out_features")),
-        None,
-    )
+    model = load_network(path)
+    outputs = class_scores(model, path)
     raw = read_metadata(path).get("classes")
     if raw is None:
         if outputs is None:
@@ -80,7 +117,7 @@ INPUT_SHAPE_HELP = (
 )
 
 
-def input_shape(model: Sequential, path: str, given: str | None) -> tuple[int, ...]:
+def input_shape(model: Sequential | Model, path: str, given: str | None) -> tuple[int, ...]:
     """``--input-shape`` when given, else the shape the model file records.
 
     Raises:
@@ -96,16 +133,33 @@ def input_shape(model: Sequential, path: str, given: str | None) -> tuple[int, .
     return model.input_shape
 
 
-def load_model_or_name(spec: str, given_shape: str | None) -> tuple[Sequential, tuple[int, ...]]:
+def load_model_or_name(
+    spec: str, given_shape: str | None
+) -> tuple[Sequential | Model, tuple[int, ...]]:
     """A model file, or a named architecture from ``glassnet.models``, with its input shape
-    (``given_shape``, the ``--input-shape`` text, when not None)."""
+    (``given_shape``, the ``--input-shape`` text, when not None).
+
+    Raises:
+        CLIError: as ``load_network``, or ``--input-shape`` differs from a ``Model``'s own
+            (its ``gn.Input`` fixes the shape every layer was built for).
+    """
     from glassnet.models import MODELS, build_model
 
     if spec in MODELS:
         model, shape = build_model(spec, rng=0)
-        return model, shape if given_shape is None else parse_shape(given_shape)
-    model, _ = load_model(spec)
-    return model, input_shape(model, spec, given_shape)
+        model = _one_input(model, spec)
+    else:
+        model = load_network(spec)
+        shape = input_shape(model, spec, given_shape)
+    if given_shape is not None:
+        given = parse_shape(given_shape)
+        if isinstance(model, Model) and given != shape:
+            raise CLIError(
+                f"{spec} is a Model built for {shape} inputs (its gn.Input), so --input-shape "
+                f"cannot make it {given}"
+            )
+        shape = given
+    return model, shape
 
 
 def load_image(path: str, input_shape: tuple[int, ...], invert: bool = False) -> np.ndarray:

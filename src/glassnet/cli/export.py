@@ -26,10 +26,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from glassnet.cli._common import input_shape, load_sequential
+    from glassnet.cli._common import input_shape, load_network
     from glassnet.interop.onnx import export_onnx
 
-    model = load_sequential(args.model)
+    model = load_network(args.model)
     shape = input_shape(model, args.model, args.input_shape)
     export_onnx(model, args.output, input_shape=shape, opset=args.opset)
     dims = ", ".join(str(d) for d in shape)

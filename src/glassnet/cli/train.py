@@ -51,7 +51,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--data-dir", help="folder of the dataset files (not for digits)")
     parser.add_argument(
-        "--model", help="architecture: lenet5, digits-cnn or cifar-cnn (default: the dataset's)"
+        "--model",
+        help="architecture: lenet5, digits-cnn, cifar-cnn or resnet-cifar (default: the "
+        "dataset's); any classifier of glassnet.models whose input fits the images",
     )
     parser.add_argument(
         "--epochs", type=_positive_int, help="epochs (default: the dataset's recipe)"
@@ -160,7 +162,9 @@ def resolve_settings(args: argparse.Namespace) -> dict[str, Any]:
     settings.update(RECIPES[dataset])
     settings.update(explicit)
     if settings["model"] is None:
-        raise ValueError(f"--dataset {dataset} needs --model (lenet5, digits-cnn, cifar-cnn)")
+        from glassnet.models import MODELS
+
+        raise ValueError(f"--dataset {dataset} needs --model ({', '.join(MODELS)})")
     return settings
 
 
@@ -185,7 +189,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     import glassnet as gn
-    from glassnet.cli._common import parse_shape
+    from glassnet.cli._common import class_scores, parse_shape
     from glassnet.data import get_dataset, train_val_split
     from glassnet.io.files import atomic_write_text, user_cache_dir
     from glassnet.models import build_model
@@ -225,6 +229,7 @@ def run(args: argparse.Namespace) -> int:
             f"model {s['model']} expects {input_shape} images, dataset {s['dataset']} has "
             f"{data.image_shape}"
         )
+    class_scores(model, f"model {s['model']}")  # a classifier: one score per class and image
 
     optimizer = _make_optimizer(gn, model, s)
     schedule = make_schedule(
