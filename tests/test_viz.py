@@ -71,7 +71,7 @@ def test_plot_filters_and_feature_maps(model, tmp_path):
     pixels = png(viz.plot_feature_maps(model, image, tmp_path / "maps.png"))
     assert pixels.shape[1] == 800 and 400 < pixels.shape[0] < 1600
     assert model.training  # drawing leaves the model's mode alone
-    with pytest.raises(ValueError, match="no Conv2d layer"):
+    with pytest.raises(ValueError, match="no Conv2d or ConvTranspose2d layer to draw"):
         viz.plot_filters(gn.Sequential([gn.Flatten()]), tmp_path / "x.png")
     with pytest.raises(ValueError, match=r"expected one image \(H, W, C\)"):
         viz.plot_feature_maps(model, np.zeros((2, 10, 10, 3), np.float32), tmp_path / "x.png")

@@ -18,7 +18,9 @@ from typing import Any
 
 from glassnet.cli import CLIError
 
-MODEL_HELP = "explain a layer of this saved model (.safetensors) on --image instead"
+MODEL_HELP = (
+    "explain a layer of this saved model (.safetensors: a Sequential or a Model) on --image instead"
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -205,7 +207,10 @@ def _kernel_options(parser: argparse.ArgumentParser) -> None:
 def _model_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("a layer of a saved model")
     group.add_argument("--model", help=MODEL_HELP)
-    group.add_argument("--layer", type=int, help="the layer's index (default: the first fitting)")
+    group.add_argument(
+        "--layer",
+        help="the layer's index, or its name in a Model, e.g. conv1 (default: the first fitting)",
+    )
     group.add_argument(
         "--channel", type=int, default=0, help="output channel, or output unit of a Linear"
     )
@@ -246,14 +251,19 @@ def _matrix_or_file(text: str | None, resize: str | None) -> Any:
 
 def _model_and_image(args: argparse.Namespace) -> tuple[Any, Any]:
     """The saved model and ``--image`` converted to its input shape, scaled to [0, 1]."""
-    from glassnet.cli._common import load_images, load_model, parse_shape
+    from glassnet.cli._common import load_images, load_network, parse_shape
     from glassnet.data import to_float32
     from glassnet.nn.layers import Conv2d
+    from glassnet.nn.model import Model
 
     if args.image is None:
         raise CLIError("--model needs --image, the picture to run through the model")
-    model, _ = load_model(args.model)
+    model = load_network(args.model)
     shape = model.input_shape
+    if args.input_size is not None and isinstance(model, Model):
+        raise CLIError(
+            f"{args.model} is a Model built for {shape} inputs; --input-size cannot change it"
+        )
     if args.input_size is not None:
         size = parse_shape(args.input_size)
         if len(size) != 2:
@@ -271,16 +281,19 @@ def _explain_model_layer(args: argparse.Namespace, topic: str) -> Any:
 
     model, image = _model_and_image(args)
     kind = explain.EXPLAINABLE[topic]
+    names = explain.layer_names(model)
     fitting = [i for i, lay in enumerate(model.layers) if isinstance(lay, kind)]
-    index = args.layer
-    if index is None:
+    if args.layer is None:
         if not fitting:
             raise CLIError(f"{args.model} has no {kind.__name__} layer")
         index = fitting[0]
-    elif 0 <= index < len(model.layers) and index not in fitting:
+    else:
+        index = explain.layer_index(model, args.layer)
+    if index not in fitting:
         raise CLIError(
-            f"layer {index} is {model.layers[index]!r}, not a {kind.__name__}; "
-            f"{kind.__name__} layers in this model: {', '.join(map(str, fitting)) or 'none'}"
+            f"layer {names[index]} is {model.layers[index]!r}, not a {kind.__name__}; "
+            f"{kind.__name__} layers in this model: "
+            f"{', '.join(names[i] for i in fitting) or 'none'}"
         )
     at = _position(getattr(args, "at", None)) or (0, 0)
     return explain.layer(model, image, index, at, args.channel)
@@ -400,9 +413,9 @@ def run_edges(args: argparse.Namespace) -> int:
 
 def run_filters(args: argparse.Namespace) -> int:
     from glassnet import viz
-    from glassnet.cli._common import load_model
+    from glassnet.cli._common import load_network
 
-    model, _ = load_model(args.model)
+    model = load_network(args.model)
     print(f"wrote {viz.plot_filters(model, Path(args.out) / 'filters.png')}")
     return 0
 

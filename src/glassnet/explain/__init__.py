@@ -40,7 +40,15 @@ from glassnet.explain.examples import (
     get_kernel,
     sample_image,
 )
-from glassnet.explain.model import EXPLAINABLE, layer, layer_input
+from glassnet.explain.model import (
+    EXPLAINABLE,
+    LayerCall,
+    layer,
+    layer_calls,
+    layer_index,
+    layer_input,
+    layer_names,
+)
 from glassnet.explain.simple import (
     DenseExplanation,
     PoolExplanation,
@@ -57,6 +65,7 @@ __all__ = [
     "EDGE_KERNELS",
     "EXPLAINABLE",
     "KERNELS",
+    "LayerCall",
     "POOL_IMAGE",
     "BackwardExplanation",
     "BatchNormExplanation",
@@ -74,7 +83,10 @@ __all__ = [
     "format_matrix",
     "get_kernel",
     "layer",
+    "layer_calls",
+    "layer_index",
     "layer_input",
+    "layer_names",
     "parse_matrix",
     "pool",
     "relu",
