@@ -132,21 +132,15 @@ def _kernel_grid(lay: Conv2d | ConvTranspose2d) -> tuple[np.ndarray, int, str]:
         f"{n} {name}" for n, total, name in ((o, cols, what[0]), (c, rows, what[1])) if n < total
     )
     cut = f" (first {cut} shown)" if cut else ""
-    groups = (
-        f", {lay.groups} groups (rows: the {rows} channels of the column's group)"
-        if lay.groups > 1
-        else ""
-    )
+    plural = "s" if rows > 1 else ""
+    groups = f" of its group ({lay.groups} groups)" if lay.groups > 1 else ""
     if transposed:
         title = (
             f"{lay.in_channels} input channels (columns), each spreading {KH}x{KW} kernels onto "
-            f"{rows} output channel{'s' if rows > 1 else ''} (rows){groups}{cut}"
+            f"{rows} output channel{plural}{groups}{cut}"
         )
     else:
-        title = (
-            f"{cols} filters of {KH}x{KW}, over {rows} input channel{'s' if rows > 1 else ''}"
-            f"{groups}{cut}"
-        )
+        title = f"{cols} filters of {KH}x{KW}, each over {rows} input channel{plural}{groups}{cut}"
     return grid, c, title
 
 
@@ -189,7 +183,7 @@ def plot_filters(model: Sequential | Model, path: str | Path) -> Path:
     axes = fig.subplots(len(drawn), 1, squeeze=False, height_ratios=heights)[:, 0]
     for ax, (grid, kernel_rows, title), (label, lay) in zip(axes, drawn, layers, strict=True):
         _show_signed(fig, ax, grid, "weight")
-        ax.set_title(f"{label}: {title}", fontsize=10)
+        ax.set_title(f"{label}\n{title}", fontsize=9)
         KH, KW = lay.kernel_size
         columns = (grid.shape[1] + 1) // (KW + 1)
         rows = (grid.shape[0] + 1) // (KH + 1)

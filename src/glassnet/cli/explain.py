@@ -2,6 +2,7 @@
 
     glassnet explain conv | relu | pool | dense | backward | batchnorm   arithmetic
     glassnet explain transposed                              a transposed convolution
+    glassnet explain residual                                gradients adding at a fork
     glassnet explain edges | filters | features              PNG pictures
 
 Every arithmetic subcommand works on the seeds' small examples by default, on numbers given
@@ -142,6 +143,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     transposed.add_argument("--at", metavar="I,J", help="the output value to write out as a sum")
     transposed.set_defaults(func=run_transposed)
+
+    res = topics.add_parser(
+        "residual",
+        help="a residual block y = x + f(x): the gradient at the fork is the sum of the "
+        "branches' gradients",
+        description="Run a residual block y = x + ReLU(W x + b) forward and backward with "
+        "L = 1/2 sum (y - t)^2, write out the gradient reaching x through the skip and "
+        "through f, their sum, and check it against the graph model's backward and finite "
+        "differences. Default: x = [1, 2], W = [[0.5, -1], [2, 0.5]], b = [0, -1], t = [0, 1].",
+    )
+    res.add_argument("--input", metavar="VECTOR", help="x, e.g. '1,2'")
+    res.add_argument("--weight", metavar="MATRIX", help="W, n x n, one row per output of f")
+    res.add_argument("--bias", metavar="VECTOR", help="b (default: zeros with your own x or W)")
+    res.add_argument("--target", metavar="VECTOR", help="t (default: zeros with your own x or W)")
+    res.set_defaults(func=run_residual)
 
     edges = topics.add_parser(
         "edges",
@@ -398,6 +414,13 @@ def run_transposed(args: argparse.Namespace) -> int:
             _position(args.at),
         )
     )
+    return 0
+
+
+def run_residual(args: argparse.Namespace) -> int:
+    from glassnet import explain
+
+    print(explain.residual(args.input, args.weight, args.bias, args.target))
     return 0
 
 

@@ -18,6 +18,8 @@ index)``
 ``edges()``               the vertical, horizontal and diagonal edge maps of an image
 ``transposed()``          one input value spread over a transposed convolution's output,
                           and the same numbers as a convolution's input gradient
+``residual()``            a residual block y = x + f(x): the gradient at the fork is the
+                          sum of the skip's and the branch's, checked numerically
 ========================  ============================================================
 
 Example:
@@ -49,6 +51,7 @@ from glassnet.explain.model import (
     layer_input,
     layer_names,
 )
+from glassnet.explain.residual import ResidualExplanation, residual
 from glassnet.explain.simple import (
     DenseExplanation,
     PoolExplanation,
@@ -73,6 +76,7 @@ __all__ = [
     "DenseExplanation",
     "PoolExplanation",
     "ReluExplanation",
+    "ResidualExplanation",
     "TransposedExplanation",
     "backward",
     "batchnorm",
@@ -90,6 +94,7 @@ __all__ = [
     "parse_matrix",
     "pool",
     "relu",
+    "residual",
     "sample_image",
     "trace",
     "transposed",
