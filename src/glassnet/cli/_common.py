@@ -146,20 +146,17 @@ def load_model_or_name(
     from glassnet.models import MODELS, build_model
 
     if spec in MODELS:
-        model, shape = build_model(spec, rng=0)
-        model = _one_input(model, spec)
+        model = _one_input(build_model(spec, rng=0)[0], spec)
     else:
         model = load_network(spec)
-        shape = input_shape(model, spec, given_shape)
-    if given_shape is not None:
-        given = parse_shape(given_shape)
-        if isinstance(model, Model) and given != shape:
+    if isinstance(model, Model):
+        if given_shape is not None and parse_shape(given_shape) != model.input_shape:
             raise CLIError(
-                f"{spec} is a Model built for {shape} inputs (its gn.Input), so --input-shape "
-                f"cannot make it {given}"
+                f"{spec} is a Model built for {model.input_shape} inputs (its gn.Input), so "
+                f"--input-shape cannot make it {parse_shape(given_shape)}"
             )
-        shape = given
-    return model, shape
+        return model, model.input_shape
+    return model, input_shape(model, spec, given_shape)
 
 
 def load_image(path: str, input_shape: tuple[int, ...], invert: bool = False) -> np.ndarray:

@@ -248,15 +248,16 @@ def _conv(
             )
         per_out, per_in = lay.out_channels // lay.groups, lay.in_channels // lay.groups
         g = channel // per_out
-        outs, ins = slice(g * per_out, (g + 1) * per_out), slice(g * per_in, (g + 1) * per_in)
+        ins = slice(g * per_in, (g + 1) * per_in)
         heading += (
             f"\n{lay.groups} groups: output channel {channel} is in group {g}, which reads input "
-            f"channels {ins.start}..{ins.stop - 1} only; below they are numbered from 0, and "
-            f"output channel {channel} is channel {channel - outs.start} of the group's "
-            f"{per_out}."
+            f"channels {ins.start}..{ins.stop - 1} only; below, I holds those channels "
+            f"(numbered from 0) and O is output channel {channel}."
         )
-        x, w, b = x[..., ins], w[outs], None if b is None else b[outs]
-        channel -= outs.start
+        # one filter, over its group's inputs: the sum written out is the whole computation
+        x, w = x[..., ins], w[channel : channel + 1]
+        b = None if b is None else b[channel : channel + 1]
+        channel = 0
     return trace(
         x, w, b, lay.stride, lay.padding, lay.dilation, lay.mode, at, channel, title, heading
     )  # fmt: skip
