@@ -174,7 +174,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     filters = topics.add_parser(
         "filters",
         help="draw the learned filters of every conv layer of a saved model (PNG)",
-        description="Draw every Conv2d layer's kernels as a grid, coloured around 0.",
+        description="Draw every Conv2d and ConvTranspose2d layer's kernels as a grid, coloured "
+        "around 0 (a Sequential or a Model).",
     )
     filters.add_argument("model", help="a .safetensors model file saved by glassnet")
     filters.add_argument("--out", default=".", help="folder for filters.png (default: here)")
@@ -183,8 +184,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     features = topics.add_parser(
         "features",
         help="draw the feature maps of one image through every conv layer (PNG)",
-        description="Run one image through a saved model and draw each Conv2d layer's "
-        "output channels.",
+        description="Run one image through a saved model (a Sequential or a Model) and draw "
+        "each Conv2d and ConvTranspose2d layer's output channels.",
     )
     features.add_argument("model", help="a .safetensors model file saved by glassnet")
     features.add_argument("--image", required=True, help="a PNG/JPEG file")

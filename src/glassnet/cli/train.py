@@ -285,7 +285,7 @@ def run(args: argparse.Namespace) -> int:
             return 1
         raise
 
-    # the input shape is in the architecture (Sequential's input_shape), not repeated here
+    # the input shape is in the architecture (Sequential's input_shape, a Model's Input)
     metadata = {"classes": json.dumps(data.classes), "dataset": s["dataset"]}
     gn.save(model, out / "model.safetensors", metadata=metadata)
     atomic_write_text(out / "history.json", json.dumps(history, indent=2))
