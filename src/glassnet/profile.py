@@ -198,10 +198,14 @@ class _Timer:
         self._step, self._step_flops = {}, 0
 
 
-def _layer_labels(model: Module, layers: Sequence[Module]) -> list[str]:
-    """``"<name> <class>"`` for a ``Model``'s layers, ``"<index> <class>"`` otherwise."""
-    names = model.layer_names if isinstance(model, Model) else range(len(layers))
-    return [f"{name} {type(layer).__name__}" for name, layer in zip(names, layers, strict=True)]
+def _model_labels(model: Module) -> list[str] | None:
+    """``"<name> <class>"`` for a ``Model``'s layers; None (``time_layers``' default) otherwise."""
+    if not isinstance(model, Model):
+        return None
+    return [
+        f"{name} {type(layer).__name__}"
+        for name, layer in zip(model.layer_names, model.layers, strict=True)
+    ]
 
 
 def time_layers(
@@ -332,9 +336,7 @@ def profile_model(
                 model.forward(x)
 
         step()  # warm-up: first-call costs (allocation, BLAS start-up) stay out of the medians
-        result = time_layers(
-            model.layers, step, steps, batch_size, _layer_labels(model, model.layers)
-        )
+        result = time_layers(model.layers, step, steps, batch_size, _model_labels(model))
     finally:
         model.train(was_training)
         for p, grad in zip(model.parameters(), grads, strict=True):

@@ -32,7 +32,7 @@ def load_network(path: str) -> Sequential | Model:
 
 def _one_input(model: Module, where: str) -> Sequential | Model:
     if not isinstance(model, Sequential | Model):
-        raise CLIError(f"{where} holds a {type(model).__name__}, not a Sequential or Model")
+        raise CLIError(f"{where} holds a {type(model).__name__}, not a Sequential model or a Model")
     if isinstance(model, Model) and len(model.inputs) != 1:
         raise CLIError(
             f"{where} is a Model of {len(model.inputs)} inputs; the command line runs models "
