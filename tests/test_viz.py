@@ -71,7 +71,7 @@ def test_plot_filters_and_feature_maps(model, tmp_path):
     pixels = png(viz.plot_feature_maps(model, image, tmp_path / "maps.png"))
     assert pixels.shape[1] == 800 and 400 < pixels.shape[0] < 1600
     assert model.training  # drawing leaves the model's mode alone
-    with pytest.raises(ValueError, match="no Conv2d layer"):
+    with pytest.raises(ValueError, match="no Conv2d or ConvTranspose2d layer to draw"):
         viz.plot_filters(gn.Sequential([gn.Flatten()]), tmp_path / "x.png")
     with pytest.raises(ValueError, match=r"expected one image \(H, W, C\)"):
         viz.plot_feature_maps(model, np.zeros((2, 10, 10, 3), np.float32), tmp_path / "x.png")
@@ -86,3 +86,31 @@ def test_plot_edges_default_and_own_image(tmp_path):
     # a dark-to-bright step seen by [[1,0,-1]]*3: -3 along the step, 0 elsewhere inside
     assert maps["vertical"][10, 14] == -3 and maps["vertical"][10, 5] == 0
     assert np.all(maps["horizontal"][1:-1] == 0)
+
+
+def test_kernel_grids_of_grouped_and_transposed_convolutions():
+    depthwise = gn.Conv2d(4, 8, 3, groups=4, rng=0)  # weight (8, 1, 3, 3)
+    grid, rows, title = viz._kernel_grid(depthwise)
+    # one row of kernels, wrapped 8 to a row: 1 row of 8 tiles of 3x3, one blank pixel between
+    assert rows == 1 and grid.shape == (3, 8 * 4 - 1)
+    np.testing.assert_array_equal(grid[:, 4:7], depthwise.weight.value[1, 0])
+    assert title == "8 filters of 3x3, each over 1 input channel of its group (4 groups)"
+    up = gn.ConvTranspose2d(6, 4, 2, stride=2, groups=2, rng=0)  # weight (6, 2, 2, 2)
+    grid, rows, title = viz._kernel_grid(up)
+    assert rows == 2 and grid.shape == (2 * 3 - 1, 6 * 3 - 1)
+    # column i = input channel i, row o = the kernel it spreads onto output channel o
+    np.testing.assert_array_equal(grid[3:5, 6:8], up.weight.value[2, 1])
+    assert title == (
+        "6 input channels (columns), each spreading 2x2 kernels onto 2 output channels of its "
+        "group (2 groups)"
+    )
+
+
+def test_pictures_of_a_graph_model(tmp_path):
+    x = gn.Input((8, 8, 3))
+    h = gn.ReLU()(gn.Conv2d(3, 6, 3, padding=1, rng=0)(x, name="conv"))
+    model = gn.Model(x, gn.Add()([h, gn.Conv2d(6, 6, 1, rng=1)(h)]))
+    assert [label for label, _ in viz._conv_layers(model)] == ["conv Conv2d", "conv2d_0 Conv2d"]
+    assert png(viz.plot_filters(model, tmp_path / "f.png")).shape[1] == 800
+    image = np.random.default_rng(0).random((8, 8, 3)).astype(np.float32)
+    assert png(viz.plot_feature_maps(model, image, tmp_path / "m.png")).shape[1] == 800

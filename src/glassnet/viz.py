@@ -10,8 +10,9 @@ Sizes are fixed in pixels (at ``DPI`` = 100) so that pictures from different run
 ``plot_history``           500 px wide per panel (loss, accuracy, learning rate if it
                            changed), 400 px tall
 ``plot_confusion_matrix``  640 x 560 px up to 10 classes, larger beyond
-``plot_filters``           800 px wide, one row per Conv2d layer
-``plot_feature_maps``      800 px wide, one row for the input and one per Conv2d layer
+``plot_filters``           800 px wide, one row per Conv2d or ConvTranspose2d layer
+``plot_feature_maps``      800 px wide, one row for the input and one per call of such a
+                           layer
 ``plot_edges``             1600 x 460 px: the input and its three edge maps
 =========================  =================================================================
 
@@ -31,6 +32,8 @@ import numpy as np
 
 from glassnet.nn.container import Sequential
 from glassnet.nn.layers import Conv2d
+from glassnet.nn.model import Model
+from glassnet.nn.upsampling import ConvTranspose2d
 
 DPI = 100
 #: At most this many filters (output channels) and input channels are drawn per layer.
@@ -94,32 +97,72 @@ def _row_heights(shapes: Sequence[tuple[int, int]], width_px: int) -> list[int]:
     return [int(min(500, max(160, 60 + (width_px - 160) * h / w))) for h, w in shapes]
 
 
-def _conv_layers(model: Sequential) -> list[tuple[int, Conv2d]]:
-    if not isinstance(model, Sequential):
-        raise TypeError(f"expected a Sequential model, got {type(model).__name__}")
-    layers = [(i, lay) for i, lay in enumerate(model.layers) if isinstance(lay, Conv2d)]
+def _conv_layers(model: Sequential | Model) -> list[tuple[str, Conv2d | ConvTranspose2d]]:
+    """Each Conv2d and ConvTranspose2d layer, labelled ``"3 Conv2d"`` or ``"conv1 Conv2d"``."""
+    from glassnet.explain.model import layer_names
+
+    names = layer_names(model)
+    layers = [
+        (f"{name} {type(lay).__name__}", lay)
+        for name, lay in zip(names, model.layers, strict=True)
+        if isinstance(lay, Conv2d | ConvTranspose2d)
+    ]
     if not layers:
-        raise ValueError("this model has no Conv2d layer to draw")
+        raise ValueError("this model has no Conv2d or ConvTranspose2d layer to draw")
     return layers
 
 
-def plot_filters(model: Sequential, path: str | Path) -> Path:
-    """Draw the learned kernels of every Conv2d layer, one grid per layer.
+def _kernel_grid(lay: Conv2d | ConvTranspose2d) -> tuple[np.ndarray, int, str]:
+    """A layer's kernels as tiles: the grid, its number of rows of kernels, and its title.
 
-    In a layer's grid, column o is filter (output channel) o and row c its kernel for input
-    channel c: ``W[o, c]``, (KH, KW) pixels each. Colours are centred on 0 (red positive,
-    blue negative), one scale per layer. At most 32 filters and 16 input channels per layer
-    are drawn; the title says when some are left out.
+    Conv2d: column o is filter (output channel) o, row c its kernel for input channel c of
+    its group, ``W[o, c]``. ConvTranspose2d: column i is input channel i, row o the kernel it
+    spreads onto output channel o of its group, ``W[i, o]``.
+    """
+    w = lay.weight.value  # Conv2d (C_out, C_in / G, KH, KW); transposed (C_in, C_out / G, ...)
+    cols, rows, KH, KW = w.shape
+    shown = w[:MAX_FILTERS, :MAX_INPUT_CHANNELS]
+    o, c = shown.shape[:2]
+    tiles = shown.transpose(1, 0, 2, 3).reshape(o * c, KH, KW)  # row c, column o
+    # One row of kernels: wrap them, MAP_COLUMNS to a row, so they are drawn larger.
+    grid = _mosaic(tiles.astype(np.float64), o if c > 1 else min(o, MAP_COLUMNS))
+    transposed = isinstance(lay, ConvTranspose2d)
+    what = ("input channels", "output channels") if transposed else ("filters", "channels")
+    cut = ", ".join(
+        f"{n} {name}" for n, total, name in ((o, cols, what[0]), (c, rows, what[1])) if n < total
+    )
+    cut = f" (first {cut} shown)" if cut else ""
+    plural = "s" if rows > 1 else ""
+    groups = f" of its group ({lay.groups} groups)" if lay.groups > 1 else ""
+    if transposed:
+        title = (
+            f"{lay.in_channels} input channels (columns), each spreading {KH}x{KW} kernels onto "
+            f"{rows} output channel{plural}{groups}{cut}"
+        )
+    else:
+        title = f"{cols} filters of {KH}x{KW}, each over {rows} input channel{plural}{groups}{cut}"
+    return grid, c, title
+
+
+def plot_filters(model: Sequential | Model, path: str | Path) -> Path:
+    """Draw the learned kernels of every Conv2d and ConvTranspose2d layer, one grid per layer.
+
+    In a Conv2d's grid, column o is filter (output channel) o and row c its kernel for input
+    channel c: ``W[o, c]``, (KH, KW) pixels each; with G groups the rows are the C_in / G
+    input channels of the filter's group. In a ConvTranspose2d's grid, column i is input
+    channel i and row o the kernel ``W[i, o]`` that it spreads onto output channel o (of its
+    group). Colours are centred on 0 (red positive, blue negative), one scale per layer. At
+    most 32 columns and 16 rows are drawn per layer; the title says when some are left out.
 
     Args:
-        model: a Sequential with at least one Conv2d.
+        model: a Sequential or a Model with at least one Conv2d or ConvTranspose2d.
         path: the PNG file to write (folders are created).
 
     Returns:
         The path written.
 
     Raises:
-        ValueError: the model has no Conv2d layer.
+        ValueError: the model has no Conv2d or ConvTranspose2d layer.
         ImportError: matplotlib is not installed.
 
     Example:
@@ -129,80 +172,37 @@ def plot_filters(model: Sequential, path: str | Path) -> Path:
         'filters.png'
     """
     layers = _conv_layers(model)
-    grids, titles = [], []
-    for i, lay in layers:
-        w = lay.weight.value  # (C_out, C_in, KH, KW)
-        C_out, C_in, KH, KW = w.shape
-        shown = w[:MAX_FILTERS, :MAX_INPUT_CHANNELS]  # (o, c, KH, KW)
-        o, c = shown.shape[:2]
-        tiles = shown.transpose(1, 0, 2, 3).reshape(o * c, KH, KW)  # row c, column o
-        # One input channel: wrap the filters, MAP_COLUMNS to a row, so they are drawn larger.
-        grids.append(_mosaic(tiles.astype(np.float64), o if c > 1 else min(o, MAP_COLUMNS)))
-        cut = " (first " + ", ".join(
-            f"{n} {what}" for n, total, what in ((o, C_out, "filters"), (c, C_in, "channels"))
-            if n < total
-        ) + " shown)" if (o, c) != (C_out, C_in) else ""  # fmt: skip
-        titles.append(
-            f"layer {i} Conv2d: {C_out} filters of {KH}x{KW}, over {C_in} input "
-            f"channel{'s' if C_in > 1 else ''}{cut}"
-        )
-    heights = _row_heights([g.shape for g in grids], 800)
+    drawn = [_kernel_grid(lay) for _, lay in layers]
+    heights = _row_heights([grid.shape for grid, _, _ in drawn], 800)
     fig = _figure(800, sum(heights) + 40)
     fig.suptitle(
         "Learned filters: filter o in column o, its kernel for input channel c in row c\n"
-        "(one input channel: filters in reading order, row label = first filter of the row)",
+        "(one row of kernels: wrapped in reading order, row label = first kernel of the row)",
         fontsize=10,
     )
-    axes = fig.subplots(len(grids), 1, squeeze=False, height_ratios=heights)[:, 0]
-    for ax, grid, title, (_, lay) in zip(axes, grids, titles, layers, strict=True):
+    axes = fig.subplots(len(drawn), 1, squeeze=False, height_ratios=heights)[:, 0]
+    for ax, (grid, kernel_rows, title), (label, lay) in zip(axes, drawn, layers, strict=True):
         _show_signed(fig, ax, grid, "weight")
-        ax.set_title(title, fontsize=10)
+        ax.set_title(f"{label}\n{title}", fontsize=9)
         KH, KW = lay.kernel_size
         columns = (grid.shape[1] + 1) // (KW + 1)
         rows = (grid.shape[0] + 1) // (KH + 1)
-        if lay.in_channels == 1:  # wrapped: number the rows by their first filter
-            ax.set_xticks([c * (KW + 1) + (KW - 1) / 2 for c in range(columns)], range(columns))
-            ax.set_yticks(
-                [r * (KH + 1) + (KH - 1) / 2 for r in range(rows)],
-                [f"{r * columns}+" for r in range(rows)],
-            )
-        else:
-            ax.set_xticks([c * (KW + 1) + (KW - 1) / 2 for c in range(columns)], range(columns))
-            ax.set_yticks([r * (KH + 1) + (KH - 1) / 2 for r in range(rows)], range(rows))
+        ax.set_xticks([c * (KW + 1) + (KW - 1) / 2 for c in range(columns)], range(columns))
+        row_labels = [f"{r * columns}+" for r in range(rows)] if kernel_rows == 1 else range(rows)
+        ax.set_yticks([r * (KH + 1) + (KH - 1) / 2 for r in range(rows)], row_labels)
         ax.tick_params(labelsize=7 if columns > 16 else 9, length=0)
     return _save(fig, path)
 
 
-def _forward_collect(model: Sequential, image: np.ndarray) -> list[tuple[int, np.ndarray]]:
-    """Run one image through the model in eval mode; the output of each Conv2d layer."""
-    x = np.asarray(image)
-    x = x[None] if x.ndim == 3 else x  # (1, H, W, C)
-    if x.ndim != 4 or x.shape[0] != 1:
-        raise ValueError(f"expected one image (H, W, C) or (1, H, W, C), got shape {x.shape}")
-    if x.dtype not in (np.float32, np.float64):
-        raise TypeError(f"expected a float image scaled as in training, got dtype {x.dtype}")
-    outputs = []
-    was_training = model.training
-    model.eval()
-    try:
-        for i, lay in enumerate(model.layers):
-            x = lay.forward(x)
-            if isinstance(lay, Conv2d):
-                outputs.append((i, x[0]))  # (H_out, W_out, C_out)
-    finally:
-        model.train(was_training)
-    return outputs
-
-
-def plot_feature_maps(model: Sequential, image: np.ndarray, path: str | Path) -> Path:
-    """Draw one image and what every Conv2d layer makes of it, channel by channel.
+def plot_feature_maps(model: Sequential | Model, image: np.ndarray, path: str | Path) -> Path:
+    """Draw one image and what every Conv2d and ConvTranspose2d layer makes of it.
 
     The first row is the input (each channel in grey, or the colour image for 3 channels);
-    then one grid per Conv2d layer of its output channels (before the activation that
-    follows), eight to a row, at most 32, coloured around 0 with one scale per layer.
+    then one grid per call of such a layer of its output channels (before the activation
+    that follows), eight to a row, at most 32, coloured around 0 with one scale per layer.
 
     Args:
-        model: a Sequential with at least one Conv2d.
+        model: a Sequential or a Model with at least one Conv2d or ConvTranspose2d.
         image: one image (H, W, C) or (1, H, W, C), scaled as in training (floats in [0, 1]
             for glassnet's datasets).
         path: the PNG file to write.
@@ -217,8 +217,14 @@ def plot_feature_maps(model: Sequential, image: np.ndarray, path: str | Path) ->
         >>> plot_feature_maps(model, np.zeros((8, 8, 1), np.float32), out).name
         'maps.png'
     """
+    from glassnet.explain.model import layer_calls
+
     _conv_layers(model)
-    maps = _forward_collect(model, image)
+    maps = [
+        (call.label, call.output[0])  # (H_out, W_out, C_out)
+        for call in layer_calls(model, image)
+        if isinstance(model.layers[call.index], Conv2d | ConvTranspose2d)
+    ]
     H, W, C = np.shape(image)[-3:]
     x = np.asarray(image).reshape(H, W, C)
     rows = []  # (title, array, signed)
@@ -233,13 +239,13 @@ def plot_feature_maps(model: Sequential, image: np.ndarray, path: str | Path) ->
                 False,
             )
         )
-    for i, out in maps:
+    for label, out in maps:
         H, W, C = out.shape
         shown = min(C, MAX_FILTERS)
         tiles = out[:, :, :shown].transpose(2, 0, 1).astype(np.float64)  # (shown, H, W)
         cut = f", first {shown} shown" if shown < C else ""
         rows.append(
-            (f"layer {i} Conv2d output: {C} feature maps of {H}x{W}{cut}",
+            (f"{label} output: {C} feature maps of {H}x{W}{cut}",
              _mosaic(tiles, min(shown, MAP_COLUMNS)), True)
         )  # fmt: skip
     heights = _row_heights([r[1].shape[:2] for r in rows], 800)

@@ -11,6 +11,7 @@ import numpy as np
 from glassnet.cli import CLIError
 from glassnet.nn.container import Sequential
 from glassnet.nn.model import Model
+from glassnet.nn.module import Module
 
 
 def parse_shape(text: str) -> tuple[int, ...]:
@@ -21,32 +22,66 @@ def parse_shape(text: str) -> tuple[int, ...]:
 
 
 def load_network(path: str) -> Sequential | Model:
-    """A saved model, a ``Sequential`` or a graph ``Model``, with one-line errors for a
-    missing file or a file holding a single layer."""
+    """A saved ``Sequential`` or one-input ``Model``, with one-line errors for a missing file,
+    another class, or a model of several inputs (the commands feed it one image batch)."""
     from glassnet.io.model_file import load
 
     if not Path(path).is_file():
         raise CLIError(f"model file not found: {path}")
-    model = load(path)
+    return _one_input(load(path), path)
+
+
+def _one_input(model: Module, where: str) -> Sequential | Model:
     if not isinstance(model, Sequential | Model):
-        raise CLIError(f"{path} holds a {type(model).__name__}, not a Sequential model or a Model")
+        raise CLIError(f"{where} holds a {type(model).__name__}, not a Sequential model or a Model")
+    if isinstance(model, Model) and len(model.inputs) != 1:
+        raise CLIError(
+            f"{where} is a Model of {len(model.inputs)} inputs; the command line runs models "
+            "of one input"
+        )
     return model
 
 
-def load_model(path: str) -> tuple[Sequential | Model, list[str]]:
-    """A saved model and its class names (``"0"``, ``"1"``, ... if the file has none).
+def class_scores(model: Sequential | Model, where: str) -> int | None:
+    """How many class scores the model gives per image, if its layers say so.
+
+    A ``Sequential``: the outputs of its last ``Linear`` layer (None without one). A ``Model``:
+    its one output must be a vector of scores (K,).
 
     Raises:
-        CLIError: as ``load_network``, or the file's ``classes`` metadata
-            is not a JSON list of strings, one per output of the last ``Linear`` layer.
+        CLIError: a ``Model`` of several outputs, or whose output is not one vector per image
+            (a U-Net's per-pixel scores, say).
+    """
+    if isinstance(model, Sequential):
+        return next(
+            (lay.out_features for lay in reversed(model.layers) if hasattr(lay, "out_features")),
+            None,
+        )
+    if len(model.outputs) != 1:
+        raise CLIError(
+            f"{where} is a Model of {len(model.outputs)} outputs; this command takes a "
+            "classifier, one output of class scores"
+        )
+    shape = model.outputs[0].shape
+    if len(shape) != 1:
+        raise CLIError(
+            f"{where} outputs {shape} per image; this command takes a classifier, whose output "
+            "is one score per class, (K,)"
+        )
+    return shape[0]
+
+
+def load_model(path: str) -> tuple[Sequential | Model, list[str]]:
+    """A saved classifier and its class names (``"0"``, ``"1"``, ... if the file has none).
+
+    Raises:
+        CLIError: as ``load_network`` and ``class_scores``, or the file's ``classes`` metadata
+            is not a JSON list of strings, one per class score.
     """
     from glassnet.io.model_file import read_metadata
 
     model = load_network(path)
-    outputs = next(
-        (layer.out_features for layer in reversed(model.layers) if hasattr(layer, "out_features")),
-        None,
-    )
+    outputs = class_scores(model, path)
     raw = read_metadata(path).get("classes")
     if raw is None:
         if outputs is None:
@@ -103,13 +138,25 @@ def load_model_or_name(
     spec: str, given_shape: str | None
 ) -> tuple[Sequential | Model, tuple[int, ...]]:
     """A model file, or a named architecture from ``glassnet.models``, with its input shape
-    (``given_shape``, the ``--input-shape`` text, when not None)."""
+    (``given_shape``, the ``--input-shape`` text, when not None).
+
+    Raises:
+        CLIError: as ``load_network``, or ``--input-shape`` differs from a ``Model``'s own
+            (its ``gn.Input`` fixes the shape every layer was built for).
+    """
     from glassnet.models import MODELS, build_model
 
     if spec in MODELS:
-        model, shape = build_model(spec, rng=0)
-        return model, shape if given_shape is None else parse_shape(given_shape)
-    model, _ = load_model(spec)
+        model = _one_input(build_model(spec, rng=0)[0], spec)
+    else:
+        model = load_network(spec)
+    if isinstance(model, Model):
+        if given_shape is not None and parse_shape(given_shape) != model.input_shape:
+            raise CLIError(
+                f"{spec} is a Model built for {model.input_shape} inputs (its gn.Input), so "
+                f"--input-shape cannot make it {parse_shape(given_shape)}"
+            )
+        return model, model.input_shape
     return model, input_shape(model, spec, given_shape)
 
 

@@ -2,6 +2,7 @@
 
     glassnet explain conv | relu | pool | dense | backward | batchnorm   arithmetic
     glassnet explain transposed                              a transposed convolution
+    glassnet explain residual                                gradients adding at a fork
     glassnet explain edges | filters | features              PNG pictures
 
 Every arithmetic subcommand works on the seeds' small examples by default, on numbers given
@@ -18,7 +19,9 @@ from typing import Any
 
 from glassnet.cli import CLIError
 
-MODEL_HELP = "explain a layer of this saved model (.safetensors) on --image instead"
+MODEL_HELP = (
+    "explain a layer of this saved model (.safetensors: a Sequential or a Model) on --image instead"
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -141,6 +144,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     transposed.add_argument("--at", metavar="I,J", help="the output value to write out as a sum")
     transposed.set_defaults(func=run_transposed)
 
+    res = topics.add_parser(
+        "residual",
+        help="a residual block y = x + f(x): the gradient at the fork is the sum of the "
+        "branches' gradients",
+        description="Run a residual block y = x + ReLU(W x + b) forward and backward with "
+        "L = 1/2 sum (y - t)^2, write out the gradient reaching x through the skip and "
+        "through f, their sum, and check it against the graph model's backward and finite "
+        "differences. Default: x = [1, 2], W = [[0.5, -1], [2, 0.5]], b = [0, -1], t = [0, 1].",
+    )
+    res.add_argument("--input", metavar="VECTOR", help="x, e.g. '1,2'")
+    res.add_argument("--weight", metavar="MATRIX", help="W, n x n, one row per output of f")
+    res.add_argument("--bias", metavar="VECTOR", help="b (default: zeros with your own x or W)")
+    res.add_argument("--target", metavar="VECTOR", help="t (default: zeros with your own x or W)")
+    res.set_defaults(func=run_residual)
+
     edges = topics.add_parser(
         "edges",
         help="draw vertical, horizontal and diagonal edge maps of an image (PNG)",
@@ -156,7 +174,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     filters = topics.add_parser(
         "filters",
         help="draw the learned filters of every conv layer of a saved model (PNG)",
-        description="Draw every Conv2d layer's kernels as a grid, coloured around 0.",
+        description="Draw every Conv2d and ConvTranspose2d layer's kernels as a grid, coloured "
+        "around 0 (a Sequential or a Model).",
     )
     filters.add_argument("model", help="a .safetensors model file saved by glassnet")
     filters.add_argument("--out", default=".", help="folder for filters.png (default: here)")
@@ -165,8 +184,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     features = topics.add_parser(
         "features",
         help="draw the feature maps of one image through every conv layer (PNG)",
-        description="Run one image through a saved model and draw each Conv2d layer's "
-        "output channels.",
+        description="Run one image through a saved model (a Sequential or a Model) and draw "
+        "each Conv2d and ConvTranspose2d layer's output channels.",
     )
     features.add_argument("model", help="a .safetensors model file saved by glassnet")
     features.add_argument("--image", required=True, help="a PNG/JPEG file")
@@ -205,7 +224,10 @@ def _kernel_options(parser: argparse.ArgumentParser) -> None:
 def _model_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("a layer of a saved model")
     group.add_argument("--model", help=MODEL_HELP)
-    group.add_argument("--layer", type=int, help="the layer's index (default: the first fitting)")
+    group.add_argument(
+        "--layer",
+        help="the layer's index, or its name in a Model, e.g. conv1 (default: the first fitting)",
+    )
     group.add_argument(
         "--channel", type=int, default=0, help="output channel, or output unit of a Linear"
     )
@@ -246,14 +268,19 @@ def _matrix_or_file(text: str | None, resize: str | None) -> Any:
 
 def _model_and_image(args: argparse.Namespace) -> tuple[Any, Any]:
     """The saved model and ``--image`` converted to its input shape, scaled to [0, 1]."""
-    from glassnet.cli._common import load_images, load_model, parse_shape
+    from glassnet.cli._common import load_images, load_network, parse_shape
     from glassnet.data import to_float32
     from glassnet.nn.layers import Conv2d
+    from glassnet.nn.model import Model
 
     if args.image is None:
         raise CLIError("--model needs --image, the picture to run through the model")
-    model, _ = load_model(args.model)
+    model = load_network(args.model)
     shape = model.input_shape
+    if args.input_size is not None and isinstance(model, Model):
+        raise CLIError(
+            f"{args.model} is a Model built for {shape} inputs; --input-size cannot change it"
+        )
     if args.input_size is not None:
         size = parse_shape(args.input_size)
         if len(size) != 2:
@@ -271,16 +298,19 @@ def _explain_model_layer(args: argparse.Namespace, topic: str) -> Any:
 
     model, image = _model_and_image(args)
     kind = explain.EXPLAINABLE[topic]
+    names = explain.layer_names(model)
     fitting = [i for i, lay in enumerate(model.layers) if isinstance(lay, kind)]
-    index = args.layer
-    if index is None:
+    if args.layer is None:
         if not fitting:
             raise CLIError(f"{args.model} has no {kind.__name__} layer")
         index = fitting[0]
-    elif 0 <= index < len(model.layers) and index not in fitting:
+    else:
+        index = explain.layer_index(model, args.layer)
+    if index not in fitting:
         raise CLIError(
-            f"layer {index} is {model.layers[index]!r}, not a {kind.__name__}; "
-            f"{kind.__name__} layers in this model: {', '.join(map(str, fitting)) or 'none'}"
+            f"layer {names[index]} is {model.layers[index]!r}, not a {kind.__name__}; "
+            f"{kind.__name__} layers in this model: "
+            f"{', '.join(names[i] for i in fitting) or 'none'}"
         )
     at = _position(getattr(args, "at", None)) or (0, 0)
     return explain.layer(model, image, index, at, args.channel)
@@ -388,6 +418,13 @@ def run_transposed(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_residual(args: argparse.Namespace) -> int:
+    from glassnet import explain
+
+    print(explain.residual(args.input, args.weight, args.bias, args.target))
+    return 0
+
+
 def run_edges(args: argparse.Namespace) -> int:
     from glassnet import viz
 
@@ -400,9 +437,9 @@ def run_edges(args: argparse.Namespace) -> int:
 
 def run_filters(args: argparse.Namespace) -> int:
     from glassnet import viz
-    from glassnet.cli._common import load_model
+    from glassnet.cli._common import load_network
 
-    model, _ = load_model(args.model)
+    model = load_network(args.model)
     print(f"wrote {viz.plot_filters(model, Path(args.out) / 'filters.png')}")
     return 0
 

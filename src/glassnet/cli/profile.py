@@ -15,7 +15,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "batch: median milliseconds of its forward and backward pass, its share of the step, "
         "and the GFLOP/s of convolutions and dense layers.",
     )
-    parser.add_argument("model", help="a .safetensors model file, or a model name (e.g. lenet5)")
+    parser.add_argument(
+        "model", help="a .safetensors model file, or a model name (e.g. lenet5, resnet-cifar)"
+    )
     parser.add_argument("--input-shape", metavar="H,W,C", help=INPUT_SHAPE_HELP)
     parser.add_argument("--batch-size", type=int, default=32, help="images per step (32)")
     mode = parser.add_mutually_exclusive_group()

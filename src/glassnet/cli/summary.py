@@ -14,7 +14,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Print the layers of a saved model file or a named architecture, with the "
         "output shape of each layer and its number of parameters.",
     )
-    parser.add_argument("model", help="a .safetensors model file, or a model name (e.g. lenet5)")
+    parser.add_argument(
+        "model", help="a .safetensors model file, or a model name (e.g. lenet5, resnet-cifar)"
+    )
     parser.add_argument("--input-shape", metavar="H,W,C", help=INPUT_SHAPE_HELP)
     parser.set_defaults(func=run)
 

@@ -52,7 +52,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--data-dir", help="folder of the dataset files (not for digits)")
     parser.add_argument(
-        "--model", help="architecture: lenet5, digits-cnn or cifar-cnn (default: the dataset's)"
+        "--model",
+        help="architecture: lenet5, digits-cnn, cifar-cnn or resnet-cifar (default: the "
+        "dataset's); any classifier of glassnet.models whose input fits the images",
     )
     parser.add_argument(
         "--epochs", type=_positive_int, help="epochs (default: the dataset's recipe)"
@@ -171,7 +173,9 @@ def resolve_settings(args: argparse.Namespace) -> dict[str, Any]:
     settings.update(RECIPES[dataset])
     settings.update(explicit)
     if settings["model"] is None:
-        raise ValueError(f"--dataset {dataset} needs --model (lenet5, digits-cnn, cifar-cnn)")
+        from glassnet.models import MODELS
+
+        raise ValueError(f"--dataset {dataset} needs --model ({', '.join(MODELS)})")
     return settings
 
 
@@ -196,7 +200,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     import glassnet as gn
-    from glassnet.cli._common import parse_shape
+    from glassnet.cli._common import class_scores, parse_shape
     from glassnet.data import border_brightness, get_dataset, train_val_split
     from glassnet.io.files import atomic_write_text, user_cache_dir
     from glassnet.models import build_model
@@ -237,6 +241,7 @@ def run(args: argparse.Namespace) -> int:
             f"model {s['model']} expects {input_shape} images, dataset {s['dataset']} has "
             f"{data.image_shape}"
         )
+    class_scores(model, f"model {s['model']}")  # a classifier: one score per class and image
 
     optimizer = _make_optimizer(gn, model, s)
     schedule = make_schedule(
@@ -292,7 +297,7 @@ def run(args: argparse.Namespace) -> int:
             return 1
         raise
 
-    # the input shape is in the architecture (Sequential's input_shape), not repeated here;
+    # the input shape is in the architecture (Sequential's input_shape, a Model's Input);
     # the background brightness lets predict notice pictures of the opposite polarity
     metadata = {
         "classes": json.dumps(data.classes),

@@ -18,6 +18,8 @@ index)``
 ``edges()``               the vertical, horizontal and diagonal edge maps of an image
 ``transposed()``          one input value spread over a transposed convolution's output,
                           and the same numbers as a convolution's input gradient
+``residual()``            a residual block y = x + f(x): the gradient at the fork is the
+                          sum of the skip's and the branch's, checked numerically
 ========================  ============================================================
 
 Example:
@@ -40,7 +42,16 @@ from glassnet.explain.examples import (
     get_kernel,
     sample_image,
 )
-from glassnet.explain.model import EXPLAINABLE, layer, layer_input
+from glassnet.explain.model import (
+    EXPLAINABLE,
+    LayerCall,
+    layer,
+    layer_calls,
+    layer_index,
+    layer_input,
+    layer_names,
+)
+from glassnet.explain.residual import ResidualExplanation, residual
 from glassnet.explain.simple import (
     DenseExplanation,
     PoolExplanation,
@@ -57,6 +68,7 @@ __all__ = [
     "EDGE_KERNELS",
     "EXPLAINABLE",
     "KERNELS",
+    "LayerCall",
     "POOL_IMAGE",
     "BackwardExplanation",
     "BatchNormExplanation",
@@ -64,6 +76,7 @@ __all__ = [
     "DenseExplanation",
     "PoolExplanation",
     "ReluExplanation",
+    "ResidualExplanation",
     "TransposedExplanation",
     "backward",
     "batchnorm",
@@ -74,10 +87,14 @@ __all__ = [
     "format_matrix",
     "get_kernel",
     "layer",
+    "layer_calls",
+    "layer_index",
     "layer_input",
+    "layer_names",
     "parse_matrix",
     "pool",
     "relu",
+    "residual",
     "sample_image",
     "trace",
     "transposed",
