@@ -100,7 +100,7 @@ def resnet_cifar(
     same network in PyTorch have the same keys.
 
     Example:
-        >>> resnet_cifar(rng=0).num_parameters()  # doctest: +SKIP
+        >>> resnet_cifar(rng=0).num_parameters()
         78042
     """
     rng = as_generator(rng)
@@ -139,28 +139,32 @@ def unet_small(
     bottleneck, and two decoder levels, each a transposed conv 2x2 (stride 2) back to the
     finer size, concatenated with the encoder's map of that size (the skip), then [conv 3x3
     -> ReLU] x2; a 1x1 conv gives ``num_classes`` scores per pixel: output (32, 32, classes).
+    The layers are named as the attributes of the same network written in PyTorch with one
+    ``nn.Sequential(conv, ReLU, conv, ReLU)`` per level: ``enc1.0``, ``enc1.2``, ``enc2.*``,
+    ``bottleneck.*``, ``up2`` (transposed conv), ``dec2.*``, ``up1``, ``dec1.*`` and ``head``.
 
     Example:
-        >>> unet_small(rng=0).num_parameters()  # doctest: +SKIP
+        >>> unet_small(rng=0).num_parameters()
         117058
     """
     rng = as_generator(rng)
 
-    def double_conv(x: SymbolicTensor, c_in: int, c_out: int) -> SymbolicTensor:
-        for c in (c_in, c_out):
-            x = ReLU()(Conv2d(c, c_out, 3, padding=1, rng=rng, dtype=dtype)(x))
+    def double_conv(x: SymbolicTensor, c_in: int, c_out: int, name: str) -> SymbolicTensor:
+        for i, c in enumerate((c_in, c_out)):
+            x = Conv2d(c, c_out, 3, padding=1, rng=rng, dtype=dtype)(x, name=f"{name}.{2 * i}")
+            x = ReLU()(x, name=f"{name}.{2 * i + 1}")
         return x
 
-    def up(c_in: int, c_out: int) -> Module:
-        return nn.ConvTranspose2d(c_in, c_out, 2, stride=2, rng=rng, dtype=dtype)
+    def up(x: SymbolicTensor, c_in: int, c_out: int, name: str) -> SymbolicTensor:
+        return nn.ConvTranspose2d(c_in, c_out, 2, stride=2, rng=rng, dtype=dtype)(x, name=name)
 
     inputs = Input((32, 32, 3))
-    skip1 = double_conv(inputs, 3, 16)
-    skip2 = double_conv(MaxPool2d(2)(skip1), 16, 32)
-    x = double_conv(MaxPool2d(2)(skip2), 32, 64)
-    x = double_conv(Concatenate()([up(64, 32)(x), skip2]), 64, 32)
-    x = double_conv(Concatenate()([up(32, 16)(x), skip1]), 32, 16)
-    return Model(inputs, Conv2d(16, num_classes, 1, rng=rng, dtype=dtype)(x))
+    skip1 = double_conv(inputs, 3, 16, "enc1")
+    skip2 = double_conv(MaxPool2d(2)(skip1), 16, 32, "enc2")
+    x = double_conv(MaxPool2d(2)(skip2), 32, 64, "bottleneck")
+    x = double_conv(Concatenate()([up(x, 64, 32, "up2"), skip2]), 64, 32, "dec2")
+    x = double_conv(Concatenate()([up(x, 32, 16, "up1"), skip1]), 32, 16, "dec1")
+    return Model(inputs, Conv2d(16, num_classes, 1, rng=rng, dtype=dtype)(x, name="head"))
 
 
 #: name -> (builder, input shape (H, W, C))

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from tests.interop.nets import unet_upsample
 from tests.interop.test_onnx import MAX_DIFF, TOL_ONNX
 from tests.io.test_model_graph import residual
 
 import glassnet as gn
+from glassnet.models import build_model
 
 pytestmark = pytest.mark.torch  # a reference check: onnxruntime is the oracle
 
@@ -64,3 +66,46 @@ def test_several_inputs_are_refused(tmp_path):
     model = gn.Model([a, b], gn.Add()([a, b]))
     with pytest.raises(ValueError, match="models with 2 inputs cannot be exported"):
         gn.export_onnx(model, tmp_path / "m.onnx", input_shape=(2,))
+
+
+def trained(model: gn.Model, shape: tuple[int, ...], steps: int = 2) -> gn.Model:
+    """``model`` after a few SGD steps in training mode, so that BatchNorm's statistics move."""
+    rng = np.random.default_rng(0)
+    opt = gn.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    loss_fn = gn.MSELoss()
+    model.train()
+    for _ in range(steps):
+        x = rng.standard_normal((4, *shape)).astype(np.float32)
+        out = model.forward(x)
+        loss_fn.forward(out, rng.standard_normal(out.shape).astype(np.float32))
+        opt.zero_grad()
+        model.backward(loss_fn.backward(), input_grad=False)
+        opt.step()
+    return model
+
+
+@pytest.mark.parametrize(
+    ("name", "ops"),
+    [
+        ("resnet-cifar", {"BatchNormalization": 9, "Add": 3, "Conv": 9, "Gemm": 1}),
+        ("unet-small", {"ConvTranspose": 2, "Concat": 2, "MaxPool": 2, "Conv": 11}),
+    ],
+)
+def test_named_graph_models_after_training(name, ops, tmp_path):
+    onnx = pytest.importorskip("onnx")
+    model, shape = build_model(name, rng=0)
+    trained(model, shape)
+    if name == "resnet-cifar":
+        stats = model.get_layer("layer1.0.bn1").buffers
+        assert stats["num_batches_tracked"] == 2 and np.abs(stats["running_mean"]).max() > 0
+    check(model, shape, tmp_path / "m.onnx", f"named model {name}, trained 2 steps, eval")
+    found = [n.op_type for n in onnx.load(tmp_path / "m.onnx").graph.node]
+    assert {op: found.count(op) for op in ops} == ops
+
+
+def test_unet_with_batchnorm_and_both_upsample_modes(tmp_path):
+    onnx = pytest.importorskip("onnx")
+    model = trained(unet_upsample("float32"), (8, 8, 3))
+    check(model, (8, 8, 3), tmp_path / "m.onnx", "U-Net: BatchNorm, ConvTranspose, Resize x2")
+    ops = [n.op_type for n in onnx.load(tmp_path / "m.onnx").graph.node]
+    assert ops.count("Resize") == 2 and ops.count("BatchNormalization") == 5

@@ -310,10 +310,6 @@ def test_random_graphs_match_the_layer_by_layer_run_and_finite_differences(seed)
     assert max(errors.values()) < TOL_GRADCHECK, errors
 
 
-@pytest.mark.skipif(
-    not all(hasattr(gn, n) for n in ("BatchNorm2d", "ConvTranspose2d", "Upsample")),
-    reason="BatchNorm2d, ConvTranspose2d and Upsample come with branches bn and convt",
-)
 def test_the_issue_snippet_as_written():
     inputs = gn.Input((32, 32, 3))
     x = gn.Conv2d(3, 16, 3, padding=1, bias=False)(inputs)

@@ -18,6 +18,7 @@ import numpy as np
 
 from glassnet.nn.container import Sequential, _with_position
 from glassnet.nn.layers import Conv2d, Flatten, Linear
+from glassnet.nn.merge import Concatenate
 from glassnet.nn.model import Model
 from glassnet.nn.module import Module
 from glassnet.nn.normalization import BatchNorm1d
@@ -171,35 +172,61 @@ def cross_correlation_kernel(conv: Conv2d) -> np.ndarray:
 
 
 def torch_feature_maps(layers: Sequence[Module], shapes: Sequence[Shape]) -> dict[int, Shape]:
-    """For each Linear (or BatchNorm1d) that sees flattened features, the map ``(H, W, C)``.
+    """``flattened_feature_maps`` for a list of layers run one after the other, by position."""
+    calls = [Call(str(i), layer, [i], [shapes[i]], i + 1) for i, layer in enumerate(layers)]
+    return flattened_feature_maps(calls, [len(layers)])
+
+
+def flattened_feature_maps(calls: Sequence[Call], outputs: Sequence[int]) -> dict[int, Shape]:
+    """For each call of a Linear (or BatchNorm1d) seeing flattened features, the map (H, W, C).
 
     Only maps with several channels and several pixels are listed: for ``C == 1`` or
     ``H * W == 1`` the (H, W, C) and (C, H, W) orders agree. Element-wise layers between the
-    Flatten and the Linear (ReLU, Dropout, ...) keep the order; a BatchNorm1d there keeps it
-    too, but its per-feature vectors are listed in that order on each side.
+    Flatten and the Linear (ReLU, Dropout, an Add of two such tensors, ...) keep the order; a
+    BatchNorm1d there keeps it too, but its per-feature vectors are listed in that order on
+    each side.
+
+    Args:
+        calls: the layer calls in an order that computes them (see ``calls_of``).
+        outputs: the model's output tensors, by index.
+
+    Returns:
+        ``{call index: (H, W, C)}``.
 
     Raises:
         ValueError: the model's output is such a flattened map, whose feature order would
-            differ from a PyTorch model's with no Linear to absorb it.
+            differ from a PyTorch model's with no Linear to absorb it; or a layer that mixes
+            such features with others (a Concatenate, an Add with unflattened features).
     """
-    pending: Shape | None = None
+    pending: dict[int, Shape] = {}  # tensor index -> the map its features were flattened from
     maps: dict[int, Shape] = {}
-    for i, layer in enumerate(layers):
-        if isinstance(layer, Flatten) and len(shapes[i]) == 4:
-            _, H, W, C = shapes[i]
-            pending = (H, W, C) if H * W > 1 and C > 1 else None
-        elif isinstance(layer, BatchNorm1d) and pending is not None:
-            maps[i] = pending
-        elif isinstance(layer, Linear):
-            if pending is not None:
-                maps[i] = pending
-            pending = None
-    if pending is not None:
-        raise ValueError(
-            f"the model outputs a flattened {pending[0]}x{pending[1]}x{pending[2]} feature map: "
-            "glassnet orders its features (H, W, C), PyTorch (C, H, W), and no Linear follows "
-            "to absorb the difference"
-        )
+    for k, call in enumerate(calls):
+        seen = [pending.get(t) for t in call.inputs]
+        if isinstance(call.layer, Flatten) and len(call.shapes[0]) == 4:
+            _, H, W, C = call.shapes[0]
+            if H * W > 1 and C > 1:
+                pending[call.output] = (H, W, C)
+        elif isinstance(call.layer, Linear):
+            if seen[0] is not None:
+                maps[k] = seen[0]
+        elif any(hwc is not None for hwc in seen):
+            if isinstance(call.layer, Concatenate) or len(set(seen)) > 1:
+                raise ValueError(
+                    f"layer {call.name} ({type(call.layer).__name__}) combines flattened "
+                    "feature maps with other features: glassnet orders a map's features "
+                    "(H, W, C), PyTorch (C, H, W), and only a Linear can absorb the difference"
+                )
+            if isinstance(call.layer, BatchNorm1d):
+                maps[k] = seen[0]
+            pending[call.output] = seen[0]
+    for t in outputs:
+        if t in pending:
+            H, W, C = pending[t]
+            raise ValueError(
+                f"the model outputs a flattened {H}x{W}x{C} feature map: glassnet orders its "
+                "features (H, W, C), PyTorch (C, H, W), and no Linear follows to absorb the "
+                "difference"
+            )
     return maps
 
 

@@ -16,9 +16,14 @@ the layers correspond one to one (``AdaptiveAvgPool2d(1)`` + ``Flatten`` is glas
   affine, track_running_stats); a BatchNorm1d between such a Flatten and its Linear gets its
   vectors reordered like the Linear's columns. BatchNorm1d takes (N, F) only, not (N, C, L).
 
-Parameters are paired in order, layer by layer (PyTorch's ``0.weight``, ``0.bias``, ... or
-``features.3.weight`` alike), each checked by name and shape. ``torch`` is imported only inside
-``from_torch`` and ``to_torch``; ``load_torch_state_dict`` takes tensors or NumPy arrays.
+In a ``Sequential`` parameters are paired in order, layer by layer (PyTorch's ``0.weight``,
+``0.bias``, ... or ``features.3.weight`` alike), each checked by name and shape. A ``Model``
+(a graph: residual blocks, U-Net skips) pairs them by name instead: call each layer with the
+PyTorch module's attribute path as its name (``conv(x, name="layer1.0.conv1")``) and the two
+``state_dict``s have the same keys; ``load_torch_state_dict`` then converts as above.
+``from_torch`` and ``to_torch`` translate Sequentials only: a graph's ``forward`` is code.
+``torch`` is imported only inside ``from_torch`` and ``to_torch``; ``load_torch_state_dict``
+takes tensors or NumPy arrays.
 """
 
 from __future__ import annotations
@@ -34,8 +39,10 @@ from glassnet.functional.pooling import pool_geometry
 from glassnet.functional.upsample import UPSAMPLE_MODES
 from glassnet.interop._common import (
     Shape,
+    calls_of,
     chw_to_hwc_columns,
     cross_correlation_kernel,
+    flattened_feature_maps,
     hwc_to_chw_columns,
     layers_of,
     resolve_input_shape,
@@ -45,6 +52,7 @@ from glassnet.interop._common import (
 from glassnet.nn import layers as L
 from glassnet.nn import upsampling as U
 from glassnet.nn.container import Sequential
+from glassnet.nn.model import Model
 from glassnet.nn.module import Module
 from glassnet.nn.normalization import BatchNorm1d, BatchNorm2d
 
@@ -117,21 +125,30 @@ def load_torch_state_dict(
 ) -> None:
     """Copy a PyTorch state_dict into a glassnet model of the same architecture, in place.
 
-    The tensors are paired with the model's layers that hold parameters or buffers, in order
-    (a module's ``weight`` and ``bias`` with one Conv2d or Linear; a BatchNorm's running
-    statistics too), their names and shapes checked, and converted: conv kernels flipped for
-    ``mode="convolution"`` layers, and the columns of the first Linear after a Flatten (and
-    the vectors of a BatchNorm1d between them) reordered from (C, H, W) to (H, W, C).
+    A ``Sequential`` (or one layer) pairs the tensors with its layers that hold parameters or
+    buffers, in order (a module's ``weight`` and ``bias`` with one Conv2d or Linear; a
+    BatchNorm's running statistics too), their names and shapes checked. A ``Model`` pairs
+    them by name: its keys (``"<layer name>.weight"``, see ``Model.state_dict``) must be the
+    PyTorch module's, which they are when each layer is called with ``name=`` set to the
+    PyTorch attribute path (``name="layer1.0.conv1"``); a module written as the graph, with
+    ``self.layer1 = nn.Sequential(...)`` and so on, then loads as it is. Either way the
+    tensors are converted: conv kernels flipped for ``mode="convolution"`` layers, and the
+    columns of the first Linear after a Flatten of a feature map (and the vectors of a
+    BatchNorm1d between them) reordered from (C, H, W) to (H, W, C); Conv2d and
+    ConvTranspose2d weights otherwise keep their layout, and BatchNorm's ``running_mean``,
+    ``running_var`` and ``num_batches_tracked`` travel with its ``weight`` and ``bias``.
 
     Args:
-        model: a glassnet ``Sequential`` (or one layer).
+        model: a glassnet ``Sequential``, ``Model`` (one input) or single layer.
         state_dict: ``name -> tensor`` as ``torch.nn.Module.state_dict()`` returns it; NumPy
             arrays work too.
         input_shape: one sample's ``(H, W, C)``; by default the model's own ``input_shape``.
 
     Raises:
-        ValueError: the tensors do not pair up with the model's parameters (the first mismatch
-            named on both sides), or the model does not fit ``input_shape``.
+        ValueError: the tensors do not pair up with the model's parameters (for a
+            ``Sequential`` the first mismatch named on both sides; for a ``Model`` every
+            missing and unexpected key listed, or a tensor of the wrong shape or dtype named),
+            or the model does not fit ``input_shape``. Nothing is copied then.
 
     Example:
         >>> import numpy as np, glassnet as gn
@@ -140,7 +157,28 @@ def load_torch_state_dict(
         >>> gn.load_torch_state_dict(model, state, input_shape=(2, 2, 3))
         >>> model[1].params["weight"].value[0, :3]  # the (h=0, w=0) pixel's 3 channels
         array([0., 4., 8.], dtype=float32)
+
+        A graph loads by name:
+
+        >>> x = gn.Input((4,))
+        >>> net = gn.Model(x, gn.Linear(4, 2, rng=0)(gn.ReLU()(x), name="head.fc"))
+        >>> gn.load_torch_state_dict(net, {"head.fc.weight": np.ones((2, 4)),
+        ...                                "head.fc.bias": np.zeros(2)})
+        >>> net.get_layer("head.fc").params["weight"].value[0]
+        array([1., 1., 1., 1.], dtype=float32)
     """
+    if isinstance(model, Model):
+        converted = _pair_by_name(model, state_dict, input_shape)
+    else:
+        converted = _pair_in_order(model, state_dict, input_shape)
+    for target, value in converted:  # only once everything matched: all or nothing
+        target[...] = value
+
+
+def _pair_in_order(
+    model: Module, state_dict: Mapping[str, Any], input_shape: Sequence[int] | None
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(target, converted tensor) pairs for a Sequential or a layer: modules paired in order."""
     layers = layers_of(model)
     shapes = trace_shapes(layers, resolve_input_shape(model, input_shape))
     flattened = torch_feature_maps(layers, shapes)
@@ -154,29 +192,84 @@ def load_torch_state_dict(
     converted: list[tuple[np.ndarray, np.ndarray]] = []
     for (i, layer), (prefix, tensors) in zip(owners, groups.items(), strict=True):
         where = f"state_dict module {prefix or '(top)'!r} for glassnet layer {i}"
-        targets = {name: p.value for name, p in layer.params.items()} | layer.buffers
+        targets = _targets(layer)
         if set(tensors) != set(targets):
             raise ValueError(
                 f"{where} ({type(layer).__name__}): has {sorted(tensors)}, "
                 f"expected {sorted(targets)}"
             )
         for name, tensor in tensors.items():
-            target = targets[name]
-            value = _as_numpy(tensor, integer=target.dtype.kind != "f")
-            if value.shape != target.shape:
-                raise ValueError(
-                    f"{where}: {prefix}{name} has shape {value.shape}, glassnet "
-                    f"{type(layer).__name__} expects {target.shape}"
-                )
-            if isinstance(layer, L.Conv2d) and name == "weight" and layer.mode == "convolution":
-                value = value[:, :, ::-1, ::-1]  # glassnet flips it back when it computes
-            if isinstance(layer, L.Linear) and name == "weight" and i in flattened:
-                value = chw_to_hwc_columns(value, flattened[i])
-            if isinstance(layer, BatchNorm1d) and value.ndim == 1 and i in flattened:
-                value = chw_to_hwc_columns(value[None], flattened[i])[0]
-            converted.append((target, value))
-    for target, value in converted:  # only once everything matched: all or nothing
-        target[...] = value
+            value = _converted(
+                layer, name, tensor, targets[name], flattened.get(i), f"{where}: {prefix}{name}"
+            )
+            converted.append((targets[name], value))
+    return converted
+
+
+def _pair_by_name(
+    model: Model, state_dict: Mapping[str, Any], input_shape: Sequence[int] | None
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(target, converted tensor) pairs for a Model: each key to the parameter of that name."""
+    if len(model.inputs) != 1:
+        raise ValueError(
+            f"load_torch_state_dict takes models with one input, this one has {len(model.inputs)}"
+        )
+    calls, outputs, _ = calls_of(model, resolve_input_shape(model, input_shape))
+    flattened = flattened_feature_maps(calls, outputs)
+    wanted: dict[str, tuple[Module, str, np.ndarray, Shape | None]] = {}
+    for k, call in enumerate(calls):
+        if "#" not in call.name:  # a shared layer's later calls read the same weights
+            for name, target in _targets(call.layer).items():
+                wanted[f"{call.name}.{name}"] = (call.layer, name, target, flattened.get(k))
+    missing = [key for key in wanted if key not in state_dict]
+    unexpected = [key for key in state_dict if key not in wanted]
+    if missing or unexpected:
+        raise ValueError(
+            f"the state_dict does not match the glassnet model's names: missing {missing}, "
+            f"unexpected {unexpected} (name each layer as the PyTorch module's attribute path "
+            "with layer(x, name=...))"
+        )
+    converted: list[tuple[np.ndarray, np.ndarray]] = []
+    for key, (layer, name, target, hwc) in wanted.items():
+        value = _converted(layer, name, state_dict[key], target, hwc, f"state_dict {key!r}")
+        converted.append((target, value))
+    return converted
+
+
+def _targets(layer: Module) -> dict[str, np.ndarray]:
+    """A layer's parameter values and buffers by their own names (``weight``, ``running_var``)."""
+    return {name: p.value for name, p in layer.params.items()} | layer.buffers
+
+
+def _converted(
+    layer: Module, name: str, tensor: Any, target: np.ndarray, hwc: Shape | None, where: str
+) -> np.ndarray:
+    """A PyTorch tensor as glassnet holds it in ``layer``'s parameter or buffer ``name``.
+
+    Args:
+        target: the array it will be copied into.
+        hwc: the (H, W, C) map that ``layer`` (a Linear or BatchNorm1d) sees flattened.
+        where: the tensor's description, for the error message.
+
+    Raises:
+        ValueError: a tensor of the wrong dtype or shape.
+    """
+    try:
+        value = _as_numpy(tensor, integer=target.dtype.kind != "f")
+    except ValueError as error:
+        raise ValueError(f"{where}: {error}") from error
+    if value.shape != target.shape:
+        raise ValueError(
+            f"{where} has shape {value.shape}, glassnet {type(layer).__name__} expects "
+            f"{target.shape}"
+        )
+    if isinstance(layer, L.Conv2d) and name == "weight" and layer.mode == "convolution":
+        value = value[:, :, ::-1, ::-1]  # glassnet flips it back when it computes
+    if hwc is not None and isinstance(layer, L.Linear) and name == "weight":
+        value = chw_to_hwc_columns(value, hwc)
+    if hwc is not None and isinstance(layer, BatchNorm1d) and value.ndim == 1:
+        value = chw_to_hwc_columns(value[None], hwc)[0]
+    return value
 
 
 def to_torch(model: Module, input_shape: Sequence[int] | None = None) -> Any:
@@ -196,8 +289,8 @@ def to_torch(model: Module, input_shape: Sequence[int] | None = None) -> Any:
 
     Raises:
         ImportError: torch is not installed.
-        ValueError: a layer PyTorch has no equivalent for, or a model whose output is a
-            flattened feature map (its feature order would differ).
+        ValueError: a ``Model``, a layer PyTorch has no equivalent for, or a model whose
+            output is a flattened feature map (its feature order would differ).
 
     Example:
         >>> import glassnet as gn
@@ -210,6 +303,11 @@ def to_torch(model: Module, input_shape: Sequence[int] | None = None) -> Any:
         )
     """
     torch = _import_torch()
+    if isinstance(model, Model):
+        raise ValueError(
+            "to_torch translates a Sequential; for a Model, write the PyTorch module and copy "
+            "the weights across by name (the Model's state_dict keys)"
+        )
     layers = layers_of(model)
     shapes = trace_shapes(layers, resolve_input_shape(model, input_shape))
     flattened = torch_feature_maps(layers, shapes)
