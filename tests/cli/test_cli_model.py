@@ -84,8 +84,8 @@ def test_summary_of_a_named_model_lists_every_node_aligned(capsys):
     assert main(["summary", "unet-small"]) == 0
     rows = {row[0]: row for row in _table_columns(capsys.readouterr().out)}
     # 64 -> 32 channels spread by 2x2 kernels from 8x8: 2 * 8*8*64 * 32 * 4
-    assert rows["convtranspose2d_0"][-2:] == [str(64 * 32 * 4 + 32), "1048576"]
-    assert rows["concatenate_0"][2:4] == ["convtranspose2d_0, relu_3", "(16, 16, 64)"]
+    assert rows["up2"][-2:] == [str(64 * 32 * 4 + 32), "1048576"]
+    assert rows["concatenate_0"][2:4] == ["up2, enc2.3", "(16, 16, 64)"]
 
 
 def test_summary_and_profile_of_a_model_file(run, capsys):
