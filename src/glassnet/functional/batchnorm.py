@@ -5,6 +5,14 @@ Each channel is normalised over every other axis (the batch, and the image posit
 naming the channel axis: ``channel_axis=-1`` for the public ``(N, F)`` and ``(N, H, W, C)``,
 ``channel_axis=0`` for the compute layout ``(C, H, W, N)``, where each channel's numbers are one
 contiguous run and its sums read memory in order.
+
+``batch_norm_forward`` / ``batch_norm_backward`` are the plain forms, for any layout.
+``batch_norm_forward_rows`` / ``batch_norm_backward_rows`` are the same math for the channels
+first layouts (the compute layout): each channel one row of a (C, M) view, the reductions
+along rows, and every pass writing into an array the result needs anyway (the output doubles
+as scratch for the squares and products), so a step makes no temporaries the size of the
+input beyond the output and the normalised input. They return the same cache as the plain
+forms and are tested equal to them.
 """
 
 from __future__ import annotations
@@ -140,6 +148,133 @@ def batch_norm_backward(
     else:
         dx = scale * dout
     if gamma is None:
+        return dx, None, None
+    return dx, dweight.ravel(), dbias.ravel()
+
+
+#: Bytes of one block of channels in the row forms: the block's input, output and normalised
+#: input stay in a core's L2 cache through all passes, so only the first and last touch memory.
+ROW_BLOCK_BYTES = 1 << 18
+
+
+def _channel_blocks(C: int, M: int, itemsize: int) -> list[slice]:
+    """Slices of the C channels (rows of M values) into blocks of about ``ROW_BLOCK_BYTES``."""
+    step = max(1, ROW_BLOCK_BYTES // max(M * itemsize, 1))
+    return [slice(c, min(c + step, C)) for c in range(0, C, step)]
+
+
+def batch_norm_forward_rows(
+    x: np.ndarray,
+    running_mean: np.ndarray | None,
+    running_var: np.ndarray | None,
+    weight: np.ndarray | None = None,
+    bias: np.ndarray | None = None,
+    batch_stats: bool = True,
+    eps: float = 1e-5,
+) -> tuple[np.ndarray, BatchNormCache]:
+    """``batch_norm_forward`` with ``channel_axis=0``, each channel's values one row.
+
+    Math: as ``batch_norm_forward``; the same statistics (float rounding aside), computed as
+    row sums of the (C, M) view of x, M = the product of the other axes, a block of channels
+    at a time.
+
+    Shape:
+        x: (C, ...), e.g. (C, H, W, N); the rest as ``batch_norm_forward``.
+
+    Example:
+        >>> x = np.array([[1.0, 3.0]])  # one channel, two values
+        >>> out, cache = batch_norm_forward_rows(x, None, None, eps=0.0)
+        >>> out.tolist(), cache.var.tolist()
+        ([[-1.0, 1.0]], [1.0])
+    """
+    C = x.shape[0]
+    rows = x.reshape(C, -1)  # (C, M), a view of a contiguous x
+    count = rows.shape[1]
+    if batch_stats:
+        if count <= 1:
+            raise ValueError(
+                f"batch norm in training needs more than 1 value per channel, got input shape "
+                f"{x.shape} (channel axis 0): use a larger batch or eval mode"
+            )
+        mean, var = np.empty((C, 1), x.dtype), np.empty((C, 1), x.dtype)
+    elif running_mean is None or running_var is None:
+        raise ValueError("batch norm without batch statistics needs running_mean/running_var")
+    else:
+        mean, var = running_mean.reshape(C, 1), running_var.reshape(C, 1)
+    xhat = np.empty_like(rows)
+    out = np.empty_like(rows)
+    inv_std = np.empty((C, 1), x.dtype)
+    eps_ = np.asarray(eps, dtype=x.dtype)
+    for c in _channel_blocks(C, count, x.itemsize):
+        r, xh, o = rows[c], xhat[c], out[c]
+        if batch_stats:
+            mean[c] = r.mean(axis=1, keepdims=True)
+            np.subtract(r, mean[c], out=xh)
+            var[c] = np.square(xh, out=o).mean(axis=1, keepdims=True)  # o: scratch for now
+        else:
+            np.subtract(r, mean[c], out=xh)
+        inv_std[c] = 1.0 / np.sqrt(var[c] + eps_)
+        xh *= inv_std[c]
+        if weight is not None:
+            np.multiply(xh, weight.reshape(C, 1)[c], out=o)
+        else:
+            o[...] = xh
+        if bias is not None:
+            o += bias.reshape(C, 1)[c]
+    shape = (C,) + (1,) * (x.ndim - 1)
+    cache = BatchNormCache(
+        xhat.reshape(x.shape),
+        inv_std.reshape(shape),
+        None if weight is None else weight.reshape(shape),
+        tuple(range(1, x.ndim)),
+        batch_stats,
+        mean.ravel(),
+        var.ravel(),
+        count,
+    )
+    return out.reshape(x.shape), cache
+
+
+def batch_norm_backward_rows(
+    dout: np.ndarray, cache: BatchNormCache
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """``batch_norm_backward`` for a cache with the channels first, each channel one row.
+
+    Math: as ``batch_norm_backward``, with the training form written
+        dx = gamma * inv_std * (dy - (sum dy) / M - xhat * (sum dy * xhat) / M)
+    and evaluated in place in dx, a block of channels at a time (the product dy * xhat,
+    before, uses dx as scratch).
+
+    Shape:
+        dout: (C, ...) like the forward's x; the rest as ``batch_norm_backward``.
+
+    Example:
+        >>> _, cache = batch_norm_forward_rows(np.array([[1.0, 3.0]]), None, None, eps=0.0)
+        >>> batch_norm_backward_rows(np.array([[1.0, 0.0]]), cache)[0].tolist()
+        [[0.0, 0.0]]
+    """
+    C = dout.shape[0]
+    d = dout.reshape(C, -1)
+    xhat = cache.xhat.reshape(C, -1)
+    M = cache.count
+    scale = cache.inv_std.reshape(C, 1)
+    if cache.weight is not None:
+        scale = cache.weight.reshape(C, 1) * scale
+    dx = np.empty_like(d)
+    dweight, dbias = np.empty((C, 1), dout.dtype), np.empty((C, 1), dout.dtype)
+    for c in _channel_blocks(C, M, dout.itemsize):
+        dc, xh, g = d[c], xhat[c], dx[c]
+        dbias[c] = dc.sum(axis=1, keepdims=True)
+        dweight[c] = np.multiply(dc, xh, out=g).sum(axis=1, keepdims=True)
+        if cache.batch_stats:
+            np.multiply(xh, dweight[c] / M, out=g)
+            g += dbias[c] / M
+            np.subtract(dc, g, out=g)
+            g *= scale[c]
+        else:
+            np.multiply(dc, scale[c], out=g)
+    dx = dx.reshape(dout.shape)
+    if cache.weight is None:
         return dx, None, None
     return dx, dweight.ravel(), dbias.ravel()
 
