@@ -60,8 +60,8 @@ def conv_flops(torch_model, input_hwc: tuple[int, int, int]) -> int:
         costs about 2x this (input and weight gradients), so a training step about 3x.
 
     Example:
-        >>> conv_flops(build_torch(LENET5), (28, 28, 1))
-        1713600
+        >>> conv_flops(build_torch(LENET5), (28, 28, 1))  # 235200 + 480000
+        715200
     """
     import torch
     from torch import nn
