@@ -1,9 +1,11 @@
 """Batch normalization layers: ``BatchNorm2d`` for image maps, ``BatchNorm1d`` for features.
 
-Both wrap ``glassnet.functional.batch_norm_forward`` / ``batch_norm_backward`` and keep
-PyTorch's names, defaults and state: parameters ``weight`` (gamma) and ``bias`` (beta) in
-``params``; buffers ``running_mean``, ``running_var`` and ``num_batches_tracked`` (a 0-d
-int64 counter: PyTorch's state_dict holds it, and ``momentum=None`` needs it).
+Both wrap ``glassnet.functional.batch_norm_forward`` / ``batch_norm_backward`` (``BatchNorm2d``,
+in the compute layout (C, H, W, N), their row forms ``batch_norm_forward_rows`` /
+``batch_norm_backward_rows``: the same numbers, faster) and keep PyTorch's names, defaults and
+state: parameters ``weight`` (gamma) and ``bias`` (beta) in ``params``; buffers
+``running_mean``, ``running_var`` and ``num_batches_tracked`` (a 0-d int64 counter: PyTorch's
+state_dict holds it, and ``momentum=None`` needs it).
 """
 
 from __future__ import annotations
