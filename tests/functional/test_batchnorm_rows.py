@@ -52,9 +52,13 @@ def test_rows_equal_plain(shape, dtype, affine, batch_stats, block_bytes, seed):
     tol = TOL[dtype]
     assert out_r.shape == x.shape and out_r.dtype == x.dtype
     assert _rel(out_r, out_p) <= tol
-    for field in ("xhat", "inv_std", "mean", "var"):
+    for field in ("inv_std", "mean", "var"):
         got, want = getattr(cache_r, field), getattr(cache_p, field)
         assert got.shape == want.shape and _rel(got, want) <= tol, field
+    if batch_stats:
+        assert cache_r.x is None and _rel(cache_r.xhat, cache_p.xhat) <= tol
+    else:  # evaluation keeps x, and backward normalises it again
+        assert cache_r.xhat is None and np.array_equal(cache_r.x, x)
     assert cache_r.axes == cache_p.axes and cache_r.count == cache_p.count
     assert cache_r.batch_stats == cache_p.batch_stats
     grads_p = batch_norm_backward(dout, cache_p)
@@ -87,6 +91,15 @@ def test_a_strided_input_and_gradient_are_read_correctly():
     np.testing.assert_allclose(out_r, out_p, rtol=1e-12, atol=1e-13)
     dx_r, _, _ = batch_norm_backward_rows(dout, cache_r)
     np.testing.assert_allclose(dx_r, batch_norm_backward(dout, cache_p)[0], rtol=1e-12, atol=1e-13)
+
+
+def test_evaluation_keeps_the_input_without_a_copy():
+    x = np.arange(12.0).reshape(2, 3, 2)
+    out, cache = batch_norm_forward_rows(x, np.array([1.0, 2.0]), np.array([4.0, 1.0]),
+                                         batch_stats=False, eps=0.0)  # fmt: skip
+    assert cache.xhat is None and np.shares_memory(cache.x, x)
+    np.testing.assert_allclose(out[0], (x[0] - 1.0) / 2.0)
+    np.testing.assert_allclose(out[1], x[1] - 2.0)
 
 
 def test_the_output_is_not_the_cached_xhat_without_affine():
