@@ -1,7 +1,8 @@
 """glassnet vs PyTorch (CPU, eager): training and inference throughput, side by side.
 
 Usage:
-    python benchmarks/compare.py [--threads 2] [--only lenet5|cifar] [--quick] [--json]
+    python benchmarks/compare.py [--threads 2] [--only lenet5|cifar|resnet|unet] [--quick]
+                                 [--json]
 
 Both libraries run in this one process, on the same models, batches and thread count; their
 timed rounds alternate so that load from other processes hits both alike. Each number is the
@@ -26,6 +27,9 @@ CONFIGS = (
     ("lenet5", "infer", 128),
     ("cifar", "train", 64),
     ("cifar", "infer", 64),
+    ("resnet", "train", 64),
+    ("resnet", "infer", 64),
+    ("unet", "train", 16),
 )
 
 #: Training costs the forward convolutions about 3 times: forward, input and weight gradients.
@@ -37,7 +41,9 @@ ROW = "{:<7} {:<6} {:>5} {:>14} {:>14} {:>7} {:>17}"
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--threads", type=int, default=2, help="threads for both libraries (2)")
-    p.add_argument("--only", choices=("lenet5", "cifar"), help="run one model's rows only")
+    p.add_argument(
+        "--only", choices=sorted({name for name, _, _ in CONFIGS}), help="one model's rows only"
+    )
     p.add_argument("--quick", action="store_true", help="few short rounds: a smoke run (~30 s)")
     p.add_argument("--repeats", type=int, help="timed rounds per library and row (21; quick 3)")
     p.add_argument("--min-time", type=float, help="least seconds per round (0.25; quick 0.1)")
@@ -59,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import glassnet  # fail here, not mid-run, if glassnet cannot be imported
     from glassnet.profile import time_layers
-    from models import LIBRARIES, MODELS, layer_flops, parameter_count, random_batch
+    from models import LIBRARIES, MODELS, conv_flops, model_batch, parameter_count
     from timing import median_rates, numpy_gemm_gflops, torch_gemm_gflops
 
     torch.set_num_threads(args.threads)
@@ -88,16 +94,16 @@ def main(argv: list[str] | None = None) -> int:
         if args.only not in (None, name):
             continue
         spec, input_hwc, classes = MODELS[name]
-        models = {lib: build(spec) for lib, (build, _) in LIBRARIES.items()}
+        models = {lib: build(spec, classes) for lib, (build, _) in LIBRARIES.items()}
         counts = {lib: parameter_count(model) for lib, model in models.items()}
         if counts["glassnet"] != counts["torch"]:
             raise RuntimeError(f"{name}: the two models differ in size: {counts} parameters")
-        x, y = random_batch(input_hwc, classes, batch)
+        x, y = model_batch(name, batch)
         train = mode == "train"
         steps = {lib: make(models[lib], x, y, train) for lib, (_, make) in LIBRARIES.items()}
         rates = median_rates(steps, batch, args.repeats, args.min_time, args.warmup)
-        flops = layer_flops(spec, input_hwc)
-        gflops = sum(flops) * (TRAIN_FLOP_FACTOR if train else 1) * rates["glassnet"] / 1e9
+        flops = conv_flops(models["torch"], input_hwc)
+        gflops = flops * (TRAIN_FLOP_FACTOR if train else 1) * rates["glassnet"] / 1e9
         ratio = rates["glassnet"] / rates["torch"]
         results[f"{name}_{mode}_b{batch}"] = {
             "glassnet": round(rates["glassnet"], 1),

@@ -1,11 +1,12 @@
-"""Peak resident memory of LeNet-5 training, glassnet vs PyTorch, each in a fresh process.
+"""Peak resident memory of training, glassnet vs PyTorch, each library in a fresh process.
 
 Usage:
-    python benchmarks/memory.py [--steps 50] [--batch 128] [--threads 2] [--json]
+    python benchmarks/memory.py [--only lenet5|resnet] [--steps N] [--batch B] [--threads 2]
+                                [--json]
 
-Each library trains in its own subprocess, so neither sees the other's allocations. A worker
-reports its peak resident set size (``VmHWM``) twice: after its imports (the baseline: the
-interpreter, NumPy and the library itself) and after the training steps.
+Each library trains each model in its own subprocess, so neither sees the other's allocations.
+A worker reports its peak resident set size (``VmHWM``) twice: after its imports (the baseline:
+the interpreter, NumPy and the library itself) and after the training steps.
 """
 
 from __future__ import annotations
@@ -16,6 +17,10 @@ import subprocess
 import sys
 
 from threads import pin_threads
+
+#: model -> (label, default batch, default steps): LeNet-5 as before, and the ResNet-style net
+#: at compare.py's training batch
+RUNS = {"lenet5": ("LeNet-5", 128, 50), "resnet": ("ResNet-style net", 64, 10)}
 
 
 def peak_rss_mib() -> float:
@@ -33,8 +38,8 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def worker(library: str, steps: int, batch: int, threads: int) -> dict[str, float]:
-    """Import one library, train LeNet-5 for ``steps`` steps, return baseline and peak MiB."""
+def worker(library: str, model: str, steps: int, batch: int, threads: int) -> dict[str, float]:
+    """Import one library, train ``model`` for ``steps`` steps, return baseline and peak MiB."""
     pin_threads(threads)
     if library == "torch":
         import torch
@@ -42,35 +47,25 @@ def worker(library: str, steps: int, batch: int, threads: int) -> dict[str, floa
         torch.set_num_threads(threads)
     else:
         import glassnet  # noqa: F401
-    from models import LIBRARIES, MODELS, random_batch
+    from models import LIBRARIES, MODELS, model_batch
 
     baseline = peak_rss_mib()
-    spec, input_hwc, classes = MODELS["lenet5"]
-    x, y = random_batch(input_hwc, classes, batch)
+    spec, _, classes = MODELS[model]
+    x, y = model_batch(model, batch)
     build, make_step = LIBRARIES[library]
-    step = make_step(build(spec), x, y, True)
+    step = make_step(build(spec, classes), x, y, True)
     for _ in range(steps):
         step()
     return {"baseline_mib": round(baseline, 1), "peak_mib": round(peak_rss_mib(), 1)}
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--steps", type=int, default=50, help="training steps (50)")
-    p.add_argument("--batch", type=int, default=128, help="batch size (128)")
-    p.add_argument("--threads", type=int, default=2, help="threads for both libraries (2)")
-    p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
-    p.add_argument("--worker", choices=("glassnet", "torch"), help=argparse.SUPPRESS)
-    args = p.parse_args(argv)
-    if args.worker:
-        print(json.dumps(worker(args.worker, args.steps, args.batch, args.threads)))
-        return 0
-
-    results: dict[str, object] = {"steps": args.steps, "batch": args.batch}
+def measure(model: str, steps: int, batch: int, threads: int) -> dict[str, object]:
+    """Both libraries' workers for one model, and the ratios glassnet / PyTorch."""
+    results: dict[str, object] = {"steps": steps, "batch": batch}
     for library in ("glassnet", "torch"):
         out = subprocess.run(
-            [sys.executable, __file__, "--worker", library, "--steps", str(args.steps),
-             "--batch", str(args.batch), "--threads", str(args.threads)],
+            [sys.executable, __file__, "--worker", library, "--only", model, "--steps",
+             str(steps), "--batch", str(batch), "--threads", str(threads)],
             check=True, capture_output=True, text=True,
         ).stdout  # fmt: skip
         results[library] = json.loads(out.splitlines()[-1])
@@ -79,16 +74,40 @@ def main(argv: list[str] | None = None) -> int:
         r["training_mib"] = round(r["peak_mib"] - r["baseline_mib"], 1)
     results["peak_ratio"] = round(gn["peak_mib"] / pt["peak_mib"], 3)
     results["training_ratio"] = round(gn["training_mib"] / pt["training_mib"], 3)
+    return results
 
-    print(f"LeNet-5 training, batch {args.batch}, {args.steps} steps, {args.threads} threads: "
-          "peak resident memory (VmHWM), MiB")  # fmt: skip
-    print(f"{'':<9} {'after imports':>14} {'peak':>8} {'peak - imports':>15}")
-    for library in ("glassnet", "torch"):
-        r = results[library]
-        print(f"{library:<9} {r['baseline_mib']:>14.1f} {r['peak_mib']:>8.1f} "
-              f"{r['training_mib']:>15.1f}")  # fmt: skip
-    print(f"ratio glassnet / torch: peak {results['peak_ratio']:.2f}, "
-          f"peak - imports {results['training_ratio']:.2f}")  # fmt: skip
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--only", choices=sorted(RUNS), help="one model (default: each in turn)")
+    p.add_argument("--steps", type=int, help="training steps (LeNet-5 50, ResNet-style 10)")
+    p.add_argument("--batch", type=int, help="batch size (LeNet-5 128, ResNet-style 64)")
+    p.add_argument("--threads", type=int, default=2, help="threads for both libraries (2)")
+    p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    p.add_argument("--worker", choices=("glassnet", "torch"), help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.worker:
+        _, batch, steps = RUNS[args.only]
+        result = worker(args.worker, args.only, args.steps or steps, args.batch or batch,
+                        args.threads)  # fmt: skip
+        print(json.dumps(result))
+        return 0
+
+    results: dict[str, object] = {}
+    for model, (label, batch, steps) in RUNS.items():
+        if args.only not in (None, model):
+            continue
+        steps, batch = args.steps or steps, args.batch or batch
+        r = results[model] = measure(model, steps, batch, args.threads)
+        print(f"{label} training, batch {batch}, {steps} steps, {args.threads} threads: "
+              "peak resident memory (VmHWM), MiB")  # fmt: skip
+        print(f"{'':<9} {'after imports':>14} {'peak':>8} {'peak - imports':>15}")
+        for library in ("glassnet", "torch"):
+            lib = r[library]
+            print(f"{library:<9} {lib['baseline_mib']:>14.1f} {lib['peak_mib']:>8.1f} "
+                  f"{lib['training_mib']:>15.1f}")  # fmt: skip
+        print(f"ratio glassnet / torch: peak {r['peak_ratio']:.2f}, "
+              f"peak - imports {r['training_ratio']:.2f}\n", flush=True)  # fmt: skip
     if args.json:
         print(json.dumps(results))
     return 0

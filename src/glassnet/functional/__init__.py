@@ -41,7 +41,9 @@ from glassnet.functional.activation import (
 )
 from glassnet.functional.batchnorm import (
     batch_norm_backward,
+    batch_norm_backward_rows,
     batch_norm_forward,
+    batch_norm_forward_rows,
     batch_norm_running_stats,
 )
 from glassnet.functional.conv import (
@@ -96,7 +98,9 @@ __all__ = [
     "avg_pool2d_forward",
     "avg_pool2d_forward_chwn",
     "batch_norm_backward",
+    "batch_norm_backward_rows",
     "batch_norm_forward",
+    "batch_norm_forward_rows",
     "batch_norm_running_stats",
     "bce_with_logits",
     "conv2d_backward",

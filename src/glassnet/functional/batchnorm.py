@@ -5,6 +5,14 @@ Each channel is normalised over every other axis (the batch, and the image posit
 naming the channel axis: ``channel_axis=-1`` for the public ``(N, F)`` and ``(N, H, W, C)``,
 ``channel_axis=0`` for the compute layout ``(C, H, W, N)``, where each channel's numbers are one
 contiguous run and its sums read memory in order.
+
+``batch_norm_forward`` / ``batch_norm_backward`` are the plain forms, for any layout.
+``batch_norm_forward_rows`` / ``batch_norm_backward_rows`` are the same math for the channels
+first layouts (the compute layout): each channel one row of a (C, M) view, the reductions
+along rows, and every pass writing into an array the result needs anyway (the output doubles
+as scratch for the squares and products), so a step makes no temporaries the size of the
+input beyond the output and the normalised input. They return the same cache as the plain
+forms and are tested equal to them.
 """
 
 from __future__ import annotations
@@ -18,7 +26,8 @@ class BatchNormCache(NamedTuple):
     """What ``batch_norm_backward`` and ``batch_norm_running_stats`` need.
 
     Fields:
-        xhat: the normalised input (X - mean) / sqrt(var + eps), the input's shape.
+        xhat: the normalised input (X - mean) / sqrt(var + eps), the input's shape; None from
+            the row form in evaluation, which keeps ``x`` instead.
         inv_std: 1 / sqrt(var + eps) per channel, shaped to broadcast against ``xhat``.
         weight: gamma shaped like ``inv_std``, or None without the affine step.
         axes: the axes that were averaged over (all but the channel axis).
@@ -26,9 +35,11 @@ class BatchNormCache(NamedTuple):
             (evaluation with running statistics); the backward differs.
         mean, var: the per-channel statistics used, shape (C,); var is the biased one.
         count: M, the number of values per channel that were averaged.
+        x: the input, kept (no copy) by the row form in evaluation, whose backward normalises
+            it again; None otherwise.
     """
 
-    xhat: np.ndarray
+    xhat: np.ndarray | None
     inv_std: np.ndarray
     weight: np.ndarray | None
     axes: tuple[int, ...]
@@ -36,6 +47,7 @@ class BatchNormCache(NamedTuple):
     mean: np.ndarray
     var: np.ndarray
     count: int
+    x: np.ndarray | None = None
 
 
 def batch_norm_forward(
@@ -140,6 +152,152 @@ def batch_norm_backward(
     else:
         dx = scale * dout
     if gamma is None:
+        return dx, None, None
+    return dx, dweight.ravel(), dbias.ravel()
+
+
+#: Bytes of one block of channels in the row forms: the block's input, output and normalised
+#: input stay in a core's L2 cache through all passes, so only the first and last touch memory.
+ROW_BLOCK_BYTES = 1 << 18
+
+
+def _channel_blocks(C: int, M: int, itemsize: int) -> list[slice]:
+    """Slices of the C channels (rows of M values) into blocks of about ``ROW_BLOCK_BYTES``."""
+    step = max(1, ROW_BLOCK_BYTES // max(M * itemsize, 1))
+    return [slice(c, min(c + step, C)) for c in range(0, C, step)]
+
+
+def batch_norm_forward_rows(
+    x: np.ndarray,
+    running_mean: np.ndarray | None,
+    running_var: np.ndarray | None,
+    weight: np.ndarray | None = None,
+    bias: np.ndarray | None = None,
+    batch_stats: bool = True,
+    eps: float = 1e-5,
+) -> tuple[np.ndarray, BatchNormCache]:
+    """``batch_norm_forward`` with ``channel_axis=0``, each channel's values one row.
+
+    Math: as ``batch_norm_forward``; the same statistics (float rounding aside), computed as
+    row sums of the (C, M) view of x, M = the product of the other axes, a block of channels
+    at a time. In evaluation (given statistics) y = x * s_c + t_c with s_c = gamma_c * inv_std_c
+    and t_c = beta_c - mean_c * s_c: two passes, and no xhat (backward normalises x again).
+
+    Shape:
+        x: (C, ...), e.g. (C, H, W, N); the rest as ``batch_norm_forward``.
+
+    Example:
+        >>> x = np.array([[1.0, 3.0]])  # one channel, two values
+        >>> out, cache = batch_norm_forward_rows(x, None, None, eps=0.0)
+        >>> out.tolist(), cache.var.tolist()
+        ([[-1.0, 1.0]], [1.0])
+    """
+    C = x.shape[0]
+    rows = x.reshape(C, -1)  # (C, M), a view of a contiguous x
+    count = rows.shape[1]
+    shape = (C,) + (1,) * (x.ndim - 1)
+    axes = tuple(range(1, x.ndim))
+    gamma = None if weight is None else weight.reshape(C, 1)
+    eps_ = np.asarray(eps, dtype=x.dtype)
+    out = np.empty_like(rows)
+    if not batch_stats:
+        if running_mean is None or running_var is None:
+            raise ValueError("batch norm without batch statistics needs running_mean/running_var")
+        mean, var = running_mean.reshape(C, 1), running_var.reshape(C, 1)
+        inv_std = 1.0 / np.sqrt(var + eps_)
+        scale = inv_std if gamma is None else gamma * inv_std
+        shift = -mean * scale if bias is None else bias.reshape(C, 1) - mean * scale
+        for c in _channel_blocks(C, count, x.itemsize):
+            np.multiply(rows[c], scale[c], out=out[c])
+            out[c] += shift[c]
+        kept = rows.reshape(x.shape)  # x, or its contiguous copy
+        g = None if gamma is None else gamma.reshape(shape)
+        cache = BatchNormCache(
+            None, inv_std.reshape(shape), g, axes, False, mean.ravel(), var.ravel(), count, kept
+        )
+        return out.reshape(x.shape), cache
+    if count <= 1:
+        raise ValueError(
+            f"batch norm in training needs more than 1 value per channel, got input shape "
+            f"{x.shape} (channel axis 0): use a larger batch or eval mode"
+        )
+    mean, var, inv_std = (np.empty((C, 1), x.dtype) for _ in range(3))
+    xhat = np.empty_like(rows)
+    for c in _channel_blocks(C, count, x.itemsize):
+        r, xh, o = rows[c], xhat[c], out[c]
+        mean[c] = r.mean(axis=1, keepdims=True)
+        np.subtract(r, mean[c], out=xh)
+        var[c] = np.square(xh, out=o).mean(axis=1, keepdims=True)  # o: scratch for now
+        inv_std[c] = 1.0 / np.sqrt(var[c] + eps_)
+        xh *= inv_std[c]
+        if gamma is not None:
+            np.multiply(xh, gamma[c], out=o)
+        else:
+            o[...] = xh
+        if bias is not None:
+            o += bias.reshape(C, 1)[c]
+    g = None if gamma is None else gamma.reshape(shape)
+    cache = BatchNormCache(
+        xhat.reshape(x.shape),
+        inv_std.reshape(shape),
+        g,
+        axes,
+        True,
+        mean.ravel(),
+        var.ravel(),
+        count,
+    )
+    return out.reshape(x.shape), cache
+
+
+def batch_norm_backward_rows(
+    dout: np.ndarray, cache: BatchNormCache
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """``batch_norm_backward`` for a cache with the channels first, each channel one row.
+
+    Math: as ``batch_norm_backward``, with the training form written
+        dx = gamma * inv_std * (dy - (sum dy) / M - xhat * (sum dy * xhat) / M)
+    and evaluated in place in dx, a block of channels at a time (the product dy * xhat,
+    before, uses dx as scratch).
+
+    Shape:
+        dout: (C, ...) like the forward's x; the rest as ``batch_norm_backward``.
+
+    Example:
+        >>> _, cache = batch_norm_forward_rows(np.array([[1.0, 3.0]]), None, None, eps=0.0)
+        >>> batch_norm_backward_rows(np.array([[1.0, 0.0]]), cache)[0].tolist()
+        [[0.0, 0.0]]
+    """
+    C = dout.shape[0]
+    d = dout.reshape(C, -1)
+    M = cache.count
+    scale = cache.inv_std.reshape(C, 1)
+    if cache.weight is not None:
+        scale = cache.weight.reshape(C, 1) * scale
+    dx = np.empty_like(d)
+    dweight, dbias = np.empty((C, 1), dout.dtype), np.empty((C, 1), dout.dtype)
+    xhat = None if cache.xhat is None else cache.xhat.reshape(C, -1)
+    x = None if cache.x is None else cache.x.reshape(C, -1)
+    mean, inv_std = cache.mean.reshape(C, 1), cache.inv_std.reshape(C, 1)
+    for c in _channel_blocks(C, M, dout.itemsize):
+        dc, g = d[c], dx[c]
+        if xhat is None:  # evaluation's forward kept x: normalise it again, in dx for now
+            assert x is not None
+            xh = np.subtract(x[c], mean[c], out=g)
+            xh *= inv_std[c]
+        else:
+            xh = xhat[c]
+        dbias[c] = dc.sum(axis=1, keepdims=True)
+        dweight[c] = np.multiply(dc, xh, out=g).sum(axis=1, keepdims=True)
+        if cache.batch_stats:
+            np.multiply(xh, dweight[c] / M, out=g)
+            g += dbias[c] / M
+            np.subtract(dc, g, out=g)
+            g *= scale[c]
+        else:
+            np.multiply(dc, scale[c], out=g)
+    dx = dx.reshape(dout.shape)
+    if cache.weight is None:
         return dx, None, None
     return dx, dweight.ravel(), dbias.ravel()
 

@@ -22,8 +22,8 @@ def add_forward(xs: Sequence[np.ndarray]) -> tuple[np.ndarray, int]:
         >>> add_forward([np.array([1.0, 2.0]), np.array([10.0, 20.0])])[0]
         array([11., 22.])
     """
-    out = xs[0].copy()
-    for x in xs[1:]:
+    out = np.add(xs[0], xs[1]) if len(xs) > 1 else xs[0].copy()  # one pass, not copy + add
+    for x in xs[2:]:
         out += x
     return out, len(xs)
 

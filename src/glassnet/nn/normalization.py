@@ -1,9 +1,11 @@
 """Batch normalization layers: ``BatchNorm2d`` for image maps, ``BatchNorm1d`` for features.
 
-Both wrap ``glassnet.functional.batch_norm_forward`` / ``batch_norm_backward`` and keep
-PyTorch's names, defaults and state: parameters ``weight`` (gamma) and ``bias`` (beta) in
-``params``; buffers ``running_mean``, ``running_var`` and ``num_batches_tracked`` (a 0-d
-int64 counter: PyTorch's state_dict holds it, and ``momentum=None`` needs it).
+Both wrap ``glassnet.functional.batch_norm_forward`` / ``batch_norm_backward`` (``BatchNorm2d``,
+in the compute layout (C, H, W, N), their row forms ``batch_norm_forward_rows`` /
+``batch_norm_backward_rows``: the same numbers, faster) and keep PyTorch's names, defaults and
+state: parameters ``weight`` (gamma) and ``bias`` (beta) in ``params``; buffers
+``running_mean``, ``running_var`` and ``num_batches_tracked`` (a 0-d int64 counter: PyTorch's
+state_dict holds it, and ``momentum=None`` needs it).
 """
 
 from __future__ import annotations
@@ -81,7 +83,10 @@ class _BatchNorm(Module):
         w = self.params["weight"].value if self.affine else None
         b = self.params["bias"].value if self.affine else None
         rm, rv = self.buffers.get("running_mean"), self.buffers.get("running_var")
-        out, cache = F.batch_norm_forward(x, rm, rv, w, b, batch_stats, self.eps, channel_axis)
+        if channel_axis == 0:  # the compute layout: each channel one contiguous row
+            out, cache = F.batch_norm_forward_rows(x, rm, rv, w, b, batch_stats, self.eps)
+        else:
+            out, cache = F.batch_norm_forward(x, rm, rv, w, b, batch_stats, self.eps, channel_axis)
         if self.training and self.track_running_stats:
             assert rm is not None and rv is not None
             count = self.buffers["num_batches_tracked"]
@@ -90,8 +95,10 @@ class _BatchNorm(Module):
             rm[...], rv[...] = F.batch_norm_running_stats(rm, rv, cache, momentum)
         return self._keep(out, cache)
 
-    def _backward(self, dout: np.ndarray) -> np.ndarray:
-        dx, dw, db = F.batch_norm_backward(dout, self._take_cache())
+    def _backward(self, dout: np.ndarray, rows: bool = False) -> np.ndarray:
+        """The input gradient; ``rows``: the forward ran in the compute layout (channels first)."""
+        backward = F.batch_norm_backward_rows if rows else F.batch_norm_backward
+        dx, dw, db = backward(dout, self._take_cache())
         if self.affine:
             self.params["weight"].grad += dw
             self.params["bias"].grad += db
@@ -140,7 +147,7 @@ class BatchNorm2d(_BatchNorm, _ImageLayer):
         return self._normalize(x, channel_axis=0)
 
     def backward_chwn(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray:
-        return self._backward(dout)
+        return self._backward(dout, rows=True)
 
 
 class BatchNorm1d(_BatchNorm):
