@@ -13,13 +13,13 @@ from collections.abc import Callable
 import numpy as np
 
 from glassnet import functional as F
-from glassnet.nn.validation import check_array, check_finite
+from glassnet.nn.validation import check_array, check_finite, check_float
 
 
 class _Loss:
     """Shared shell: validates inputs, calls the fused functional loss, keeps the gradient."""
 
-    _fn: Callable[[np.ndarray, np.ndarray], tuple[float, np.ndarray]]
+    _fn: Callable[..., tuple[float, np.ndarray]]
     #: The closed range the targets must lie in.
     _target_range: tuple[float, float] = (-np.inf, np.inf)
 
@@ -51,7 +51,7 @@ class _Loss:
     def forward(self, pred: np.ndarray, target: np.ndarray) -> float:
         self._grad = None  # a refused call leaves no earlier gradient for backward
         target = self._check(pred, target)
-        loss, self._grad = type(self)._fn(pred, target)
+        loss, self._grad = type(self)._fn(pred, target, **self.config())
         return loss
 
     __call__ = forward
@@ -62,19 +62,28 @@ class _Loss:
             raise RuntimeError(f"{type(self).__name__}.backward called before forward")
         return self._grad
 
+    def config(self) -> dict[str, float]:
+        """The loss's hyper-parameters, passed on to its functional form (none by default)."""
+        return {}
+
     def __repr__(self) -> str:
-        return f"{type(self).__name__}()"
+        arguments = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
+        return f"{type(self).__name__}({arguments})"
 
 
 class CrossEntropyLoss(_Loss):
     """Softmax cross-entropy from logits with class-index targets, averaged over the batch.
 
-    Math:
-        L = 1/N sum_n [ log sum_k exp(z[n, k]) - z[n, t_n] ]  (log-sum-exp, stable for any z)
-        dL/dz = (softmax(z) - onehot(t)) / N
+    Math (eps = label_smoothing; PyTorch's definition):
+        q = (1 - eps) onehot(t) + eps / K          (the target distribution)
+        L = -1/N sum_n sum_k q[n, k] log softmax(z)[n, k]   (log-sum-exp, stable for any z)
+        dL/dz = (softmax(z) - q) / N
 
     Shape:
         logits: (N, K); targets: (N,) integers in [0, K).
+
+    Args:
+        label_smoothing: eps in [0, 1]; 0 is the plain loss.
 
     Example:
         >>> loss_fn = CrossEntropyLoss()
@@ -82,9 +91,20 @@ class CrossEntropyLoss(_Loss):
         1.3863
         >>> loss_fn.backward().shape
         (2, 4)
+        >>> CrossEntropyLoss(label_smoothing=0.1)
+        CrossEntropyLoss(label_smoothing=0.1)
     """
 
     _fn = staticmethod(F.cross_entropy)
+
+    def __init__(self, label_smoothing: float = 0.0) -> None:
+        super().__init__()
+        self.label_smoothing = check_float(
+            "CrossEntropyLoss label_smoothing", label_smoothing, 0.0, 1.0
+        )
+
+    def config(self) -> dict[str, float]:
+        return {"label_smoothing": self.label_smoothing}
 
     def _check(self, pred: np.ndarray, target: np.ndarray) -> np.ndarray:
         check_array(pred, "CrossEntropyLoss logits", rank=2)
