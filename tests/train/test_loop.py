@@ -17,6 +17,7 @@ from glassnet.train import (
     CosineLR,
     StepLR,
     TrainingDiverged,
+    TriangularLR,
     evaluate,
     fit,
     load_checkpoint,
@@ -250,3 +251,37 @@ def test_resume_with_dropout_gives_the_uninterrupted_weights(digits, tmp_path):
     for name, value in straight.state_dict().items():
         np.testing.assert_array_equal(resumed.state_dict()[name], value, err_msg=name)
     assert resumed[3].rng.bit_generator.state == straight[3].rng.bit_generator.state
+
+
+def test_a_per_step_schedule_resumes_to_the_uninterrupted_weights(digits, tmp_path):
+    """The step count comes from the checkpoint's epoch: a resumed run sets the same rates."""
+    subset = digits[0].subset(np.arange(300))  # 10 batches of 32 (the last 12) per epoch
+    schedule = TriangularLR(total_steps=30, peak_fraction=0.2, start_factor=0.2)
+    run = {"batch_size": 32, "rng": 7, "schedule": schedule, "progress": False, "log": quiet}
+
+    def mlp(seed):
+        model = gn.Sequential([gn.Flatten(), gn.Linear(64, 32, rng=seed), gn.ReLU(),
+                               gn.Linear(32, 10, rng=seed + 1)])  # fmt: skip
+        optimizer = gn.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True)
+        rates, step = [], optimizer.step
+
+        def recording_step():
+            rates.append(optimizer.lr)
+            step()
+
+        optimizer.step = recording_step
+        return model, optimizer, rates
+
+    straight, opt, straight_rates = mlp(0)
+    history = fit(straight, subset, opt, epochs=3, **run)
+    first, opt1, _ = mlp(0)
+    fit(first, subset, opt1, epochs=1, checkpoint=tmp_path / "s.ckpt", **run)
+    resumed, opt2, resumed_rates = mlp(50)  # other weights: all must come from the file
+    fit(resumed, subset, opt2, epochs=3, resume=tmp_path / "s.ckpt", **run)
+
+    for name, value in straight.state_dict().items():
+        np.testing.assert_array_equal(resumed.state_dict()[name], value, err_msg=name)
+    assert straight_rates == [schedule(s, 0.05) for s in range(30)]
+    assert straight_rates[6] == 0.05  # the peak, at step 0.2 * 30
+    assert resumed_rates == straight_rates[10:]
+    assert history["lr"] == [straight_rates[9], straight_rates[19], straight_rates[29]]

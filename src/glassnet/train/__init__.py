@@ -11,15 +11,25 @@ from glassnet.train.loop import (
     train_step,
 )
 from glassnet.train.metrics import accuracy, confusion_matrix, precision_recall
-from glassnet.train.schedules import ConstantLR, CosineLR, StepLR, make_schedule
+from glassnet.train.schedules import (
+    ConstantLR,
+    CosineLR,
+    LinearWarmupLR,
+    StepLR,
+    TriangularLR,
+    make_schedule,
+    schedule_config,
+)
 
 __all__ = [
     "ConstantLR",
     "CosineLR",
     "Evaluation",
+    "LinearWarmupLR",
     "StepLR",
     "TrainingDiverged",
     "TrainingState",
+    "TriangularLR",
     "accuracy",
     "confusion_matrix",
     "evaluate",
@@ -30,5 +40,6 @@ __all__ = [
     "predict",
     "predict_logits",
     "save_checkpoint",
+    "schedule_config",
     "train_step",
 ]

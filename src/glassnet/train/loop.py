@@ -253,7 +253,9 @@ def fit(
         epochs: the total number of epochs (a resumed run continues up to it).
         batch_size: samples per gradient step; the last batch of an epoch may be smaller.
         validation: evaluated after each epoch (``val_loss``, ``val_accuracy``).
-        schedule: the learning rate per epoch from the optimizer's initial ``lr``.
+        schedule: the learning rate from the optimizer's initial ``lr``, set before each
+            epoch, or before every step for a per-step schedule (``schedule.per_step``; the
+            history's ``lr`` is then the epoch's last).
         early_stopping: stop after this many epochs without improvement of ``val_loss`` (or
             ``loss`` without validation) and restore the best weights.
         checkpoint: file to write after every epoch (model, optimizer, RNG and loop state).
@@ -297,13 +299,16 @@ def fit(
     batches = num_batches(len(images), batch_size)
 
     for epoch in range(state.epoch, epochs):
-        optimizer.lr = schedule(epoch, base_lr)
+        if not schedule.per_step:
+            optimizer.lr = schedule(epoch, base_lr)
         model.train()
         start, total_loss, correct, seen = time.perf_counter(), 0.0, 0, 0
         bar = _progress(progress, batches, f"epoch {epoch + 1}/{epochs}")
         for b, (x, y) in enumerate(
             iterate_batches((images, labels), batch_size, shuffle=True, rng=data_rng)
         ):
+            if schedule.per_step:  # every epoch has `batches` steps: resume continues the count
+                optimizer.lr = schedule(epoch * batches + b, base_lr)
             try:
                 loss, hits = train_step(model, loss_fn, optimizer, x, y)
                 if state.start_loss is None:
