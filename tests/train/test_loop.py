@@ -285,3 +285,10 @@ def test_a_per_step_schedule_resumes_to_the_uninterrupted_weights(digits, tmp_pa
     assert straight_rates[6] == 0.05  # the peak, at step 0.2 * 30
     assert resumed_rates == straight_rates[10:]
     assert history["lr"] == [straight_rates[9], straight_rates[19], straight_rates[29]]
+
+
+def test_a_plain_callable_schedule_is_per_epoch(digits):
+    model, opt = new_run()
+    history = fit(model, digits[0].subset(np.arange(64)), opt, epochs=3, batch_size=32,
+                  schedule=lambda epoch, lr: lr / (epoch + 1), progress=False, log=quiet)  # fmt: skip
+    assert history["lr"] == [2e-3, 2e-3 / 2, 2e-3 / 3]

@@ -284,6 +284,7 @@ def fit(
     if validation is not None:
         _labelled(model, validation, "validation")
     schedule = schedule or ConstantLR()
+    per_step = getattr(schedule, "per_step", False)  # a plain callable is per epoch, as before
     base_lr = optimizer.lr
     loss_fn = CrossEntropyLoss()
     data_rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
@@ -299,7 +300,7 @@ def fit(
     batches = num_batches(len(images), batch_size)
 
     for epoch in range(state.epoch, epochs):
-        if not schedule.per_step:
+        if not per_step:
             optimizer.lr = schedule(epoch, base_lr)
         model.train()
         start, total_loss, correct, seen = time.perf_counter(), 0.0, 0, 0
@@ -307,7 +308,7 @@ def fit(
         for b, (x, y) in enumerate(
             iterate_batches((images, labels), batch_size, shuffle=True, rng=data_rng)
         ):
-            if schedule.per_step:  # every epoch has `batches` steps: resume continues the count
+            if per_step:  # every epoch has `batches` steps: resume continues the count
                 optimizer.lr = schedule(epoch * batches + b, base_lr)
             try:
                 loss, hits = train_step(model, loss_fn, optimizer, x, y)
