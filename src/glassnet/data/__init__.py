@@ -15,6 +15,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from glassnet.data.augment import (
+    Augment,
+    channel_stats,
+    cutout,
+    normalize,
+    random_crop,
+    random_horizontal_flip,
+    random_translate,
+)
 from glassnet.data.batching import (
     DataLoader,
     iterate_batches,
@@ -104,6 +113,7 @@ def get_dataset(
 
 
 __all__ = [
+    "Augment",
     "CIFAR10_CLASSES",
     "DATASET_NAMES",
     "DataLoader",
@@ -114,6 +124,8 @@ __all__ = [
     "MIRRORS",
     "MNIST_CLASSES",
     "border_brightness",
+    "channel_stats",
+    "cutout",
     "download_mnist",
     "fetch_file",
     "get_dataset",
@@ -123,7 +135,11 @@ __all__ = [
     "load_fashion_mnist",
     "load_image_folder",
     "load_mnist",
+    "normalize",
     "num_batches",
+    "random_crop",
+    "random_horizontal_flip",
+    "random_translate",
     "read_idx",
     "read_image",
     "split_indices",
