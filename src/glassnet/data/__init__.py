@@ -2,6 +2,8 @@
 
 Loaders return a ``Dataset`` (pixels still 0-255); ``iterate_batches`` / ``DataLoader`` scale
 each batch to float32 in ``[0, 1]``. ``get_dataset`` is the one entry point by name (the CLI's).
+Augmentation (``random_crop``, ``random_horizontal_flip``, ``cutout``, ``normalize``, ... and the
+``Augment`` pipeline) transforms those float batches with an explicit random generator.
 
 Example:
     >>> import numpy as np
@@ -65,7 +67,8 @@ def get_dataset(
     digits         not used                    the bundled 8x8 digits (``load_digits``)
     mnist          IDX folder (required)       ``load_mnist``
     fashion-mnist  IDX folder (required)       ``load_fashion_mnist``
-    cifar10        ``.bin`` folder (required)  ``load_cifar10``
+    cifar10        ``.bin`` folder (required)  ``load_cifar10`` (``.bin``, ``.bin.gz`` or the
+                                               official ``cifar-10-binary.tar.gz``)
     folder         image tree (required)       ``load_image_folder`` of ``data_dir/<split>``;
                                                without split folders, ``data_dir`` itself is
                                                the train split (and there is no test split)
