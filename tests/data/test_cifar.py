@@ -192,3 +192,19 @@ def test_real_train_batches(shared_cifar10: Path) -> None:
     assert np.bincount(ds.labels[:10000]).tolist() == [1005, 974, 1032, 1016, 999, 937, 1030,
                                                        1001, 1025, 981]  # fmt: skip
     assert np.bincount(ds.labels).tolist() == [5000] * 10
+
+
+@pytest.mark.slow
+def test_real_test_batch_through_a_tarball(tmp_path: Path, shared_cifar10: Path) -> None:
+    # the official archive's layout, holding the real test batch and meta file
+    members = {
+        "cifar-10-batches-bin/test_batch.bin": gzip.decompress(
+            (shared_cifar10 / "test_batch.bin.gz").read_bytes()
+        ),
+        "cifar-10-batches-bin/batches.meta.txt": (shared_cifar10 / "batches.meta.txt").read_bytes(),
+    }
+    tarball = write_tarball(tmp_path / "cifar-10-binary.tar.gz", members)
+    from_tar, from_gz = load_cifar10(tarball, "test"), load_cifar10(shared_cifar10, "test")
+    np.testing.assert_array_equal(from_tar.images, from_gz.images)
+    np.testing.assert_array_equal(from_tar.labels, from_gz.labels)
+    assert from_tar.classes == from_gz.classes == CIFAR10_CLASSES
