@@ -199,7 +199,7 @@ def random_horizontal_flip(
 
 
 def cutout(images: np.ndarray, rng: np.random.Generator, size: int) -> np.ndarray:
-    """Set a ``size x size`` square of each image to zero, at a random centre (DeVries, 2017).
+    """Set a ``size x size`` square of each image to zero, at a random centre.
 
     Math:
         (cy_n, cx_n) ~ U{0, ..., H - 1} x U{0, ..., W - 1}
@@ -207,8 +207,9 @@ def cutout(images: np.ndarray, rng: np.random.Generator, size: int) -> np.ndarra
         Y[n, i, j, c] = 0   if top <= i < top + size and left <= j < left + size
                       = X[n, i, j, c]   otherwise
 
-    The square is clipped at the borders, so near an edge fewer pixels are zeroed (as in the
-    paper). Apply it after ``normalize`` to zero pixels at the channel mean.
+    The square is clipped at the borders, so near an edge fewer pixels are zeroed, as in
+    DeVries & Taylor (2017), who introduced it. Applied after ``normalize``, it sets the
+    square to the channel mean.
 
     Draws ``rng.integers(0, [H, W], size=(N, 2))``: the centres ``(cy_n, cx_n)``.
 
@@ -370,8 +371,7 @@ class Augment:
 
     def __init__(self, steps: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
         checked = []
-        for step in steps:
-            name, params = step
+        for name, params in steps:
             if name not in _STEPS:
                 raise ValueError(
                     f"Augment: unknown step {name!r}; valid steps: {', '.join(_STEPS)}"
