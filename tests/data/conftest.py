@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-#: The real MNIST / Fashion-MNIST files, beside the repository (absent on most machines).
+#: The real MNIST, Fashion-MNIST and CIFAR-10 files, beside the repository (absent on most machines).
 SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 
@@ -46,6 +46,15 @@ def shared_data() -> Path:
     if not (SHARED_DATA / "mnist").is_dir():
         pytest.skip(f"real data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture
+def shared_cifar10() -> Path:
+    """The folder holding the real CIFAR-10 ``.bin.gz`` batches; skips the test when absent."""
+    folder = SHARED_DATA / "cifar-10"
+    if not (folder / "test_batch.bin.gz").is_file():
+        pytest.skip(f"real CIFAR-10 not found at {folder}")
+    return folder
 
 
 @pytest.fixture(name="idx_bytes")

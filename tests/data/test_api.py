@@ -10,7 +10,17 @@ import glassnet.data as data
 
 def test_all_is_exact_and_importable() -> None:
     public = {n for n in vars(data) if not n.startswith("_")} - {"annotations", "Path"}
-    modules = {"batching", "cifar", "dataset", "digits", "download", "folder", "idx", "images"}
+    modules = {
+        "augment",
+        "batching",
+        "cifar",
+        "dataset",
+        "digits",
+        "download",
+        "folder",
+        "idx",
+        "images",
+    }
     assert set(data.__all__) == public - modules
     assert data.__all__ == sorted(data.__all__)
     for name in data.__all__:
@@ -31,5 +41,8 @@ def test_get_dataset_errors(tmp_path) -> None:
         data.get_dataset("mnist")
     with pytest.raises(ValueError, match="apply to the 'folder' dataset only, not to 'cifar10'"):
         data.get_dataset("cifar10", tmp_path, image_size=32)
-    with pytest.raises(data.DatasetError, match=r"cifar10 test: missing \['test_batch.bin'\]"):
+    with pytest.raises(
+        data.DatasetError,
+        match=r"cifar10 test: missing \['test_batch.bin'\] in .* \(as .bin or .bin.gz\), and no cifar-10-binary.tar.gz",
+    ):
         data.get_dataset("cifar10", tmp_path, "test")

@@ -2,6 +2,8 @@
 
 Loaders return a ``Dataset`` (pixels still 0-255); ``iterate_batches`` / ``DataLoader`` scale
 each batch to float32 in ``[0, 1]``. ``get_dataset`` is the one entry point by name (the CLI's).
+Augmentation (``random_crop``, ``random_horizontal_flip``, ``cutout``, ``normalize``, ... and the
+``Augment`` pipeline) transforms those float batches with an explicit random generator.
 
 Example:
     >>> import numpy as np
@@ -15,6 +17,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from glassnet.data.augment import (
+    Augment,
+    channel_stats,
+    cutout,
+    normalize,
+    random_crop,
+    random_horizontal_flip,
+    random_translate,
+)
 from glassnet.data.batching import (
     DataLoader,
     iterate_batches,
@@ -56,7 +67,8 @@ def get_dataset(
     digits         not used                    the bundled 8x8 digits (``load_digits``)
     mnist          IDX folder (required)       ``load_mnist``
     fashion-mnist  IDX folder (required)       ``load_fashion_mnist``
-    cifar10        ``.bin`` folder (required)  ``load_cifar10``
+    cifar10        ``.bin`` folder (required)  ``load_cifar10`` (``.bin``, ``.bin.gz`` or the
+                                               official ``cifar-10-binary.tar.gz``)
     folder         image tree (required)       ``load_image_folder`` of ``data_dir/<split>``;
                                                without split folders, ``data_dir`` itself is
                                                the train split (and there is no test split)
@@ -104,6 +116,7 @@ def get_dataset(
 
 
 __all__ = [
+    "Augment",
     "CIFAR10_CLASSES",
     "DATASET_NAMES",
     "DataLoader",
@@ -114,6 +127,8 @@ __all__ = [
     "MIRRORS",
     "MNIST_CLASSES",
     "border_brightness",
+    "channel_stats",
+    "cutout",
     "download_mnist",
     "fetch_file",
     "get_dataset",
@@ -123,7 +138,11 @@ __all__ = [
     "load_fashion_mnist",
     "load_image_folder",
     "load_mnist",
+    "normalize",
     "num_batches",
+    "random_crop",
+    "random_horizontal_flip",
+    "random_translate",
     "read_idx",
     "read_image",
     "split_indices",
