@@ -9,7 +9,7 @@ from pathlib import Path
 
 from glassnet.data.dataset import DatasetError
 
-_GZIP_MAGIC = b"\x1f\x8b"
+GZIP_MAGIC = b"\x1f\x8b"
 SPLITS = ("train", "test")
 
 
@@ -29,7 +29,7 @@ def read_bytes(path: Path) -> bytes:
         DatasetError: if the gzip stream is truncated or corrupted (naming the file).
     """
     raw = path.read_bytes()
-    if not raw.startswith(_GZIP_MAGIC):
+    if not raw.startswith(GZIP_MAGIC):
         return raw
     try:
         return gzip.decompress(raw)

@@ -17,7 +17,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from glassnet.data._files import _GZIP_MAGIC, check_split, read_bytes
+from glassnet.data._files import GZIP_MAGIC, check_split, read_bytes
 from glassnet.data.dataset import Dataset, DatasetError
 
 CIFAR10_CLASSES = [
@@ -63,7 +63,7 @@ def _read_archive(path: Path, names: Sequence[str]) -> _Blobs:
     found: dict[str, bytes] = {}
     try:
         with open(path, "rb") as f:
-            gzipped = f.read(2) == _GZIP_MAGIC
+            gzipped = f.read(2) == GZIP_MAGIC
         # the gzipped tarball as downloaded, or a plain tar, read as one stream in member order
         with gzip.open(path) if gzipped else open(path, "rb") as stream:
             with tarfile.open(fileobj=stream, mode="r|") as tar:
