@@ -202,10 +202,10 @@ def run(args: argparse.Namespace) -> int:
     import glassnet as gn
     from glassnet.cli._common import class_scores, parse_shape
     from glassnet.data import border_brightness, get_dataset, train_val_split
-    from glassnet.io.files import atomic_write_text, user_cache_dir
+    from glassnet.io.files import atomic_write_text, remove_stale_temporaries, user_cache_dir
     from glassnet.models import build_model
     from glassnet.train import evaluate, fit, make_schedule
-    from glassnet.train.checkpoint import check_writable, remove_stale_temporaries
+    from glassnet.train.checkpoint import check_writable
     from glassnet.train.loop import TrainingDiverged, default_run_dir
 
     s = resolve_settings(args)
@@ -362,7 +362,7 @@ def _discard_unstarted_run(out: Path, created: Path | None) -> None:
     Nothing of it can be resumed, and a folder holding a ``run.json`` but no model would
     look like a run.
     """
-    from glassnet.train.checkpoint import remove_stale_temporaries
+    from glassnet.io.files import remove_stale_temporaries
 
     for name in RUN_FILES:
         (out / name).unlink(missing_ok=True)

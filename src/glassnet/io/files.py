@@ -6,11 +6,19 @@ through here: write a temporary file beside the target, fsync it, rename it over
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
+
+#: Random bytes in a temporary file's name: ``.<name>.<12 hex digits>.tmp`` beside the target.
+_TOKEN_BYTES = 6
+
+
+def _temporary(path: Path, token: str) -> Path:
+    return path.with_name(f".{path.name}.{token}.tmp")
 
 
 @contextmanager
@@ -29,7 +37,7 @@ def atomic_writer(path: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
         b'all or nothing'
     """
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    tmp = _temporary(path, secrets.token_hex(_TOKEN_BYTES))
     # os.open with 0o666 honours the umask as a plain open() would (mkstemp would give 0o600).
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
@@ -42,6 +50,35 @@ def atomic_writer(path: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
         tmp.unlink(missing_ok=True)
         raise
     _fsync_directory(path.parent)
+
+
+def remove_stale_temporaries(path: str | os.PathLike[str]) -> list[Path]:
+    """Remove the temporary files that interrupted atomic writes of ``path`` left beside it.
+
+    ``atomic_writer`` writes ``.<name>.<12 hex digits>.tmp`` and renames it
+    onto ``path``; a kill or a power loss between the two leaves it behind. Only files of
+    exactly that form are removed. Call this only while no other process writes ``path``.
+
+    Returns:
+        The files removed.
+
+    Example:
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> _ = (folder / ".ckpt.0123456789ab.tmp").write_bytes(b"half a checkpoint")
+        >>> [p.name for p in remove_stale_temporaries(folder / "ckpt")]
+        ['.ckpt.0123456789ab.tmp']
+    """
+    path = Path(path)
+    # the name atomic_writer would give, its token (a NUL: never in a file name) a pattern
+    literal = re.escape(_temporary(path, "\0").name)
+    pattern = re.compile(literal.replace(re.escape("\0"), f"[0-9a-f]{{{2 * _TOKEN_BYTES}}}"))
+    if not path.parent.is_dir():
+        return []
+    stale = [p for p in path.parent.iterdir() if pattern.fullmatch(p.name)]
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale
 
 
 def _fsync_directory(folder: Path) -> None:

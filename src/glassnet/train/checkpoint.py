@@ -10,14 +10,13 @@ Metadata:  ``format`` = ``glassnet-checkpoint``, ``format_version``, ``architect
 
 Every write goes to a temporary file that is fsynced and renamed over the old checkpoint, so
 a crash or a kill mid-write leaves the previous checkpoint intact; the temporary file a kill
-leaves behind is removed when the run resumes (``remove_stale_temporaries``).
+leaves behind is removed when the run resumes (``glassnet.io.files.remove_stale_temporaries``).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -139,33 +138,6 @@ def load_checkpoint(
         raise ModelFileError(
             name, f"checkpoint does not match the model/optimizer: {error}"
         ) from None
-
-
-def remove_stale_temporaries(path: str | os.PathLike[str]) -> list[Path]:
-    """Remove the temporary files that interrupted atomic writes of ``path`` left beside it.
-
-    ``glassnet.io.files.atomic_writer`` writes ``.<name>.<12 hex digits>.tmp`` and renames it
-    onto ``path``; a kill or a power loss between the two leaves it behind. Only files of
-    exactly that form are removed. Call this only while no other process writes ``path``.
-
-    Returns:
-        The files removed.
-
-    Example:
-        >>> import tempfile
-        >>> folder = Path(tempfile.mkdtemp())
-        >>> _ = (folder / ".ckpt.0123456789ab.tmp").write_bytes(b"half a checkpoint")
-        >>> [p.name for p in remove_stale_temporaries(folder / "ckpt")]
-        ['.ckpt.0123456789ab.tmp']
-    """
-    path = Path(path)
-    pattern = re.compile(rf"\.{re.escape(path.name)}\.[0-9a-f]{{12}}\.tmp")
-    if not path.parent.is_dir():
-        return []
-    stale = [p for p in path.parent.iterdir() if pattern.fullmatch(p.name)]
-    for p in stale:
-        p.unlink(missing_ok=True)
-    return stale
 
 
 def check_writable(folder: str | os.PathLike[str], needed_bytes: int) -> None:

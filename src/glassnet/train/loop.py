@@ -23,13 +23,13 @@ from tqdm import tqdm
 from glassnet.data.batching import as_arrays, iterate_batches, num_batches
 from glassnet.data.dataset import Dataset, to_float32
 from glassnet.functional.activation import softmax_forward
+from glassnet.io.files import remove_stale_temporaries
 from glassnet.nn.loss import CrossEntropyLoss
 from glassnet.nn.module import Module
 from glassnet.optim import Optimizer
 from glassnet.train.checkpoint import (
     TrainingState,
     load_checkpoint,
-    remove_stale_temporaries,
     save_checkpoint,
 )
 from glassnet.train.inputs import (
