@@ -106,7 +106,60 @@ class _Elementwise(Module):
         return self.backward(dout)
 
 
-class Conv2d(_ImageLayer):
+class _KernelLayer(_ImageLayer):
+    """What ``Conv2d`` and ``ConvTranspose2d`` share: channels in groups, a kernel, a weight of
+    ``_weight_shape`` and an optional bias, and how their gradients accumulate."""
+
+    @staticmethod
+    def _weight_shape(c_in: int, c_out: int, groups: int, kernel: Pair) -> tuple[int, ...]:
+        raise NotImplementedError
+
+    def _check_kernel_args(
+        self, in_channels: Any, out_channels: Any, kernel_size: Any, groups: Any
+    ) -> None:
+        where = type(self).__name__
+        self.in_channels = check_int(f"{where} in_channels", in_channels)
+        self.out_channels = check_int(f"{where} out_channels", out_channels)
+        self.kernel_size = check_pair(f"{where} kernel_size", kernel_size)
+        self.groups = check_int(f"{where} groups", groups)
+        check_groups(self.groups, self.in_channels, self.out_channels, where)
+
+    def _make_kernel(self, bias: Any, init: Any, dtype: Any, rng: Any) -> None:
+        """Check ``bias``, ``init``, ``dtype`` and ``rng``; then draw the weight, zero the bias."""
+        where = type(self).__name__
+        self.bias = check_bool(f"{where} bias", bias)
+        self.init = check_choice(f"{where} init", init, sorted(INITIALIZERS))
+        self.dtype = check_float_dtype(f"{where} dtype", dtype)
+        shape = self._weight_shape(
+            self.in_channels, self.out_channels, self.groups, self.kernel_size
+        )
+        check_weight_size(where, shape)
+        generator = as_generator(rng, f"{where} rng")
+        self.params["weight"] = Parameter(initialize(self.init, shape, generator, self.dtype))
+        if self.bias:
+            self.params["bias"] = Parameter(np.zeros(self.out_channels, dtype=self.dtype))
+
+    @property
+    def weight(self) -> Parameter:
+        return self.params["weight"]
+
+    @classmethod
+    def parameter_count(cls, config: dict[str, Any]) -> int:
+        where = cls.__name__
+        kernel = check_pair(f"{where} kernel_size", config["kernel_size"])
+        c_in = check_int(f"{where} in_channels", config["in_channels"])
+        c_out = check_int(f"{where} out_channels", config["out_channels"])
+        groups = check_int(f"{where} groups", config.get("groups", 1))
+        weights = int(np.prod(cls._weight_shape(c_in, c_out, groups, kernel)))
+        return weights + (c_out if config.get("bias", True) else 0)
+
+    def _accumulate(self, dw: np.ndarray, db: np.ndarray) -> None:
+        self.params["weight"].grad += dw
+        if self.bias:
+            self.params["bias"].grad += db
+
+
+class Conv2d(_KernelLayer):
     """2-D convolution over channels-last images; wraps ``conv2d_forward`` / ``conv2d_backward``.
 
     Math:
@@ -167,36 +220,16 @@ class Conv2d(_ImageLayer):
         rng: np.random.Generator | int | None = None,
     ) -> None:
         super().__init__()
-        self.in_channels = check_int("Conv2d in_channels", in_channels)
-        self.out_channels = check_int("Conv2d out_channels", out_channels)
-        self.kernel_size = check_pair("Conv2d kernel_size", kernel_size)
+        self._check_kernel_args(in_channels, out_channels, kernel_size, groups)
         self.stride = check_pair("Conv2d stride", stride)
         self.padding = _check_padding("Conv2d padding", padding)
         self.dilation = check_pair("Conv2d dilation", dilation)
-        self.bias = check_bool("Conv2d bias", bias)
         self.mode = check_choice("Conv2d mode", mode, CONV_MODES)
-        self.init = check_choice("Conv2d init", init, sorted(INITIALIZERS))
-        self.dtype = check_float_dtype("Conv2d dtype", dtype)
-        self.groups = check_int("Conv2d groups", groups)
-        check_groups(self.groups, self.in_channels, self.out_channels, "Conv2d")
-        shape = (self.out_channels, self.in_channels // self.groups, *self.kernel_size)
-        check_weight_size("Conv2d", shape)
-        generator = as_generator(rng, "Conv2d rng")
-        self.params["weight"] = Parameter(initialize(init, shape, generator, self.dtype))
-        if bias:
-            self.params["bias"] = Parameter(np.zeros(self.out_channels, dtype=self.dtype))
+        self._make_kernel(bias, init, dtype, rng)
 
-    @property
-    def weight(self) -> Parameter:
-        return self.params["weight"]
-
-    @classmethod
-    def parameter_count(cls, config: dict[str, Any]) -> int:
-        kh, kw = check_pair("Conv2d kernel_size", config["kernel_size"])
-        c_in = check_int("Conv2d in_channels", config["in_channels"])
-        c_out = check_int("Conv2d out_channels", config["out_channels"])
-        c_in //= check_int("Conv2d groups", config.get("groups", 1))
-        return c_out * c_in * kh * kw + (c_out if config.get("bias", True) else 0)
+    @staticmethod
+    def _weight_shape(c_in: int, c_out: int, groups: int, kernel: Pair) -> tuple[int, ...]:
+        return (c_out, c_in // groups, *kernel)
 
     def forward_chwn(self, x: np.ndarray) -> np.ndarray:
         self._check_chwn(x, self.in_channels)
@@ -213,9 +246,7 @@ class Conv2d(_ImageLayer):
 
     def backward_chwn(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         dx, dw, db = F.conv2d_backward_chwn(dout, self._take_cache(), input_grad)
-        self.params["weight"].grad += dw
-        if self.bias:
-            self.params["bias"].grad += db
+        self._accumulate(dw, db)
         return dx
 
 

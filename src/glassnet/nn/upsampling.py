@@ -13,26 +13,19 @@ import numpy as np
 
 from glassnet import functional as F
 from glassnet.functional._shape import Pair
-from glassnet.functional.conv import check_groups
 from glassnet.functional.conv_transpose import transpose_hyperparameters
 from glassnet.functional.upsample import UPSAMPLE_MODES, Scale, UpsampleMode, upsample_args
-from glassnet.init import INITIALIZERS, as_generator, initialize
-from glassnet.nn.layers import _ImageLayer
-from glassnet.nn.module import Parameter
+from glassnet.nn.layers import _ImageLayer, _KernelLayer
 from glassnet.nn.validation import (
     MAX_WIDTH,
     MAX_WINDOW,
-    check_bool,
     check_choice,
     check_float,
-    check_float_dtype,
-    check_int,
     check_pair,
-    check_weight_size,
 )
 
 
-class ConvTranspose2d(_ImageLayer):
+class ConvTranspose2d(_KernelLayer):
     """2-D transposed convolution; wraps ``conv_transpose2d_forward`` / ``_backward``.
 
     Each input value spreads a copy of the kernel, scaled by it, over the output, ``S`` apart:
@@ -95,41 +88,20 @@ class ConvTranspose2d(_ImageLayer):
         rng: np.random.Generator | int | None = None,
     ) -> None:
         super().__init__()
-        where = "ConvTranspose2d"
-        self.in_channels = check_int(f"{where} in_channels", in_channels)
-        self.out_channels = check_int(f"{where} out_channels", out_channels)
-        self.kernel_size = check_pair(f"{where} kernel_size", kernel_size)
-        self.groups = check_int(f"{where} groups", groups)
-        check_groups(self.groups, self.in_channels, self.out_channels, where)
+        self._check_kernel_args(in_channels, out_channels, kernel_size, groups)
         for name, value, minimum in (
             ("stride", stride, 1), ("padding", padding, 0),
             ("output_padding", output_padding, 0), ("dilation", dilation, 1),
         ):  # fmt: skip
-            check_pair(f"{where} {name}", value, minimum)
+            check_pair(f"ConvTranspose2d {name}", value, minimum)
         self.stride, self.padding, self.output_padding, self.dilation = transpose_hyperparameters(
             stride, padding, output_padding, dilation, self.groups
         )
-        self.bias = check_bool(f"{where} bias", bias)
-        self.init = check_choice(f"{where} init", init, sorted(INITIALIZERS))
-        self.dtype = check_float_dtype(f"{where} dtype", dtype)
-        shape = (self.in_channels, self.out_channels // self.groups, *self.kernel_size)
-        check_weight_size(where, shape)
-        generator = as_generator(rng, f"{where} rng")
-        self.params["weight"] = Parameter(initialize(init, shape, generator, self.dtype))
-        if bias:
-            self.params["bias"] = Parameter(np.zeros(self.out_channels, dtype=self.dtype))
+        self._make_kernel(bias, init, dtype, rng)
 
-    @property
-    def weight(self) -> Parameter:
-        return self.params["weight"]
-
-    @classmethod
-    def parameter_count(cls, config: dict[str, Any]) -> int:
-        kh, kw = check_pair("ConvTranspose2d kernel_size", config["kernel_size"])
-        c_in = check_int("ConvTranspose2d in_channels", config["in_channels"])
-        c_out = check_int("ConvTranspose2d out_channels", config["out_channels"])
-        groups = check_int("ConvTranspose2d groups", config.get("groups", 1))
-        return c_in * (c_out // groups) * kh * kw + (c_out if config.get("bias", True) else 0)
+    @staticmethod
+    def _weight_shape(c_in: int, c_out: int, groups: int, kernel: Pair) -> tuple[int, ...]:
+        return (c_in, c_out // groups, *kernel)  # PyTorch's layout: input channels first
 
     def forward_chwn(self, x: np.ndarray) -> np.ndarray:
         self._check_chwn(x, self.in_channels)
@@ -149,9 +121,7 @@ class ConvTranspose2d(_ImageLayer):
 
     def backward_chwn(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         dx, dw, db = F.conv_transpose2d_backward_chwn(dout, self._take_cache(), input_grad)
-        self.params["weight"].grad += dw
-        if self.bias:
-            self.params["bias"].grad += db
+        self._accumulate(dw, db)
         return dx
 
 
