@@ -21,6 +21,7 @@ from collections.abc import Callable
 import numpy as np
 
 from glassnet.blas.choice import products_blas, selected
+from glassnet.blas.openblas import OpenBLAS
 
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
 
@@ -44,6 +45,17 @@ def _as_blas_matrix(x: np.ndarray) -> tuple[int, int] | None:
     return None
 
 
+def _blas_reads(blas: OpenBLAS, arrays: tuple[np.ndarray, ...], sizes: list[int]) -> bool:
+    """Whether BLAS can read ``arrays`` as they are: one native dtype, aligned, none empty, and
+    every size and leading dimension within the build's integers."""
+    dtype = arrays[0].dtype
+    return (
+        dtype.isnative
+        and all(x.dtype == dtype and x.flags.aligned and x.size for x in arrays)
+        and max(sizes) <= blas.index_max
+    )
+
+
 def _blas_call(
     a: np.ndarray, b: np.ndarray, out: np.ndarray
 ) -> tuple[Callable[..., None], tuple[tuple[int, int], ...]] | None:
@@ -53,19 +65,16 @@ def _blas_call(
     past the build's integers."""
     blas = products_blas()
     gemm = None if blas is None else blas.gemm(out.dtype.char)
-    if gemm is None or not a.dtype == b.dtype == out.dtype or not out.dtype.isnative:
+    if gemm is None or not out.flags.writeable:
         return None
-    if not (out.flags.writeable and a.flags.aligned and b.flags.aligned and out.flags.aligned):
-        return None
-    if 0 in a.shape or 0 in b.shape or np.may_share_memory(out, a) or np.may_share_memory(out, b):
+    if np.may_share_memory(out, a) or np.may_share_memory(out, b):
         return None
     layouts = (_as_blas_matrix(a), _as_blas_matrix(b), _as_blas_matrix(out))
     if layouts[0] is None or layouts[1] is None or layouts[2] is None:
         return None
     if layouts[2][0] != _NO_TRANS:
         return None
-    largest = max(*a.shape, *b.shape, *(ld for _, ld in layouts))
-    if largest > blas.index_max:  # type: ignore[union-attr]
+    if not _blas_reads(blas, (a, b, out), [*a.shape, *b.shape, *(ld for _, ld in layouts)]):
         return None
     return gemm, layouts  # type: ignore[return-value]
 
@@ -136,17 +145,11 @@ def _matvec(a: np.ndarray, x: np.ndarray) -> np.ndarray:
     gemv = None if blas is None else blas.gemv(a.dtype.char)
     layout, step = _as_blas_matrix(a), x.strides[0] // x.itemsize
     takes = (
-        blas is not None
-        and gemv is not None
+        gemv is not None
         and layout is not None
-        and a.dtype == x.dtype
-        and a.dtype.isnative
-        and a.flags.aligned
-        and x.flags.aligned
-        and 0 not in a.shape
         and x.strides[0] > 0
         and x.strides[0] % x.itemsize == 0
-        and max(*a.shape, layout[1], step) <= blas.index_max
+        and _blas_reads(blas, (a, x), [*a.shape, layout[1], step])
     )
     if not takes:
         return a @ x
