@@ -87,7 +87,7 @@ def _labelled(
     """Checked images and int64 labels of ``data``, the labels within the model's outputs."""
     images, labels = as_arrays(data)
     images = check_images(images, f"{argument} images", model)
-    num_classes = predict_logits(model, images[:1]).shape[1]  # K is known by running the model
+    num_classes = _logits(model, images[:1], 1).shape[1]  # K is known by running the model
     return images, check_labels(labels, f"{argument} labels", len(images), num_classes)
 
 
@@ -136,7 +136,11 @@ def predict_logits(model: Module, images: np.ndarray, batch_size: int = 1000) ->
             ``glassnet.train.inputs.check_images``), or ``batch_size`` is not an int >= 1.
     """
     images = check_images(images, "images", model)
-    check_count(batch_size, "batch_size")
+    return _logits(model, images, check_count(batch_size, "batch_size"))
+
+
+def _logits(model: Module, images: np.ndarray, batch_size: int) -> np.ndarray:
+    """``predict_logits`` on images already checked (``check_images``)."""
     was_training = model.training
     model.eval()
     try:
@@ -198,13 +202,25 @@ def evaluate(
         >>> result.confusion.shape, round(result.loss, 4)
         ((2, 2), 0.6931)
     """
+    check_count(batch_size, "batch_size")
     images, labels = _labelled(model, data, "data")
-    logits = predict_logits(model, images, batch_size)
+    if classes is None and isinstance(data, Dataset):
+        classes = data.classes
+    return _evaluation(model, images, labels, batch_size, classes)
+
+
+def _evaluation(
+    model: Module,
+    images: np.ndarray,
+    labels: np.ndarray,
+    batch_size: int,
+    classes: list[str] | None,
+) -> Evaluation:
+    """``evaluate`` on images and labels already checked (``_labelled``)."""
+    logits = _logits(model, images, batch_size)
     num_classes = logits.shape[1]
     if classes is None:
-        classes = (
-            data.classes if isinstance(data, Dataset) else [str(k) for k in range(num_classes)]
-        )
+        classes = [str(k) for k in range(num_classes)]
     loss = CrossEntropyLoss().forward(logits, labels)
     matrix = confusion_matrix(labels, logits.argmax(axis=1), num_classes)
     precision, recall = precision_recall(matrix)
@@ -281,8 +297,9 @@ def fit(
     if early_stopping is not None:
         check_count(early_stopping, "early_stopping")
     images, labels = _labelled(model, train, "train")
-    if validation is not None:
-        _labelled(model, validation, "validation")
+    if validation is not None:  # checked once here, evaluated after every epoch
+        val_images, val_labels = _labelled(model, validation, "validation")
+        val_classes = validation.classes if isinstance(validation, Dataset) else None
     schedule = schedule or ConstantLR()
     per_step = getattr(schedule, "per_step", False)  # a plain callable is per epoch, as before
     base_lr = optimizer.lr
@@ -343,7 +360,7 @@ def fit(
             "seconds": time.perf_counter() - start,
         }
         if validation is not None:
-            result = evaluate(model, validation)
+            result = _evaluation(model, val_images, val_labels, 1000, val_classes)
             record.update(val_loss=result.loss, val_accuracy=result.accuracy)
         for key, value in record.items():
             state.history.setdefault(key, []).append(value)
