@@ -7,7 +7,7 @@ each tested equal to the plain form (tests/functional/test_fastpath.py):
 
 - row blocks (``_row_blocks``): a large input's window matrix built a block of output rows at a
   time, so that each block is multiplied while it is still in the cache;
-- a product per kernel offset (``_offsets_apply``): for stride 1 across and 16 input
+- products per kernel offset (``_offsets_apply``): for stride 1 across and 16 input
   channels up, each output row summed from views of the padded input, no window copied;
 - the row shift (``_row_shift_applies``): for stride 1 down, the kernel rows summed over one
   window matrix of the width alone, KH times fewer copies than im2col;
@@ -31,7 +31,6 @@ from glassnet.functional._windows import (
     pad_chwn,
     row_blocks,
     unpad_chwn,
-    window_slot,
 )
 
 Route = Literal["im2col", "row shift", "offsets"]
@@ -130,11 +129,10 @@ def conv2d_forward_fast(
     C_in, _, _, N = x.shape
     C_out, _, KH, KW = w.shape
     kernel = w[:, :, ::-1, ::-1] if flip else w
-    xp = pad_chwn(x, P)  # (C_in, H_p, W_p, N)
-    w_mat = kernel.reshape(C_out, C_in * KH * KW)  # (C_out, K); copies only when flipped
     route = _route(x, w, S)
+    xp = pad_chwn(x, P, rows_first=route == "offsets")  # (C_in, H_p, W_p, N)
+    w_mat = kernel.reshape(C_out, C_in * KH * KW)  # (C_out, K); copies only when flipped
     if route == "offsets":
-        xp = np.ascontiguousarray(xp)  # its rows as BLAS's matrices (an unpadded x may be a view)
         out, kept = _offsets_forward(xp, w_mat.reshape(kernel.shape), S, D, out_hw), None
     else:
         out, kept = _windowed_forward(xp, w_mat, (KH, KW), S, D, out_hw, route == "row shift")
@@ -183,25 +181,26 @@ def _windowed_forward(
 def _offsets_forward(
     xp: np.ndarray, kernel: np.ndarray, stride: Pair, dilation: Pair, out_hw: Pair
 ) -> np.ndarray:
-    """Forward as one product per kernel offset and output row, on the padded input in place.
+    """Forward as products per kernel offset and output row, on the padded input in place.
 
     Math:
-        Y[:, i] = sum_{m, k} W[:, :, m, k] @ X_p[:, i*S_h + m*D_h, k*D_w + (0 .. W_out-1)]
-        each output row i (C_out, W_out*N) a sum of KH*KW products (C_out, C_in) @
-        (C_in, W_out*N), added up inside BLAS (``_shifted_applies``).
+        Y[:, i] = sum_k W_k @ X_p[(i*S_h + m) for each kernel row m, :, k*D_w + (0 .. W_out-1)]
+        each output row i (C_out, W_out*N) a sum of KW products (C_out, KH*C_in) @
+        (KH*C_in, W_out*N), W_k the kernel's column k with rows (m, c), added up inside BLAS
+        (``_offsets_apply``); with D_h > 1 one product per kernel row and column.
 
     Shape:
-        xp: (C_in, H_p, W_p, N); kernel: (C_out, C_in, KH, KW), as applied;
-        returns (C_out, H_out, W_out, N).
+        xp: (C_in, H_p, W_p, N), rows first in memory (``pad_chwn``); kernel:
+        (C_out, C_in, KH, KW), as applied; returns (C_out, H_out, W_out, N).
     """
-    C_out, _, KH, KW = kernel.shape
-    H_out, N = out_hw[0], xp.shape[3]
-    taps = _offset_kernels(kernel)
+    C_out, N = kernel.shape[0], xp.shape[3]
+    rows = xp.transpose(1, 0, 2, 3)  # (H_p, C_in, W_p, N), contiguous
+    taps = _offset_kernels(kernel, dilation)
     out = np.empty((C_out, *out_hw, N), dtype=np.result_type(xp, kernel))
-    for i in range(H_out):
+    for i in range(out_hw[0]):
         out_row = out[:, i].reshape(C_out, -1)  # (C_out, W_out*N), a view
         for t, (m, k, w_mk) in enumerate(taps):
-            inputs = _offset_row(xp, m, k, stride, dilation, out_hw, i)
+            inputs = _offset_rows(rows, m, k, stride, dilation, out_hw, i)
             matmul_into(w_mk, inputs, out_row, accumulate=t > 0)
     return out
 
@@ -289,31 +288,36 @@ def _offsets_backward(
     """dX (None without ``input_grad``) and dW as applied, by forward's products per kernel
     offset and output row (``_offsets_forward``).
 
-    Math:
-        dW[:, :, m, k] = sum_i dY[:, i] @ X_p[:, i*S_h + m*D_h, k*D_w + (0 .. W_out-1)]^T
-        dX_p[:, i*S_h + m*D_h, k*D_w + (0 .. W_out-1)] += W[:, :, m, k]^T @ dY[:, i]
+    Math (W_k and the input rows X_i,k as forward's):
+        dW_k = sum_i dY[:, i] @ X_i,k^T
+        dX_p[rows and columns of X_i,k] += W_k^T @ dY[:, i]
         with dY[:, i] output row i (C_out, W_out*N): both sums taken row by row while the
         row is in the cache, each product adding into its result inside BLAS.
 
     Shape:
-        dout: (C_out, H_out, W_out, N), contiguous; xp: (C_in, H_p, W_p, N);
-        kernel: (C_out, C_in, KH, KW), as applied; returns dx (C_in, H, W, N) and
+        dout: (C_out, H_out, W_out, N), contiguous; xp: forward's, (C_in, H_p, W_p, N) rows
+        first; kernel: (C_out, C_in, KH, KW), as applied; returns dx (C_in, H, W, N) and
         dw (C_out, C_in, KH, KW).
     """
     C_out, C_in, KH, KW = kernel.shape
-    taps = _offset_kernels(kernel)
-    dw_taps = np.empty((KH, KW, C_out, C_in), dtype=dout.dtype)  # dW[:, :, m, k] at [m, k]
-    dxp = np.zeros(xp.shape, dtype=dout.dtype) if input_grad else None  # (C_in, H_p, W_p, N)
+    rows = xp.transpose(1, 0, 2, 3)  # (H_p, C_in, W_p, N), contiguous
+    taps = _offset_kernels(kernel, dilation)
+    dw_taps = [np.empty(w_mk.shape, dtype=dout.dtype) for _, _, w_mk in taps]
+    d_rows = np.zeros(rows.shape, dtype=dout.dtype) if input_grad else None
     for i in range(out_hw[0]):
         d = dout[:, i].reshape(C_out, -1)  # (C_out, W_out*N), a view
-        for m, k, w_mk in taps:
-            inputs = _offset_row(xp, m, k, stride, dilation, out_hw, i)
-            matmul_into(d, inputs.T, dw_taps[m, k], accumulate=i > 0)
-            if dxp is not None:
-                grads = _offset_row(dxp, m, k, stride, dilation, out_hw, i)
+        for (m, k, w_mk), dw_mk in zip(taps, dw_taps, strict=True):
+            inputs = _offset_rows(rows, m, k, stride, dilation, out_hw, i)
+            matmul_into(d, inputs.T, dw_mk, accumulate=i > 0)
+            if d_rows is not None:
+                grads = _offset_rows(d_rows, m, k, stride, dilation, out_hw, i)
                 matmul_into(w_mk.T, d, grads, accumulate=True)
-    dx = None if dxp is None else unpad_chwn(dxp, padding)
-    return dx, dw_taps.transpose(2, 3, 0, 1)
+    dw = np.empty(kernel.shape, dtype=dout.dtype)
+    for (m, k, _), dw_mk in zip(taps, dw_taps, strict=True):
+        dw[:, :, m, k] = dw_mk.reshape(C_out, -1, C_in).transpose(0, 2, 1)
+    if d_rows is None:
+        return None, dw
+    return np.ascontiguousarray(unpad_chwn(d_rows.transpose(1, 0, 2, 3), padding)), dw
 
 
 def _reach_padding(cache: FastConvCache) -> Padding2d:
@@ -396,42 +400,54 @@ def _route(x: np.ndarray, w: np.ndarray, stride: Pair) -> Route:
 
 
 def _offsets_apply(stride: Pair, in_channels: int, dtype: np.dtype) -> bool:
-    """Whether to sum one product per kernel offset over the padded input itself.
+    """Whether to sum products per kernel offset over the padded input itself.
 
     With stride 1 across, kernel offset (m, k) of output row i's windows is, in each input
-    channel, one run of W_out*N neighbouring numbers of the padded input: a (C_in, W_out*N)
-    matrix whose leading dimension is the channel stride, which BLAS reads where it lies. So
-    each output row is KH*KW products (C_out, C_in) @ (C_in, W_out*N) added up inside BLAS,
-    with no window copied at all; backward takes the same views. The products' inner size is
-    C_in, too small for BLAS below ``OFFSETS_MIN_CHANNELS``, where the window copies of the
-    row shift pay. Measured here (A/B, alternating rounds, batch 256, 3x3, padding 1):
-    forward 1.2-1.35x faster than the row shift for 32 -> 64 channels at 32x32 down to
-    128 -> 128 at 8x8, and the CIFAR-like net's training step 2.0 -> 1.67 s of CPU time on
-    one thread.
+    channel, one run of W_out*N neighbouring numbers of the padded input. Padded with its rows
+    outermost, (H_p, C_in, W_p, N) in memory (``pad_chwn``), the KH kernel rows' runs for all
+    channels are a (KH*C_in, W_out*N) matrix, rows W_p*N numbers apart, which BLAS reads
+    where it lies. So each output row is KW products (C_out, KH*C_in) @ (KH*C_in, W_out*N)
+    added up inside BLAS, with no window copied at all; backward takes the same views. Below
+    ``OFFSETS_MIN_CHANNELS`` the products are too thin for BLAS and the window copies of the
+    row shift pay. Measured here (A/B, alternating rounds, batch 256, 3x3, padding 1, one
+    thread, CPU time): forward 1.2-1.35x faster than the row shift for 32 -> 64 channels at
+    32x32 down to 128 -> 128 at 8x8 with a product per kernel offset (inner size C_in), and the
+    kernel rows as one product 1.0-1.3x faster again (forward and backward); the CIFAR-like
+    net's training step 2.0 -> 1.67 s.
     """
     return stride[1] == 1 and in_channels >= OFFSETS_MIN_CHANNELS and accumulating_in_blas(dtype)
 
 
-def _offset_kernels(kernel: np.ndarray) -> list[tuple[int, int, np.ndarray]]:
-    """``(m, k, W[:, :, m, k])`` for each kernel offset, the matrix (C_out, C_in) contiguous."""
-    _, _, KH, KW = kernel.shape
-    return [(m, k, np.ascontiguousarray(kernel[:, :, m, k])) for m in range(KH) for k in range(KW)]
+def _offset_kernels(kernel: np.ndarray, dilation: Pair) -> list[tuple[slice, int, np.ndarray]]:
+    """``(m, k, W_k)`` for each product of ``_offsets_forward``: kernel rows m (a slice),
+    column k, and W[:, :, m, k] as a contiguous (C_out, rows * C_in) matrix, columns (m, c).
+
+    Kernel rows one input row apart (D_h = 1) are one product's; farther apart, one each.
+    """
+    C_out, _, KH, KW = kernel.shape
+    spans = [slice(0, KH)] if dilation[0] == 1 else [slice(m, m + 1) for m in range(KH)]
+    return [
+        (m, k, np.ascontiguousarray(kernel[:, :, m, k].transpose(0, 2, 1)).reshape(C_out, -1))
+        for m in spans
+        for k in range(KW)
+    ]
 
 
-def _offset_row(
-    xp: np.ndarray, m: int, k: int, stride: Pair, dilation: Pair, out: Pair, i: int
+def _offset_rows(
+    rows: np.ndarray, m: slice, k: int, stride: Pair, dilation: Pair, out: Pair, i: int
 ) -> np.ndarray:
-    """Kernel offset (m, k) of output row i's windows (stride 1 across) as a matrix, a view.
+    """Kernel rows m, column k of output row i's windows (stride 1 across) as a matrix, a view.
 
     Math:
-        v[c, (j, n)] = X_p[c, i*S_h + m*D_h, j + k*D_w, n]
+        v[(m, c), (j, n)] = X_p[c, i*S_h + m*D_h, j + k*D_w, n]
 
     Shape:
-        xp: (C, H_p, W_p, N); returns (C, W_out*N), rows a channel stride apart; writable
-        when ``xp`` is.
+        rows: (H_p, C, W_p, N), contiguous; returns (len(m) * C, W_out*N), its rows W_p*N
+        numbers apart; writable when ``rows`` is.
     """
-    slot = window_slot(xp, m, k, stride, dilation, out, (i, i + 1))  # (C, 1, W_out, N)
-    return slot.reshape(xp.shape[0], -1)  # W_out*N contiguous numbers: still a view
+    first = i * stride[0] + m.start * dilation[0]
+    block = rows[first : first + m.stop - m.start, :, k * dilation[1] : k * dilation[1] + out[1]]
+    return block.reshape(-1, out[1] * rows.shape[3])  # runs of W_out*N numbers: still a view
 
 
 def _kernel_rows(w_mat: np.ndarray, KH: int, KW: int) -> list[np.ndarray]:
