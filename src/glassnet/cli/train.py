@@ -161,7 +161,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--download",
         action="store_true",
-        help="mnist/fashion-mnist: fetch the files (checksums verified) into --data-dir, "
+        help="mnist, fashion-mnist, cifar10: fetch the files (checksums verified) into --data-dir, "
         "default $GLASSNET_CACHE_DIR, else $XDG_CACHE_HOME/glassnet or ~/.cache/glassnet, unless "
         "they are there already",
     )
@@ -293,12 +293,14 @@ def run(args: argparse.Namespace) -> int:
     s = resolve_settings(args)
     blas = gn.blas.status()  # a bad GLASSNET_BLAS fails here, before any data or folder
     if getattr(args, "download", False):
-        if s["dataset"] not in ("mnist", "fashion-mnist"):
-            raise ValueError(f"--download is for mnist and fashion-mnist, not {s['dataset']}")
-        from glassnet.data.download import download_mnist
+        if s["dataset"] not in ("mnist", "fashion-mnist", "cifar10"):
+            raise ValueError(
+                f"--download is for mnist, fashion-mnist and cifar10, not {s['dataset']}"
+            )
+        from glassnet.data.download import download_dataset
 
         cache = Path(s["data_dir"] or user_cache_dir()).expanduser()
-        s["data_dir"] = str(download_mnist(cache, s["dataset"]))
+        s["data_dir"] = str(download_dataset(cache, s["dataset"]))
     size = None if s["image_size"] is None else parse_shape(s["image_size"])
     if size is not None and len(size) != 2:
         raise ValueError(f"--image-size takes H,W, got {s['image_size']!r}")

@@ -36,7 +36,7 @@ from glassnet.data.batching import (
 from glassnet.data.cifar import CIFAR10_CLASSES, load_cifar10
 from glassnet.data.dataset import Dataset, DatasetError, to_float32
 from glassnet.data.digits import load_digits
-from glassnet.data.download import MD5, MIRRORS, download_mnist, fetch_file
+from glassnet.data.download import MD5, MIRRORS, download_dataset, fetch_file
 from glassnet.data.folder import load_image_folder
 from glassnet.data.idx import (
     FASHION_MNIST_CLASSES,
@@ -129,7 +129,7 @@ __all__ = [
     "border_brightness",
     "channel_stats",
     "cutout",
-    "download_mnist",
+    "download_dataset",
     "fetch_file",
     "get_dataset",
     "iterate_batches",
