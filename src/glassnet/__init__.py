@@ -47,7 +47,7 @@ from glassnet.nn.layers import (
     Softmax,
     Tanh,
 )
-from glassnet.nn.loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
+from glassnet.nn.loss import BCEWithLogitsLoss, CrossEntropyLoss, DiceLoss, MSELoss
 from glassnet.nn.merge import Add, Concatenate, Identity
 from glassnet.nn.model import Model
 from glassnet.nn.module import Module, Parameter
@@ -72,6 +72,7 @@ __all__ = [
     "CrossEntropyLoss",
     "DataLoader",
     "Dataset",
+    "DiceLoss",
     "Dropout",
     "Flatten",
     "GlobalAvgPool2d",
