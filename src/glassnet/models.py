@@ -130,6 +130,42 @@ def resnet_cifar(
     return Model(inputs, Linear(64, num_classes, rng=rng, dtype=dtype)(x, name="fc"))
 
 
+def _unet(
+    input_shape: tuple[int, int, int],
+    widths: tuple[int, ...],
+    num_classes: int,
+    rng: np.random.Generator | int | None,
+    dtype: str,
+) -> Model:
+    """A U-Net with ``len(widths) - 1`` levels: ``widths`` per level, the bottleneck's last.
+
+    Level ``i`` (from 1) is ``[conv 3x3 -> ReLU] x2`` at ``widths[i - 1]`` channels, then
+    maxpool 2 on the way down; on the way up a transposed conv 2x2 (stride 2) halves the
+    channels and doubles the size, the encoder's map of that size is concatenated (the skip),
+    and ``[conv 3x3 -> ReLU] x2`` follows; a 1x1 conv ``head`` gives the class scores.
+    """
+    rng = as_generator(rng)
+
+    def double_conv(x: SymbolicTensor, c_in: int, c_out: int, name: str) -> SymbolicTensor:
+        for i, c in enumerate((c_in, c_out)):
+            x = Conv2d(c, c_out, 3, padding=1, rng=rng, dtype=dtype)(x, name=f"{name}.{2 * i}")
+            x = ReLU()(x, name=f"{name}.{2 * i + 1}")
+        return x
+
+    inputs = Input(input_shape)
+    x, c_in, skips = inputs, input_shape[2], []
+    for level, width in enumerate(widths[:-1], start=1):
+        skips.append(double_conv(x, c_in, width, f"enc{level}"))
+        x, c_in = MaxPool2d(2)(skips[-1]), width
+    x = double_conv(x, c_in, widths[-1], "bottleneck")
+    for level in range(len(widths) - 1, 0, -1):
+        c_in, width = widths[level], widths[level - 1]
+        up = nn.ConvTranspose2d(c_in, width, 2, stride=2, rng=rng, dtype=dtype)
+        x = Concatenate()([up(x, name=f"up{level}"), skips[level - 1]])
+        x = double_conv(x, 2 * width, width, f"dec{level}")
+    return Model(inputs, Conv2d(widths[0], num_classes, 1, rng=rng, dtype=dtype)(x, name="head"))
+
+
 def unet_small(
     num_classes: int = 2, rng: np.random.Generator | int | None = None, dtype: str = "float32"
 ) -> Model:
@@ -147,24 +183,29 @@ def unet_small(
         >>> unet_small(rng=0).num_parameters()
         117058
     """
-    rng = as_generator(rng)
+    return _unet((32, 32, 3), (16, 32, 64), num_classes, rng, dtype)
 
-    def double_conv(x: SymbolicTensor, c_in: int, c_out: int, name: str) -> SymbolicTensor:
-        for i, c in enumerate((c_in, c_out)):
-            x = Conv2d(c, c_out, 3, padding=1, rng=rng, dtype=dtype)(x, name=f"{name}.{2 * i}")
-            x = ReLU()(x, name=f"{name}.{2 * i + 1}")
-        return x
 
-    def up(x: SymbolicTensor, c_in: int, c_out: int, name: str) -> SymbolicTensor:
-        return nn.ConvTranspose2d(c_in, c_out, 2, stride=2, rng=rng, dtype=dtype)(x, name=name)
+def unet(
+    num_classes: int = 11, rng: np.random.Generator | int | None = None, dtype: str = "float32"
+) -> Model:
+    """A U-Net for 64x64x1 digit scenes: 11 scores per pixel (background and the digits 0-9).
 
-    inputs = Input((32, 32, 3))
-    skip1 = double_conv(inputs, 3, 16, "enc1")
-    skip2 = double_conv(MaxPool2d(2)(skip1), 16, 32, "enc2")
-    x = double_conv(MaxPool2d(2)(skip2), 32, 64, "bottleneck")
-    x = double_conv(Concatenate()([up(x, 64, 32, "up2"), skip2]), 64, 32, "dec2")
-    x = double_conv(Concatenate()([up(x, 32, 16, "up1"), skip1]), 32, 16, "dec1")
-    return Model(inputs, Conv2d(16, num_classes, 1, rng=rng, dtype=dtype)(x, name="head"))
+    ``unet-small``'s design one level deeper: three encoder levels of 16, 32 and 32 channels,
+    a 64-channel bottleneck at 8x8, three decoder levels back to 64x64 and a 1x1 ``head``;
+    output (64, 64, num_classes). Three poolings let a pixel's score see about 90 pixels
+    across, more than a whole digit (the scenes draw them 16-32 pixels tall), which a
+    pixel's class depends on. Layer names as in ``unet_small`` (``enc3``, ``up3``, ``dec3``).
+
+    Example:
+        >>> unet(rng=0).num_parameters()
+        0
+    """
+    return _unet((64, 64, 1), UNET_WIDTHS, num_classes, rng, dtype)
+
+
+#: The channels of ``unet``'s levels, its bottleneck's last.
+UNET_WIDTHS = (16, 32, 32, 64)
 
 
 #: name -> (builder, input shape (H, W, C))
@@ -174,6 +215,7 @@ MODELS: dict[str, tuple[Callable[..., Module], tuple[int, int, int]]] = {
     "cifar-cnn": (cifar_cnn, (32, 32, 3)),
     "resnet-cifar": (resnet_cifar, (32, 32, 3)),
     "unet-small": (unet_small, (32, 32, 3)),
+    "unet": (unet, (64, 64, 1)),
 }
 
 
