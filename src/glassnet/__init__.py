@@ -54,7 +54,7 @@ from glassnet.nn.module import Module, Parameter
 from glassnet.nn.normalization import BatchNorm1d, BatchNorm2d
 from glassnet.nn.upsampling import ConvTranspose2d, Upsample
 from glassnet.optim import SGD, Adam, AdamW, Optimizer
-from glassnet.train import Classification, Task, evaluate, fit, predict
+from glassnet.train import Classification, Segmentation, Task, evaluate, fit, predict
 
 __version__ = "0.1.0"
 
@@ -91,6 +91,7 @@ __all__ = [
     "Parameter",
     "ReLU",
     "SGD",
+    "Segmentation",
     "Sequential",
     "Sigmoid",
     "Softmax",

@@ -136,10 +136,12 @@ def _unet(
     num_classes: int,
     rng: np.random.Generator | int | None,
     dtype: str,
+    batch_norm: bool = False,
 ) -> Model:
     """A U-Net with ``len(widths) - 1`` levels: ``widths`` per level, the bottleneck's last.
 
-    Level ``i`` (from 1) is ``[conv 3x3 -> ReLU] x2`` at ``widths[i - 1]`` channels, then
+    Level ``i`` (from 1) is ``[conv 3x3 -> ReLU] x2`` (``[conv 3x3 -> BatchNorm -> ReLU] x2``
+    with ``batch_norm``, the convolutions then without bias) at ``widths[i - 1]`` channels, then
     maxpool 2 on the way down; on the way up a transposed conv 2x2 (stride 2) halves the
     channels and doubles the size, the encoder's map of that size is concatenated (the skip),
     and ``[conv 3x3 -> ReLU] x2`` follows; a 1x1 conv ``head`` gives the class scores.
@@ -147,9 +149,14 @@ def _unet(
     rng = as_generator(rng)
 
     def double_conv(x: SymbolicTensor, c_in: int, c_out: int, name: str) -> SymbolicTensor:
-        for i, c in enumerate((c_in, c_out)):
-            x = Conv2d(c, c_out, 3, padding=1, rng=rng, dtype=dtype)(x, name=f"{name}.{2 * i}")
-            x = ReLU()(x, name=f"{name}.{2 * i + 1}")
+        layers: list[Module] = []
+        for c in (c_in, c_out):
+            layers.append(Conv2d(c, c_out, 3, padding=1, bias=not batch_norm, rng=rng, dtype=dtype))
+            if batch_norm:
+                layers.append(nn.BatchNorm2d(c_out).astype(dtype))
+            layers.append(ReLU())
+        for i, layer in enumerate(layers):  # named as the items of one nn.Sequential
+            x = layer(x, name=f"{name}.{i}")
         return x
 
     inputs = Input(input_shape)
@@ -187,25 +194,34 @@ def unet_small(
 
 
 def unet(
-    num_classes: int = 11, rng: np.random.Generator | int | None = None, dtype: str = "float32"
+    num_classes: int = 11,
+    rng: np.random.Generator | int | None = None,
+    dtype: str = "float32",
+    *,
+    input_shape: tuple[int, int, int] = (64, 64, 1),
+    widths: tuple[int, ...] = (16, 32, 32, 64),
 ) -> Model:
     """A U-Net for 64x64x1 digit scenes: 11 scores per pixel (background and the digits 0-9).
 
-    ``unet-small``'s design one level deeper: three encoder levels of 16, 32 and 32 channels,
-    a 64-channel bottleneck at 8x8, three decoder levels back to 64x64 and a 1x1 ``head``;
-    output (64, 64, num_classes). Three poolings let a pixel's score see about 90 pixels
-    across, more than a whole digit (the scenes draw them 16-32 pixels tall), which a
+    ``unet-small``'s design one level deeper: three encoder levels of ``widths`` 16, 32 and
+    32 channels, a 64-channel bottleneck at 8x8, three decoder levels back to 64x64 and a 1x1
+    ``head``; output (64, 64, num_classes). Three poolings let a pixel's score see about 90
+    pixels across, more than a whole digit (the scenes draw them 16-32 pixels tall), which a
     pixel's class depends on. Layer names as in ``unet_small`` (``enc3``, ``up3``, ``dec3``).
+
+    Args:
+        num_classes: scores per pixel.
+        rng, dtype: the weights' generator (or seed) and dtype.
+        input_shape: ``(H, W, C)``; H and W divisible by ``2 ** (len(widths) - 1)``.
+        widths: the channels of each level, the bottleneck's last.
 
     Example:
         >>> unet(rng=0).num_parameters()
-        0
+        167259
+        >>> unet(rng=0, input_shape=(32, 32, 3), widths=(4, 8)).num_parameters()
+        1767
     """
-    return _unet((64, 64, 1), UNET_WIDTHS, num_classes, rng, dtype)
-
-
-#: The channels of ``unet``'s levels, its bottleneck's last.
-UNET_WIDTHS = (16, 32, 32, 64)
+    return _unet(input_shape, widths, num_classes, rng, dtype)
 
 
 #: name -> (builder, input shape (H, W, C))

@@ -27,6 +27,7 @@ from glassnet.train.schedules import (
     make_schedule,
     schedule_config,
 )
+from glassnet.train.segmentation import Segmentation, SegmentationEvaluation
 from glassnet.train.tasks import Classification, Evaluation, Task
 
 __all__ = [
@@ -35,6 +36,8 @@ __all__ = [
     "CosineLR",
     "Evaluation",
     "LinearWarmupLR",
+    "Segmentation",
+    "SegmentationEvaluation",
     "StepLR",
     "Task",
     "TrainingDiverged",
