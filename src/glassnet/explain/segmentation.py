@@ -85,6 +85,10 @@ def _mask(values: str | np.ndarray | None, default: np.ndarray, name: str) -> np
     return matrix.astype(np.int64)
 
 
+def _pixels(count: int) -> str:
+    return f"{count} pixel{'' if count == 1 else 's'}"
+
+
 def iou(
     truth: str | np.ndarray | None = None, predicted: str | np.ndarray | None = None
 ) -> IoUExplanation:
@@ -138,7 +142,7 @@ def iou(
             continue
         counted.append(k)
         lines.append(
-            f"class {k}: {in_truth} pixels in truth, {in_predicted} predicted; "
+            f"class {k}: {_pixels(in_truth)} in truth, {in_predicted} predicted; "
             f"intersection {intersection[k]}, union {in_truth} + {in_predicted} - "
             f"{intersection[k]} = {union[k]}; IoU = {intersection[k]}/{union[k]} = "
             f"{fmt(ious[k])}"
