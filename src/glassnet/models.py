@@ -199,29 +199,35 @@ def unet(
     dtype: str = "float32",
     *,
     input_shape: tuple[int, int, int] = (64, 64, 1),
-    widths: tuple[int, ...] = (16, 32, 32, 64),
+    widths: tuple[int, ...] = (8, 16, 64, 128),
+    batch_norm: bool = True,
 ) -> Model:
     """A U-Net for 64x64x1 digit scenes: 11 scores per pixel (background and the digits 0-9).
 
-    ``unet-small``'s design one level deeper: three encoder levels of ``widths`` 16, 32 and
-    32 channels, a 64-channel bottleneck at 8x8, three decoder levels back to 64x64 and a 1x1
-    ``head``; output (64, 64, num_classes). Three poolings let a pixel's score see about 90
-    pixels across, more than a whole digit (the scenes draw them 16-32 pixels tall), which a
-    pixel's class depends on. Layer names as in ``unet_small`` (``enc3``, ``up3``, ``dec3``).
+    ``unet-small``'s design one level deeper and with BatchNorm: three encoder levels of
+    ``widths`` 8, 16 and 64 channels, each ``[conv 3x3 -> BatchNorm -> ReLU] x2`` then
+    maxpool 2, a 128-channel bottleneck at 8x8, three decoder levels back to 64x64 and a 1x1
+    ``head``; output (64, 64, num_classes). The full-size levels are narrow (they only need to
+    trace the strokes: which pixels are ink), the coarse ones wide (they recognise the digit,
+    which every pixel of it depends on); three poolings let a pixel's score see about 90
+    pixels across, more than a whole digit (the scenes draw them 16-32 pixels tall). Layer
+    names as in ``unet_small``, with the BatchNorm layers in between (``enc1.0`` conv,
+    ``enc1.1`` BatchNorm, ``enc1.2`` ReLU, ``enc1.3`` conv, ...).
 
     Args:
         num_classes: scores per pixel.
         rng, dtype: the weights' generator (or seed) and dtype.
         input_shape: ``(H, W, C)``; H and W divisible by ``2 ** (len(widths) - 1)``.
         widths: the channels of each level, the bottleneck's last.
+        batch_norm: BatchNorm after every 3x3 convolution (which then has no bias).
 
     Example:
         >>> unet(rng=0).num_parameters()
-        167259
-        >>> unet(rng=0, input_shape=(32, 32, 3), widths=(4, 8)).num_parameters()
+        429379
+        >>> unet(rng=0, input_shape=(32, 32, 3), widths=(4, 8), batch_norm=False).num_parameters()
         1767
     """
-    return _unet(input_shape, widths, num_classes, rng, dtype)
+    return _unet(input_shape, widths, num_classes, rng, dtype, batch_norm)
 
 
 #: name -> (builder, input shape (H, W, C))

@@ -19,7 +19,7 @@ from glassnet.nn.module import Module
 
 DATASET = "digit-segmentation"
 #: The training recipe of ``glassnet train --dataset digit-segmentation``.
-RECIPE = {"model": "unet", "epochs": 8, "batch_size": 16, "lr": 1e-2}
+RECIPE = {"model": "unet", "epochs": 8, "batch_size": 16, "lr": 5e-3}
 #: Scenes per split when ``--train-size`` / ``--test-size`` are not given.
 SIZES = {"train": 2000, "test": 500}
 #: The picture ``glassnet train`` draws of example test scenes (truth and prediction).
