@@ -49,7 +49,9 @@ def test_train_on_digits_saves_everything_and_reports_test_accuracy(trained, cap
         "dataset",
         "format",
         "format_version",
+        "task",
     ]
+    assert metadata["task"] == "classification"
     # the training images' border brightness, for predict's warning about inverted pictures
     digits = gn.data.load_digits("train")
     assert metadata["background"] == f"{gn.data.border_brightness(digits.images):.4f}"

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from glassnet.cli import _segmentation as segmentation
 from glassnet.data.augment import PRESETS
 
 #: Defaults per dataset: the model and the recipe that reaches the published accuracy.
@@ -47,6 +48,7 @@ RECIPES: dict[str, dict[str, Any]] = {
         "val_fraction": 0.0,
     },
     "folder": {"model": None, "epochs": 20, "batch_size": 32, "lr": 1e-3},
+    segmentation.DATASET: segmentation.RECIPE,
 }
 #: Settings newer than the first run files: an older run resumes with these values.
 LATER = {
@@ -68,6 +70,8 @@ COMMON = {
     "seed": 0,
     "image_size": None,
     "channels": None,
+    "train_size": None,
+    "test_size": None,
 }
 #: Settings a resumed run takes from the original run (all but the number of epochs).
 RUN_FILE = "run.json"
@@ -76,7 +80,10 @@ SETTINGS = ("dataset", "data_dir", "model", "epochs", "batch_size", "lr", *COMMO
 CHECKPOINT = "checkpoint.safetensors"
 PLOTS = ("curves.png", "filters.png", "confusion.png")
 #: Every file a run writes in its output folder.
-RUN_FILES = (RUN_FILE, CHECKPOINT, "model.safetensors", "history.json", "metrics.json", *PLOTS)
+RUN_FILES = (
+    RUN_FILE, CHECKPOINT, "model.safetensors", "history.json", "metrics.json", *PLOTS,
+    segmentation.EXAMPLES,
+)  # fmt: skip
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -156,8 +163,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--seed", type=_int_at_least(0), help="seed of weights, split and order (default 0)"
     )
-    parser.add_argument("--image-size", help="H,W for --dataset folder")
-    parser.add_argument("--channels", type=int, help="1 or 3 for --dataset folder")
+    parser.add_argument(
+        "--image-size", help="H,W for --dataset folder; the canvas S,S of digit-segmentation"
+    )
+    parser.add_argument(
+        "--channels", type=int, help="1 or 3 for --dataset folder; 3: colour digit scenes"
+    )
+    segmentation.add_options(parser)
     parser.add_argument(
         "--download",
         action="store_true",
@@ -301,35 +313,43 @@ def run(args: argparse.Namespace) -> int:
 
         cache = Path(s["data_dir"] or user_cache_dir()).expanduser()
         s["data_dir"] = str(download_dataset(cache, s["dataset"]))
-    size = None if s["image_size"] is None else parse_shape(s["image_size"])
-    if size is not None and len(size) != 2:
-        raise ValueError(f"--image-size takes H,W, got {s['image_size']!r}")
-    image_size = None if size is None else (size[0], size[1])
-    data = get_dataset(
-        s["dataset"], s["data_dir"], "train", image_size=image_size, channels=s["channels"]
-    )
-    test = get_dataset(
-        s["dataset"], s["data_dir"], "test", image_size=image_size, channels=s["channels"]
-    )
+    segmenting = s["dataset"] == segmentation.DATASET
+    if segmenting:
+        data, test = segmentation.load_data(s)
+    else:
+        size = None if s["image_size"] is None else parse_shape(s["image_size"])
+        if size is not None and len(size) != 2:
+            raise ValueError(f"--image-size takes H,W, got {s['image_size']!r}")
+        image_size = None if size is None else (size[0], size[1])
+        data = get_dataset(
+            s["dataset"], s["data_dir"], "train", image_size=image_size, channels=s["channels"]
+        )
+        test = get_dataset(
+            s["dataset"], s["data_dir"], "test", image_size=image_size, channels=s["channels"]
+        )
     seeds = np.random.SeedSequence(s["seed"]).spawn(3)
     train, val = (
         train_val_split(data, s["val_fraction"], np.random.default_rng(seeds[0]))
         if s["val_fraction"]
         else (data, None)
     )
-    model, input_shape = build_model(
-        s["model"], data.num_classes, rng=np.random.default_rng(seeds[1])
-    )
-    if tuple(data.image_shape) != tuple(input_shape):
-        raise ValueError(
-            f"model {s['model']} expects {input_shape} images, dataset {s['dataset']} has "
-            f"{data.image_shape}"
+    if segmenting:
+        task = gn.Segmentation()
+        model = segmentation.build_model(s["model"], data, np.random.default_rng(seeds[1]))
+    else:
+        task = gn.Classification(gn.CrossEntropyLoss(label_smoothing=s["label_smoothing"]))
+        model, input_shape = build_model(
+            s["model"], data.num_classes, rng=np.random.default_rng(seeds[1])
         )
-    class_scores(model, f"model {s['model']}")  # a classifier: one score per class and image
+        if tuple(data.image_shape) != tuple(input_shape):
+            raise ValueError(
+                f"model {s['model']} expects {input_shape} images, dataset {s['dataset']} has "
+                f"{data.image_shape}"
+            )
+        class_scores(model, f"model {s['model']}")  # a classifier: one score per class and image
 
     optimizer = _make_optimizer(gn, model, s)
     schedule = _make_schedule(s, len(train))
-    task = gn.Classification(gn.CrossEntropyLoss(label_smoothing=s["label_smoothing"]))
     if args.resume:
         out, created = Path(args.resume).parent, None
         for name in RUN_FILES:
@@ -390,23 +410,29 @@ def run(args: argparse.Namespace) -> int:
         "classes": json.dumps(data.classes),
         "dataset": s["dataset"],
         "background": f"{border_brightness(data.images):.4f}",
+        "task": task.name,
     }
     gn.save(model, out / "model.safetensors", metadata=metadata)
     atomic_write_text(out / "history.json", json.dumps(history, indent=2))
-    result = evaluate(model, test, tta=s["tta"])  # plain cross-entropy: comparable across runs
-    metrics = {
-        "test_accuracy": result.accuracy,
-        "test_loss": result.loss,
-        "classes": result.classes,
-        "precision": result.precision.tolist(),
-        "recall": result.recall.tolist(),
-        "confusion_matrix": result.confusion.tolist(),
-    }
+    if segmenting:
+        result = evaluate(model, test, segmentation.EVAL_BATCH, tta=s["tta"], task=task)
+        metrics = segmentation.metrics(result)
+    else:
+        result = evaluate(model, test, tta=s["tta"], task=task)
+        metrics = {
+            "test_accuracy": result.accuracy,
+            "test_loss": result.loss,
+            "classes": result.classes,
+            "precision": result.precision.tolist(),
+            "recall": result.recall.tolist(),
+            "confusion_matrix": result.confusion.tolist(),
+        }
     atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2))
     print(f"saved model, history and metrics in {out}")
     if not args.no_plots:
-        _plot(model, history, result, out)
-    print(f"test accuracy: {result.accuracy:.4f}")
+        _plot(model, history, result, out, test if segmenting else None)
+    name, value = result.headline
+    print(f"test {name}: {value:.4f}")
     return 0
 
 
@@ -491,17 +517,19 @@ def _make_schedule(s: dict[str, Any], train_size: int) -> Any:
     return make_schedule(s["schedule"])
 
 
-def _plot(model: Any, history: dict, result: Any, out: Path) -> None:
-    """Training curves, learned filters and the confusion matrix as PNGs, if matplotlib is here."""
+def _plot(model: Any, history: dict, result: Any, out: Path, scenes: Any = None) -> None:
+    """Training curves, learned filters and the confusion matrix as PNGs, if matplotlib is here;
+    for a segmentation run (``scenes``: its test set), example predictions instead of the
+    confusion matrix."""
     try:
         from glassnet import viz
 
         curves, filters, confusion = (out / name for name in PLOTS)
-        written = [
-            viz.plot_history(history, curves),
-            viz.plot_filters(model, filters),
-            viz.plot_confusion_matrix(result.confusion, result.classes, confusion),
-        ]
+        written = [viz.plot_history(history, curves), viz.plot_filters(model, filters)]
+        if scenes is not None:
+            written.append(segmentation.plot_examples(model, scenes, out / segmentation.EXAMPLES))
+        else:
+            written.append(viz.plot_confusion_matrix(result.confusion, result.classes, confusion))
     except ImportError as error:
         print(f"(no pictures: {error})")
         return
