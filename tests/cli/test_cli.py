@@ -199,7 +199,9 @@ def test_download_uses_verified_files_already_in_the_cache(tmp_path, capsys):
 
 def test_download_is_refused_for_other_datasets(capsys):
     assert main(["train", "--dataset", "digits", "--download"]) == 2
-    assert "--download is for mnist, fashion-mnist and cifar10, not digits" in capsys.readouterr().err
+    assert (
+        "--download is for mnist, fashion-mnist and cifar10, not digits" in capsys.readouterr().err
+    )
 
 
 @pytest.mark.parametrize(
