@@ -20,6 +20,7 @@ def test_all_is_exact_and_importable() -> None:
         "folder",
         "idx",
         "images",
+        "scenes",
     }
     assert set(data.__all__) == public - modules
     assert data.__all__ == sorted(data.__all__)
