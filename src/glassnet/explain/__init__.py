@@ -18,6 +18,7 @@ index)``
 ``edges()``               the vertical, horizontal and diagonal edge maps of an image
 ``transposed()``          one input value spread over a transposed convolution's output,
                           and the same numbers as a convolution's input gradient
+``nms()``                 non-maximum suppression step by step, every IoU written out
 ``residual()``            a residual block y = x + f(x): the gradient at the fork is the
                           sum of the skip's and the branch's, checked numerically
 ========================  ============================================================
@@ -51,6 +52,7 @@ from glassnet.explain.model import (
     layer_input,
     layer_names,
 )
+from glassnet.explain.nms import NMSExplanation, nms
 from glassnet.explain.residual import ResidualExplanation, residual
 from glassnet.explain.simple import (
     DenseExplanation,
@@ -69,6 +71,7 @@ __all__ = [
     "EXPLAINABLE",
     "KERNELS",
     "LayerCall",
+    "NMSExplanation",
     "POOL_IMAGE",
     "BackwardExplanation",
     "BatchNormExplanation",
@@ -91,6 +94,7 @@ __all__ = [
     "layer_index",
     "layer_input",
     "layer_names",
+    "nms",
     "parse_matrix",
     "pool",
     "relu",
