@@ -55,7 +55,7 @@ from glassnet.nn.module import Module, Parameter
 from glassnet.nn.normalization import BatchNorm1d, BatchNorm2d
 from glassnet.nn.upsampling import ConvTranspose2d, Upsample
 from glassnet.optim import SGD, Adam, AdamW, Optimizer
-from glassnet.train import evaluate, fit, predict
+from glassnet.train import Classification, Task, evaluate, fit, predict
 
 __version__ = "0.1.0"
 
@@ -68,6 +68,7 @@ __all__ = [
     "BatchNorm1d",
     "BatchNorm2d",
     "CenterNetLoss",
+    "Classification",
     "Concatenate",
     "Conv2d",
     "ConvTranspose2d",
@@ -95,6 +96,7 @@ __all__ = [
     "Sigmoid",
     "Softmax",
     "Tanh",
+    "Task",
     "Upsample",
     "blas",
     "evaluate",
