@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from glassnet.cli import predict_detection
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     from glassnet.cli._common import INPUT_SHAPE_HELP
@@ -24,6 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="invert pixels (dark on white becomes white on dark, as in MNIST)",
     )
     parser.add_argument("--input-shape", metavar="H,W,C", help=INPUT_SHAPE_HELP)
+    predict_detection.add_options(parser)
     parser.set_defaults(func=run)
 
 
@@ -48,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
     shape = input_shape(model, args.model, args.input_shape)
     if args.top < 1:
         raise CLIError(f"--top must be >= 1, got {args.top}")
-    training = training_background(args.model, read_metadata(args.model))
+    metadata = read_metadata(args.model)
+    training = training_background(args.model, metadata)
     read, images = [], []
     for path in args.images:
         try:
@@ -61,7 +65,9 @@ def run(args: argparse.Namespace) -> int:
             print(warning, file=sys.stderr)
         read.append(path)
         images.append(image)
-    if images:
+    if images and metadata.get("task") == "detection":
+        predict_detection.show(args, model, classes, read, np.stack(images))
+    elif images:
         probabilities = predict(model, np.stack(images))
         for path, row in zip(read, probabilities, strict=True):
             best = np.argsort(row)[::-1][: args.top]
