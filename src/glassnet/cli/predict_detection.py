@@ -28,19 +28,6 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def stride(model: Module, input_shape: tuple[int, ...]) -> int:
-    """Image pixels per cell of the model's output grid, from one run on a blank image."""
-    import numpy as np
-
-    was_training = model.training
-    model.eval()
-    try:
-        grid = model.forward(np.zeros((1, *input_shape), np.float32)).shape[1]
-    finally:
-        model.train(was_training)
-    return input_shape[0] // grid
-
-
 def show(
     args: argparse.Namespace,
     model: Module,
@@ -50,11 +37,11 @@ def show(
 ) -> None:
     """Print the boxes of each image at or above ``--threshold``; draw them beside it."""
     from glassnet import viz
+    from glassnet.cli.train_detection import task as detection_task
     from glassnet.detection import Detections
     from glassnet.train import predict
-    from glassnet.train.detection import Detection
 
-    task = Detection(stride=stride(model, images.shape[1:]))
+    task = detection_task(model, images.shape[1:])
     for path, image, found in zip(paths, images, predict(model, images, task=task), strict=True):
         shown = found.scores >= args.threshold
         found = Detections(found.boxes[shown], found.scores[shown], found.classes[shown])

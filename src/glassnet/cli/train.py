@@ -10,6 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from glassnet.cli import train_detection
+
 #: Defaults per dataset: the model and the recipe that reaches the published accuracy.
 RECIPES: dict[str, dict[str, Any]] = {
     "digits": {"model": "digits-cnn", "epochs": 30, "batch_size": 32, "lr": 2e-3},
@@ -17,6 +19,7 @@ RECIPES: dict[str, dict[str, Any]] = {
     "fashion-mnist": {"model": "lenet5", "epochs": 15, "batch_size": 64, "lr": 1e-3},
     "cifar10": {"model": "cifar-cnn", "epochs": 20, "batch_size": 64, "lr": 1e-3},
     "folder": {"model": None, "epochs": 20, "batch_size": 32, "lr": 1e-3},
+    "digit-detection": train_detection.RECIPE,
 }
 COMMON = {
     "optimizer": "adam",
@@ -28,6 +31,8 @@ COMMON = {
     "seed": 0,
     "image_size": None,
     "channels": None,
+    "train_size": None,
+    "test_size": None,
 }
 #: Settings a resumed run takes from the original run (all but the number of epochs).
 RUN_FILE = "run.json"
@@ -36,7 +41,15 @@ SETTINGS = ("dataset", "data_dir", "model", "epochs", "batch_size", "lr", *COMMO
 CHECKPOINT = "checkpoint.safetensors"
 PLOTS = ("curves.png", "filters.png", "confusion.png")
 #: Every file a run writes in its output folder.
-RUN_FILES = (RUN_FILE, CHECKPOINT, "model.safetensors", "history.json", "metrics.json", *PLOTS)
+RUN_FILES = (
+    RUN_FILE,
+    CHECKPOINT,
+    "model.safetensors",
+    "history.json",
+    "metrics.json",
+    *PLOTS,
+    train_detection.EXAMPLES,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -50,11 +63,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--dataset", choices=sorted(RECIPES), help="the data to train on (default: digits)"
     )
-    parser.add_argument("--data-dir", help="folder of the dataset files (not for digits)")
+    parser.add_argument(
+        "--data-dir",
+        help="folder of the dataset files (not for digits; for digit-detection, MNIST's IDX "
+        "files to draw the scenes from instead of the bundled digits)",
+    )
     parser.add_argument(
         "--model",
         help="architecture: lenet5, digits-cnn, cifar-cnn or resnet-cifar (default: the "
-        "dataset's); any classifier of glassnet.models whose input fits the images",
+        "dataset's); any classifier of glassnet.models whose input fits the images; "
+        "detector for digit-detection",
     )
     parser.add_argument(
         "--epochs", type=_positive_int, help="epochs (default: the dataset's recipe)"
@@ -89,6 +107,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--image-size", help="H,W for --dataset folder")
     parser.add_argument("--channels", type=int, help="1 or 3 for --dataset folder")
+    parser.add_argument(
+        "--train-size",
+        type=_positive_int,
+        help="scenes to generate for training (digit-detection; default 2000)",
+    )
+    parser.add_argument(
+        "--test-size", type=_positive_int, help="test scenes (digit-detection; default 500)"
+    )
     parser.add_argument(
         "--download",
         action="store_true",
@@ -221,12 +247,13 @@ def run(args: argparse.Namespace) -> int:
     if size is not None and len(size) != 2:
         raise ValueError(f"--image-size takes H,W, got {s['image_size']!r}")
     image_size = None if size is None else (size[0], size[1])
-    data = get_dataset(
-        s["dataset"], s["data_dir"], "train", image_size=image_size, channels=s["channels"]
-    )
-    test = get_dataset(
-        s["dataset"], s["data_dir"], "test", image_size=image_size, channels=s["channels"]
-    )
+    data, test = (
+        get_dataset(
+            s["dataset"], s["data_dir"], split, image_size=image_size, channels=s["channels"],
+            size=s[f"{split}_size"],
+        )
+        for split in ("train", "test")
+    )  # fmt: skip
     seeds = np.random.SeedSequence(s["seed"]).spawn(3)
     train, val = (
         train_val_split(data, s["val_fraction"], np.random.default_rng(seeds[0]))
@@ -241,7 +268,10 @@ def run(args: argparse.Namespace) -> int:
             f"model {s['model']} expects {input_shape} images, dataset {s['dataset']} has "
             f"{data.image_shape}"
         )
-    class_scores(model, f"model {s['model']}")  # a classifier: one score per class and image
+    detecting = s["dataset"] == "digit-detection"
+    task = train_detection.task(model, input_shape) if detecting else None
+    if not detecting:
+        class_scores(model, f"model {s['model']}")  # a classifier: one score per class and image
 
     optimizer = _make_optimizer(gn, model, s)
     schedule = make_schedule(
@@ -270,6 +300,7 @@ def run(args: argparse.Namespace) -> int:
             model,
             train,
             optimizer,
+            task=task,
             epochs=s["epochs"],
             batch_size=s["batch_size"],
             validation=val,
@@ -304,22 +335,27 @@ def run(args: argparse.Namespace) -> int:
         "dataset": s["dataset"],
         "background": f"{border_brightness(data.images):.4f}",
     }
+    if detecting:
+        metadata["task"] = "detection"  # what predict reads to draw boxes
     gn.save(model, out / "model.safetensors", metadata=metadata)
     atomic_write_text(out / "history.json", json.dumps(history, indent=2))
-    result = evaluate(model, test)
-    metrics = {
-        "test_accuracy": result.accuracy,
-        "test_loss": result.loss,
-        "classes": result.classes,
-        "precision": result.precision.tolist(),
-        "recall": result.recall.tolist(),
-        "confusion_matrix": result.confusion.tolist(),
-    }
+    result = evaluate(model, test, task=task)
+    metrics = {"test_loss": result.loss, **{f"test_{k}": v for k, v in result.metrics.items()}}
+    if detecting:
+        metrics.update(train_detection.metrics(result))
+    else:
+        metrics.update(
+            classes=result.classes,
+            precision=result.precision.tolist(),
+            recall=result.recall.tolist(),
+            confusion_matrix=result.confusion.tolist(),
+        )
     atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2))
     print(f"saved model, history and metrics in {out}")
     if not args.no_plots:
-        _plot(model, history, result, out)
-    print(f"test accuracy: {result.accuracy:.4f}")
+        _plot(model, history, result, out, test, task if detecting else None)
+    name, value = result.headline
+    print(f"test {name}: {value:.4f}")
     return 0
 
 
@@ -387,17 +423,20 @@ def _make_optimizer(gn: Any, model: Any, s: dict[str, Any]) -> Any:
     return gn.Adam(params, lr=s["lr"], weight_decay=s["weight_decay"])
 
 
-def _plot(model: Any, history: dict, result: Any, out: Path) -> None:
-    """Training curves, learned filters and the confusion matrix as PNGs, if matplotlib is here."""
+def _plot(
+    model: Any, history: dict, result: Any, out: Path, test: Any, detection: Any | None
+) -> None:
+    """Training curves, learned filters and the confusion matrix (a detector: example test
+    scenes with their boxes) as PNGs, if matplotlib is here."""
     try:
         from glassnet import viz
 
         curves, filters, confusion = (out / name for name in PLOTS)
-        written = [
-            viz.plot_history(history, curves),
-            viz.plot_filters(model, filters),
-            viz.plot_confusion_matrix(result.confusion, result.classes, confusion),
-        ]
+        written = [viz.plot_history(history, curves), viz.plot_filters(model, filters)]
+        if detection is not None:
+            written.append(train_detection.plot_examples(model, test, detection, out))
+        else:
+            written.append(viz.plot_confusion_matrix(result.confusion, result.classes, confusion))
     except ImportError as error:
         print(f"(no pictures: {error})")
         return

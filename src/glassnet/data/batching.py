@@ -178,7 +178,8 @@ def split_indices(
     same proportion to within one sample. Both parts come back sorted.
 
     Args:
-        labels: ``(N,)`` integer labels.
+        labels: ``(N,)`` integer labels; other targets (masks, boxes) of N samples are split
+            at random, without strata.
         fraction: the share to take, in ``(0, 1)``; both parts must end up non-empty.
         rng: the generator that draws the shuffle, or an int seed.
 
@@ -204,7 +205,8 @@ def split_indices(
             f"got {fraction!r} ({n_taken} of {N} samples)"
         )
     order = as_generator(rng, "split_indices rng", allow_none=False).permutation(N)
-    order = order[np.argsort(labels[order], kind="stable")]  # grouped by class, random within
+    if labels.ndim == 1:  # one class per sample; masks and boxes are split without strata
+        order = order[np.argsort(labels[order], kind="stable")]  # grouped by class, random within
     taken_mask = np.zeros(N, dtype=bool)
     taken_mask[order[(np.arange(n_taken) * N) // n_taken]] = True
     return np.flatnonzero(~taken_mask), np.flatnonzero(taken_mask)

@@ -21,10 +21,28 @@ from glassnet.detection.average_precision import (
 )
 from glassnet.detection.centernet import decode
 from glassnet.nn.detection_loss import CenterNetLoss
+from glassnet.nn.module import Module
 from glassnet.train.tasks import Loss, Task
 
 #: ``batch_score`` and the pictures count a detection from this score up.
 SHOWN_SCORE = 0.3
+
+
+def output_stride(model: Module, input_shape: tuple[int, ...]) -> int:
+    """Image pixels per cell of a detector's output grid, from one run on a blank image.
+
+    Example:
+        >>> from glassnet.models import detector
+        >>> output_stride(detector(rng=0), (64, 64, 1))
+        4
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        grid = model.forward(np.zeros((1, *input_shape), np.float32)).shape[1]
+    finally:
+        model.train(was_training)
+    return input_shape[0] // grid
 
 
 @dataclass
