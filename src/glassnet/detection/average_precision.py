@@ -64,37 +64,53 @@ def average_precision(recall: np.ndarray, precision: np.ndarray) -> float:
 
 
 def match(
-    detections: Sequence[Detections], truth: np.ndarray, cls: int, iou_threshold: float
+    detections: Sequence[Detections],
+    truth: np.ndarray,
+    cls: int,
+    iou_thresholds: Sequence[float],
 ) -> tuple[np.ndarray, int]:
-    """Mark each detection of class ``cls`` true (1) or false (0) positive, best score first.
+    """Mark each detection of class ``cls`` true (1) or false (0) positive at each threshold,
+    the detections of all images in order of score, best first (see the module docstring).
+
+    Arguments are taken as checked (``mean_average_precision`` checks them).
 
     Shape:
         truth: (N, M, 5) rows ``(x0, y0, x1, y1, class)``, class -1 for padding.
-        Returns (hits (D,) in score order, G the number of ground-truth boxes of ``cls``).
+        Returns (hits (T, D), G the number of ground-truth boxes of ``cls``).
     """
-    order_scores, hits_per_det = [], []
+    thresholds = np.asarray(iou_thresholds, dtype=np.float64)
+    scores, hits = [], []
     total = 0
     for image, found in enumerate(detections):
         rows = truth[image]
         gt = rows[rows[:, 4] == cls, :4]
         total += len(gt)
         mine = found.classes == cls
-        boxes, scores = found.boxes[mine], found.scores[mine]
-        order = np.argsort(-scores, kind="stable")
-        ious = box_iou(boxes[order], gt) if len(gt) else np.zeros((len(order), 0))
-        used = np.zeros(len(gt), dtype=bool)
-        for d in range(len(order)):
-            candidates = np.where(used, -1.0, ious[d])
-            best = int(np.argmax(candidates)) if len(gt) else -1
-            hit = best >= 0 and candidates[best] >= iou_threshold
-            if hit:
-                used[best] = True
-            hits_per_det.append(hit)
-        order_scores.extend(scores[order])
+        order = np.argsort(-found.scores[mine], kind="stable")
+        ious = box_iou(found.boxes[mine][order], gt, check=False)  # (D_image, G_image)
+        scores.append(found.scores[mine][order])
+        hits.append(np.stack([_greedy(ious, t) for t in thresholds]).reshape(len(thresholds), -1))
     # Greedy matching within one image only depends on that image's score order, so the
-    # images can be matched apart and their detections merged by score afterwards.
-    merged = np.argsort(-np.asarray(order_scores, dtype=np.float64), kind="stable")
-    return np.asarray(hits_per_det, dtype=np.float64)[merged], total
+    # images are matched apart and their detections merged by score afterwards.
+    merged = np.argsort(-np.concatenate(scores), kind="stable") if scores else []
+    return (np.concatenate(hits, axis=1) if hits else np.zeros((len(thresholds), 0)))[
+        :, merged
+    ], total
+
+
+def _greedy(ious: np.ndarray, threshold: float) -> np.ndarray:
+    """Hits of detections (rows, best score first) on unused truths (columns): (D,) floats."""
+    used = np.zeros(ious.shape[1], dtype=bool)
+    hits = np.zeros(len(ious))
+    if ious.shape[1] == 0:
+        return hits
+    for d, row in enumerate(ious):
+        candidates = np.where(used, -1.0, row)
+        best = int(np.argmax(candidates))  # the first of equal IoUs
+        if candidates[best] >= threshold:
+            used[best] = True
+            hits[d] = 1.0
+    return hits
 
 
 @dataclass
@@ -155,13 +171,13 @@ def mean_average_precision(
     thresholds = np.asarray(iou_thresholds, dtype=np.float64)
     per_class = np.full((len(thresholds), num_classes), np.nan)
     for c in range(num_classes):
-        for t, threshold in enumerate(thresholds):
-            hits, total = match(detections, truth, c, threshold)
-            if total == 0:
-                break  # no ground truth: no AP at any threshold
-            true_positives = np.cumsum(hits)
+        hits, total = match(detections, truth, c, thresholds)
+        if total == 0:
+            continue  # no ground truth: no AP at any threshold
+        for t, row in enumerate(hits):
+            true_positives = np.cumsum(row)
             recall = true_positives / total
-            precision = true_positives / np.arange(1, len(hits) + 1)
+            precision = true_positives / np.arange(1, len(row) + 1)
             per_class[t, c] = average_precision(recall, precision)
     has_truth = ~np.isnan(per_class[0])
     means = (

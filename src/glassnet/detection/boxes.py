@@ -53,7 +53,7 @@ def box_area(boxes: np.ndarray) -> np.ndarray:
     return (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
 
 
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def box_iou(a: np.ndarray, b: np.ndarray, *, check: bool = True) -> np.ndarray:
     """Intersection over union of every box of ``a`` with every box of ``b``.
 
     Math:
@@ -64,12 +64,16 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     Shape:
         a: (M, 4); b: (K, 4); out: (M, K), values in [0, 1].
 
+    Args:
+        check: check the boxes first (``check_boxes``); ``False`` for float64 boxes already
+            checked, in the loops of NMS and matching.
+
     Example:
         >>> box_iou(np.array([[0.0, 0.0, 2.0, 2.0]]), np.array([[1.0, 0.0, 3.0, 2.0]]))
         array([[0.33333333]])
     """
-    a = check_boxes(a, "box_iou a")
-    b = check_boxes(b, "box_iou b")
+    if check:
+        a, b = check_boxes(a, "box_iou a"), check_boxes(b, "box_iou b")
     width = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])
     height = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])
     intersection = np.maximum(width, 0) * np.maximum(height, 0)  # (M, K)
@@ -113,19 +117,26 @@ def nms_steps(boxes: object, scores: object, iou_threshold: float) -> list[Suppr
     """
     boxes = check_boxes(boxes, "nms boxes")
     scores = np.asarray(scores, dtype=np.float64)
-    if scores.shape != (len(boxes),):
-        raise ValueError(
-            f"nms scores must have shape ({len(boxes)},), one per box, got {scores.shape}"
-        )
+    _check_scores(scores, len(boxes), iou_threshold)
+    return _steps(boxes, scores, iou_threshold)
+
+
+def _check_scores(scores: np.ndarray, count: int, iou_threshold: float) -> None:
+    if scores.shape != (count,):
+        raise ValueError(f"nms scores must have shape ({count},), one per box, got {scores.shape}")
     if not np.isfinite(scores).all():
         raise ValueError("nms scores must be finite, got NaN or infinity")
     if not 0 <= iou_threshold <= 1:
         raise ValueError(f"nms iou_threshold must lie in [0, 1], got {iou_threshold}")
+
+
+def _steps(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> list[SuppressionStep]:
+    """``nms_steps`` on arguments already checked."""
     left = np.argsort(-scores, kind="stable")
     steps = []
     while left.size:
         best, rest = int(left[0]), left[1:]
-        ious = box_iou(boxes[best : best + 1], boxes[rest])[0]
+        ious = box_iou(boxes[best : best + 1], boxes[rest], check=False)[0]
         suppressed = ious > iou_threshold
         steps.append(
             SuppressionStep(
@@ -158,10 +169,11 @@ def nms(boxes: object, scores: object, classes: object, iou_threshold: float = 0
         raise ValueError(
             f"nms classes must have the scores' shape {scores.shape}, got {classes.shape}"
         )
+    _check_scores(scores, len(boxes), iou_threshold)
     kept = []
     for c in np.unique(classes):
         members = np.flatnonzero(classes == c)
-        steps = nms_steps(boxes[members], scores[members], iou_threshold)
+        steps = _steps(boxes[members], scores[members], iou_threshold)
         kept.extend(members[step.kept] for step in steps)
     kept = np.sort(np.array(kept, dtype=np.int64))  # input order, so that ties keep it
     return kept[np.argsort(-scores[kept], kind="stable")]

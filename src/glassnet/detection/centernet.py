@@ -105,10 +105,12 @@ def decode(
     with np.errstate(over="ignore"):  # a logit below -88 in float32: a score of 0
         heat = 1 / (1 + np.exp(-outputs[..., :K].astype(np.float64)))
     candidates = np.where(_peaks(heat), heat, 0).reshape(N, -1)  # (N, H * W * K)
+    # the max_detections best of each image, found for the whole batch at once
+    top = min(max_detections, candidates.shape[1])
+    ranked = np.argsort(-candidates, axis=1, kind="stable")[:, :top]  # (N, top)
     results = []
     for n in range(N):
-        best = np.argsort(-candidates[n], kind="stable")[:max_detections]
-        best = best[candidates[n, best] >= score_threshold]
+        best = ranked[n][candidates[n, ranked[n]] >= score_threshold]
         i, j, k = np.unravel_index(best, (H, W, K))
         ox, oy, w, h = outputs[n, i, j, K:].astype(np.float64).T
         cx, cy = (j + ox) * stride, (i + oy) * stride

@@ -169,8 +169,8 @@ class Detection(Task):
             found = Detections(found.boxes[shown], found.scores[shown], found.classes[shown])
             truth = targets[n : n + 1]
             classes = np.union1d(found.classes, truth[0, :, 4][truth[0, :, 4] >= 0])
-            hits = [match([found], truth, int(c), 0.5) for c in classes]
-            exact += all(h.all() and len(h) == total for h, total in hits)
+            hits = [match([found], truth, int(c), [0.5]) for c in classes]
+            exact += all(h.all() and h.shape[1] == total for h, total in hits)
         return float(exact)
 
     def evaluate(
