@@ -10,8 +10,8 @@ The convention, in full:
   with G the number of ground-truth boxes of the class.
 - Average precision by all-point interpolation (PASCAL VOC 2010 onwards): the precision
   envelope ``P_env(r) = max over k with R_k >= r of P_k`` summed over the recall steps,
-  ``AP = sum_k (R_k - R_{k-1}) P_env(R_k)``, ``R_0 = 0``. (COCO samples the envelope at 101
-  recall points instead; the two agree to about 0.01.)
+  ``AP = sum_k (R_k - R_{k-1}) P_env(R_k)``, ``R_0 = 0``. (COCO's own evaluation samples
+  the envelope at 101 recall points 0, 0.01, ..., 1 instead, a slightly different figure.)
 - A class with ground truth but no detections has AP 0. A class without ground truth has no
   recall, so no AP (NaN) and is left out of the mean, as in COCO; its detections count
   nowhere.
