@@ -11,21 +11,60 @@ from pathlib import Path
 from typing import Any
 
 from glassnet.cli import train_detection
+from glassnet.data.augment import PRESETS
 
 #: Defaults per dataset: the model and the recipe that reaches the published accuracy.
 RECIPES: dict[str, dict[str, Any]] = {
     "digits": {"model": "digits-cnn", "epochs": 30, "batch_size": 32, "lr": 2e-3},
     "mnist": {"model": "lenet5", "epochs": 12, "batch_size": 64, "lr": 1e-3},
-    "fashion-mnist": {"model": "lenet5", "epochs": 15, "batch_size": 64, "lr": 1e-3},
-    "cifar10": {"model": "cifar-cnn", "epochs": 20, "batch_size": 64, "lr": 1e-3},
+    "fashion-mnist": {
+        "model": "fashion-fast",
+        "epochs": 10,
+        "batch_size": 128,
+        "lr": 0.1,
+        "optimizer": "sgd",
+        "nesterov": True,
+        "weight_decay": 5e-4,
+        "decay_norm_bias": False,
+        "schedule": "triangular",
+        "label_smoothing": 0.1,
+        "augment": "flip-translate",
+        "tta": True,
+        "val_fraction": 0.0,
+    },
+    "cifar10": {
+        "model": "cifar-fast",
+        "epochs": 10,
+        "batch_size": 256,
+        "lr": 0.2,
+        "optimizer": "sgd",
+        "nesterov": True,
+        "weight_decay": 5e-4,
+        "decay_norm_bias": False,
+        "schedule": "triangular",
+        "label_smoothing": 0.2,
+        "augment": "flip-translate",
+        "tta": True,
+        "val_fraction": 0.0,
+    },
     "folder": {"model": None, "epochs": 20, "batch_size": 32, "lr": 1e-3},
     "digit-detection": train_detection.RECIPE,
+}
+#: Settings newer than the first run files: an older run resumes with these values.
+LATER = {
+    "nesterov": False,
+    "decay_norm_bias": True,
+    "label_smoothing": 0.0,
+    "augment": "none",
+    "tta": False,
+    "ema": None,
 }
 COMMON = {
     "optimizer": "adam",
     "momentum": 0.9,
     "weight_decay": 0.0,
     "schedule": "cosine",
+    **LATER,
     "val_fraction": 0.1,
     "early_stopping": None,
     "seed": 0,
@@ -85,11 +124,40 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--optimizer", choices=["sgd", "adam", "adamw"], help="default: adam")
     parser.add_argument("--momentum", type=float, help="SGD momentum (default 0.9)")
+    parser.add_argument(
+        "--nesterov", action=argparse.BooleanOptionalAction, help="SGD Nesterov momentum"
+    )
     parser.add_argument("--weight-decay", type=float, help="default 0")
     parser.add_argument(
+        "--decay-norm-bias",
+        action=argparse.BooleanOptionalAction,
+        help="weight decay on biases and BatchNorm scales and shifts too (default: yes)",
+    )
+    parser.add_argument(
         "--schedule",
-        choices=["constant", "step", "cosine"],
-        help="learning-rate schedule over the epochs (default cosine)",
+        choices=["constant", "step", "cosine", "triangular"],
+        help="learning-rate schedule: per epoch constant, step or cosine (default); per step "
+        "triangular (up from lr/5 to lr over the first 20%% of the steps, down to 0 at the end)",
+    )
+    parser.add_argument(
+        "--label-smoothing", type=_fraction, help="cross-entropy label smoothing (default 0)"
+    )
+    parser.add_argument(
+        "--augment",
+        choices=sorted(PRESETS),
+        help="training augmentation, run on a background thread (default none; see "
+        "glassnet.data.augment.PRESETS)",
+    )
+    parser.add_argument(
+        "--tta",
+        action=argparse.BooleanOptionalAction,
+        help="evaluate with test-time flips: each image's and its mirror's scores averaged",
+    )
+    parser.add_argument(
+        "--ema",
+        type=_fraction,
+        metavar="DECAY",
+        help="evaluate and save a moving average of the weights with this decay per step",
     )
     parser.add_argument(
         "--val-fraction",
@@ -151,6 +219,17 @@ def _int_at_least(minimum: int) -> Callable[[str], int]:
 
 
 _positive_int = _int_at_least(1)
+
+
+def _fraction(text: str) -> float:
+    """An argparse type: a number in [0, 1), refused while parsing."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
+    return value
 
 
 def _positive_float(text: str) -> float:
@@ -216,6 +295,7 @@ def _read_run_file(run_file: Path) -> dict[str, Any]:
             f"cannot resume: {run_file} holds a {type(settings).__name__}, not a JSON object "
             "of settings"
         )
+    settings = {**LATER, **settings}
     missing = [key for key in SETTINGS if key not in settings]
     if missing:
         raise ValueError(f"cannot resume: {run_file} lacks the settings {missing}")
@@ -228,9 +308,10 @@ def run(args: argparse.Namespace) -> int:
     import glassnet as gn
     from glassnet.cli._common import class_scores, parse_shape
     from glassnet.data import border_brightness, get_dataset, train_val_split
+    from glassnet.data.augment import preset
     from glassnet.io.files import atomic_write_text, remove_stale_temporaries, user_cache_dir
     from glassnet.models import build_model
-    from glassnet.train import evaluate, fit, make_schedule
+    from glassnet.train import evaluate, fit
     from glassnet.train.checkpoint import check_writable
     from glassnet.train.loop import TrainingDiverged, default_run_dir
 
@@ -269,14 +350,16 @@ def run(args: argparse.Namespace) -> int:
             f"{data.image_shape}"
         )
     detecting = s["dataset"] == "digit-detection"
-    task = train_detection.task(model, input_shape) if detecting else None
-    if not detecting:
+    if detecting:
+        if s["augment"] != "none":  # the presets move and flip pixels, not boxes
+            raise ValueError(f"--augment {s['augment']} would move the digits but not their boxes")
+        task = train_detection.task(model, input_shape)
+    else:
         class_scores(model, f"model {s['model']}")  # a classifier: one score per class and image
+        task = gn.Classification(gn.CrossEntropyLoss(label_smoothing=s["label_smoothing"]))
 
     optimizer = _make_optimizer(gn, model, s)
-    schedule = make_schedule(
-        s["schedule"], **({"epochs": s["epochs"]} if s["schedule"] == "cosine" else {})
-    )
+    schedule = _make_schedule(s, len(train))
     if args.resume:
         out, created = Path(args.resume).parent, None
         for name in RUN_FILES:
@@ -300,11 +383,14 @@ def run(args: argparse.Namespace) -> int:
             model,
             train,
             optimizer,
-            task=task,
             epochs=s["epochs"],
             batch_size=s["batch_size"],
+            task=task,
             validation=val,
             schedule=schedule,
+            augment=preset(s["augment"]),
+            ema=s["ema"],
+            tta=s["tta"],
             early_stopping=s["early_stopping"],
             checkpoint=checkpoint,
             resume=args.resume,
@@ -339,7 +425,8 @@ def run(args: argparse.Namespace) -> int:
         metadata["task"] = "detection"  # what predict reads to draw boxes
     gn.save(model, out / "model.safetensors", metadata=metadata)
     atomic_write_text(out / "history.json", json.dumps(history, indent=2))
-    result = evaluate(model, test, task=task)
+    # a classifier is evaluated with plain cross-entropy, comparable across runs
+    result = evaluate(model, test, tta=s["tta"], task=task if detecting else None)
     metrics = {"test_loss": result.loss, **{f"test_{k}": v for k, v in result.metrics.items()}}
     if detecting:
         metrics.update(train_detection.metrics(result))
@@ -415,12 +502,29 @@ def _discard_unstarted_run(out: Path, created: Path | None) -> None:
 
 
 def _make_optimizer(gn: Any, model: Any, s: dict[str, Any]) -> Any:
+    decay = {
+        "weight_decay": s["weight_decay"],
+        "no_decay": () if s["decay_norm_bias"] else gn.optim.norm_and_bias(model),
+    }
     params = model.parameters()
     if s["optimizer"] == "sgd":
-        return gn.SGD(params, lr=s["lr"], momentum=s["momentum"], weight_decay=s["weight_decay"])
+        return gn.SGD(params, lr=s["lr"], momentum=s["momentum"], nesterov=s["nesterov"], **decay)
     if s["optimizer"] == "adamw":
-        return gn.AdamW(params, lr=s["lr"], weight_decay=s["weight_decay"])
-    return gn.Adam(params, lr=s["lr"], weight_decay=s["weight_decay"])
+        return gn.AdamW(params, lr=s["lr"], **decay)
+    return gn.Adam(params, lr=s["lr"], **decay)
+
+
+def _make_schedule(s: dict[str, Any], train_size: int) -> Any:
+    """The run's learning-rate schedule; a per-step one spans every step of every epoch."""
+    from glassnet.data.batching import num_batches
+    from glassnet.train import make_schedule
+
+    if s["schedule"] == "cosine":
+        return make_schedule("cosine", epochs=s["epochs"])
+    if s["schedule"] == "triangular":
+        steps = s["epochs"] * num_batches(train_size, s["batch_size"])
+        return make_schedule("triangular", total_steps=steps)
+    return make_schedule(s["schedule"])
 
 
 def _plot(
