@@ -29,6 +29,7 @@ def run(tmp_path_factory) -> tuple[Path, str]:
     return out, printed.getvalue()
 
 
+@pytest.mark.slow
 def test_train_ends_with_the_test_map_and_writes_the_run(run):
     out, printed = run
     last = printed.strip().splitlines()[-1]
@@ -48,6 +49,7 @@ def test_train_ends_with_the_test_map_and_writes_the_run(run):
         assert picture.format == "PNG" and picture.size == (4 * 240, 2 * 260)
 
 
+@pytest.mark.slow
 def test_predict_prints_and_draws_the_boxes(run, tmp_path, capsys):
     out, _ = run
     scene = load_digit_scenes("test", size=1).images[0, :, :, 0]

@@ -73,6 +73,7 @@ def test_predict_decodes_boxes():
     np.testing.assert_allclose(found[1].boxes, [[2, 2, 10, 6]], atol=1e-6)
 
 
+@pytest.mark.slow
 def test_fit_learns_to_find_digits():
     """A few epochs on 160 small scenes: the loss falls and mAP@0.5 on the training scenes
     rises well above the untrained model's."""
