@@ -62,7 +62,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--model",
         help="architecture: lenet5, digits-cnn, cifar-cnn or resnet-cifar (default: the "
-        "dataset's); any classifier of glassnet.models whose input fits the images",
+        "dataset's); any classifier of glassnet.models whose input fits the images; unet "
+        "for digit-segmentation",
     )
     parser.add_argument(
         "--epochs", type=_positive_int, help="epochs (default: the dataset's recipe)"
