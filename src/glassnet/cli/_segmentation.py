@@ -137,9 +137,7 @@ def predict_masks(args: argparse.Namespace, model: Module, metadata: dict[str, s
     from glassnet.train import Segmentation, predict
 
     shape = input_shape(model, args.model, args.input_shape)
-    K = model.outputs[0].shape[-1]
     raw = metadata.get("classes")
-    classes = [str(k) for k in range(K)] if raw is None else _class_names(raw, K, args.model)
     out = Path(args.out)
     failed = 0
     for path in args.images:
@@ -149,7 +147,10 @@ def predict_masks(args: argparse.Namespace, model: Module, metadata: dict[str, s
             print(f"glassnet: error: {error}", file=sys.stderr)
             failed += 1
             continue
-        mask = predict(model, image[None], task=Segmentation())[0].argmax(-1)  # (H, W)
+        probabilities = predict(model, image[None], task=Segmentation())[0]  # (H, W, K)
+        K = probabilities.shape[-1]
+        classes = [str(k) for k in range(K)] if raw is None else _class_names(raw, K, args.model)
+        mask = probabilities.argmax(-1)  # (H, W)
         counts = np.bincount(mask.ravel(), minlength=K)
         found = [k for k in np.argsort(-counts, kind="stable") if counts[k] and k != 0]
         picture = viz.plot_segmentation(

@@ -106,9 +106,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--model",
-        help="architecture: lenet5, digits-cnn, cifar-cnn or resnet-cifar (default: the "
-        "dataset's); any classifier of glassnet.models whose input fits the images; "
-        "detector for digit-detection",
+        help="architecture: lenet5, digits-cnn, cifar-cnn, cifar-fast, fashion-fast or "
+        "resnet-cifar (default: the dataset's); any classifier of glassnet.models whose input "
+        "fits the images; unet for digit-segmentation, detector for digit-detection",
     )
     parser.add_argument(
         "--epochs", type=_positive_int, help="epochs (default: the dataset's recipe)"
