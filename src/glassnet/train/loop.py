@@ -22,6 +22,8 @@ from tqdm import tqdm
 
 from glassnet.data.batching import as_arrays, iterate_batches, num_batches
 from glassnet.data.dataset import Dataset, to_float32
+from glassnet.distributed.parallel import DataParallel
+from glassnet.distributed.setup import resolve as resolve_distributed
 from glassnet.functional.activation import softmax_forward
 from glassnet.io.files import remove_stale_temporaries
 from glassnet.nn.loss import CrossEntropyLoss
@@ -57,8 +59,13 @@ def train_step(
     optimizer: Optimizer,
     x: np.ndarray,
     y: np.ndarray,
+    replicas: DataParallel | None = None,
 ) -> tuple[float, int]:
     """One gradient-descent step on a batch; returns ``(loss, number of correct predictions)``.
+
+    With ``replicas``, ``x`` and ``y`` are this rank's share of the batch: the loss and count
+    returned are the whole batch's, the gradient is summed over the ranks before the update,
+    and a failure on any rank raises on every rank.
 
     Raises:
         FloatingPointError: the logits or the loss are NaN or infinite. This step then
@@ -71,14 +78,24 @@ def train_step(
     # NumPy's overflow warnings on the way there would only be noise.
     with np.errstate(over="ignore", invalid="ignore"):
         logits = model.forward(x)
-        if not np.isfinite(logits).all():
-            raise FloatingPointError("the model's outputs (logits) are NaN or infinite")
-        loss = loss_fn.forward(logits, y)
-        if not math.isfinite(loss):
-            raise FloatingPointError(f"the loss is {loss}")
-        model.backward(loss_fn.backward(), input_grad=False)  # no one needs dL/d(images)
+        loss, error = math.nan, "the model's outputs (logits) are NaN or infinite"
+        if np.isfinite(logits).all():
+            loss = loss_fn.forward(logits, y)
+            error = None if math.isfinite(loss) else f"the loss is {loss}"
+        hits = int(np.sum(logits.argmax(axis=1) == y))
+        share = 1.0
+        if replicas is not None:  # before any backward: the ranks stop, or go on, together
+            loss, total_hits, share, error = replicas.gather_step(loss, hits, len(y), error)
+            hits = int(total_hits)
+        if error is not None:
+            raise FloatingPointError(error)
+        grad = loss_fn.backward()
+        # the whole batch's mean loss is the ranks' means weighted by their shares
+        model.backward(grad if replicas is None else share * grad, input_grad=False)
+        if replicas is not None:
+            replicas.sum_gradients(optimizer.params)
         optimizer.step()
-    return loss, int(np.sum(logits.argmax(axis=1) == y))
+    return loss, hits
 
 
 def _labelled(
@@ -243,6 +260,7 @@ def fit(
     rng: np.random.Generator | int | None = 0,
     progress: bool = True,
     log: Callable[[str], None] = print,
+    distributed: bool | DataParallel | None = None,
 ) -> dict[str, list[float]]:
     """Train ``model`` with mini-batch gradient descent and softmax cross-entropy.
 
@@ -280,6 +298,11 @@ def fit(
         rng: seed or Generator for the shuffling order.
         progress: show a tqdm progress bar.
         log: where the per-epoch lines go.
+        distributed: data-parallel training over MPI ranks (``glassnet.distributed``): None
+            (default) when this process is one of K > 1 ranks started by ``mpiexec``; False:
+            never; True or a ``DataParallel``: always. ``batch_size`` is then the global
+            batch, split over the ranks; every rank returns the same history and holds the
+            same model; only rank 0 logs, shows progress and writes ``checkpoint``.
 
     Returns:
         The history: ``{"epoch", "loss", "accuracy", "lr", "seconds"}`` and, with validation,
@@ -300,6 +323,11 @@ def fit(
     if validation is not None:  # checked once here, evaluated after every epoch
         val_images, val_labels = _labelled(model, validation, "validation")
         val_classes = validation.classes if isinstance(validation, Dataset) else None
+    replicas = resolve_distributed(distributed)
+    if replicas is not None:
+        replicas.check_batches(len(images), batch_size)
+        if not replicas.is_root:
+            log, progress, checkpoint = _silent, False, None
     schedule = schedule or ConstantLR()
     per_step = getattr(schedule, "per_step", False)  # a plain callable is per epoch, as before
     base_lr = optimizer.lr
@@ -315,6 +343,16 @@ def fit(
             data_rng.bit_generator.state = state.data_rng
         log(f"resumed from {resume} after epoch {state.epoch}")
     batches = num_batches(len(images), batch_size)
+    if replicas is not None:
+        data = {"train": (images, labels)}
+        if validation is not None:
+            data["validation"] = (val_images, val_labels)
+        settings = {
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "data_rng": data_rng.bit_generator.state,
+        }
+        replicas.start(model, optimizer, data, settings)
 
     for epoch in range(state.epoch, epochs):
         if not per_step:
@@ -323,12 +361,18 @@ def fit(
         start, total_loss, correct, seen = time.perf_counter(), 0.0, 0, 0
         bar = _progress(progress, batches, f"epoch {epoch + 1}/{epochs}")
         for b, (x, y) in enumerate(
-            iterate_batches((images, labels), batch_size, shuffle=True, rng=data_rng)
+            iterate_batches(
+                (images, labels),
+                batch_size,
+                shuffle=True,
+                rng=data_rng,
+                share=None if replicas is None else replicas.share_bounds,
+            )
         ):
             if per_step:  # every epoch has `batches` steps: resume continues the count
                 optimizer.lr = schedule(epoch * batches + b, base_lr)
             try:
-                loss, hits = train_step(model, loss_fn, optimizer, x, y)
+                loss, hits = train_step(model, loss_fn, optimizer, x, y, replicas)
                 if state.start_loss is None:
                     state.start_loss = loss
                 _check_not_exploding(loss, state.start_loss)
@@ -344,9 +388,10 @@ def fit(
                     f"training diverged at epoch {epoch + 1}, batch {b + 1}/{batches}: {error}; "
                     f"{safe}. Try a smaller learning rate (now {optimizer.lr:g})."
                 ) from None
-            total_loss += loss * len(y)
+            size = min(batch_size, len(images) - b * batch_size)  # y may be a share of it
+            total_loss += loss * size
             correct += hits
-            seen += len(y)
+            seen += size
             if bar:
                 bar.update(1)
                 bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.4f}")
@@ -359,6 +404,8 @@ def fit(
             "lr": optimizer.lr,
             "seconds": time.perf_counter() - start,
         }
+        if replicas is not None:
+            replicas.average_buffers(model)  # the same running statistics on every rank
         if validation is not None:
             result = _evaluation(model, val_images, val_labels, 1000, val_classes)
             record.update(val_loss=result.loss, val_accuracy=result.accuracy)
@@ -385,9 +432,15 @@ def fit(
                 f"restoring the best weights ({state.best_value:.4f})"
             )
             break
+    if replicas is not None:
+        replicas.detach(model)
     if early_stopping is not None and state.best_weights is not None:
         model.load_state_dict(state.best_weights)
     return state.history
+
+
+def _silent(line: str) -> None:
+    """The log of ranks other than 0: their lines would repeat rank 0's."""
 
 
 def _check_not_exploding(loss: float, start_loss: float) -> None:
