@@ -159,3 +159,33 @@ def test_divergence_stops_every_rank_with_the_same_error(tmp_path):
     result = run(2, "--out", str(tmp_path / "x"), "--lr", "1e9", timeout=60)
     assert result.returncode != 0
     assert result.stderr.count("TrainingDiverged: training diverged at epoch 1") == 2
+
+
+def glassnet_train(ranks: int, *args: str) -> subprocess.CompletedProcess:
+    env = _env()
+    del env["OPENBLAS_NUM_THREADS"]  # the command sets the threads of each rank itself
+    command = [_mpiexec(), "-n", str(ranks), sys.executable, "-m", "glassnet", "train", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, env=env, cwd=ROOT)
+
+
+def test_the_cli_trains_on_two_ranks_and_rank_0_alone_prints_and_writes(tmp_path):
+    out = tmp_path / "run"
+    result = glassnet_train(2, "--epochs", "1", "--out", str(out), "--no-plots", "--no-progress")
+    assert result.returncode == 0, result.stderr[-3000:]
+    cores = len(os.sched_getaffinity(0))
+    threads = max(1, cores // 2)
+    assert f"data-parallel: 2 MPI ranks, {threads} BLAS thread" in result.stdout
+    for line in ("training digits-cnn", "epoch 1/1", "test accuracy: "):
+        assert result.stdout.count(line) == 1, result.stdout
+    assert sorted(p.name for p in out.iterdir()) == [
+        "checkpoint.safetensors", "history.json", "metrics.json", "model.safetensors", "run.json",
+    ]  # fmt: skip
+
+
+def test_a_cli_error_on_rank_0_ends_every_rank(tmp_path):
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "notes.txt").write_text("someone else's")
+    result = glassnet_train(2, "--epochs", "1", "--out", str(tmp_path / "taken"))
+    assert result.returncode == 2
+    assert "glassnet: error (rank 0 of 2): output folder" in result.stderr
+    assert "already exists and is not empty (notes.txt)" in result.stderr

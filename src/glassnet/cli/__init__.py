@@ -10,9 +10,11 @@ import argparse
 import importlib
 import os
 import sys
+import traceback
 from collections.abc import Sequence
 
 from glassnet import __version__
+from glassnet.distributed.parallel import launched_ranks
 
 #: Subcommand modules, in the order ``glassnet --help`` lists them.
 COMMANDS = ("train", "evaluate", "predict", "summary", "export", "explain", "profile", "tune-blas")
@@ -48,17 +50,47 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    ranks = launched_ranks()
+    try:
+        status = _run(args, "" if ranks == 1 else f" (rank {_rank()} of {ranks})")
+    except BaseException:
+        if ranks > 1:  # the others would wait for this rank forever
+            traceback.print_exc()
+            _abort(1)
+        raise
+    if status != 0 and ranks > 1:
+        _abort(status)
+    return status
+
+
+def _run(args: argparse.Namespace, where: str) -> int:
+    """The subcommand's exit status; user-facing errors printed as one line (naming the rank
+    under ``mpiexec``)."""
     try:
         return int(args.func(args))
     except KeyboardInterrupt:
-        print("glassnet: interrupted", file=sys.stderr)
+        print(f"glassnet: interrupted{where}", file=sys.stderr)
         return 130
     except (CLIError, ValueError, TypeError, KeyError, OSError, ImportError) as error:
         if os.environ.get("GLASSNET_DEBUG"):
             raise  # the full traceback, for bug reports
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
-        print(f"glassnet: error: {message}", file=sys.stderr)
+        print(f"glassnet: error{where}: {message}", file=sys.stderr)
         return 2
+
+
+def _rank() -> int:
+    from glassnet.distributed.parallel import import_mpi
+
+    return import_mpi().COMM_WORLD.Get_rank()
+
+
+def _abort(status: int) -> None:
+    """End every rank of the MPI job: a rank that stops alone leaves the others waiting."""
+    from glassnet.distributed.parallel import import_mpi
+
+    sys.stderr.flush()
+    import_mpi().COMM_WORLD.Abort(status)
 
 
 if __name__ == "__main__":

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -13,6 +13,8 @@ from glassnet.distributed.reduce import chunk_counts, sum_in_rank_order
 from glassnet.distributed.threads import warn_if_oversubscribed
 from glassnet.nn.module import Module, Parameter
 from glassnet.optim import Optimizer
+
+T = TypeVar("T")
 
 #: Environment variables in which launchers give the number of ranks (MPICH and Intel MPI's
 #: Hydra, Slurm's PMI, Open MPI, MVAPICH): seen without loading MPI.
@@ -187,6 +189,23 @@ class DataParallel:
                 buffer[...] = self.sum(buffer) / self.size
 
     # -- agreement ---------------------------------------------------------------------------
+    def on_root(self, action: Callable[[], T]) -> T:
+        """Run ``action`` on rank 0 only; every rank returns its result, or raises its error.
+
+        For what one rank must do for all (claim an output folder, write the run's settings):
+        the others wait for its outcome instead of going on into a job that rank 0 has left.
+        """
+        outcome: tuple[bool, Any] | None = None
+        if self.is_root:
+            try:
+                outcome = (True, action())
+            except Exception as error:  # every rank raises it below
+                outcome = (False, error)
+        succeeded, value = self.comm.bcast(outcome, root=0)
+        if not succeeded:
+            raise value
+        return value
+
     def start(
         self,
         model: Module,
