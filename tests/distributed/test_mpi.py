@@ -189,3 +189,10 @@ def test_a_cli_error_on_rank_0_ends_every_rank(tmp_path):
     assert result.returncode == 2
     assert "glassnet: error (rank 0 of 2): output folder" in result.stderr
     assert "already exists and is not empty (notes.txt)" in result.stderr
+
+
+def test_a_batch_too_small_to_share_is_refused_on_every_rank(tmp_path):
+    result = run(2, "--out", str(tmp_path / "x"), "--samples", "289", timeout=60)  # 9*32 + 1
+    assert result.returncode != 0
+    message = "ValueError: batch_size 32 over 289 samples leaves a batch of 1 samples, too few"
+    assert result.stderr.count(message) == 2

@@ -228,18 +228,28 @@ class DataParallel:
         Raises:
             ValueError: naming each mismatched item and the ranks that differ from rank 0.
         """
-        everyone = self.comm.allgather(what)
-        differing = []
-        for key, value in everyone[0].items():
-            ranks = [k for k, theirs in enumerate(everyone) if theirs.get(key) != value]
-            if ranks:
-                differing.append(f"{key} (ranks {', '.join(map(str, ranks))} differ from rank 0)")
+        differing = differences(self.comm.allgather(what))
         if differing:
             raise ValueError(
                 f"the {self.size} ranks do not train the same thing: {'; '.join(differing)}. "
                 "Every rank must build the same model from the same seed, load the same data "
                 "and run the same glassnet"
             )
+
+
+def differences(everyone: Sequence[dict[str, str]]) -> list[str]:
+    """Each item of rank 0's fingerprints that another rank's differs from, naming the ranks.
+
+    Example:
+        >>> differences([{"model": "a", "data": "x"}, {"model": "b", "data": "x"}])
+        ['model (ranks 1 differ from rank 0)']
+    """
+    found = []
+    for key, value in everyone[0].items():
+        ranks = [k for k, theirs in enumerate(everyone) if theirs.get(key) != value]
+        if ranks:
+            found.append(f"{key} (ranks {', '.join(map(str, ranks))} differ from rank 0)")
+    return found
 
 
 def _by_dtype(params: Iterable[Parameter]) -> list[list[Parameter]]:
