@@ -119,7 +119,9 @@ def main() -> None:
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(worker(json.loads(args.worker))))
+        result = worker(json.loads(args.worker))
+        if result:  # rank 0's
+            print(json.dumps(result))
         return
     mnist, cifar = ["mnist", args.mnist], ["cifar10", args.cifar]
     steps = 5 if args.quick else 30

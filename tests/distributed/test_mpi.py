@@ -196,3 +196,23 @@ def test_a_batch_too_small_to_share_is_refused_on_every_rank(tmp_path):
     assert result.returncode != 0
     message = "ValueError: batch_size 32 over 289 samples leaves a batch of 1 samples, too few"
     assert result.stderr.count(message) == 2
+
+
+DROPOUT_MASKS = """
+import numpy as np, glassnet as gn
+from glassnet.distributed import DataParallel
+dp = DataParallel()
+shared = np.random.default_rng(7)
+model = gn.Sequential([gn.Dropout(0.5, rng=shared), gn.Flatten(), gn.Dropout(0.5, rng=shared)])
+dp.attach(model)
+once = shared.bit_generator.state == np.random.default_rng(7).bit_generator.jumped(dp.rank).state
+masks = dp.comm.allgather(model.forward(np.ones((4, 8, 8, 1))))
+print(dp.rank, np.array_equal(*masks), once)
+"""
+
+
+def test_each_rank_draws_its_own_dropout_masks_from_a_jumped_generator():
+    command = [_mpiexec(), "-n", "2", sys.executable, "-c", DROPOUT_MASKS]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60, env=_env())
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert sorted(result.stdout.split("\n")[:2]) == ["0 False True", "1 False True"], result.stdout

@@ -163,10 +163,22 @@ class DataParallel:
 
     # -- the model ---------------------------------------------------------------------------
     def attach(self, model: Module) -> None:
-        """Make ``model``'s BatchNorm layers sum their statistics over the ranks, or not."""
+        """Make ``model``'s BatchNorm layers sum their statistics over the ranks, or not, and
+        move the random generators of its layers (Dropout's) to this rank's own stream.
+
+        Every rank starts from the same generator states (the same seed, or rank 0's
+        checkpoint); without the move, every rank would draw the same masks for its share.
+        Rank k jumps each generator k times (``bit_generator.jumped``: 2^127 draws for PCG64),
+        so the ranks draw from far-apart streams, the same for the same K every run.
+        """
+        jumped = set()
         for layer in _layers(model):
             if hasattr(layer, "replica_sum"):
                 layer.replica_sum = self.sum if self.sync_batchnorm else None
+            rng = getattr(layer, "rng", None)
+            if isinstance(rng, np.random.Generator) and self.rank > 0 and id(rng) not in jumped:
+                jumped.add(id(rng))  # a generator shared by layers moves once
+                rng.bit_generator.state = rng.bit_generator.jumped(self.rank).state
 
     def detach(self, model: Module) -> None:
         """Undo ``attach``: the model runs alone again (evaluation after training, saving)."""
