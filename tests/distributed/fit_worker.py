@@ -39,10 +39,12 @@ def main() -> None:
     parser.add_argument("--checkpoint")
     parser.add_argument("--resume")
     parser.add_argument("--seed-per-rank", action="store_true", help="a mismatched model")
+    parser.add_argument("--always-distributed", action="store_true", help="also on one rank")
     parser.add_argument("--kill-rank1-after", type=float, help="seconds, then SIGKILL rank 1")
     args = parser.parse_args()
 
-    dp = DataParallel(sync_batchnorm=args.sync_batchnorm) if launched_ranks() > 1 else None
+    distributed = launched_ranks() > 1 or args.always_distributed
+    dp = DataParallel(sync_batchnorm=args.sync_batchnorm) if distributed else None
     rank = dp.rank if dp else 0
     if args.kill_rank1_after is not None and rank == 1:
         kill = threading.Timer(args.kill_rank1_after, os.kill, (os.getpid(), signal.SIGKILL))

@@ -87,6 +87,13 @@ def test_two_ranks_train_the_same_model_as_one_process(tmp_path, dtype, toleranc
     assert h2["accuracy"] == h1["accuracy"]
 
 
+def test_one_rank_through_mpi_is_one_process_bit_for_bit(tmp_path):
+    """The data-parallel path with K = 1 (its exchanges copy) changes no number."""
+    one = trained(1, tmp_path / "one")[0]
+    via_mpi = trained(1, tmp_path / "mpi", "--always-distributed")[0]
+    assert same_bits(one, via_mpi)
+
+
 def test_two_ranks_repeat_their_run_bit_for_bit(tmp_path):
     first = trained(2, tmp_path / "a", "--dtype", "float32")
     second = trained(2, tmp_path / "b", "--dtype", "float32")
