@@ -56,6 +56,13 @@ def worker(spec: dict) -> dict:
             super().sum_gradients(params)
             self.seconds += time.perf_counter() - start
 
+        def total(self, value):
+            start = time.perf_counter()
+            try:
+                return super().total(value)
+            finally:
+                self.seconds += time.perf_counter() - start
+
     dp = TimedDataParallel(sync_batchnorm=True) if launched_ranks() > 1 else None
 
     def load():

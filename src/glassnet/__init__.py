@@ -54,7 +54,7 @@ from glassnet.nn.module import Module, Parameter
 from glassnet.nn.normalization import BatchNorm1d, BatchNorm2d
 from glassnet.nn.upsampling import ConvTranspose2d, Upsample
 from glassnet.optim import SGD, Adam, AdamW, Optimizer
-from glassnet.train import evaluate, fit, predict
+from glassnet.train import Classification, Task, evaluate, fit, predict
 
 __version__ = "0.1.0"
 
@@ -66,6 +66,7 @@ __all__ = [
     "BCEWithLogitsLoss",
     "BatchNorm1d",
     "BatchNorm2d",
+    "Classification",
     "Concatenate",
     "Conv2d",
     "ConvTranspose2d",
@@ -93,6 +94,7 @@ __all__ = [
     "Sigmoid",
     "Softmax",
     "Tanh",
+    "Task",
     "Upsample",
     "blas",
     "evaluate",

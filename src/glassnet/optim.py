@@ -48,7 +48,8 @@ class Optimizer:
     """Base class: holds the parameters, the learning rate and the per-parameter state.
 
     ``lr`` may be changed between steps (learning-rate schedules do); it must stay a finite
-    number >= 0 (0 pauses the updates; the constructor wants > 0).
+    number >= 0 (0 pauses the updates; the constructor wants > 0). ``no_decay`` names
+    parameters (some of ``params``) that get no weight decay, e.g. ``norm_and_bias(model)``.
 
     Raises:
         TypeError: ``params`` is not an iterable of glassnet Parameters holding floats
@@ -59,9 +60,13 @@ class Optimizer:
     hyper_keys: tuple[str, ...] = ()
     lr = _Hyper(_non_negative)
 
-    def __init__(self, params: Iterable[Parameter], lr: float) -> None:
+    def __init__(
+        self, params: Iterable[Parameter], lr: float, no_decay: Iterable[Parameter] = ()
+    ) -> None:
         self.params = _check_params(type(self).__name__, params)
         self.lr = check_float(f"{type(self).__name__} lr", lr, 0.0, low_open=True)
+        #: ``decayed[i]``: whether parameter i gets weight decay (see ``no_decay``).
+        self.decayed = _decayed(type(self).__name__, self.params, no_decay)
         self.steps = 0
         #: ``state[i]`` holds the named buffers of parameter i.
         self.state: list[dict[str, np.ndarray]] = [{} for _ in self.params]
@@ -74,10 +79,13 @@ class Optimizer:
     def step(self) -> None:
         """Apply one update to every parameter from its ``.grad``."""
         self.steps += 1
-        for p, state in zip(self.params, self.state, strict=True):
-            self._update(p.value, p.grad, state)
+        decay = getattr(self, "weight_decay", 0.0)  # a rule may have no weight decay at all
+        for p, state, decayed in zip(self.params, self.state, self.decayed, strict=True):
+            self._update(p.value, p.grad, state, decay if decayed else 0.0)
 
-    def _update(self, value: np.ndarray, grad: np.ndarray, state: dict[str, np.ndarray]) -> None:
+    def _update(
+        self, value: np.ndarray, grad: np.ndarray, state: dict[str, np.ndarray], decay: float
+    ) -> None:
         raise NotImplementedError
 
     def hyperparameters(self) -> dict[str, Any]:
@@ -162,14 +170,17 @@ class SGD(Optimizer):
         momentum: float = 0.0,
         nesterov: bool = False,
         weight_decay: float = 0.0,
+        no_decay: Iterable[Parameter] = (),
     ) -> None:
-        super().__init__(params, lr)
+        super().__init__(params, lr, no_decay)
         self.momentum, self.nesterov, self.weight_decay = momentum, nesterov, weight_decay
         if self.nesterov and self.momentum == 0:
             raise ValueError("SGD nesterov=True needs a momentum > 0")
 
-    def _update(self, value: np.ndarray, grad: np.ndarray, state: dict[str, np.ndarray]) -> None:
-        g = grad + self.weight_decay * value if self.weight_decay else grad
+    def _update(
+        self, value: np.ndarray, grad: np.ndarray, state: dict[str, np.ndarray], decay: float
+    ) -> None:
+        g = grad + decay * value if decay else grad
         if self.momentum:
             v = state.get("momentum")
             if v is None:
@@ -209,8 +220,9 @@ class Adam(Optimizer):
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
         weight_decay: float = 0.0,
+        no_decay: Iterable[Parameter] = (),
     ) -> None:
-        super().__init__(params, lr)
+        super().__init__(params, lr, no_decay)
         if not isinstance(betas, tuple | list) or len(betas) != 2:
             raise TypeError(
                 f"{type(self).__name__} betas must be a pair (beta1, beta2), got {betas!r}"
@@ -218,12 +230,14 @@ class Adam(Optimizer):
         self.beta1, self.beta2 = betas
         self.eps, self.weight_decay = eps, weight_decay
 
-    def _decay(self, value: np.ndarray, grad: np.ndarray) -> np.ndarray:
+    def _decay(self, value: np.ndarray, grad: np.ndarray, decay: float) -> np.ndarray:
         """Adam couples weight decay to the gradient (L2 regularisation)."""
-        return grad + self.weight_decay * value if self.weight_decay else grad
+        return grad + decay * value if decay else grad
 
-    def _update(self, value: np.ndarray, grad: np.ndarray, state: dict[str, np.ndarray]) -> None:
-        g = self._decay(value, grad)
+    def _update(
+        self, value: np.ndarray, grad: np.ndarray, state: dict[str, np.ndarray], decay: float
+    ) -> None:
+        g = self._decay(value, grad, decay)
         m = state.setdefault("exp_avg", np.zeros_like(value))
         v = state.setdefault("exp_avg_sq", np.zeros_like(value))
         m *= self.beta1
@@ -261,8 +275,9 @@ class AdamW(Adam):
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
         weight_decay: float = 1e-2,
+        no_decay: Iterable[Parameter] = (),
     ) -> None:
-        super().__init__(params, lr, betas, eps, weight_decay)
+        super().__init__(params, lr, betas, eps, weight_decay, no_decay)
         self._check_decay()
 
     def step(self) -> None:
@@ -278,9 +293,39 @@ class AdamW(Adam):
                 f"got lr={self.lr:g} and weight_decay={self.weight_decay:g}"
             )
 
-    def _decay(self, value: np.ndarray, grad: np.ndarray) -> np.ndarray:
-        value *= 1 - self.lr * self.weight_decay
+    def _decay(self, value: np.ndarray, grad: np.ndarray, decay: float) -> np.ndarray:
+        if decay:
+            value *= 1 - self.lr * decay
         return grad
+
+
+def norm_and_bias(model: Module) -> list[Parameter]:
+    """The parameters of one dimension: biases and BatchNorm's scales and shifts.
+
+    The usual set to exempt from weight decay (``no_decay=``): decay shrinks weights to keep a
+    layer's function simple, but a BatchNorm scale shrunk toward 0 silences its channel, and a
+    bias adds no capacity worth penalising.
+
+    Example:
+        >>> import glassnet as gn
+        >>> model = gn.Sequential([gn.Conv2d(1, 4, 3), gn.BatchNorm2d(4)])
+        >>> [p.shape for p in norm_and_bias(model)]
+        [(4,), (4,), (4,)]
+    """
+    return [p for p in model.parameters() if p.value.ndim <= 1]
+
+
+def _decayed(name: str, params: list[Parameter], no_decay: Iterable[Parameter]) -> list[bool]:
+    """Per parameter, whether weight decay applies: all but those in ``no_decay``, which must
+    be among ``params``."""
+    exempt = {id(p) for p in no_decay}
+    unknown = len(exempt - {id(p) for p in params})
+    if unknown:
+        raise ValueError(
+            f"{name} no_decay holds {unknown} parameters that are not among its params; "
+            "pass a subset of them, e.g. glassnet.optim.norm_and_bias(model)"
+        )
+    return [id(p) not in exempt for p in params]
 
 
 def _check_params(name: str, params: Iterable[Parameter]) -> list[Parameter]:

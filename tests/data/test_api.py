@@ -19,6 +19,7 @@ def test_all_is_exact_and_importable() -> None:
         "download",
         "folder",
         "idx",
+        "prefetch",
         "images",
     }
     assert set(data.__all__) == public - modules

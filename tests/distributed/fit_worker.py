@@ -40,6 +40,8 @@ def main() -> None:
     parser.add_argument("--resume")
     parser.add_argument("--seed-per-rank", action="store_true", help="a mismatched model")
     parser.add_argument("--always-distributed", action="store_true", help="also on one rank")
+    parser.add_argument("--augment", action="store_true", help="random crops")
+    parser.add_argument("--ema", type=float, help="a moving average of the weights")
     parser.add_argument("--kill-rank1-after", type=float, help="seconds, then SIGKILL rank 1")
     args = parser.parse_args()
 
@@ -66,6 +68,8 @@ def main() -> None:
         checkpoint=args.checkpoint,
         resume=args.resume,
         distributed=dp if dp else False,
+        augment=gn.data.Augment([("random_crop", {"padding": 1})]) if args.augment else None,
+        ema=args.ema,
     )
     arrays = {f"state.{k}": v for k, v in model.state_dict().items()}
     arrays["history"] = np.array(json.dumps(history))

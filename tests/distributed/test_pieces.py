@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 
 import glassnet as gn
-from glassnet.data.batching import iterate_batches
 from glassnet.distributed import launched_ranks, resolve
 from glassnet.distributed.parallel import differences
 from glassnet.distributed.reduce import chunk_counts
 from glassnet.functional import batch_norm_backward, batch_norm_forward
+from glassnet.train.loop import _training_batches
 
 
 class ThreadReplicas:
@@ -115,23 +115,34 @@ def test_a_synchronized_batchnorm2d_layer_keeps_the_whole_batchs_running_statist
             np.testing.assert_allclose(layer.buffers[name], whole.buffers[name], rtol=1e-13)
 
 
-def test_the_shares_of_a_batch_are_its_samples_in_order():
+@pytest.mark.parametrize("augment", [None, "flip"])
+def test_the_shares_of_a_batch_are_its_samples_in_order(augment):
+    """3 ranks' shares of batches of 4 (and a last one of 3) put together are one process's
+    batches, augmented ones included (each rank augments the whole batch, keeps its part)."""
     images = np.arange(11 * 4, dtype=np.uint8).reshape(11, 2, 2, 1)
     labels = np.arange(11)
-    whole = list(iterate_batches((images, labels), 4, shuffle=True, rng=5))
-    counts = [chunk_counts(4, 3), chunk_counts(3, 3)]
-    parts = []
-    for k in range(3):
+    order = np.random.default_rng(5).permutation(11)
 
-        def bounds(size, k=k):
-            c = chunk_counts(size, 3)
-            return int(c[:k].sum()), int(c[: k + 1].sum())
+    def flip(x, rng):  # mirror a random half of the batch
+        return np.where(rng.random(len(x))[:, None, None, None] < 0.5, x[:, :, ::-1], x)
 
-        parts.append(list(iterate_batches((images, labels), 4, shuffle=True, rng=5, share=bounds)))
+    def batches(share=None):
+        aug = flip if augment else None
+        rng = np.random.default_rng(9)
+        return list(_training_batches(images, labels, 4, order, aug, rng, share))
+
+    def bounds(k):
+        return lambda size: (
+            int(chunk_counts(size, 3)[:k].sum()),
+            int(chunk_counts(size, 3)[: k + 1].sum()),
+        )
+
+    whole = batches()
+    parts = [batches(bounds(k)) for k in range(3)]
     for b, (x, y) in enumerate(whole):
         np.testing.assert_array_equal(np.concatenate([p[b][1] for p in parts]), y)
         np.testing.assert_array_equal(np.concatenate([p[b][0] for p in parts]), x)
-    assert [len(parts[k][-1][1]) for k in range(3)] == counts[1].tolist()  # 11 = 4 + 4 + 3
+    assert [len(p[-1][1]) for p in parts] == [1, 1, 1]  # 11 = 4 + 4 + 3
 
 
 def test_chunk_counts_cut_like_array_split():

@@ -119,3 +119,36 @@ def test_adamw_refuses_a_decay_that_would_zero_or_flip_the_weights():
     with pytest.raises(ValueError, match=message.format(-1.5, 0.5, 5)):
         opt.step()
     assert p.value.tolist() == [1.0, -2.0] and opt.steps == 0
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize(("name", "kwargs"), [c for c in CONFIGS if "weight_decay" in c[1]])
+def test_no_decay_parameters_match_pytorch_param_groups(name, kwargs):
+    """``no_decay=[b]`` is PyTorch's second parameter group with ``weight_decay=0``."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(1)
+    w0, b0 = rng.normal(size=(4, 3)), rng.normal(size=4)
+    w, b = gn.Parameter(w0.copy()), gn.Parameter(b0.copy())
+    opt = getattr(gn, name)([w, b], no_decay=[b], **kwargs)
+    wt, bt = torch.nn.Parameter(torch.tensor(w0)), torch.nn.Parameter(torch.tensor(b0))
+    groups = [{"params": [wt]}, {"params": [bt], "weight_decay": 0.0}]
+    opt_t = getattr(torch.optim, name)(groups, **kwargs)
+    for _ in range(5):
+        gw, gb = rng.normal(size=w0.shape), rng.normal(size=b0.shape)
+        w.grad[...], b.grad[...] = gw, gb
+        wt.grad, bt.grad = torch.tensor(gw), torch.tensor(gb)
+        opt.step()
+        opt_t.step()
+    assert rel_error(w.value, wt.detach().numpy()) <= TOL_VS_TORCH[np.float64]
+    assert rel_error(b.value, bt.detach().numpy()) <= TOL_VS_TORCH[np.float64]
+
+
+def test_no_decay_takes_only_the_optimizer_s_own_parameters():
+    model = gn.Sequential([gn.Conv2d(1, 4, 3), gn.BatchNorm2d(4), gn.Flatten(), gn.Linear(4, 2)])
+    exempt = gn.optim.norm_and_bias(model)
+    assert [p.shape for p in exempt] == [(4,), (4,), (4,), (2,)]
+    opt = gn.SGD(model.parameters(), lr=0.1, weight_decay=0.1, no_decay=exempt)
+    assert opt.decayed == [True, False, False, False, True, False]
+    stranger = gn.Parameter(np.zeros(3))
+    with pytest.raises(ValueError, match="no_decay holds 1 parameters that are not among"):
+        gn.SGD(model.parameters(), lr=0.1, no_decay=[stranger])

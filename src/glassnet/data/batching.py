@@ -7,7 +7,7 @@ that is how a training run resumes exactly. An int seed stands for ``default_rng
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -67,7 +67,6 @@ def iterate_batches(
     shuffle: bool = False,
     rng: np.random.Generator | int | None = None,
     drop_last: bool = False,
-    share: Callable[[int], tuple[int, int]] | None = None,
 ) -> Iterator[Arrays]:
     """Yield ``(images, labels)`` mini-batches covering every sample once.
 
@@ -90,9 +89,6 @@ def iterate_batches(
             call: pass a generator for a new order per epoch); required when ``shuffle`` is
             true.
         drop_last: skip a last batch smaller than ``batch_size``.
-        share: for data-parallel training, this process's part of each batch: called with the
-            batch's size, it returns the ``(start, stop)`` of the samples to load; the order
-            and the batches are the same as without it (only this part is gathered).
 
     Raises:
         ValueError: if ``shuffle`` is true without ``rng``, or ``batch_size < 1``.
@@ -109,7 +105,7 @@ def iterate_batches(
     n_batches = num_batches(len(labels), batch_size, drop_last)
     generator = _shuffle_rng(shuffle, rng, "iterate_batches")
     order = generator.permutation(len(labels)) if shuffle and generator is not None else None
-    return _batches(images, labels, batch_size, n_batches, order, share)
+    return _batches(images, labels, batch_size, n_batches, order)
 
 
 def _batches(
@@ -118,17 +114,12 @@ def _batches(
     batch_size: int,
     n_batches: int,
     order: np.ndarray | None,
-    share: Callable[[int], tuple[int, int]] | None,
 ) -> Iterator[Arrays]:
     # A separate generator, so that iterate_batches checks its arguments (and draws the
     # order) when called, not at the first next().
     for b in range(n_batches):
-        first = b * batch_size
-        last = min(first + batch_size, len(labels))
-        if share is not None:
-            start, stop = share(last - first)
-            first, last = first + start, first + stop
-        index = order[first:last] if order is not None else slice(first, last)
+        part = slice(b * batch_size, (b + 1) * batch_size)
+        index = order[part] if order is not None else part
         x, y = images[index], labels[index]
         x = to_float32(x) if x.dtype == np.uint8 else x.astype(np.float32)
         yield x, y.astype(np.int64, copy=False)

@@ -50,7 +50,8 @@ class Dataset:
 
     Attributes:
         images: ``uint8`` array ``(N, H, W, C)``, channels last, pixel values 0-255.
-        labels: ``int64`` array ``(N,)``, each in ``[0, len(classes))``.
+        labels: ``int64`` array ``(N,)``, each in ``[0, len(classes))``: one class per image;
+            or ``(N, H, W)`` for one class per pixel (segmentation masks).
         classes: the class names; ``classes[k]`` names label ``k``.
         name: a short name for messages and reports, e.g. ``"mnist-train"``.
 
@@ -86,8 +87,11 @@ class Dataset:
         if not isinstance(labels, np.ndarray) or labels.dtype != np.int64:
             got = labels.dtype if isinstance(labels, np.ndarray) else type(labels).__name__
             raise TypeError(f"{where}: labels must be an int64 numpy array, got {got}")
-        if labels.ndim != 1:
-            raise ValueError(f"{where}: labels must have shape (N,), got shape {labels.shape}")
+        if labels.ndim not in (1, 3) or (labels.ndim == 3 and labels.shape != images.shape[:3]):
+            raise ValueError(
+                f"{where}: labels must have shape (N,), or (N, H, W) = {images.shape[:3]} for "
+                f"per-pixel classes, got shape {labels.shape}"
+            )
         if len(images) != len(labels):
             raise ValueError(
                 f"{where}: {len(images)} images but {len(labels)} labels; the counts must match"

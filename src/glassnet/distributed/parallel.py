@@ -120,29 +120,34 @@ class DataParallel:
 
     # -- a step ------------------------------------------------------------------------------
     def gather_step(
-        self, loss: float, score: float, count: int, error: str | None
-    ) -> tuple[float, float, float, str | None]:
-        """The whole batch's figures from each rank's, before any rank runs its backward.
+        self, loss: float, count: int, error: str | None
+    ) -> tuple[float, float, str | None]:
+        """The whole batch's loss from each rank's, before any rank runs its backward.
 
         Args:
             loss: this rank's mean loss over its ``count`` samples.
-            score: this rank's summed progress figure (e.g. correct predictions).
             error: why this rank's forward failed (NaN outputs, ...), or None.
 
         Returns:
-            ``(loss, score, share, error)``: the whole batch's mean loss and summed score
-            (added in rank order: the same on every rank), this rank's share of the samples
-            (the factor of its loss gradient) and the first failing rank's error, prefixed
-            with its rank, or None: every rank then stops, or goes on, together.
+            ``(loss, share, error)``: the whole batch's mean loss (added in rank order: the
+            same on every rank), this rank's share of the samples (the factor of its loss
+            gradient) and the first failing rank's error, prefixed with its rank, or None:
+            every rank then stops, or goes on, together.
         """
-        figures = self.comm.allgather((loss * count, score, count, error))
-        total = sum(n for _, _, n, _ in figures)
-        errors = [f"rank {k}: {e}" for k, (_, _, _, e) in enumerate(figures) if e is not None]
-        loss_sum, score_sum = 0.0, 0.0
-        for part_loss, part_score, _, _ in figures:
-            loss_sum += part_loss
-            score_sum += part_score
-        return loss_sum / total, score_sum, count / total, errors[0] if errors else None
+        figures = self.comm.allgather((loss * count, count, error))
+        total = sum(n for _, n, _ in figures)
+        errors = [f"rank {k}: {e}" for k, (_, _, e) in enumerate(figures) if e is not None]
+        loss_sum = 0.0
+        for part, _, _ in figures:
+            loss_sum += part
+        return loss_sum / total, count / total, errors[0] if errors else None
+
+    def total(self, value: float) -> float:
+        """The sum of one number over the ranks, in rank order (e.g. a batch's score)."""
+        result = 0.0
+        for part in self.comm.allgather(value):
+            result += part
+        return result
 
     def sum_gradients(self, params: Sequence[Parameter]) -> None:
         """Replace each parameter's gradient by its sum over the ranks, in rank order.
@@ -186,19 +191,22 @@ class DataParallel:
             if hasattr(layer, "replica_sum"):
                 layer.replica_sum = None
 
-    def average_buffers(self, model: Module) -> None:
-        """Average the floating-point buffers (running statistics) over the ranks.
+    def average_buffers(self, model: Module, averages: dict[str, np.ndarray] | None = None) -> None:
+        """Average the floating-point buffers (running statistics) over the ranks, in place.
 
         The running mean and variance are moving averages, linear in each batch's statistics:
         their average over the ranks at the end of an epoch is what averaging the per-rank
-        statistics at every step would give. With ``sync_batchnorm`` they are already the same
-        on every rank, and are left alone (an average of equal numbers may round).
+        statistics at every step would give. ``averages``: the same buffers in a weight
+        average (``fit(ema=...)``), averaged too. With ``sync_batchnorm`` they are already the
+        same on every rank, and are left alone (an average of equal numbers may round).
         """
         if self.sync_batchnorm:
             return
-        for _, buffer in model.named_buffers():
+        for name, buffer in model.named_buffers():
             if np.issubdtype(buffer.dtype, np.floating):
-                buffer[...] = self.sum(buffer) / self.size
+                for array in (buffer, (averages or {}).get(name)):
+                    if array is not None:
+                        array[...] = self.sum(array) / self.size
 
     # -- agreement ---------------------------------------------------------------------------
     def on_root(self, action: Callable[[], T]) -> T:

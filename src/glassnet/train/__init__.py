@@ -1,8 +1,8 @@
 """Training: ``fit``, ``evaluate``, ``predict``, metrics, schedules and checkpoints."""
 
 from glassnet.train.checkpoint import TrainingState, load_checkpoint, save_checkpoint
+from glassnet.train.ema import WeightAverage
 from glassnet.train.loop import (
-    Evaluation,
     TrainingDiverged,
     evaluate,
     fit,
@@ -20,16 +20,20 @@ from glassnet.train.schedules import (
     make_schedule,
     schedule_config,
 )
+from glassnet.train.tasks import Classification, Evaluation, Task
 
 __all__ = [
+    "Classification",
     "ConstantLR",
     "CosineLR",
     "Evaluation",
     "LinearWarmupLR",
     "StepLR",
+    "Task",
     "TrainingDiverged",
     "TrainingState",
     "TriangularLR",
+    "WeightAverage",
     "accuracy",
     "confusion_matrix",
     "evaluate",

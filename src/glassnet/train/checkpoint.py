@@ -3,10 +3,11 @@
 Tensors:   ``model.<name>``       the weights (``model.state_dict()``)
            ``optimizer.<key>``    the optimizer's buffers (momentum, Adam moments)
            ``best.<name>``        the best weights so far, when early stopping keeps them
+           ``ema.<name>``         the moving average of the weights, when ``fit(ema=...)``
 Metadata:  ``format`` = ``glassnet-checkpoint``, ``format_version``, ``architecture`` (JSON),
            ``optimizer`` (class, hyper-parameters, step count: JSON), ``training`` (epochs done,
-           history, the data order generator's state, Dropout generators' states, early-stopping
-           counters: JSON).
+           history, the data order and augmentation generators' states, Dropout generators'
+           states, early-stopping counters: JSON).
 
 Every write goes to a temporary file that is fsynced and renamed over the old checkpoint, so
 a crash or a kill mid-write leaves the previous checkpoint intact; the temporary file a kill
@@ -29,6 +30,7 @@ from glassnet.io.errors import ModelFileError
 from glassnet.io.safetensors import read_file, save_file
 from glassnet.nn.container import Sequential
 from glassnet.optim import Optimizer
+from glassnet.train.ema import WeightAverage
 
 FORMAT = "glassnet-checkpoint"
 FORMAT_VERSION = "1"
@@ -42,6 +44,7 @@ class TrainingState:
         epoch: epochs completed.
         history: per-epoch metrics, ``{"epoch": [...], "loss": [...], ...}``.
         data_rng: the shuffling generator's ``bit_generator.state``.
+        augment_rng: the augmentation generator's ``bit_generator.state``.
         best_value, bad_epochs: early-stopping bookkeeping (monitored value, epochs since it
             last improved).
         best_weights: the weights at ``best_value`` (None without early stopping).
@@ -52,6 +55,7 @@ class TrainingState:
     epoch: int = 0
     history: dict[str, list[float]] = field(default_factory=dict)
     data_rng: dict[str, Any] | None = None
+    augment_rng: dict[str, Any] | None = None
     best_value: float | None = None
     bad_epochs: int = 0
     best_weights: dict[str, np.ndarray] | None = None
@@ -65,18 +69,26 @@ def layer_generators(model: Sequential) -> dict[str, np.random.Generator]:
 
 
 def save_checkpoint(
-    path: str | os.PathLike[str], model: Sequential, optimizer: Optimizer, state: TrainingState
+    path: str | os.PathLike[str],
+    model: Sequential,
+    optimizer: Optimizer,
+    state: TrainingState,
+    average: WeightAverage | None = None,
 ) -> None:
-    """Write model, optimizer and loop state to ``path`` atomically (see the module docstring)."""
+    """Write model, optimizer, loop state and the weight average (if any) to ``path``
+    atomically (see the module docstring)."""
     opt_state = optimizer.state_dict()
     tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
     tensors.update({f"optimizer.{k}": v for k, v in opt_state["buffers"].items()})
     if state.best_weights is not None:
         tensors.update({f"best.{k}": v for k, v in state.best_weights.items()})
+    if average is not None:
+        tensors.update({f"ema.{k}": v for k, v in average.averages.items()})
     training = {
         "epoch": state.epoch,
         "history": state.history,
         "data_rng": state.data_rng,
+        "augment_rng": state.augment_rng,
         "layer_rngs": {i: g.bit_generator.state for i, g in layer_generators(model).items()},
         "best_value": state.best_value,
         "bad_epochs": state.bad_epochs,
@@ -93,11 +105,16 @@ def save_checkpoint(
 
 
 def load_checkpoint(
-    path: str | os.PathLike[str], model: Sequential, optimizer: Optimizer
+    path: str | os.PathLike[str],
+    model: Sequential,
+    optimizer: Optimizer,
+    average: WeightAverage | None = None,
 ) -> TrainingState:
-    """Restore ``model`` and ``optimizer`` in place from a checkpoint; return the loop state.
+    """Restore ``model``, ``optimizer`` and ``average`` in place from a checkpoint; return the
+    loop state.
 
-    The model must have the checkpoint's architecture and the optimizer its class.
+    The model must have the checkpoint's architecture and the optimizer its class; a weight
+    average needs a checkpoint written with one.
 
     Raises:
         ModelFileError: the file is not a glassnet checkpoint, is damaged, or does not match
@@ -125,10 +142,15 @@ def load_checkpoint(
         for i, generator in layer_generators(model).items():
             generator.bit_generator.state = training["layer_rngs"][i]
         best = section("best.") or None
+        if average is not None:
+            average.load(section("ema."))
+        elif section("ema."):
+            raise ValueError("it holds a weight average: resume with the run's ema setting")
         return TrainingState(
             epoch=int(training["epoch"]),
             history=training["history"],
             data_rng=training["data_rng"],
+            augment_rng=training.get("augment_rng"),
             best_value=training["best_value"],
             bad_epochs=int(training["bad_epochs"]),
             best_weights=best,

@@ -2,10 +2,13 @@
 
 One step is the whole of backpropagation and gradient descent:
 
-    logits = model.forward(x)                  # forward through every layer
-    loss = loss_fn.forward(logits, y)          # softmax cross-entropy
+    outputs = model.forward(x)                 # forward through every layer
+    loss = loss_fn.forward(outputs, y)         # e.g. softmax cross-entropy
     model.backward(loss_fn.backward())         # dL/dK for every weight, last layer first
     optimizer.step()                           # K <- K - lr * dL/dK (or momentum / Adam)
+
+What the outputs mean (the loss, the targets, the metrics, what ``predict`` returns) is the
+task's (``glassnet.train.tasks``); classification is the default.
 """
 
 from __future__ import annotations
@@ -13,20 +16,19 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import closing, nullcontext
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from glassnet.data.batching import as_arrays, iterate_batches, num_batches
+from glassnet.data.batching import as_arrays, num_batches
 from glassnet.data.dataset import Dataset, to_float32
+from glassnet.data.prefetch import prefetch
 from glassnet.distributed.parallel import DataParallel
 from glassnet.distributed.setup import resolve as resolve_distributed
-from glassnet.functional.activation import softmax_forward
 from glassnet.io.files import remove_stale_temporaries
-from glassnet.nn.loss import CrossEntropyLoss
 from glassnet.nn.module import Module
 from glassnet.optim import Optimizer
 from glassnet.train.checkpoint import (
@@ -34,19 +36,20 @@ from glassnet.train.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from glassnet.train.inputs import (
-    check_count,
-    check_images,
-    check_labels,
-    check_model_and_optimizer,
-)
-from glassnet.train.metrics import confusion_matrix, precision_recall
+from glassnet.train.ema import WeightAverage
+from glassnet.train.inputs import check_count, check_images, check_model_and_optimizer
 from glassnet.train.schedules import ConstantLR, Schedule
+from glassnet.train.tasks import Classification, Loss, Result, Task
+
+#: A batch augmentation: ``augment(images, rng) -> images`` (e.g. ``glassnet.data.Augment``).
+Augmentation = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 
 #: A batch loss above both ``DIVERGENCE_FACTOR`` times the run's first batch loss and
 #: ``DIVERGENCE_FLOOR`` stops ``fit``: see its docstring.
 DIVERGENCE_FACTOR = 100.0
 DIVERGENCE_FLOOR = 100.0
+#: The spawn key of the augmentation's generator under the data generator's seed.
+AUGMENT_STREAM = 0xA06
 
 
 class TrainingDiverged(RuntimeError):
@@ -55,20 +58,20 @@ class TrainingDiverged(RuntimeError):
 
 def train_step(
     model: Module,
-    loss_fn: CrossEntropyLoss,
+    loss_fn: Loss,
     optimizer: Optimizer,
     x: np.ndarray,
     y: np.ndarray,
     replicas: DataParallel | None = None,
-) -> tuple[float, int]:
-    """One gradient-descent step on a batch; returns ``(loss, number of correct predictions)``.
+) -> tuple[float, np.ndarray]:
+    """One gradient-descent step on a batch; returns ``(loss, the model's outputs)``.
 
-    With ``replicas``, ``x`` and ``y`` are this rank's share of the batch: the loss and count
-    returned are the whole batch's, the gradient is summed over the ranks before the update,
-    and a failure on any rank raises on every rank.
+    With ``replicas``, ``x`` and ``y`` are this rank's share of the batch: the loss returned
+    is the whole batch's, the gradient is summed over the ranks before the update, and a
+    failure on any rank raises on every rank.
 
     Raises:
-        FloatingPointError: the logits or the loss are NaN or infinite. This step then
+        FloatingPointError: the outputs or the loss are NaN or infinite. This step then
             updates nothing, but the weights in memory may already be NaN or infinite: an
             earlier step's update (with a finite loss) is what usually breaks them, and only
             shows here. Go back to a checkpoint saved before, not to the model in memory.
@@ -77,16 +80,14 @@ def train_step(
     # Divergence is detected explicitly below and reported with its epoch and batch, so
     # NumPy's overflow warnings on the way there would only be noise.
     with np.errstate(over="ignore", invalid="ignore"):
-        logits = model.forward(x)
+        outputs = model.forward(x)
         loss, error = math.nan, "the model's outputs (logits) are NaN or infinite"
-        if np.isfinite(logits).all():
-            loss = loss_fn.forward(logits, y)
+        if np.isfinite(outputs).all():
+            loss = loss_fn.forward(outputs, y)
             error = None if math.isfinite(loss) else f"the loss is {loss}"
-        hits = int(np.sum(logits.argmax(axis=1) == y))
         share = 1.0
         if replicas is not None:  # before any backward: the ranks stop, or go on, together
-            loss, total_hits, share, error = replicas.gather_step(loss, hits, len(y), error)
-            hits = int(total_hits)
+            loss, share, error = replicas.gather_step(loss, len(y), error)
         if error is not None:
             raise FloatingPointError(error)
         grad = loss_fn.backward()
@@ -95,17 +96,18 @@ def train_step(
         if replicas is not None:
             replicas.sum_gradients(optimizer.params)
         optimizer.step()
-    return loss, hits
+    return loss, outputs
 
 
 def _labelled(
-    model: Module, data: Dataset | tuple[np.ndarray, np.ndarray], argument: str
+    model: Module, data: Dataset | tuple[np.ndarray, np.ndarray], argument: str, task: Task
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Checked images and int64 labels of ``data``, the labels within the model's outputs."""
-    images, labels = as_arrays(data)
+    """Checked images and targets of ``data``, the targets checked by the task against the
+    model's output for one image."""
+    images, targets = as_arrays(data)
     images = check_images(images, f"{argument} images", model)
-    num_classes = _logits(model, images[:1], 1).shape[1]  # K is known by running the model
-    return images, check_labels(labels, f"{argument} labels", len(images), num_classes)
+    sample_output = _outputs(model, images[:1], 1)  # K (or the output shape) by running it
+    return images, task.check_targets(targets, f"{argument} labels", len(images), sample_output)
 
 
 def _to_model_input(images: np.ndarray) -> np.ndarray:
@@ -113,72 +115,73 @@ def _to_model_input(images: np.ndarray) -> np.ndarray:
     return to_float32(images) if images.dtype == np.uint8 else images
 
 
-@dataclass
-class Evaluation:
-    """What ``evaluate`` measured on a labelled set.
+def predict_logits(
+    model: Module,
+    images: np.ndarray,
+    batch_size: int = 1000,
+    *,
+    tta: bool = False,
+    task: Task | None = None,
+) -> np.ndarray:
+    """The model's raw outputs (for a classifier, ``(N, K)`` logits), in eval mode, a batch at
+    a time.
 
-    Attributes:
-        loss, accuracy: mean cross-entropy and fraction correct.
-        confusion: (K, K) counts, rows true class, columns predicted class.
-        precision, recall: (K,) per class.
-        classes: the class names.
-    """
-
-    loss: float
-    accuracy: float
-    confusion: np.ndarray
-    precision: np.ndarray
-    recall: np.ndarray
-    classes: list[str]
-
-    def report(self) -> str:
-        """A per-class table of precision and recall, then the overall figures."""
-        width = max(8, *(len(c) for c in self.classes))
-        lines = [f"{'class':<{width}} {'precision':>9} {'recall':>7} {'support':>8}"]
-        for k, name in enumerate(self.classes):
-            support = int(self.confusion[k].sum())
-            lines.append(
-                f"{name:<{width}} {self.precision[k]:>9.4f} {self.recall[k]:>7.4f} {support:>8}"
-            )
-        lines.append(f"loss: {self.loss:.4f}")
-        lines.append(f"accuracy: {self.accuracy:.4f}")
-        return "\n".join(lines)
-
-
-def predict_logits(model: Module, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:
-    """Raw scores ``(N, K)`` for a stack of images, in eval mode, a batch at a time.
+    Args:
+        tta: test-time augmentation: the outputs for each image and for its mirror image
+            (flipped left-right, mapped back by ``task.unflip``) are averaged.
+        task: what the outputs are (default ``Classification()``), for ``tta``.
 
     Raises:
         TypeError, ValueError: ``images`` are not what ``predict`` takes (see
             ``glassnet.train.inputs.check_images``), or ``batch_size`` is not an int >= 1.
     """
     images = check_images(images, "images", model)
-    return _logits(model, images, check_count(batch_size, "batch_size"))
+    return _outputs(model, images, check_count(batch_size, "batch_size"), tta, task)
 
 
-def _logits(model: Module, images: np.ndarray, batch_size: int) -> np.ndarray:
+def _outputs(
+    model: Module,
+    images: np.ndarray,
+    batch_size: int,
+    tta: bool = False,
+    task: Task | None = None,
+) -> np.ndarray:
     """``predict_logits`` on images already checked (``check_images``)."""
     was_training = model.training
     model.eval()
     try:
-        chunks = [
-            model.forward(_to_model_input(images[i : i + batch_size]))
-            for i in range(0, len(images), batch_size)
-        ]
+        chunks = []
+        for i in range(0, len(images), batch_size):
+            x = _to_model_input(images[i : i + batch_size])
+            out = model.forward(x)
+            if tta:
+                mirrored = model.forward(np.ascontiguousarray(x[:, :, ::-1]))
+                out = 0.5 * (out + (task or Classification()).unflip(mirrored))
+            chunks.append(out)
     finally:
         model.train(was_training)
     return np.concatenate(chunks)
 
 
-def predict(model: Module, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:
-    """Class probabilities ``softmax(model(x))`` for each image.
+def predict(
+    model: Module,
+    images: np.ndarray,
+    batch_size: int = 1000,
+    *,
+    tta: bool = False,
+    task: Task | None = None,
+) -> object:
+    """What the model predicts for each image: for a classifier (the default task), class
+    probabilities ``softmax(model(x))``; for another task, its ``predict`` of the outputs.
 
     Args:
         images: (N, H, W, C), uint8 pixels (scaled to [0, 1] here) or floats already scaled;
             an array or anything ``np.asarray`` makes one of (nested lists).
+        tta: average the outputs of each image and its mirror image (see ``predict_logits``).
+        task: what the outputs mean (default ``Classification()``).
 
     Returns:
-        (N, K) probabilities; each row sums to 1.
+        For classification, (N, K) probabilities; each row sums to 1.
 
     Raises:
         TypeError: ``images`` are neither uint8 nor floats (int64 pixels must be made uint8
@@ -193,7 +196,8 @@ def predict(model: Module, images: np.ndarray, batch_size: int = 1000) -> np.nda
         >>> probs.shape, probs.sum(axis=1).round(6).tolist()
         ((2, 3), [1.0, 1.0])
     """
-    return softmax_forward(predict_logits(model, images, batch_size))[0]
+    task = task or Classification()
+    return task.predict(predict_logits(model, images, batch_size, tta=tta, task=task))
 
 
 def evaluate(
@@ -201,16 +205,23 @@ def evaluate(
     data: Dataset | tuple[np.ndarray, np.ndarray],
     batch_size: int = 1000,
     classes: list[str] | None = None,
-) -> Evaluation:
-    """Loss, accuracy, confusion matrix and per-class precision/recall on a labelled set.
+    *,
+    tta: bool = False,
+    task: Task | None = None,
+) -> Result:
+    """The task's loss and metrics on a labelled set; for a classifier (the default task),
+    loss, accuracy, confusion matrix and per-class precision/recall (an ``Evaluation``).
 
     Args:
         data: a Dataset or ``(images, labels)``, checked as ``predict`` checks images; labels
-            are class indices in ``[0, K)`` (whole-number floats are taken as integers).
+            are checked by the task (for classification, class indices in ``[0, K)``;
+            whole-number floats are taken as integers).
+        tta: average the outputs of each image and its mirror image (see ``predict_logits``).
+        task: what the outputs and labels mean (default ``Classification()``).
 
     Raises:
-        TypeError, ValueError: as for ``predict``, or labels that are not class indices of
-            the model's K outputs, or not one per image.
+        TypeError, ValueError: as for ``predict``, or labels the task refuses (for a
+            classifier: not class indices of the model's K outputs, or not one per image).
 
     Example:
         >>> import glassnet as gn
@@ -220,29 +231,38 @@ def evaluate(
         ((2, 2), 0.6931)
     """
     check_count(batch_size, "batch_size")
-    images, labels = _labelled(model, data, "data")
+    task = task or Classification()
+    images, targets = _labelled(model, data, "data", task)
     if classes is None and isinstance(data, Dataset):
         classes = data.classes
-    return _evaluation(model, images, labels, batch_size, classes)
+    outputs = _outputs(model, images, batch_size, tta, task)
+    return task.evaluate(outputs, targets, classes)
 
 
-def _evaluation(
-    model: Module,
+def _training_batches(
     images: np.ndarray,
-    labels: np.ndarray,
+    targets: np.ndarray,
     batch_size: int,
-    classes: list[str] | None,
-) -> Evaluation:
-    """``evaluate`` on images and labels already checked (``_labelled``)."""
-    logits = _logits(model, images, batch_size)
-    num_classes = logits.shape[1]
-    if classes is None:
-        classes = [str(k) for k in range(num_classes)]
-    loss = CrossEntropyLoss().forward(logits, labels)
-    matrix = confusion_matrix(labels, logits.argmax(axis=1), num_classes)
-    precision, recall = precision_recall(matrix)
-    correct = float(np.trace(matrix)) / len(labels)  # the diagonal: predicted = true class
-    return Evaluation(loss, correct, matrix, precision, recall, list(classes))
+    order: np.ndarray,
+    augment: Augmentation | None,
+    augment_rng: np.random.Generator,
+    share: Callable[[int], tuple[int, int]] | None = None,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """One epoch's batches in ``order``: gathered, augmented (uint8 or float, as stored) and
+    scaled to float32; run on ``prefetch``'s thread.
+
+    ``share``, in data-parallel training, gives this rank's ``(start, stop)`` in a batch of a
+    given size: only those samples are gathered, or, with ``augment``, the whole batch is
+    augmented (drawing what one process draws) and this rank's part kept.
+    """
+    for start in range(0, len(order), batch_size):
+        index = order[start : start + batch_size]
+        part = slice(None) if share is None else slice(*share(len(index)))
+        if augment is None:
+            x = images[index[part]]
+        else:
+            x = augment(images[index], augment_rng)[part]
+        yield _to_model_input(x).astype(np.float32, copy=False), targets[index[part]]
 
 
 def fit(
@@ -252,8 +272,12 @@ def fit(
     *,
     epochs: int,
     batch_size: int = 64,
+    task: Task | None = None,
     validation: Dataset | tuple[np.ndarray, np.ndarray] | None = None,
     schedule: Schedule | None = None,
+    augment: Augmentation | None = None,
+    ema: float | None = None,
+    tta: bool = False,
     early_stopping: int | None = None,
     checkpoint: str | os.PathLike[str] | None = None,
     resume: str | os.PathLike[str] | None = None,
@@ -262,17 +286,19 @@ def fit(
     log: Callable[[str], None] = print,
     distributed: bool | DataParallel | None = None,
 ) -> dict[str, list[float]]:
-    """Train ``model`` with mini-batch gradient descent and softmax cross-entropy.
+    """Train ``model`` with mini-batch gradient descent on the task's loss.
 
     Each epoch shuffles the training set with ``rng``, runs ``train_step`` on every batch
-    (a progress bar shows the running loss and accuracy), evaluates ``validation``, logs one
-    line, and writes ``checkpoint`` atomically.
+    (a progress bar shows the running loss and the task's score, e.g. accuracy), evaluates
+    ``validation``, logs one line, and writes ``checkpoint`` atomically. The next batch is
+    gathered, augmented and scaled on a background thread while the model computes on the
+    current one.
 
     Everything is checked before the first step: the optimizer must hold this model's
-    parameters (or some of them), the images and labels of ``train`` and ``validation`` are
-    checked as ``evaluate`` checks them (uint8 pixels or scaled floats of the model's input
-    shape; labels class indices in ``[0, K)`` for the model's K outputs, whole-number floats
-    taken as integers, 0.5 or 1.7 refused).
+    parameters (or some of them), the images of ``train`` and ``validation`` are checked as
+    ``evaluate`` checks them (uint8 pixels or scaled floats of the model's input shape) and
+    their labels by the task (for classification: class indices in ``[0, K)`` for the model's
+    K outputs, whole-number floats taken as integers, 0.5 or 1.7 refused).
 
     Divergence rule: training stops with ``TrainingDiverged`` when a batch's loss is NaN or
     infinite, or finite but above both ``DIVERGENCE_FACTOR`` (100) times the run's first batch
@@ -286,16 +312,29 @@ def fit(
         train: a Dataset or ``(images, labels)``; uint8 images are scaled to [0, 1].
         epochs: the total number of epochs (a resumed run continues up to it).
         batch_size: samples per gradient step; the last batch of an epoch may be smaller.
-        validation: evaluated after each epoch (``val_loss``, ``val_accuracy``).
+        task: what the model is trained to do: its loss, labels and metrics (default
+            ``Classification()``, softmax cross-entropy; ``Classification(CrossEntropyLoss(
+            label_smoothing=0.1))`` for smoothed targets).
+        validation: evaluated after each epoch (``val_loss`` and ``val_<metric>`` for each of
+            the task's metrics, e.g. ``val_accuracy``).
         schedule: the learning rate from the optimizer's initial ``lr``, set before each
             epoch, or before every step for a per-step schedule (``schedule.per_step``; the
             history's ``lr`` is then the epoch's last).
+        augment: ``augment(images, rng) -> images`` applied to every training batch (as
+            stored: uint8 pixels or floats) before it is scaled, e.g. ``glassnet.data.Augment``;
+            it draws from its own generator (seeded from ``rng``, checkpointed), so a run
+            and its resumed twin see the same augmented batches. Labels are not changed: only
+            label-preserving transforms belong here.
+        ema: keep an exponential moving average of the weights with this decay per step
+            (``glassnet.train.ema``); validation evaluates the average, the checkpoint keeps
+            it, and the model holds it when ``fit`` returns.
+        tta: validate with test-time flips (see ``predict_logits``).
         early_stopping: stop after this many epochs without improvement of ``val_loss`` (or
             ``loss`` without validation) and restore the best weights.
         checkpoint: file to write after every epoch (model, optimizer, RNG and loop state).
         resume: a checkpoint to continue from; the run then replays exactly what an
             uninterrupted run would have done.
-        rng: seed or Generator for the shuffling order.
+        rng: seed or Generator for the shuffling order (and the augmentation's generator).
         progress: show a tqdm progress bar.
         log: where the per-epoch lines go.
         distributed: data-parallel training over MPI ranks (``glassnet.distributed``): None
@@ -305,8 +344,9 @@ def fit(
             same model; only rank 0 logs, shows progress and writes ``checkpoint``.
 
     Returns:
-        The history: ``{"epoch", "loss", "accuracy", "lr", "seconds"}`` and, with validation,
-        ``"val_loss"``, ``"val_accuracy"``; one entry per epoch.
+        The history: ``{"epoch", "loss", <task score>, "lr", "seconds"}`` (for classification
+        the score is ``"accuracy"``) and, with validation, ``"val_loss"`` and ``"val_<metric>"``;
+        one entry per epoch.
 
     Raises:
         TrainingDiverged: the loss broke the divergence rule above; the message names the
@@ -319,9 +359,12 @@ def fit(
     check_count(batch_size, "batch_size")
     if early_stopping is not None:
         check_count(early_stopping, "early_stopping")
-    images, labels = _labelled(model, train, "train")
+    if augment is not None and not callable(augment):
+        raise TypeError(f"augment must be callable(images, rng), got {type(augment).__name__}")
+    task = task or Classification()
+    images, targets = _labelled(model, train, "train", task)
     if validation is not None:  # checked once here, evaluated after every epoch
-        val_images, val_labels = _labelled(model, validation, "validation")
+        val_images, val_targets = _labelled(model, validation, "validation", task)
         val_classes = validation.classes if isinstance(validation, Dataset) else None
     replicas = resolve_distributed(distributed)
     if replicas is not None:
@@ -331,84 +374,95 @@ def fit(
     schedule = schedule or ConstantLR()
     per_step = getattr(schedule, "per_step", False)  # a plain callable is per epoch, as before
     base_lr = optimizer.lr
-    loss_fn = CrossEntropyLoss()
+    average = WeightAverage(model, ema) if ema is not None else None
     data_rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    augment_rng = _augment_generator(data_rng)
     state = TrainingState()
     if checkpoint is not None:
         for stale in remove_stale_temporaries(checkpoint):
             log(f"removed {stale}, left by an interrupted checkpoint write")
     if resume is not None:
-        state = load_checkpoint(resume, model, optimizer)
+        state = load_checkpoint(resume, model, optimizer, average)
         if state.data_rng is not None:
             data_rng.bit_generator.state = state.data_rng
+        if state.augment_rng is not None:
+            augment_rng.bit_generator.state = state.augment_rng
         log(f"resumed from {resume} after epoch {state.epoch}")
     batches = num_batches(len(images), batch_size)
     if replicas is not None:
-        data = {"train": (images, labels)}
+        data = {"train": (images, targets)}
         if validation is not None:
-            data["validation"] = (val_images, val_labels)
+            data["validation"] = (val_images, val_targets)
         settings = {
-            "epochs": epochs,
-            "batch_size": batch_size,
-            "data_rng": data_rng.bit_generator.state,
-        }
+            "epochs": epochs, "batch_size": batch_size, "task": task.name, "ema": ema, "tta": tta,
+            "data order": data_rng.bit_generator.state, "augment": augment is not None,
+            "augmentation": augment_rng.bit_generator.state,
+        }  # fmt: skip
         replicas.start(model, optimizer, data, settings)
 
     for epoch in range(state.epoch, epochs):
         if not per_step:
             optimizer.lr = schedule(epoch, base_lr)
         model.train()
-        start, total_loss, correct, seen = time.perf_counter(), 0.0, 0, 0
+        start, total_loss, score, seen = time.perf_counter(), 0.0, 0.0, 0
         bar = _progress(progress, batches, f"epoch {epoch + 1}/{epochs}")
-        for b, (x, y) in enumerate(
-            iterate_batches(
-                (images, labels),
-                batch_size,
-                shuffle=True,
-                rng=data_rng,
-                share=None if replicas is None else replicas.share_bounds,
+        order = data_rng.permutation(len(images))
+        # closing(): the worker thread stops however the epoch ends (divergence, Ctrl-C)
+        with closing(
+            prefetch(
+                _training_batches(
+                    images,
+                    targets,
+                    batch_size,
+                    order,
+                    augment,
+                    augment_rng,
+                    None if replicas is None else replicas.share_bounds,
+                )  # fmt: skip
             )
-        ):
-            if per_step:  # every epoch has `batches` steps: resume continues the count
-                optimizer.lr = schedule(epoch * batches + b, base_lr)
-            try:
-                loss, hits = train_step(model, loss_fn, optimizer, x, y, replicas)
-                if state.start_loss is None:
-                    state.start_loss = loss
-                _check_not_exploding(loss, state.start_loss)
-            except FloatingPointError as error:
+        ) as epoch_batches:
+            for b, (x, y) in enumerate(epoch_batches):
+                if per_step:  # every epoch has `batches` steps: resume continues the count
+                    optimizer.lr = schedule(epoch * batches + b, base_lr)
+                try:
+                    loss, outputs = train_step(model, task.loss_fn, optimizer, x, y, replicas)
+                    if state.start_loss is None:
+                        state.start_loss = loss
+                    _check_not_exploding(loss, state.start_loss)
+                except FloatingPointError as error:
+                    if bar:
+                        bar.close()
+                    where = (epoch + 1, b + 1, batches)
+                    raise _diverged(error, where, checkpoint, state.epoch, optimizer.lr) from None
+                if average is not None:
+                    average.update()
+                size = min(batch_size, len(images) - b * batch_size)  # y may be a share of it
+                total_loss += loss * size
+                part = task.batch_score(outputs, y)
+                score += part if replicas is None else replicas.total(part)
+                seen += size
                 if bar:
-                    bar.close()
-                safe = (
-                    f"the last good checkpoint {checkpoint} (after epoch {state.epoch}) is intact"
-                    if checkpoint is not None and state.epoch > 0
-                    else "no checkpoint was written yet"
-                )
-                raise TrainingDiverged(
-                    f"training diverged at epoch {epoch + 1}, batch {b + 1}/{batches}: {error}; "
-                    f"{safe}. Try a smaller learning rate (now {optimizer.lr:g})."
-                ) from None
-            size = min(batch_size, len(images) - b * batch_size)  # y may be a share of it
-            total_loss += loss * size
-            correct += hits
-            seen += size
-            if bar:
-                bar.update(1)
-                bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.4f}")
+                    bar.update(1)
+                    bar.set_postfix(
+                        loss=f"{total_loss / seen:.4f}", **{task.score_name: f"{score / seen:.4f}"}
+                    )
         if bar:
             bar.close()
         record = {
             "epoch": epoch + 1,
             "loss": total_loss / seen,
-            "accuracy": correct / seen,
+            task.score_name: score / seen,
             "lr": optimizer.lr,
             "seconds": time.perf_counter() - start,
         }
-        if replicas is not None:
-            replicas.average_buffers(model)  # the same running statistics on every rank
+        if replicas is not None:  # the same running statistics on every rank
+            replicas.average_buffers(model, None if average is None else average.averages)
         if validation is not None:
-            result = _evaluation(model, val_images, val_labels, 1000, val_classes)
-            record.update(val_loss=result.loss, val_accuracy=result.accuracy)
+            with average.applied() if average is not None else nullcontext():
+                outputs = _outputs(model, val_images, 1000, tta, task)
+            result = task.evaluate(outputs, val_targets, val_classes)
+            record["val_loss"] = result.loss
+            record.update({f"val_{k}": v for k, v in result.metrics.items()})
         for key, value in record.items():
             state.history.setdefault(key, []).append(value)
         log(_epoch_line(record, epochs))
@@ -419,13 +473,18 @@ def fit(
             monitored = record.get("val_loss", record["loss"])
             if state.best_value is None or monitored < state.best_value:
                 state.best_value, state.bad_epochs = monitored, 0
-                state.best_weights = model.state_dict()
+                state.best_weights = (
+                    {k: v.copy() for k, v in average.averages.items()}
+                    if average is not None
+                    else model.state_dict()
+                )
             else:
                 state.bad_epochs += 1
                 stop = state.bad_epochs >= early_stopping
         state.data_rng = dict(data_rng.bit_generator.state)
+        state.augment_rng = dict(augment_rng.bit_generator.state)
         if checkpoint is not None:
-            save_checkpoint(checkpoint, model, optimizer, state)
+            save_checkpoint(checkpoint, model, optimizer, state, average)
         if stop:
             log(
                 f"early stopping: no improvement for {early_stopping} epochs; "
@@ -436,11 +495,41 @@ def fit(
         replicas.detach(model)
     if early_stopping is not None and state.best_weights is not None:
         model.load_state_dict(state.best_weights)
+    elif average is not None:
+        model.load_state_dict(average.averages)
     return state.history
 
 
 def _silent(line: str) -> None:
     """The log of ranks other than 0: their lines would repeat rank 0's."""
+
+
+def _diverged(
+    error: FloatingPointError,
+    where: tuple[int, int, int],
+    checkpoint: str | os.PathLike[str] | None,
+    epochs_done: int,
+    lr: float,
+) -> TrainingDiverged:
+    """fit's report of a divergence at (epoch, batch, batches), naming what is safe."""
+    epoch, batch, batches = where
+    safe = (
+        f"the last good checkpoint {checkpoint} (after epoch {epochs_done}) is intact"
+        if checkpoint is not None and epochs_done > 0
+        else "no checkpoint was written yet"
+    )
+    return TrainingDiverged(
+        f"training diverged at epoch {epoch}, batch {batch}/{batches}: {error}; {safe}. "
+        f"Try a smaller learning rate (now {lr:g})."
+    )
+
+
+def _augment_generator(data_rng: np.random.Generator) -> np.random.Generator:
+    """The augmentation's own stream, a child of the data generator's seed: adding augmentation
+    leaves a run's shuffling order as it was, and the user's generator is not touched."""
+    seeds = data_rng.bit_generator.seed_seq
+    child = np.random.SeedSequence(seeds.entropy, spawn_key=(*seeds.spawn_key, AUGMENT_STREAM))
+    return np.random.default_rng(child)
 
 
 def _check_not_exploding(loss: float, start_loss: float) -> None:
@@ -454,16 +543,8 @@ def _check_not_exploding(loss: float, start_loss: float) -> None:
 
 
 def _epoch_line(record: dict[str, float], epochs: int) -> str:
-    parts = [
-        f"epoch {record['epoch']}/{epochs}",
-        f"loss {record['loss']:.4f}",
-        f"accuracy {record['accuracy']:.4f}",
-    ]
-    if "val_loss" in record:
-        parts += [
-            f"val_loss {record['val_loss']:.4f}",
-            f"val_accuracy {record['val_accuracy']:.4f}",
-        ]
+    parts = [f"epoch {record['epoch']}/{epochs}"]
+    parts += [f"{k} {v:.4f}" for k, v in record.items() if k not in ("epoch", "lr", "seconds")]
     parts += [f"lr {record['lr']:.3g}", f"{record['seconds']:.1f}s"]
     return "  ".join(parts)
 
