@@ -56,7 +56,14 @@ class DataParallel:
     rank runs forward and backward on its share with the loss gradient scaled by
     (its share's samples) / (the batch's samples), so that the sum of the ranks' gradients is
     the gradient of the whole batch's mean loss; ``sum_gradients`` adds them in rank order
-    (``glassnet.distributed.reduce``), and every rank applies the same update.
+    (``glassnet.distributed.reduce``), and every rank applies the same update. With
+    ``fit(augment=...)`` every rank augments the whole batch (the draws one process makes) and
+    keeps its share.
+
+    The weighting is exact for a loss that is a mean over samples (classification; per-pixel
+    losses over images of one size); a loss normalised by something else (the objects of a
+    detection batch, pixels left out by an ignore label) is weighted by samples here, a close
+    but not equal gradient.
 
     Args:
         comm: an mpi4py communicator; default ``MPI.COMM_WORLD``.
