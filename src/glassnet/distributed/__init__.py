@@ -15,10 +15,11 @@ Guarantees:
       stay identical on every rank, bit for bit.
     - Reproducible: K ranks repeat their own run bit for bit (same data, seed and K).
     - Against one process: equal up to the order of floating-point additions (a batch's
-      gradient is summed in K pieces, then added): measured within 1e-5 relative in float32
-      and 1e-10 in float64 after tens of steps (README). BatchNorm normalises each rank's share
-      unless ``sync_batchnorm``; Dropout masks differ from one process's (each rank draws
-      from its own stream: ``DataParallel.attach``).
+      gradient is summed in K pieces, then added), augmentation included: measured within
+      1e-5 relative in float32 and 1e-10 in float64 after tens of steps (README). BatchNorm
+      normalises each rank's share unless ``sync_batchnorm``; Dropout masks differ from one
+      process's (each rank draws from its own stream: ``DataParallel.attach``); a loss that
+      is not a mean over samples is weighted by samples (``DataParallel``).
     - Rank 0 alone prints, logs and writes checkpoints; every rank reads the checkpoint.
     - At the start every rank checks that all build the same model, optimizer state, data,
       settings and glassnet/NumPy versions (``fingerprint``), and raises the same error if not.
