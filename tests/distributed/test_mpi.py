@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import glassnet as gn
 from glassnet.io.safetensors import read_file
 
 pytestmark = pytest.mark.mpi
@@ -236,3 +237,35 @@ def test_each_rank_draws_its_own_dropout_masks_from_a_jumped_generator():
     result = subprocess.run(command, capture_output=True, text=True, timeout=60, env=_env())
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout == "['0 False True', '1 False True']\n"
+
+
+NODE_SHARED = """
+import json, sys, numpy as np, glassnet as gn
+from glassnet.distributed import DataParallel, node_shared
+dp = DataParallel()
+
+def load():
+    with open(sys.argv[1], "a") as calls:
+        calls.write("loaded\\n")
+    return gn.load_digits(), np.arange(5)
+
+digits, small = node_shared(dp, load)
+images = digits.images
+views = dp.comm.gather([images.flags.writeable, small.flags.writeable, int(images.sum())])
+if dp.is_root:
+    print(json.dumps([views, type(digits).__name__, len(digits), digits.classes[:2]]))
+"""
+
+
+def test_node_shared_loads_once_per_machine_into_read_only_shared_memory(tmp_path):
+    calls = tmp_path / "calls.txt"
+    command = [_mpiexec(), "-n", "2", sys.executable, "-c", NODE_SHARED, str(calls)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60, env=_env())
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert calls.read_text() == "loaded\n"
+    views, kind, count, classes = json.loads(result.stdout)
+    digits = gn.load_digits()
+    expected = int(digits.images.sum())
+    # the images (92 kB) in shared memory, read-only; the 40-byte array a private copy
+    assert views == [[False, True, expected], [False, True, expected]]
+    assert (kind, count, classes) == ("Dataset", len(digits), ["0", "1"])

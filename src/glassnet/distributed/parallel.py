@@ -193,7 +193,8 @@ class DataParallel:
                 rng.bit_generator.state = rng.bit_generator.jumped(self.rank).state
 
     def detach(self, model: Module) -> None:
-        """Undo ``attach``: the model runs alone again (evaluation after training, saving)."""
+        """Unhook ``attach``'s BatchNorm sums: the model runs alone again (its generators stay
+        where this rank's training left them)."""
         for layer in _layers(model):
             if hasattr(layer, "replica_sum"):
                 layer.replica_sum = None
