@@ -9,7 +9,8 @@ Three measurements, each a set of runs of this script as a worker (``--worker``)
 
 - equal: LeNet-5 on MNIST and resnet-cifar (synchronized BatchNorm) on a CIFAR-10 subset,
   N steps of SGD (momentum 0.9) and of Adam, in float32 and float64; the largest difference of
-  any weight or buffer, relative to the largest weight (max|two - one| / max|one|).
+  any weight or buffer, relative to the largest weight (max|two - one| / max|one|), beside the
+  same figure for one process whose BLAS runs 2 threads (another order of the additions).
 - accuracy: one epoch on a subset, then the test accuracy, both ways.
 - speed: LeNet-5 training steps (batch 128) as 1 process x 1 thread, 1 process x 2 threads
   and 2 ranks x 1 thread; the time per step split into compute and the exchanges (the
@@ -122,6 +123,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", choices=["equal", "accuracy", "speed"])
     parser.add_argument("--quick", action="store_true", help="fewer steps (a smoke test)")
+    parser.add_argument("--steps", type=int, default=30, help="steps of the equality runs")
     parser.add_argument("--mnist", default="../shared/data/mnist")
     parser.add_argument("--cifar", default="../shared/data/cifar-10")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -132,10 +134,11 @@ def main() -> None:
             print(json.dumps(result))
         return
     mnist, cifar = ["mnist", args.mnist], ["cifar10", args.cifar]
-    steps = 5 if args.quick else 30
+    steps = 5 if args.quick else args.steps
     tmp = Path(tempfile.mkdtemp(prefix="glassnet-distributed-"))
     if args.only in (None, "equal"):
-        print(f"weights after {steps} steps, 2 ranks vs 1 process (global batch 64):")
+        print(f"weights after {steps} steps against 1 process at 1 thread (global batch 64), "
+              "max|difference| / max|weight|:")  # fmt: skip
         for name, data in [("lenet5", mnist), ("resnet-cifar", cifar)]:
             for optimizer, lr in [("sgd", 0.05), ("adam", 1e-3)]:
                 for dtype in ("float32", "float64"):
@@ -145,9 +148,13 @@ def main() -> None:
                     one = run({**spec, "weights": str(tmp / "one.npz")}, 1, 1)
                     run({**spec, "weights": str(tmp / "two.npz")}, 2, 1)
                     error = model_error(str(tmp / "two.npz"), str(tmp / "one.npz"))
+                    # the yardstick: one process whose BLAS adds in another order (2 threads)
+                    run({**spec, "weights": str(tmp / "threads.npz")}, 1, 2)
+                    yardstick = model_error(str(tmp / "threads.npz"), str(tmp / "one.npz"))
                     alone = one["seconds_per_step"] * 1e3
-                    print(f"  {name:<13} {optimizer:<4} {dtype}: max relative difference "
-                          f"{error:.2e} ({alone:.0f} ms/step alone)")  # fmt: skip
+                    print(f"  {name:<13} {optimizer:<4} {dtype}: 2 ranks {error:.2e}; "
+                          f"1 process at 2 BLAS threads {yardstick:.2e} "
+                          f"({alone:.0f} ms/step alone)")  # fmt: skip
     if args.only in (None, "accuracy"):
         print("test accuracy after one epoch, 1 process vs 2 ranks:")
         for name, data, samples in [("lenet5", mnist, 12000), ("resnet-cifar", cifar, 5000)]:

@@ -14,7 +14,7 @@ import traceback
 from collections.abc import Sequence
 
 from glassnet import __version__
-from glassnet.distributed.parallel import launched_ranks
+from glassnet.distributed.parallel import launched_rank, launched_ranks
 
 #: Subcommand modules, in the order ``glassnet --help`` lists them.
 COMMANDS = ("train", "evaluate", "predict", "summary", "export", "explain", "profile", "tune-blas")
@@ -52,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     ranks = launched_ranks()
     try:
-        status = _run(args, "" if ranks == 1 else f" (rank {_rank()} of {ranks})")
+        status = _run(args, "" if ranks == 1 else f" (rank {launched_rank()} of {ranks})")
     except BaseException:
         if ranks > 1:  # the others would wait for this rank forever
             traceback.print_exc()
@@ -79,19 +79,15 @@ def _run(args: argparse.Namespace, where: str) -> int:
         return 2
 
 
-def _rank() -> int:
-    from glassnet.distributed.parallel import import_mpi
-
-    return import_mpi().COMM_WORLD.Get_rank()
-
-
 def _abort(status: int) -> None:
-    """End every rank of the MPI job: a rank that stops alone leaves the others waiting."""
-    from glassnet.distributed.parallel import import_mpi
+    """End every rank of the MPI job: a rank that stops alone leaves the others waiting.
 
+    Without mpi4py no rank got as far as an exchange (each failed the same way), so there is
+    nothing to end: the status is returned as it is.
+    """
     sys.stderr.flush()
-    import_mpi().COMM_WORLD.Abort(status)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    try:
+        from mpi4py import MPI
+    except ImportError:
+        return
+    MPI.COMM_WORLD.Abort(status)

@@ -16,9 +16,10 @@ from glassnet.optim import Optimizer
 
 T = TypeVar("T")
 
-#: Environment variables in which launchers give the number of ranks (MPICH and Intel MPI's
-#: Hydra, Slurm's PMI, Open MPI, MVAPICH): seen without loading MPI.
+#: Environment variables in which launchers give the number of ranks and this process's rank
+#: (MPICH and Intel MPI's Hydra, Slurm's PMI, Open MPI, MVAPICH): read without loading MPI.
 SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")
+RANK_VARIABLES = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "MV2_COMM_WORLD_RANK")
 
 
 def launched_ranks() -> int:
@@ -28,11 +29,20 @@ def launched_ranks() -> int:
         >>> launched_ranks()  # a plain python process
         1
     """
-    for name in SIZE_VARIABLES:
+    return _launcher_number(SIZE_VARIABLES, 1)
+
+
+def launched_rank() -> int:
+    """This process's rank as the MPI launcher numbered it (0 outside ``mpiexec``)."""
+    return _launcher_number(RANK_VARIABLES, 0)
+
+
+def _launcher_number(names: tuple[str, ...], default: int) -> int:
+    for name in names:
         value = os.environ.get(name, "")
         if value.isdigit():
             return int(value)
-    return 1
+    return default
 
 
 def import_mpi() -> Any:
