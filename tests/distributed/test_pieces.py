@@ -7,12 +7,14 @@ order, and the result must be the whole batch's, forward and backward.
 
 from __future__ import annotations
 
+import sys
 import threading
 
 import numpy as np
 import pytest
 
 import glassnet as gn
+from glassnet.cli import main
 from glassnet.distributed import launched_ranks, resolve
 from glassnet.distributed.parallel import differences
 from glassnet.distributed.reduce import chunk_counts
@@ -172,3 +174,15 @@ def test_resolve_refuses_other_types():
     with pytest.raises(TypeError, match=r"^distributed must be None, a bool or a glassnet"
                        r"\.distributed\.DataParallel, got str$"):  # fmt: skip
         resolve("yes")
+
+
+def test_the_cli_under_mpiexec_without_mpi4py_says_how_to_get_it(monkeypatch, capsys, tmp_path):
+    monkeypatch.setenv("PMI_SIZE", "2")
+    monkeypatch.setenv("PMI_RANK", "1")
+    monkeypatch.setitem(sys.modules, "mpi4py", None)  # import mpi4py fails
+    assert main(["train", "--epochs", "1", "--out", str(tmp_path / "run")]) == 2
+    assert capsys.readouterr().err == (
+        "glassnet: error (rank 1 of 2): data-parallel training needs mpi4py (this process is "
+        'one of 2 MPI ranks): pip install "glassnet[mpi]"\n'
+    )
+    assert not (tmp_path / "run").exists()
