@@ -206,8 +206,18 @@ def test_a_cli_error_on_rank_0_ends_every_rank(tmp_path):
     (tmp_path / "taken" / "notes.txt").write_text("someone else's")
     result = glassnet_train(2, "--epochs", "1", "--out", str(tmp_path / "taken"))
     assert result.returncode == 2
+    assert result.stderr.count("glassnet: error") == 1  # rank 0 reports what all raised
     assert "glassnet: error (rank 0 of 2): output folder" in result.stderr
     assert "already exists and is not empty (notes.txt)" in result.stderr
+
+
+def test_a_cli_divergence_is_reported_once_and_leaves_no_run(tmp_path):
+    result = glassnet_train(2, "--lr", "1e6", "--out", str(tmp_path / "run"), "--no-progress")
+    assert result.returncode == 1
+    assert result.stderr.count("glassnet: error") == 1
+    assert "glassnet: error: training diverged at epoch 1, batch 2/41: the loss" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "run").exists()
 
 
 def test_a_batch_too_small_to_share_is_refused_on_every_rank(tmp_path):

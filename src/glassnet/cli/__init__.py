@@ -14,7 +14,7 @@ import traceback
 from collections.abc import Sequence
 
 from glassnet import __version__
-from glassnet.distributed.parallel import launched_rank, launched_ranks
+from glassnet.distributed.parallel import launched_rank, launched_ranks, raised_by_every_rank
 
 #: Subcommand modules, in the order ``glassnet --help`` lists them.
 COMMANDS = ("train", "evaluate", "predict", "summary", "export", "explain", "profile", "tune-blas")
@@ -50,33 +50,43 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    ranks = launched_ranks()
+    ranks, rank = launched_ranks(), launched_rank()
+    where = "" if ranks == 1 else f" (rank {rank} of {ranks})"
     try:
-        status = _run(args, "" if ranks == 1 else f" (rank {launched_rank()} of {ranks})")
+        status, shared = _run(args, where, quiet_if_shared=rank > 0)
     except BaseException:
         if ranks > 1:  # the others would wait for this rank forever
             traceback.print_exc()
             _abort(1)
         raise
-    if status != 0 and ranks > 1:
-        _abort(status)
+    if status != 0 and ranks > 1 and not (shared and rank > 0):
+        _abort(status)  # rank 0, or a rank that failed alone, ends the job
     return status
 
 
-def _run(args: argparse.Namespace, where: str) -> int:
-    """The subcommand's exit status; user-facing errors printed as one line (naming the rank
-    under ``mpiexec``)."""
+def _run(args: argparse.Namespace, where: str, quiet_if_shared: bool) -> tuple[int, bool]:
+    """The subcommand's exit status, and whether its error was raised by every MPI rank.
+
+    User-facing errors are printed as one line (naming the rank under ``mpiexec``); one that
+    every rank raised is printed by rank 0 only (``quiet_if_shared`` on the others).
+    """
     try:
-        return int(args.func(args))
+        return int(args.func(args)), False
     except KeyboardInterrupt:
         print(f"glassnet: interrupted{where}", file=sys.stderr)
-        return 130
+        return 130, False
     except (CLIError, ValueError, TypeError, KeyError, OSError, ImportError) as error:
         if os.environ.get("GLASSNET_DEBUG"):
             raise  # the full traceback, for bug reports
-        message = error.args[0] if isinstance(error, KeyError) and error.args else error
-        print(f"glassnet: error{where}: {message}", file=sys.stderr)
-        return 2
+        shared = raised_by_every_rank(error)
+        if not (quiet_if_shared and shared):
+            message = error.args[0] if isinstance(error, KeyError) and error.args else error
+            print(f"glassnet: error{where}: {message}", file=sys.stderr)
+        return 2, shared
+    except Exception as error:
+        if not (quiet_if_shared and raised_by_every_rank(error)):
+            raise
+        return 1, True  # rank 0 reports it
 
 
 def _abort(status: int) -> None:

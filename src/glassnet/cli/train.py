@@ -209,6 +209,7 @@ def run(args: argparse.Namespace) -> int:
     from glassnet.cli._common import class_scores, parse_shape
     from glassnet.data import border_brightness, get_dataset, train_val_split
     from glassnet.distributed import DataParallel, launched_ranks, limit_blas_threads, node_shared
+    from glassnet.distributed.parallel import mark_every_rank
     from glassnet.io.files import atomic_write_text, remove_stale_temporaries, user_cache_dir
     from glassnet.models import build_model
     from glassnet.train import evaluate, fit, make_schedule
@@ -310,8 +311,10 @@ def run(args: argparse.Namespace) -> int:
             distributed=dp if dp else False,
         )
     except BaseException as error:
-        if not root:
-            raise  # rank 0 reports it, and cleans up
+        if not root:  # rank 0 reports it, and cleans up
+            if isinstance(error, TrainingDiverged):  # all stopped at the same step
+                mark_every_rank(error)
+            raise
         started = args.resume or checkpoint.exists()
         if not started:
             _discard_unstarted_run(out, created)

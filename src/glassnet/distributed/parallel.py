@@ -15,6 +15,7 @@ from glassnet.nn.module import Module, Parameter
 from glassnet.optim import Optimizer
 
 T = TypeVar("T")
+E = TypeVar("E", bound=BaseException)
 
 #: Environment variables in which launchers give the number of ranks and this process's rank
 #: (MPICH and Intel MPI's Hydra, Slurm's PMI, Open MPI, MVAPICH): read without loading MPI.
@@ -43,6 +44,23 @@ def _launcher_number(names: tuple[str, ...], default: int) -> int:
         if value.isdigit():
             return int(value)
     return default
+
+
+def mark_every_rank(error: E) -> E:
+    """Mark ``error`` as raised by every rank at once (a check they all made alike, or rank
+    0's outcome shared with all): rank 0 reports it, and no rank is left waiting for another.
+
+    Example:
+        >>> raised_by_every_rank(mark_every_rank(ValueError("x")))
+        True
+    """
+    error.raised_by_every_rank = True  # type: ignore[attr-defined]
+    return error
+
+
+def raised_by_every_rank(error: BaseException) -> bool:
+    """Whether ``mark_every_rank`` marked ``error``."""
+    return getattr(error, "raised_by_every_rank", False)
 
 
 def import_mpi() -> Any:
@@ -128,12 +146,13 @@ class DataParallel:
         last = samples % batch_size or batch_size
         smallest = min(batch_size, last, samples)
         if smallest < self.size:
-            raise ValueError(
+            message = (
                 f"batch_size {batch_size} over {samples} samples leaves a batch of {smallest} "
-                f"samples, too few to give each of the {self.size} ranks at least one; choose a "
-                f"batch_size >= {self.size} whose last batch ({samples} mod batch_size, if not 0) "
-                f"is >= {self.size} too"
+                f"samples, too few to give each of the {self.size} ranks at least one; choose "
+                f"a batch_size >= {self.size} whose last batch ({samples} mod batch_size, if "
+                f"not 0) is >= {self.size} too"
             )
+            raise mark_every_rank(ValueError(message))
 
     # -- a step ------------------------------------------------------------------------------
     def gather_step(
@@ -241,7 +260,7 @@ class DataParallel:
                 outcome = (False, error)
         succeeded, value = self.comm.bcast(outcome, root=0)
         if not succeeded:
-            raise value
+            raise mark_every_rank(value)
         return value
 
     def start(
@@ -268,10 +287,12 @@ class DataParallel:
         """
         differing = differences(self.comm.allgather(what))
         if differing:
-            raise ValueError(
-                f"the {self.size} ranks do not train the same thing: {'; '.join(differing)}. "
-                "Every rank must build the same model from the same seed, load the same data "
-                "and run the same glassnet"
+            raise mark_every_rank(
+                ValueError(
+                    f"the {self.size} ranks do not train the same thing: {'; '.join(differing)}. "
+                    "Every rank must build the same model from the same seed, load the same data "
+                    "and run the same glassnet"
+                )
             )
 
 
