@@ -47,14 +47,14 @@ from glassnet.nn.layers import (
     Softmax,
     Tanh,
 )
-from glassnet.nn.loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
+from glassnet.nn.loss import BCEWithLogitsLoss, CrossEntropyLoss, DiceLoss, MSELoss
 from glassnet.nn.merge import Add, Concatenate, Identity
 from glassnet.nn.model import Model
 from glassnet.nn.module import Module, Parameter
 from glassnet.nn.normalization import BatchNorm1d, BatchNorm2d
 from glassnet.nn.upsampling import ConvTranspose2d, Upsample
 from glassnet.optim import SGD, Adam, AdamW, Optimizer
-from glassnet.train import Classification, Task, evaluate, fit, predict
+from glassnet.train import Classification, Segmentation, Task, evaluate, fit, predict
 
 __version__ = "0.1.0"
 
@@ -73,6 +73,7 @@ __all__ = [
     "CrossEntropyLoss",
     "DataLoader",
     "Dataset",
+    "DiceLoss",
     "Dropout",
     "Flatten",
     "GlobalAvgPool2d",
@@ -90,6 +91,7 @@ __all__ = [
     "Parameter",
     "ReLU",
     "SGD",
+    "Segmentation",
     "Sequential",
     "Sigmoid",
     "Softmax",

@@ -130,6 +130,49 @@ def resnet_cifar(
     return Model(inputs, Linear(64, num_classes, rng=rng, dtype=dtype)(x, name="fc"))
 
 
+def _unet(
+    input_shape: tuple[int, int, int],
+    widths: tuple[int, ...],
+    num_classes: int,
+    rng: np.random.Generator | int | None,
+    dtype: str,
+    batch_norm: bool = False,
+) -> Model:
+    """A U-Net with ``len(widths) - 1`` levels: ``widths`` per level, the bottleneck's last.
+
+    Level ``i`` (from 1) is ``[conv 3x3 -> ReLU] x2`` (``[conv 3x3 -> BatchNorm -> ReLU] x2``
+    with ``batch_norm``, the convolutions then without bias) at ``widths[i - 1]`` channels, then
+    maxpool 2 on the way down; on the way up a transposed conv 2x2 (stride 2) halves the
+    channels and doubles the size, the encoder's map of that size is concatenated (the skip),
+    and ``[conv 3x3 -> ReLU] x2`` follows; a 1x1 conv ``head`` gives the class scores.
+    """
+    rng = as_generator(rng)
+
+    def double_conv(x: SymbolicTensor, c_in: int, c_out: int, name: str) -> SymbolicTensor:
+        layers: list[Module] = []
+        for c in (c_in, c_out):
+            layers.append(Conv2d(c, c_out, 3, padding=1, bias=not batch_norm, rng=rng, dtype=dtype))
+            if batch_norm:
+                layers.append(nn.BatchNorm2d(c_out).astype(dtype))
+            layers.append(ReLU())
+        for i, layer in enumerate(layers):  # named as the items of one nn.Sequential
+            x = layer(x, name=f"{name}.{i}")
+        return x
+
+    inputs = Input(input_shape)
+    x, c_in, skips = inputs, input_shape[2], []
+    for level, width in enumerate(widths[:-1], start=1):
+        skips.append(double_conv(x, c_in, width, f"enc{level}"))
+        x, c_in = MaxPool2d(2)(skips[-1]), width
+    x = double_conv(x, c_in, widths[-1], "bottleneck")
+    for level in range(len(widths) - 1, 0, -1):
+        c_in, width = widths[level], widths[level - 1]
+        up = nn.ConvTranspose2d(c_in, width, 2, stride=2, rng=rng, dtype=dtype)
+        x = Concatenate()([up(x, name=f"up{level}"), skips[level - 1]])
+        x = double_conv(x, 2 * width, width, f"dec{level}")
+    return Model(inputs, Conv2d(widths[0], num_classes, 1, rng=rng, dtype=dtype)(x, name="head"))
+
+
 def unet_small(
     num_classes: int = 2, rng: np.random.Generator | int | None = None, dtype: str = "float32"
 ) -> Model:
@@ -147,24 +190,106 @@ def unet_small(
         >>> unet_small(rng=0).num_parameters()
         117058
     """
+    return _unet((32, 32, 3), (16, 32, 64), num_classes, rng, dtype)
+
+
+def unet(
+    num_classes: int = 11,
+    rng: np.random.Generator | int | None = None,
+    dtype: str = "float32",
+    *,
+    input_shape: tuple[int, int, int] = (64, 64, 1),
+    widths: tuple[int, ...] = (8, 16, 64, 128),
+    batch_norm: bool = True,
+) -> Model:
+    """A U-Net for 64x64x1 digit scenes: 11 scores per pixel (background and the digits 0-9).
+
+    ``unet-small``'s design one level deeper and with BatchNorm: three encoder levels of
+    ``widths`` 8, 16 and 64 channels, each ``[conv 3x3 -> BatchNorm -> ReLU] x2`` then
+    maxpool 2, a 128-channel bottleneck at 8x8, three decoder levels back to 64x64 and a 1x1
+    ``head``; output (64, 64, num_classes). The full-size levels are narrow (they only need to
+    trace the strokes: which pixels are ink), the coarse ones wide (they recognise the digit,
+    which every pixel of it depends on); three poolings let a pixel's score see about 90
+    pixels across, more than a whole digit (the scenes draw them 16-32 pixels tall). Layer
+    names as in ``unet_small``, with the BatchNorm layers in between (``enc1.0`` conv,
+    ``enc1.1`` BatchNorm, ``enc1.2`` ReLU, ``enc1.3`` conv, ...).
+
+    Args:
+        num_classes: scores per pixel.
+        rng, dtype: the weights' generator (or seed) and dtype.
+        input_shape: ``(H, W, C)``; H and W divisible by ``2 ** (len(widths) - 1)``.
+        widths: the channels of each level, the bottleneck's last.
+        batch_norm: BatchNorm after every 3x3 convolution (which then has no bias).
+
+    Example:
+        >>> unet(rng=0).num_parameters()
+        429379
+        >>> unet(rng=0, input_shape=(32, 32, 3), widths=(4, 8), batch_norm=False).num_parameters()
+        1767
+    """
+    return _unet(input_shape, widths, num_classes, rng, dtype, batch_norm)
+
+
+def fast_cnn(
+    input_shape: tuple[int, int, int],
+    widths: tuple[int, int, int],
+    num_classes: int = 10,
+    rng: np.random.Generator | int | None = None,
+    dtype: str = "float32",
+) -> Sequential:
+    """A three-stage BatchNorm CNN built to train fast (after airbench, Keller Jordan 2024).
+
+    conv 3x3 (widths[0] / 2, pad 1) -> BN -> ReLU, then for each width w of ``widths``:
+    conv 3x3 (w, pad 1) -> maxpool 2 -> BN -> ReLU -> conv 3x3 (w, pad 1) -> BN -> ReLU;
+    then a max pool over what is left of the image (4x4 for 32x32 inputs, 3x3 for 28x28) ->
+    flatten -> linear widths[-1] -> num_classes. Convolutions have no bias (the BatchNorm
+    after each supplies the shift). Each stage's first conv runs before its pool, at the
+    stage's input size, where the features are richest; the second at a quarter of the cost.
+    """
     rng = as_generator(rng)
+    H, W, C = input_shape
 
-    def double_conv(x: SymbolicTensor, c_in: int, c_out: int, name: str) -> SymbolicTensor:
-        for i, c in enumerate((c_in, c_out)):
-            x = Conv2d(c, c_out, 3, padding=1, rng=rng, dtype=dtype)(x, name=f"{name}.{2 * i}")
-            x = ReLU()(x, name=f"{name}.{2 * i + 1}")
-        return x
+    def conv(c_in: int, c_out: int) -> Conv2d:
+        return Conv2d(c_in, c_out, 3, padding=1, bias=False, rng=rng, dtype=dtype)
 
-    def up(x: SymbolicTensor, c_in: int, c_out: int, name: str) -> SymbolicTensor:
-        return nn.ConvTranspose2d(c_in, c_out, 2, stride=2, rng=rng, dtype=dtype)(x, name=name)
+    def bn(channels: int) -> Module:
+        return nn.BatchNorm2d(channels).astype(dtype)
 
-    inputs = Input((32, 32, 3))
-    skip1 = double_conv(inputs, 3, 16, "enc1")
-    skip2 = double_conv(MaxPool2d(2)(skip1), 16, 32, "enc2")
-    x = double_conv(MaxPool2d(2)(skip2), 32, 64, "bottleneck")
-    x = double_conv(Concatenate()([up(x, 64, 32, "up2"), skip2]), 64, 32, "dec2")
-    x = double_conv(Concatenate()([up(x, 32, 16, "up1"), skip1]), 32, 16, "dec1")
-    return Model(inputs, Conv2d(16, num_classes, 1, rng=rng, dtype=dtype)(x, name="head"))
+    stem = widths[0] // 2
+    layers: list[Module] = [conv(C, stem), bn(stem), ReLU()]
+    c_in = stem
+    for w in widths:
+        layers += [conv(c_in, w), MaxPool2d(2), bn(w), ReLU(), conv(w, w), bn(w), ReLU()]
+        c_in, H, W = w, H // 2, W // 2
+    layers += [MaxPool2d((H, W)), Flatten(), Linear(c_in, num_classes, rng=rng, dtype=dtype)]
+    return Sequential(layers)
+
+
+def cifar_fast(
+    num_classes: int = 10, rng: np.random.Generator | int | None = None, dtype: str = "float32"
+) -> Sequential:
+    """``fast_cnn`` for 32x32x3 images (CIFAR-10) with widths 64, 128, 128 (airbench's
+    smaller net): the CIFAR-10 recipe's net, 139 MFLOPs per image forward, 574,890
+    parameters.
+
+    Example:
+        >>> cifar_fast(rng=0).num_parameters()
+        574890
+    """
+    return fast_cnn((32, 32, 3), (64, 128, 128), num_classes, rng, dtype)
+
+
+def fashion_fast(
+    num_classes: int = 10, rng: np.random.Generator | int | None = None, dtype: str = "float32"
+) -> Sequential:
+    """``fast_cnn`` for 28x28x1 images (Fashion-MNIST) with widths 32, 64, 128: the
+    Fashion-MNIST recipe's net, 32 MFLOPs per image forward.
+
+    Example:
+        >>> fashion_fast(rng=0).num_parameters()
+        292666
+    """
+    return fast_cnn((28, 28, 1), (32, 64, 128), num_classes, rng, dtype)
 
 
 #: name -> (builder, input shape (H, W, C))
@@ -174,6 +299,9 @@ MODELS: dict[str, tuple[Callable[..., Module], tuple[int, int, int]]] = {
     "cifar-cnn": (cifar_cnn, (32, 32, 3)),
     "resnet-cifar": (resnet_cifar, (32, 32, 3)),
     "unet-small": (unet_small, (32, 32, 3)),
+    "cifar-fast": (cifar_fast, (32, 32, 3)),
+    "fashion-fast": (fashion_fast, (28, 28, 1)),
+    "unet": (unet, (64, 64, 1)),
 }
 
 

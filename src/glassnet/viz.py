@@ -14,10 +14,14 @@ Sizes are fixed in pixels (at ``DPI`` = 100) so that pictures from different run
 ``plot_feature_maps``      800 px wide, one row for the input and one per call of such a
                            layer
 ``plot_edges``             1600 x 460 px: the input and its three edge maps
+``plot_segmentation``      1000 x 520 px: an image and its class mask overlaid, a legend
+``plot_segmentation_       150 px per scene (up to 8) by 520 px: image, true and predicted
+examples``                 masks of example scenes
 =========================  =================================================================
 
 Colours: signed numbers (weights, feature maps) use a diverging map centred on 0, red for
-positive and blue for negative, with a colour bar; images are grey.
+positive and blue for negative, with a colour bar; images are grey. Masks tint each pixel
+of a class other than 0 (the background) with that class's colour (``mask_colours``).
 """
 
 from __future__ import annotations
@@ -41,6 +45,10 @@ MAX_FILTERS, MAX_INPUT_CHANNELS = 32, 16
 #: Feature maps are laid out in rows of this many channels (at most MAX_FILTERS in all).
 MAP_COLUMNS = 8
 SIGNED_CMAP = "RdBu_r"
+#: How strongly a class colour covers the image in mask overlays (0: not at all, 1: fully).
+MASK_ALPHA = 0.6
+#: Example grids show at most this many scenes.
+MAX_EXAMPLES = 8
 
 
 def _figure(width_px: int, height_px: int) -> Any:
@@ -382,6 +390,176 @@ def plot_confusion_matrix(matrix: np.ndarray, class_names: Sequence[str], path: 
     total = int(m.sum())
     accuracy = np.trace(m) / total if total else 0.0
     ax.set_title(f"Confusion matrix: {total} images, accuracy {accuracy:.2%}")
+    return _save(fig, path)
+
+
+def mask_colours(num_classes: int) -> np.ndarray:
+    """One RGB colour in [0, 1] per class of a mask: class 0 (background) black, then
+    matplotlib's ``tab10`` (``tab20`` beyond 11 classes), shape ``(num_classes, 3)``.
+
+    Example:
+        >>> mask_colours(11).shape, mask_colours(11)[0].tolist()
+        ((11, 3), [0.0, 0.0, 0.0])
+    """
+    import matplotlib
+
+    palette = matplotlib.colormaps["tab10" if num_classes <= 11 else "tab20"]
+    colours = [palette(k % palette.N)[:3] for k in range(num_classes - 1)]
+    return np.array([(0.0, 0.0, 0.0), *colours]).reshape(num_classes, 3)
+
+
+def overlay_mask(image: np.ndarray, mask: np.ndarray, num_classes: int) -> np.ndarray:
+    """An image with each non-background pixel tinted by its class's colour.
+
+    Math:
+        rgb = image (grey repeated to 3 channels), in [0, 1]
+        rgb[p] = (1 - ALPHA) rgb[p] + ALPHA colour[mask[p]]   where mask[p] != 0
+
+    Shape:
+        image: (H, W, C) floats in [0, 1], C = 1 or 3; mask: (H, W) ints in [0, num_classes);
+        out: (H, W, 3).
+
+    Example:
+        >>> overlay_mask(np.ones((2, 2, 1)), np.array([[0, 1], [0, 0]]), 11)[0, 0].tolist()
+        [1.0, 1.0, 1.0]
+    """
+    rgb = np.broadcast_to(image, (*image.shape[:2], 3)).astype(np.float64)  # (H, W, 3)
+    colours = mask_colours(num_classes)[mask]  # (H, W, 3)
+    tinted = (1 - MASK_ALPHA) * rgb + MASK_ALPHA * colours
+    return np.where((mask != 0)[..., None], tinted, rgb)
+
+
+def _legend(fig: Any, class_names: Sequence[str], present: np.ndarray) -> None:
+    from matplotlib.patches import Patch
+
+    colours = mask_colours(len(class_names))
+    handles = [
+        Patch(color=colours[k], label=str(class_names[k]))
+        for k in range(1, len(class_names))
+        if present[k]
+    ]
+    if handles:
+        fig.legend(handles=handles, loc="outside right center", title="class")
+
+
+def _check_masks(
+    images: np.ndarray, masks: Sequence[np.ndarray], class_names: Sequence[str]
+) -> None:
+    """Each mask has the images' shape without channels and holds classes of ``class_names``."""
+    for mask in masks:
+        if mask.shape != images.shape[:-1]:
+            raise ValueError(
+                f"a mask must have the shape of its image(s) without channels "
+                f"{images.shape[:-1]}, got {mask.shape}"
+            )
+        if mask.size and (mask.min() < 0 or mask.max() >= len(class_names)):
+            raise ValueError(
+                f"mask values must be classes in [0, {len(class_names)}) for "
+                f"{len(class_names)} class names, got values from {mask.min()} to {mask.max()}"
+            )
+
+
+def plot_segmentation(
+    image: np.ndarray,
+    mask: np.ndarray,
+    class_names: Sequence[str],
+    path: str | Path,
+    title: str | None = None,
+) -> Path:
+    """Draw an image beside the same image with its mask overlaid in colours, and a legend.
+
+    Background (class 0) is left uncoloured; the legend lists the classes that occur.
+    1000 x 520 px.
+
+    Args:
+        image: (H, W, C) floats in [0, 1], C = 1 or 3.
+        mask: (H, W) class indices, e.g. ``predict``'s argmax for a segmentation model.
+        class_names: one name per class, the background first.
+        path: the PNG file to write.
+        title: a title above both panels (default: the share of pixels per drawn class).
+
+    Returns:
+        The path written.
+
+    Raises:
+        ValueError: a mask not of the image's size or with values outside the classes.
+
+    Example:
+        >>> import tempfile
+        >>> out = Path(tempfile.mkdtemp()) / "mask.png"
+        >>> mask = np.zeros((8, 8), np.int64); mask[2:5, 3:6] = 2
+        >>> plot_segmentation(np.zeros((8, 8, 1)), mask, ["bg", "a", "b"], out).name
+        'mask.png'
+    """
+    _check_masks(image, [mask], class_names)
+    fig = _figure(1000, 520)
+    left, right = fig.subplots(1, 2)
+    left.imshow(np.broadcast_to(image, (*image.shape[:2], 3)), interpolation="nearest")
+    left.set_title("image")
+    right.imshow(overlay_mask(image, mask, len(class_names)), interpolation="nearest")
+    right.set_title("classes")
+    for ax in (left, right):
+        ax.set_axis_off()
+    counts = np.bincount(mask.ravel(), minlength=len(class_names))
+    _legend(fig, class_names, counts > 0)
+    if title is None:
+        drawn = [f"{class_names[k]} {counts[k] / mask.size:.1%}" for k in np.nonzero(counts)[0]]
+        title = "pixels: " + ", ".join(drawn)
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
+def plot_segmentation_examples(
+    images: np.ndarray,
+    truth: np.ndarray,
+    predicted: np.ndarray,
+    class_names: Sequence[str],
+    path: str | Path,
+) -> Path:
+    """Draw example scenes in columns: the image, the true mask and the predicted mask.
+
+    Each prediction is titled with its pixel accuracy; the legend lists every class shown.
+    Up to ``MAX_EXAMPLES`` scenes, 150 px per column, 3 rows.
+
+    Args:
+        images: (N, H, W, C) floats in [0, 1].
+        truth, predicted: (N, H, W) class indices.
+        class_names: one name per class, the background first.
+        path: the PNG file to write.
+
+    Returns:
+        The path written.
+
+    Raises:
+        ValueError: masks of another shape, or values outside the classes.
+
+    Example:
+        >>> import tempfile
+        >>> out = Path(tempfile.mkdtemp()) / "examples.png"
+        >>> masks = np.zeros((2, 8, 8), np.int64)
+        >>> plot_segmentation_examples(np.zeros((2, 8, 8, 1)), masks, masks, ["bg", "a"], out).name
+        'examples.png'
+    """
+    n = min(len(images), MAX_EXAMPLES)
+    images, truth, predicted = images[:n], truth[:n], predicted[:n]
+    _check_masks(images, [truth, predicted], class_names)
+    K = len(class_names)
+    fig = _figure(150 * n + 120, 3 * 160 + 40)
+    axes = fig.subplots(3, n, squeeze=False)
+    for i in range(n):
+        right = float(np.mean(truth[i] == predicted[i]))
+        panels = (
+            (np.broadcast_to(images[i], (*images.shape[1:3], 3)), "image"),
+            (overlay_mask(images[i], truth[i], K), "truth"),
+            (overlay_mask(images[i], predicted[i], K), f"predicted {right:.1%}"),
+        )
+        for ax, (picture, label) in zip(axes[:, i], panels, strict=True):
+            ax.imshow(picture, interpolation="nearest")
+            ax.set_title(label, fontsize=8)
+            ax.set_axis_off()
+    present = np.bincount(np.concatenate([truth.ravel(), predicted.ravel()]), minlength=K)
+    _legend(fig, class_names, present > 0)
+    fig.suptitle(f"{n} test scenes: truth and prediction (share of pixels right)")
     return _save(fig, path)
 
 

@@ -49,7 +49,9 @@ def test_train_on_digits_saves_everything_and_reports_test_accuracy(trained, cap
         "dataset",
         "format",
         "format_version",
+        "task",
     ]
+    assert metadata["task"] == "classification"
     # the training images' border brightness, for predict's warning about inverted pictures
     digits = gn.data.load_digits("train")
     assert metadata["background"] == f"{gn.data.border_brightness(digits.images):.4f}"
@@ -197,7 +199,9 @@ def test_download_uses_verified_files_already_in_the_cache(tmp_path, capsys):
 
 def test_download_is_refused_for_other_datasets(capsys):
     assert main(["train", "--dataset", "digits", "--download"]) == 2
-    assert "--download is for mnist and fashion-mnist, not digits" in capsys.readouterr().err
+    assert (
+        "--download is for mnist, fashion-mnist and cifar10, not digits" in capsys.readouterr().err
+    )
 
 
 @pytest.mark.parametrize(

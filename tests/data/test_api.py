@@ -21,6 +21,7 @@ def test_all_is_exact_and_importable() -> None:
         "idx",
         "prefetch",
         "images",
+        "scenes",
     }
     assert set(data.__all__) == public - modules
     assert data.__all__ == sorted(data.__all__)

@@ -140,6 +140,17 @@ def test_train_val_split() -> None:
     np.testing.assert_array_equal(again.images, val.images)
 
 
+def test_train_val_split_of_masks() -> None:
+    """Per-pixel labels (segmentation masks) split at random: sizes right, samples disjoint."""
+    images = np.arange(40, dtype=np.uint8).reshape(40, 1, 1, 1) * np.ones((1, 3, 2, 1), np.uint8)
+    masks = np.random.default_rng(0).integers(0, 3, (40, 3, 2))
+    train, val = train_val_split(Dataset(images, masks, ["a", "b", "c"], "m"), 0.1, 0)
+    assert (len(train), len(val)) == (36, 4)
+    ids = np.concatenate([train.images[:, 0, 0, 0], val.images[:, 0, 0, 0]])
+    assert sorted(ids.tolist()) == list(range(40))
+    np.testing.assert_array_equal(val.labels, masks[val.images[:, 0, 0, 0]])
+
+
 @pytest.mark.parametrize(
     ("fraction", "error", "match"),
     [

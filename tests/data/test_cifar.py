@@ -208,3 +208,27 @@ def test_real_test_batch_through_a_tarball(tmp_path: Path, shared_cifar10: Path)
     np.testing.assert_array_equal(from_tar.images, from_gz.images)
     np.testing.assert_array_equal(from_tar.labels, from_gz.labels)
     assert from_tar.classes == from_gz.classes == CIFAR10_CLASSES
+
+
+@pytest.mark.slow
+def test_a_short_cifar10_run_with_the_recipe_s_pieces_learns(shared_cifar10: Path) -> None:
+    """The CIFAR-10 recipe's pieces (BatchNorm net, Nesterov SGD without decay on norms and
+    biases, label smoothing, per-step triangle, flip + translate on a thread, test-time flips)
+    on a subset: 4,000 images, 3 epochs, a net of a quarter the recipe's widths. Measured:
+    0.44 test accuracy on 2,000 held-out images (chance 0.10)."""
+    import glassnet as gn
+    from glassnet.data.augment import preset
+    from glassnet.models import fast_cnn
+    from glassnet.train import TriangularLR
+
+    images = load_cifar10(shared_cifar10, "test")
+    train, held_out = images.subset(np.arange(4000)), images.subset(np.arange(8000, 10000))
+    model = fast_cnn((32, 32, 3), (16, 32, 32), rng=0)
+    optimizer = gn.SGD(model.parameters(), lr=0.2, momentum=0.9, nesterov=True,
+                       weight_decay=5e-4, no_decay=gn.optim.norm_and_bias(model))  # fmt: skip
+    task = gn.Classification(gn.CrossEntropyLoss(label_smoothing=0.2))
+    gn.fit(model, train, optimizer, epochs=3, batch_size=128, task=task,
+           schedule=TriangularLR(total_steps=3 * 32), augment=preset("flip-translate"),
+           progress=False, log=lambda _: None)  # fmt: skip
+    accuracy = gn.evaluate(model, held_out, tta=True).accuracy
+    assert accuracy > 0.35

@@ -20,6 +20,7 @@ from glassnet.functional import (
     conv2d_backward,
     conv2d_backward_chwn,
     conv2d_forward,
+    conv2d_forward_chwn,
     conv_fast,
     max_pool2d_backward,
     max_pool2d_forward,
@@ -255,17 +256,16 @@ def test_row_shift_gives_the_numbers_of_one_window_matrix_product(case, dtype, m
     w = rng.normal(size=(C_out, C_in, KH, KW)).astype(dtype)
     b = rng.normal(size=C_out).astype(dtype)
     stride_down = S if isinstance(S, int) else S[0]
-    assert conv2d_forward(x, w, b, S, P, D, mode)[1].row_shift == (
-        stride_down == 1 and accumulating_in_blas(dtype)
-    )  # the default route
+    default_route = "row shift" if stride_down == 1 and accumulating_in_blas(dtype) else "im2col"
+    assert conv2d_forward(x, w, b, S, P, D, mode)[1].route == default_route
     force_route(monkeypatch, "row shift")
     out, cache = conv2d_forward(x, w, b, S, P, D, mode)
-    assert cache.row_shift == (stride_down == 1)
+    assert cache.route == ("row shift" if stride_down == 1 else "im2col")
     dout = rng.normal(size=out.shape).astype(dtype)
     grads = conv2d_backward(dout, cache)
     force_route(monkeypatch, "im2col")
     out_i, cache_i = conv2d_forward(x, w, b, S, P, D, mode)
-    assert not cache_i.row_shift
+    assert cache_i.route == "im2col"
     tol = {np.float32: 1e-5, np.float64: 1e-12}[dtype]
     assert rel_error(out, out_i) < tol
     for grad, ref in zip(grads, conv2d_backward(dout, cache_i), strict=True):
@@ -327,6 +327,10 @@ def _stride_down_1(stride, dtype) -> bool:
     return stride[0] == 1
 
 
+def _stride_across_1(stride, in_channels, dtype) -> bool:
+    return stride[1] == 1
+
+
 #: Each speed route of ``conv_fast`` forced on (or off) by its switch: module attribute -> value.
 ROUTES = {
     "default choices": {},
@@ -341,6 +345,7 @@ ROUTES = {
     "weight gradient by window entry": {"GEMV_MAX_ENTRIES": 10**9},
     "weight gradient as one product": {"GEMV_MAX_ENTRIES": 0},
     "input gradient scattered": {"_input_grad_is_a_convolution": lambda cache: False},
+    "a product per kernel offset": {"_offsets_apply": _stride_across_1},
 }
 
 
@@ -386,3 +391,29 @@ def test_grouped_convolutions_take_the_plain_per_group_products():
     x, w = np.zeros((1, 5, 5, 4)), np.zeros((4, 2, 3, 3))
     assert isinstance(conv2d_forward(x, w, None, groups=2)[1], ConvCache)
     assert isinstance(conv2d_forward(x, np.zeros((4, 4, 3, 3)))[1], conv_fast.FastConvCache)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    ("S", "P", "D", "mode"),
+    [(1, 1, 1, "cross-correlation"), ((2, 1), "same", 2, "convolution"), (1, 0, 1, "convolution")],
+)
+def test_product_per_kernel_offset_is_taken_from_16_channels_with_the_plain_numbers(
+    dtype, S, P, D, mode, monkeypatch
+):
+    """From ``OFFSETS_MIN_CHANNELS`` input channels (stride 1 across) forward and backward
+    multiply views of the padded input in place; an unpadded input may be a strided view."""
+    rng = np.random.default_rng(17)
+    x = to_chwn(rng.normal(size=(3, 10, 9, conv_fast.OFFSETS_MIN_CHANNELS)).astype(dtype))
+    x = x[:, :, ::-1]  # (C, H, W, N), a strided view
+    w = rng.normal(size=(20, conv_fast.OFFSETS_MIN_CHANNELS, 3, 3)).astype(dtype)
+    b = rng.normal(size=20).astype(dtype)
+    out, cache = conv2d_forward_chwn(x, w, b, S, P, D, mode)
+    assert cache.route == ("offsets" if accumulating_in_blas(dtype) else "im2col")
+    dout = rng.normal(size=out.shape).astype(dtype)
+    got = (out, *conv2d_backward_chwn(dout, cache))
+    monkeypatch.setattr(conv_fast, "applies", lambda groups: False)
+    out_p, cache_p = conv2d_forward_chwn(x, w, b, S, P, D, mode)
+    tol = {np.float32: 1e-5, np.float64: 1e-12}[dtype]
+    for ours, ref in zip(got, (out_p, *conv2d_backward_chwn(dout, cache_p)), strict=True):
+        assert rel_error(ours, ref) < tol

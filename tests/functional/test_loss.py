@@ -91,11 +91,16 @@ def test_loss_layers_wrap_the_functional_losses():
             np.zeros((2, 3)),
             np.array([0, 3]),
             ValueError,
-            r"class indices in \[0, 3\), got values from 0 to 3",
+            r"class indices in \[0, 3\) \(or ignore_index -100\), got values from 0 to 3",
         ),
         (np.zeros((2, 3)), np.array([0.0, 1.0]), TypeError, "integer class indices"),
         (np.zeros((2, 3)), np.array([0, 1, 2]), ValueError, r"targets of shape \(2,\)"),
-        (np.zeros(3), np.array([0]), ValueError, "expects a 2-D input"),
+        (
+            np.zeros(3),
+            np.array([0]),
+            ValueError,
+            r"expects logits \(N, K\) or \(N, H, W, K\) with the classes last, got shape \(3,\)",
+        ),
         (np.array([[0.0, np.nan]]), np.array([0]), ValueError, "non-finite"),
     ],
 )

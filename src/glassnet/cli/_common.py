@@ -71,8 +71,12 @@ def class_scores(model: Sequential | Model, where: str) -> int | None:
     return shape[0]
 
 
-def load_model(path: str) -> tuple[Sequential | Model, list[str]]:
+def load_model(
+    path: str, model: Sequential | Model | None = None
+) -> tuple[Sequential | Model, list[str]]:
     """A saved classifier and its class names (``"0"``, ``"1"``, ... if the file has none).
+
+    ``model`` is the network of ``path`` when the caller has loaded it already.
 
     Raises:
         CLIError: as ``load_network`` and ``class_scores``, or the file's ``classes`` metadata
@@ -80,7 +84,7 @@ def load_model(path: str) -> tuple[Sequential | Model, list[str]]:
     """
     from glassnet.io.model_file import read_metadata
 
-    model = load_network(path)
+    model = load_network(path) if model is None else model
     outputs = class_scores(model, path)
     raw = read_metadata(path).get("classes")
     if raw is None:

@@ -4,6 +4,7 @@
     glassnet explain transposed                              a transposed convolution
     glassnet explain residual                                gradients adding at a fork
     glassnet explain edges | filters | features              PNG pictures
+    glassnet explain iou | mask                              segmentation's numbers
 
 Every arithmetic subcommand works on the seeds' small examples by default, on numbers given
 inline (``--image "1,2,3;4,5,6;7,8,9"``), or on one layer of a saved model with a real image
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from glassnet.cli import CLIError
+from glassnet.cli._explain_segmentation import register_topics as register_segmentation_topics
 
 MODEL_HELP = (
     "explain a layer of this saved model (.safetensors: a Sequential or a Model) on --image instead"
@@ -193,6 +195,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     features.add_argument("--invert", action="store_true", help="invert pixels (as in MNIST)")
     features.add_argument("--out", default=".", help="folder for features.png (default: here)")
     features.set_defaults(func=run_features)
+
+    register_segmentation_topics(topics)
 
 
 def _image_options(parser: argparse.ArgumentParser) -> None:

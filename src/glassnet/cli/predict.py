@@ -1,4 +1,5 @@
-"""``glassnet predict``: the most likely class of each image, with its probability."""
+"""``glassnet predict``: the most likely class of each image, with its probability; for a
+segmentation model, each image's mask drawn over it (see ``glassnet.cli._segmentation``)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "predict",
         help="classify image files with a saved model",
-        description="Print the most likely class and its probability for each image. Images "
-        "are converted to the model's input size and channel count. An image that cannot be "
-        "read is reported and skipped; the exit status is then 1.",
+        description="Print the most likely class and its probability for each image; for a "
+        "segmentation model, write each image with its predicted mask overlaid in colours "
+        "(a legend names the classes) and print the classes found. Images are converted to "
+        "the model's input size and channel count. An image that cannot be read is reported "
+        "and skipped; the exit status is then 1.",
     )
     parser.add_argument("model", help="a .safetensors model file written by glassnet")
     parser.add_argument("images", nargs="+", help="PNG or JPEG files")
@@ -24,6 +27,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="invert pixels (dark on white becomes white on dark, as in MNIST)",
     )
     parser.add_argument("--input-shape", metavar="H,W,C", help=INPUT_SHAPE_HELP)
+    parser.add_argument(
+        "--out",
+        default=".",
+        help="segmentation models: the folder for each image's <name>-mask.png (default: here)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -33,22 +41,27 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from glassnet.cli import CLIError
+    from glassnet.cli import _segmentation as segmentation
     from glassnet.cli._common import (
         background_warning,
         input_shape,
         load_image,
         load_model,
+        load_network,
         training_background,
     )
     from glassnet.data import DatasetError
     from glassnet.io.model_file import read_metadata
     from glassnet.train import predict
 
-    model, classes = load_model(args.model)
-    shape = input_shape(model, args.model, args.input_shape)
     if args.top < 1:
         raise CLIError(f"--top must be >= 1, got {args.top}")
-    training = training_background(args.model, read_metadata(args.model))
+    network, metadata = load_network(args.model), read_metadata(args.model)
+    if segmentation.is_segmentation(network, metadata):
+        return segmentation.predict_masks(args, network, metadata)
+    model, classes = load_model(args.model, network)
+    shape = input_shape(model, args.model, args.input_shape)
+    training = training_background(args.model, metadata)
     read, images = [], []
     for path in args.images:
         try:

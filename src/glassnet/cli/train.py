@@ -10,24 +10,68 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from glassnet.cli import _segmentation as segmentation
+from glassnet.data.augment import PRESETS
+
 #: Defaults per dataset: the model and the recipe that reaches the published accuracy.
 RECIPES: dict[str, dict[str, Any]] = {
     "digits": {"model": "digits-cnn", "epochs": 30, "batch_size": 32, "lr": 2e-3},
     "mnist": {"model": "lenet5", "epochs": 12, "batch_size": 64, "lr": 1e-3},
-    "fashion-mnist": {"model": "lenet5", "epochs": 15, "batch_size": 64, "lr": 1e-3},
-    "cifar10": {"model": "cifar-cnn", "epochs": 20, "batch_size": 64, "lr": 1e-3},
+    "fashion-mnist": {
+        "model": "fashion-fast",
+        "epochs": 10,
+        "batch_size": 128,
+        "lr": 0.1,
+        "optimizer": "sgd",
+        "nesterov": True,
+        "weight_decay": 5e-4,
+        "decay_norm_bias": False,
+        "schedule": "triangular",
+        "label_smoothing": 0.1,
+        "augment": "flip-translate",
+        "tta": True,
+        "val_fraction": 0.0,
+    },
+    "cifar10": {
+        "model": "cifar-fast",
+        "epochs": 10,
+        "batch_size": 256,
+        "lr": 0.2,
+        "optimizer": "sgd",
+        "nesterov": True,
+        "weight_decay": 5e-4,
+        "decay_norm_bias": False,
+        "schedule": "triangular",
+        "label_smoothing": 0.2,
+        "augment": "flip-translate",
+        "tta": True,
+        "val_fraction": 0.0,
+    },
     "folder": {"model": None, "epochs": 20, "batch_size": 32, "lr": 1e-3},
+    segmentation.DATASET: segmentation.RECIPE,
+}
+#: Settings newer than the first run files: an older run resumes with these values.
+LATER = {
+    "nesterov": False,
+    "decay_norm_bias": True,
+    "label_smoothing": 0.0,
+    "augment": "none",
+    "tta": False,
+    "ema": None,
 }
 COMMON = {
     "optimizer": "adam",
     "momentum": 0.9,
     "weight_decay": 0.0,
     "schedule": "cosine",
+    **LATER,
     "val_fraction": 0.1,
     "early_stopping": None,
     "seed": 0,
     "image_size": None,
     "channels": None,
+    "train_size": None,
+    "test_size": None,
 }
 #: Settings a resumed run takes from the original run (all but the number of epochs).
 RUN_FILE = "run.json"
@@ -36,7 +80,10 @@ SETTINGS = ("dataset", "data_dir", "model", "epochs", "batch_size", "lr", *COMMO
 CHECKPOINT = "checkpoint.safetensors"
 PLOTS = ("curves.png", "filters.png", "confusion.png")
 #: Every file a run writes in its output folder.
-RUN_FILES = (RUN_FILE, CHECKPOINT, "model.safetensors", "history.json", "metrics.json", *PLOTS)
+RUN_FILES = (
+    RUN_FILE, CHECKPOINT, "model.safetensors", "history.json", "metrics.json", *PLOTS,
+    segmentation.EXAMPLES,
+)  # fmt: skip
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -67,11 +114,40 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--optimizer", choices=["sgd", "adam", "adamw"], help="default: adam")
     parser.add_argument("--momentum", type=float, help="SGD momentum (default 0.9)")
+    parser.add_argument(
+        "--nesterov", action=argparse.BooleanOptionalAction, help="SGD Nesterov momentum"
+    )
     parser.add_argument("--weight-decay", type=float, help="default 0")
     parser.add_argument(
+        "--decay-norm-bias",
+        action=argparse.BooleanOptionalAction,
+        help="weight decay on biases and BatchNorm scales and shifts too (default: yes)",
+    )
+    parser.add_argument(
         "--schedule",
-        choices=["constant", "step", "cosine"],
-        help="learning-rate schedule over the epochs (default cosine)",
+        choices=["constant", "step", "cosine", "triangular"],
+        help="learning-rate schedule: per epoch constant, step or cosine (default); per step "
+        "triangular (up from lr/5 to lr over the first 20%% of the steps, down to 0 at the end)",
+    )
+    parser.add_argument(
+        "--label-smoothing", type=_fraction, help="cross-entropy label smoothing (default 0)"
+    )
+    parser.add_argument(
+        "--augment",
+        choices=sorted(PRESETS),
+        help="training augmentation, run on a background thread (default none; see "
+        "glassnet.data.augment.PRESETS)",
+    )
+    parser.add_argument(
+        "--tta",
+        action=argparse.BooleanOptionalAction,
+        help="evaluate with test-time flips: each image's and its mirror's scores averaged",
+    )
+    parser.add_argument(
+        "--ema",
+        type=_fraction,
+        metavar="DECAY",
+        help="evaluate and save a moving average of the weights with this decay per step",
     )
     parser.add_argument(
         "--val-fraction",
@@ -87,12 +163,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--seed", type=_int_at_least(0), help="seed of weights, split and order (default 0)"
     )
-    parser.add_argument("--image-size", help="H,W for --dataset folder")
-    parser.add_argument("--channels", type=int, help="1 or 3 for --dataset folder")
+    parser.add_argument(
+        "--image-size", help="H,W for --dataset folder; the canvas S,S of digit-segmentation"
+    )
+    parser.add_argument(
+        "--channels", type=int, help="1 or 3 for --dataset folder; 3: colour digit scenes"
+    )
+    segmentation.add_options(parser)
     parser.add_argument(
         "--download",
         action="store_true",
-        help="mnist/fashion-mnist: fetch the files (checksums verified) into --data-dir, "
+        help="mnist, fashion-mnist, cifar10: fetch the files (checksums verified) into --data-dir, "
         "default $GLASSNET_CACHE_DIR, else $XDG_CACHE_HOME/glassnet or ~/.cache/glassnet, unless "
         "they are there already",
     )
@@ -131,6 +212,17 @@ def _int_at_least(minimum: int) -> Callable[[str], int]:
 
 
 _positive_int = _int_at_least(1)
+
+
+def _fraction(text: str) -> float:
+    """An argparse type: a number in [0, 1), refused while parsing."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
+    return value
 
 
 def _positive_float(text: str) -> float:
@@ -196,6 +288,7 @@ def _read_run_file(run_file: Path) -> dict[str, Any]:
             f"cannot resume: {run_file} holds a {type(settings).__name__}, not a JSON object "
             "of settings"
         )
+    settings = {**LATER, **settings}
     missing = [key for key in SETTINGS if key not in settings]
     if missing:
         raise ValueError(f"cannot resume: {run_file} lacks the settings {missing}")
@@ -208,11 +301,12 @@ def run(args: argparse.Namespace) -> int:
     import glassnet as gn
     from glassnet.cli._common import class_scores, parse_shape
     from glassnet.data import border_brightness, get_dataset, train_val_split
+    from glassnet.data.augment import preset
     from glassnet.distributed import DataParallel, launched_ranks, limit_blas_threads, node_shared
     from glassnet.distributed.parallel import mark_every_rank
     from glassnet.io.files import atomic_write_text, remove_stale_temporaries, user_cache_dir
     from glassnet.models import build_model
-    from glassnet.train import evaluate, fit, make_schedule
+    from glassnet.train import evaluate, fit
     from glassnet.train.checkpoint import check_writable
     from glassnet.train.loop import TrainingDiverged, default_run_dir
 
@@ -223,26 +317,33 @@ def run(args: argparse.Namespace) -> int:
     blas = gn.blas.status()  # a bad GLASSNET_BLAS fails here, before any data or folder
     root = dp is None or dp.is_root
     if getattr(args, "download", False):
-        if s["dataset"] not in ("mnist", "fashion-mnist"):
-            raise ValueError(f"--download is for mnist and fashion-mnist, not {s['dataset']}")
-        from glassnet.data.download import download_mnist
+        if s["dataset"] not in ("mnist", "fashion-mnist", "cifar10"):
+            raise ValueError(
+                f"--download is for mnist, fashion-mnist and cifar10, not {s['dataset']}"
+            )
+        from glassnet.data.download import download_dataset
 
         cache = Path(s["data_dir"] or user_cache_dir()).expanduser()
-        s["data_dir"] = str(download_mnist(cache, s["dataset"]))
-    size = None if s["image_size"] is None else parse_shape(s["image_size"])
-    if size is not None and len(size) != 2:
-        raise ValueError(f"--image-size takes H,W, got {s['image_size']!r}")
-    image_size = None if size is None else (size[0], size[1])
+        s["data_dir"] = str(download_dataset(cache, s["dataset"]))
+    segmenting = s["dataset"] == segmentation.DATASET
     seeds = np.random.SeedSequence(s["seed"]).spawn(3)
 
     def load() -> tuple[Any, Any, Any, float]:
         """The train, validation and test sets, and the training images' border brightness."""
-        data = get_dataset(
-            s["dataset"], s["data_dir"], "train", image_size=image_size, channels=s["channels"]
-        )
-        test = get_dataset(
-            s["dataset"], s["data_dir"], "test", image_size=image_size, channels=s["channels"]
-        )
+        if segmenting:
+            data, test = segmentation.load_data(s)
+        else:
+            size = None if s["image_size"] is None else parse_shape(s["image_size"])
+            if size is not None and len(size) != 2:
+                raise ValueError(f"--image-size takes H,W, got {s['image_size']!r}")
+            image_size = None if size is None else (size[0], size[1])
+            data, test = (
+                get_dataset(
+                    s["dataset"], s["data_dir"], split, image_size=image_size,
+                    channels=s["channels"],
+                )
+                for split in ("train", "test")
+            )  # fmt: skip
         train, val = (
             train_val_split(data, s["val_fraction"], np.random.default_rng(seeds[0]))
             if s["val_fraction"]
@@ -252,20 +353,23 @@ def run(args: argparse.Namespace) -> int:
 
     # under mpiexec: read once per machine, into memory its ranks share
     train, val, test, background = node_shared(dp, load) if dp else load()
-    model, input_shape = build_model(
-        s["model"], train.num_classes, rng=np.random.default_rng(seeds[1])
-    )
-    if tuple(train.image_shape) != tuple(input_shape):
-        raise ValueError(
-            f"model {s['model']} expects {input_shape} images, dataset {s['dataset']} has "
-            f"{train.image_shape}"
+    if segmenting:
+        task = gn.Segmentation()
+        model = segmentation.build_model(s["model"], train, np.random.default_rng(seeds[1]))
+    else:
+        task = gn.Classification(gn.CrossEntropyLoss(label_smoothing=s["label_smoothing"]))
+        model, input_shape = build_model(
+            s["model"], train.num_classes, rng=np.random.default_rng(seeds[1])
         )
-    class_scores(model, f"model {s['model']}")  # a classifier: one score per class and image
+        if tuple(train.image_shape) != tuple(input_shape):
+            raise ValueError(
+                f"model {s['model']} expects {input_shape} images, dataset {s['dataset']} has "
+                f"{train.image_shape}"
+            )
+        class_scores(model, f"model {s['model']}")  # a classifier: one score per class and image
 
     optimizer = _make_optimizer(gn, model, s)
-    schedule = make_schedule(
-        s["schedule"], **({"epochs": s["epochs"]} if s["schedule"] == "cosine" else {})
-    )
+    schedule = _make_schedule(s, len(train))
 
     def claim() -> tuple[Path, Path | None]:
         if args.resume:
@@ -301,8 +405,12 @@ def run(args: argparse.Namespace) -> int:
             optimizer,
             epochs=s["epochs"],
             batch_size=s["batch_size"],
+            task=task,
             validation=val,
             schedule=schedule,
+            augment=preset(s["augment"]),
+            ema=s["ema"],
+            tta=s["tta"],
             early_stopping=s["early_stopping"],
             checkpoint=checkpoint,
             resume=args.resume,
@@ -339,23 +447,29 @@ def run(args: argparse.Namespace) -> int:
         "classes": json.dumps(train.classes),
         "dataset": s["dataset"],
         "background": f"{background:.4f}",
+        "task": task.name,
     }
     gn.save(model, out / "model.safetensors", metadata=metadata)
     atomic_write_text(out / "history.json", json.dumps(history, indent=2))
-    result = evaluate(model, test)
-    metrics = {
-        "test_accuracy": result.accuracy,
-        "test_loss": result.loss,
-        "classes": result.classes,
-        "precision": result.precision.tolist(),
-        "recall": result.recall.tolist(),
-        "confusion_matrix": result.confusion.tolist(),
-    }
+    if segmenting:
+        result = evaluate(model, test, segmentation.EVAL_BATCH, tta=s["tta"], task=task)
+        metrics = segmentation.metrics(result)
+    else:
+        result = evaluate(model, test, tta=s["tta"], task=task)
+        metrics = {
+            "test_accuracy": result.accuracy,
+            "test_loss": result.loss,
+            "classes": result.classes,
+            "precision": result.precision.tolist(),
+            "recall": result.recall.tolist(),
+            "confusion_matrix": result.confusion.tolist(),
+        }
     atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2))
     print(f"saved model, history and metrics in {out}")
     if not args.no_plots:
-        _plot(model, history, result, out)
-    print(f"test accuracy: {result.accuracy:.4f}")
+        _plot(model, history, result, out, test if segmenting else None)
+    name, value = result.headline
+    print(f"test {name}: {value:.4f}")
     return 0
 
 
@@ -415,25 +529,44 @@ def _discard_unstarted_run(out: Path, created: Path | None) -> None:
 
 
 def _make_optimizer(gn: Any, model: Any, s: dict[str, Any]) -> Any:
+    decay = {
+        "weight_decay": s["weight_decay"],
+        "no_decay": () if s["decay_norm_bias"] else gn.optim.norm_and_bias(model),
+    }
     params = model.parameters()
     if s["optimizer"] == "sgd":
-        return gn.SGD(params, lr=s["lr"], momentum=s["momentum"], weight_decay=s["weight_decay"])
+        return gn.SGD(params, lr=s["lr"], momentum=s["momentum"], nesterov=s["nesterov"], **decay)
     if s["optimizer"] == "adamw":
-        return gn.AdamW(params, lr=s["lr"], weight_decay=s["weight_decay"])
-    return gn.Adam(params, lr=s["lr"], weight_decay=s["weight_decay"])
+        return gn.AdamW(params, lr=s["lr"], **decay)
+    return gn.Adam(params, lr=s["lr"], **decay)
 
 
-def _plot(model: Any, history: dict, result: Any, out: Path) -> None:
-    """Training curves, learned filters and the confusion matrix as PNGs, if matplotlib is here."""
+def _make_schedule(s: dict[str, Any], train_size: int) -> Any:
+    """The run's learning-rate schedule; a per-step one spans every step of every epoch."""
+    from glassnet.data.batching import num_batches
+    from glassnet.train import make_schedule
+
+    if s["schedule"] == "cosine":
+        return make_schedule("cosine", epochs=s["epochs"])
+    if s["schedule"] == "triangular":
+        steps = s["epochs"] * num_batches(train_size, s["batch_size"])
+        return make_schedule("triangular", total_steps=steps)
+    return make_schedule(s["schedule"])
+
+
+def _plot(model: Any, history: dict, result: Any, out: Path, scenes: Any = None) -> None:
+    """Training curves, learned filters and the confusion matrix as PNGs, if matplotlib is here;
+    for a segmentation run (``scenes``: its test set), example predictions instead of the
+    confusion matrix."""
     try:
         from glassnet import viz
 
         curves, filters, confusion = (out / name for name in PLOTS)
-        written = [
-            viz.plot_history(history, curves),
-            viz.plot_filters(model, filters),
-            viz.plot_confusion_matrix(result.confusion, result.classes, confusion),
-        ]
+        written = [viz.plot_history(history, curves), viz.plot_filters(model, filters)]
+        if scenes is not None:
+            written.append(segmentation.plot_examples(model, scenes, out / segmentation.EXAMPLES))
+        else:
+            written.append(viz.plot_confusion_matrix(result.confusion, result.classes, confusion))
     except ImportError as error:
         print(f"(no pictures: {error})")
         return

@@ -4,6 +4,8 @@ Loaders return a ``Dataset`` (pixels still 0-255); ``iterate_batches`` / ``DataL
 each batch to float32 in ``[0, 1]``. ``get_dataset`` is the one entry point by name (the CLI's).
 Augmentation (``random_crop``, ``random_horizontal_flip``, ``cutout``, ``normalize``, ... and the
 ``Augment`` pipeline) transforms those float batches with an explicit random generator.
+``load_digit_scenes`` generates canvases of several digits with per-pixel masks and boxes, for
+segmentation and detection (see ``glassnet.data.scenes``).
 
 Example:
     >>> import numpy as np
@@ -36,7 +38,7 @@ from glassnet.data.batching import (
 from glassnet.data.cifar import CIFAR10_CLASSES, load_cifar10
 from glassnet.data.dataset import Dataset, DatasetError, to_float32
 from glassnet.data.digits import load_digits
-from glassnet.data.download import MD5, MIRRORS, download_mnist, fetch_file
+from glassnet.data.download import MD5, MIRRORS, download_dataset, fetch_file
 from glassnet.data.folder import load_image_folder
 from glassnet.data.idx import (
     FASHION_MNIST_CLASSES,
@@ -46,6 +48,7 @@ from glassnet.data.idx import (
     read_idx,
 )
 from glassnet.data.images import border_brightness, read_image
+from glassnet.data.scenes import Scenes, load_digit_scenes, make_scenes
 
 DATASET_NAMES = ("digits", "mnist", "fashion-mnist", "cifar10", "folder")
 _FILE_LOADERS = {"mnist": load_mnist, "fashion-mnist": load_fashion_mnist, "cifar10": load_cifar10}
@@ -126,18 +129,21 @@ __all__ = [
     "MD5",
     "MIRRORS",
     "MNIST_CLASSES",
+    "Scenes",
     "border_brightness",
     "channel_stats",
     "cutout",
-    "download_mnist",
+    "download_dataset",
     "fetch_file",
     "get_dataset",
     "iterate_batches",
     "load_cifar10",
+    "load_digit_scenes",
     "load_digits",
     "load_fashion_mnist",
     "load_image_folder",
     "load_mnist",
+    "make_scenes",
     "normalize",
     "num_batches",
     "random_crop",

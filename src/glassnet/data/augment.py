@@ -403,3 +403,37 @@ class Augment:
     def __repr__(self) -> str:
         inner = ", ".join(f"{name}({params})" for name, params in self.steps)
         return f"Augment([{inner}])"
+
+
+#: Named pipelines for ``glassnet train --augment``: label-preserving steps for small photos
+#: and garments (a mirrored cat or shirt is still one; a mirrored digit is not, so the digit
+#: datasets train with "none").
+PRESETS: dict[str, list[tuple[str, dict[str, Any]]]] = {
+    "none": [],
+    "flip": [("random_horizontal_flip", {})],
+    "flip-translate": [
+        ("random_translate", {"max_shift": 2, "mode": "reflect"}),
+        ("random_horizontal_flip", {}),
+    ],
+    "flip-crop": [
+        ("random_crop", {"padding": 4, "mode": "reflect"}),
+        ("random_horizontal_flip", {}),
+    ],
+    "flip-crop-cutout": [
+        ("random_crop", {"padding": 4, "mode": "reflect"}),
+        ("random_horizontal_flip", {}),
+        ("cutout", {"size": 8}),
+    ],
+}
+
+
+def preset(name: str) -> Augment | None:
+    """The ``PRESETS`` pipeline called ``name``, or None for ``"none"``.
+
+    Example:
+        >>> preset("flip-translate")
+        Augment([random_translate({'max_shift': 2, 'mode': 'reflect'}), random_horizontal_flip({})])
+    """
+    if name not in PRESETS:
+        raise ValueError(f"unknown augmentation {name!r}; choose from {', '.join(PRESETS)}")
+    return Augment(PRESETS[name]) if PRESETS[name] else None

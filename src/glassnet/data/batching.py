@@ -175,10 +175,12 @@ def split_indices(
 
     The indices are shuffled with ``rng``, grouped by label (stable sort, so each class stays
     in random order) and every ``N / n_taken``-th position is taken: each class is split in the
-    same proportion to within one sample. Both parts come back sorted.
+    same proportion to within one sample. Both parts come back sorted. Labels of more than one
+    dimension (segmentation masks ``(N, H, W)``) are not grouped: every ``N / n_taken``-th
+    sample of the shuffled order is taken.
 
     Args:
-        labels: ``(N,)`` integer labels.
+        labels: ``(N,)`` integer labels, or ``(N, ...)`` per-sample arrays.
         fraction: the share to take, in ``(0, 1)``; both parts must end up non-empty.
         rng: the generator that draws the shuffle, or an int seed.
 
@@ -204,7 +206,8 @@ def split_indices(
             f"got {fraction!r} ({n_taken} of {N} samples)"
         )
     order = as_generator(rng, "split_indices rng", allow_none=False).permutation(N)
-    order = order[np.argsort(labels[order], kind="stable")]  # grouped by class, random within
+    if labels.ndim == 1:  # per-pixel labels (masks) have no one class to stratify by
+        order = order[np.argsort(labels[order], kind="stable")]  # grouped by class, random within
     taken_mask = np.zeros(N, dtype=bool)
     taken_mask[order[(np.arange(n_taken) * N) // n_taken]] = True
     return np.flatnonzero(~taken_mask), np.flatnonzero(taken_mask)

@@ -1,7 +1,8 @@
-"""Download MNIST / Fashion-MNIST once, checked against the published MD5 checksums.
+"""Download MNIST, Fashion-MNIST or CIFAR-10 once, checked against the published MD5 checksums.
 
 Each file is streamed into a temporary file beside its destination, its MD5 compared with the
-published one (the checksums torchvision lists), then flushed, fsynced and renamed into
+published one (the checksums torchvision lists for MNIST and Fashion-MNIST, the one on the
+CIFAR-10 page for its binary version), then flushed, fsynced and renamed into
 place: the destination is either absent or complete and verified, never half-written.
 """
 
@@ -24,6 +25,7 @@ MIRRORS = {
         "http://yann.lecun.com/exdb/mnist/",
     ],
     "fashion-mnist": ["http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"],
+    "cifar10": ["https://www.cs.toronto.edu/~kriz/"],
 }
 MD5 = {
     "mnist": {
@@ -38,6 +40,8 @@ MD5 = {
         "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
         "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
     },
+    # the official archive as downloaded; load_cifar10 reads it in place
+    "cifar10": {"cifar-10-binary.tar.gz": "c32a1d4ab5d03f1284b67883e8d87530"},
 }
 _CHUNK = 1 << 20
 
@@ -111,33 +115,34 @@ def fetch_file(urls: Sequence[str], dest: str | Path, md5: str, timeout: float =
     )
 
 
-def download_mnist(
+def download_dataset(
     cache_dir: str | Path,
     name: str = "mnist",
     mirrors: Sequence[str] | None = None,
     timeout: float = 30.0,
 ) -> Path:
-    """Fetch the four IDX files of MNIST or Fashion-MNIST into ``cache_dir/name``.
+    """Fetch a dataset's files into ``cache_dir/name``: the four IDX files of MNIST or
+    Fashion-MNIST, or CIFAR-10's ``cifar-10-binary.tar.gz``.
 
     Files already there with the published MD5 are kept; the others are downloaded from the
     first working mirror and verified before they are moved into place.
 
     Args:
         cache_dir: parent folder (created if needed).
-        name: ``"mnist"`` or ``"fashion-mnist"``.
+        name: ``"mnist"``, ``"fashion-mnist"`` or ``"cifar10"``.
         mirrors: base URLs ending in ``/``, tried in order; defaults to ``MIRRORS[name]``.
         timeout: seconds per connection.
 
     Returns:
-        The folder holding the four files, ready for ``load_mnist`` / ``load_fashion_mnist``
-        (which also find them when given ``cache_dir`` itself).
+        The folder holding the files, ready for ``load_mnist`` / ``load_fashion_mnist`` (which
+        also find them when given ``cache_dir`` itself) or ``load_cifar10``.
 
     Raises:
         ValueError: unknown ``name``.
         DatasetError: a file could not be fetched and verified from any mirror.
 
     Example:
-        >>> folder = download_mnist("~/.cache/glassnet")  # doctest: +SKIP
+        >>> folder = download_dataset("~/.cache/glassnet", "mnist")  # doctest: +SKIP
         >>> load_mnist(folder, "test").images.shape  # doctest: +SKIP
         (10000, 28, 28, 1)
     """

@@ -113,7 +113,7 @@ def load_mnist(data_dir: str | Path, split: str = "train") -> Dataset:
     ``data_dir`` itself, for ``train-images-idx3-ubyte`` (or ``train-images.idx3-ubyte``),
     with or without ``.gz``, and likewise ``train-labels-idx1-ubyte`` / ``t10k-*`` for the
     test split.
-    ``download_mnist`` fetches the files.
+    ``download`` fetches the files.
 
     Args:
         data_dir: the folder holding the IDX files.

@@ -20,6 +20,9 @@ index)``
                           and the same numbers as a convolution's input gradient
 ``residual()``            a residual block y = x + f(x): the gradient at the fork is the
                           sum of the skip's and the branch's, checked numerically
+``iou()``                 intersection, union and their ratio per class of two masks
+``mask(model, image,      a segmentation model's logits at one pixel and their softmax
+at)``
 ========================  ============================================================
 
 Example:
@@ -52,6 +55,7 @@ from glassnet.explain.model import (
     layer_names,
 )
 from glassnet.explain.residual import ResidualExplanation, residual
+from glassnet.explain.segmentation import IoUExplanation, MaskExplanation, iou, mask
 from glassnet.explain.simple import (
     DenseExplanation,
     PoolExplanation,
@@ -74,6 +78,8 @@ __all__ = [
     "BatchNormExplanation",
     "ConvExplanation",
     "DenseExplanation",
+    "IoUExplanation",
+    "MaskExplanation",
     "PoolExplanation",
     "ReluExplanation",
     "ResidualExplanation",
@@ -86,11 +92,13 @@ __all__ = [
     "fmt",
     "format_matrix",
     "get_kernel",
+    "iou",
     "layer",
     "layer_calls",
     "layer_index",
     "layer_input",
     "layer_names",
+    "mask",
     "parse_matrix",
     "pool",
     "relu",

@@ -60,7 +60,7 @@ from glassnet.functional.conv_transpose import (
 )
 from glassnet.functional.dropout import dropout_backward, dropout_forward
 from glassnet.functional.linear import linear_backward, linear_forward
-from glassnet.functional.loss import bce_with_logits, cross_entropy, mse
+from glassnet.functional.loss import bce_with_logits, cross_entropy, dice_loss, mse
 from glassnet.functional.merge import (
     add_backward,
     add_forward,
@@ -112,6 +112,7 @@ __all__ = [
     "conv_transpose2d_forward",
     "conv_transpose2d_forward_chwn",
     "cross_entropy",
+    "dice_loss",
     "dropout_backward",
     "dropout_forward",
     "global_avg_pool2d_backward",

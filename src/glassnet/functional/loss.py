@@ -1,32 +1,49 @@
 """Losses: each one function returning ``(loss, dpred)``, the value and its gradient together.
 
-All losses average over the batch (``reduction="mean"`` in PyTorch's terms).
+All losses average over the batch (``reduction="mean"`` in PyTorch's terms). The two
+classification losses, ``cross_entropy`` and ``dice_loss``, read the class scores on the last
+axis, so they score one label per sample ``(N, K)`` or one per pixel ``(N, H, W, K)`` alike.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from glassnet.functional.activation import softmax_backward, softmax_forward
+
 
 def cross_entropy(
-    logits: np.ndarray, targets: np.ndarray, label_smoothing: float = 0.0
+    logits: np.ndarray,
+    targets: np.ndarray,
+    label_smoothing: float = 0.0,
+    weight: np.ndarray | None = None,
+    ignore_index: int = -100,
 ) -> tuple[float, np.ndarray]:
-    """Softmax cross-entropy from raw scores, fused for numerical stability.
+    """Softmax cross-entropy from raw scores, fused for numerical stability; per pixel too.
 
-    Math (eps = label_smoothing, as PyTorch defines it):
-        q[n, k] = (1 - eps) 1[k = t_n] + eps / K        (the smoothed target distribution)
-        L = -1/N sum_n sum_k q[n, k] log softmax(z)[n, k]
-          = 1/N sum_n [ log sum_k exp(z[n, k]) - sum_k q[n, k] z[n, k] ]        (sum_k q = 1)
-          = 1/N sum_n [ log sum_k exp(s[n, k]) - (1 - eps) s[n, t_n] - eps/K sum_k s[n, k] ],
-            s[n, k] = z[n, k] - m_n,  m_n = max_k z[n, k]
-        dL/dz[n, k] = (softmax(z)[n, k] - q[n, k]) / N
-        The log-sum-exp form stays finite for logits of any size (the naive
-        -log(softmax) is inf for logits around 1000). With eps = 0 the smoothing terms are
-        skipped, so the numbers are those of the plain loss bit for bit.
+    The class scores are the last axis: ``(N, K)`` for classification, ``(N, H, W, K)`` for
+    segmentation (one distribution per pixel). Every position ``i`` (a sample, or a pixel of a
+    sample) is one term; PyTorch's ``cross_entropy`` with ``reduction="mean"``, which puts the
+    classes on axis 1 instead.
+
+    Math (eps = label_smoothing, w = weight, 1 when not given; PyTorch's definitions):
+        kept i: t_i != ignore_index; the sums over i run over the kept positions only
+        q[i, k] = (1 - eps) w[t_i] 1[k = t_i] + eps w[k] / K     (the target weights)
+        W = sum_i w[t_i]                                          (the weighted count)
+        L = -1/W sum_i sum_k q[i, k] log softmax(z)[i, k]
+          = 1/W sum_i [ a_i log sum_k exp(s[i, k]) - sum_k q[i, k] s[i, k] ],
+            a_i = sum_k q[i, k],  s[i, k] = z[i, k] - m_i,  m_i = max_k z[i, k]
+        dL/dz[i, k] = (a_i softmax(z)[i, k] - q[i, k]) / W,  0 at ignored positions
+        Without weights a_i = 1 and W is the number of kept positions: the plain mean. The
+        log-sum-exp form stays finite for logits of any size (the naive -log(softmax) is inf
+        for logits around 1000). With eps = 0, no weight and nothing ignored, the numbers are
+        those of the plain loss bit for bit. When nothing counts (W = 0: every target ignored,
+        or all their weights 0) the loss is 0 with a zero gradient, where PyTorch gives NaN.
 
     Shape:
-        logits: (N, K) floats; targets: (N,) integer class indices in [0, K);
-        label_smoothing: a float in [0, 1]. dlogits: (N, K).
+        logits: (N, ..., K) floats; targets: (N, ...) integers, each in [0, K) or equal to
+        ignore_index; label_smoothing: a float in [0, 1]; weight: (K,) non-negative floats or
+        None. dlogits: the shape of logits.
 
     Example:
         >>> loss, d = cross_entropy(np.array([[1000.0, 0.0]]), np.array([1]))
@@ -34,24 +51,90 @@ def cross_entropy(
         1000.0
         >>> round(cross_entropy(np.array([[0.0, 0.0]]), np.array([0]), 0.1)[0], 4)  # log 2
         0.6931
+        >>> pixels = np.zeros((1, 2, 2, 3))                    # a 2x2 image, 3 classes
+        >>> round(cross_entropy(pixels, np.array([[[0, 1], [2, -100]]]))[0], 4)  # log 3
+        1.0986
     """
-    N, K = logits.shape
-    shifted = logits - logits.max(axis=1, keepdims=True)  # (N, K), max is 0
+    K = logits.shape[-1]
+    z = logits.reshape(-1, K)  # (M, K), M positions
+    t = targets.reshape(-1)  # (M,)
+    eps = label_smoothing
+    kept = t != ignore_index  # (M,)
+    rows = np.arange(len(t))
+    t = np.where(kept, t, 0)  # any class index for ignored rows: their weight is 0
+    shifted = z - z.max(axis=1, keepdims=True)  # (M, K), max is 0
     exp = np.exp(shifted)
-    sum_exp = exp.sum(axis=1, keepdims=True)  # (N, 1)
-    rows = np.arange(N)
-    target_score = shifted[rows, targets]  # sum_k q[n, k] s[n, k]
-    if label_smoothing:
-        target_score = (1 - label_smoothing) * target_score + (label_smoothing / K) * shifted.sum(
-            axis=1
-        )
-    loss = float(np.mean(np.log(sum_exp[:, 0]) - target_score))
-    dlogits = exp / sum_exp
-    dlogits[rows, targets] -= 1 - label_smoothing  # one target per row: no repeated indices
-    if label_smoothing:
-        dlogits -= label_smoothing / K
-    dlogits /= N
-    return loss, dlogits
+    sum_exp = exp.sum(axis=1, keepdims=True)  # (M, 1)
+    if weight is None:
+        row_weight = kept.astype(z.dtype)  # w[t_i], 0 where ignored
+        a = row_weight  # sum_k q[i, k] = 1 without weights
+    else:
+        weight = weight.astype(z.dtype, copy=False)
+        row_weight = np.where(kept, weight[t], 0).astype(z.dtype, copy=False)
+        a = (1 - eps) * row_weight + (eps / K) * weight.sum() * kept if eps else row_weight
+    total = row_weight.sum()  # W
+    if total == 0:
+        return 0.0, np.zeros_like(logits)
+    target_score = row_weight * shifted[rows, t]  # sum_k q[i, k] s[i, k] without smoothing
+    if eps:
+        smooth = shifted.sum(axis=1) if weight is None else shifted @ weight  # (M,)
+        target_score = (1 - eps) * target_score + (eps / K) * smooth * kept
+    loss = float((a * np.log(sum_exp[:, 0]) - target_score).sum() / total)
+    dlogits = exp / sum_exp * a[:, None]
+    dlogits[rows, t] -= (1 - eps) * row_weight  # one target per row: no repeated indices
+    if eps:
+        dlogits -= (eps / K) * (1 if weight is None else weight) * kept[:, None]
+    dlogits /= total
+    return loss, dlogits.reshape(logits.shape)
+
+
+def dice_loss(
+    logits: np.ndarray, targets: np.ndarray, smooth: float = 1.0, ignore_index: int = -100
+) -> tuple[float, np.ndarray]:
+    """Soft Dice loss over softmax probabilities: 1 - the mean over classes of each soft Dice.
+
+    The variant: softmax over the last axis; each class's sums run over the whole batch (every
+    kept position of every sample at once, not image by image); the denominator adds plain
+    sums (not the squares of V-Net's form); the same ``smooth`` is added above and below; every
+    class counts, the background too, with equal weight. This is MONAI's
+    ``DiceLoss(softmax=True, to_onehot_y=True, batch=True, smooth_nr=smooth, smooth_dr=smooth)``.
+
+    Math (p = softmax(z) over k, g[i, k] = 1[t_i = k]; sums over kept i: t_i != ignore_index):
+        I_k = sum_i p[i, k] g[i, k],   P_k = sum_i p[i, k],   G_k = sum_i g[i, k]
+        U_k = P_k + G_k + smooth,      D_k = (2 I_k + smooth) / U_k
+        L = 1 - 1/K sum_k D_k
+        dL/dp[i, k] = -1/K (2 g[i, k] / U_k - (2 I_k + smooth) / U_k^2)     (kept i; else 0)
+        dL/dz[i, k] = p[i, k] (dL/dp[i, k] - sum_j p[i, j] dL/dp[i, j])    (softmax's Jacobian)
+        A class absent from both targets and predictions has D_k = smooth / smooth = 1; with
+        smooth = 0 such a class would be 0 / 0, so keep smooth > 0.
+
+    Shape:
+        logits: (N, ..., K) floats; targets: (N, ...) integers, each in [0, K) or equal to
+        ignore_index; smooth: a float >= 0. dlogits: the shape of logits.
+
+    Example:
+        >>> z = np.log(np.array([[[[0.75, 0.25], [0.25, 0.75]]]]))  # 1x1x2 image, K = 2
+        >>> loss, d = dice_loss(z, np.array([[[0, 1]]]), smooth=0.0)
+        >>> round(loss, 4)  # each class: 2 * 0.75 / (1 + 1) = 0.75
+        0.25
+    """
+    K = logits.shape[-1]
+    z = logits.reshape(-1, K)  # (M, K)
+    t = targets.reshape(-1)  # (M,)
+    kept = t != ignore_index  # (M,)
+    p, _ = softmax_forward(z)  # (M, K)
+    p_kept, t_kept = p[kept], t[kept]  # (M', K), (M',)
+    p_target = p_kept[np.arange(len(t_kept)), t_kept]  # (M',)
+    intersection = np.bincount(t_kept, weights=p_target, minlength=K)  # I_k, (K,)
+    union = p_kept.sum(axis=0) + np.bincount(t_kept, minlength=K) + smooth  # U_k, (K,)
+    numerator = 2 * intersection + smooth
+    loss = float(1 - np.mean(numerator / union))
+    dp = np.zeros_like(p)  # (M, K)
+    dp[kept] = numerator / (K * union**2)  # the -(2 I + s) / U^2 term, for every kept row
+    kept_rows = np.nonzero(kept)[0]
+    dp[kept_rows, t_kept] -= 2 / (K * union[t_kept])  # one target per row: no repeats
+    dlogits = softmax_backward(dp, p)
+    return loss, dlogits.astype(logits.dtype, copy=False).reshape(logits.shape)
 
 
 def mse(pred: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray]:

@@ -21,7 +21,7 @@ from glassnet.nn.layers import (
     Softmax,
     Tanh,
 )
-from glassnet.nn.loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
+from glassnet.nn.loss import BCEWithLogitsLoss, CrossEntropyLoss, DiceLoss, MSELoss
 from glassnet.nn.merge import Add, Concatenate, Identity
 from glassnet.nn.model import Model
 from glassnet.nn.module import Module, Parameter
@@ -38,6 +38,7 @@ __all__ = [
     "Conv2d",
     "ConvTranspose2d",
     "CrossEntropyLoss",
+    "DiceLoss",
     "Dropout",
     "Flatten",
     "GlobalAvgPool2d",

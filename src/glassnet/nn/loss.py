@@ -2,18 +2,19 @@
 
 ``forward`` checks both arguments before computing anything: predictions must be a non-empty,
 finite float array; targets an array (or list) of numbers of the expected shape, finite, and
-in the loss's range (class indices for ``CrossEntropyLoss``, probabilities for
-``BCEWithLogitsLoss``).
+in the loss's range (class indices for ``CrossEntropyLoss`` and ``DiceLoss``, probabilities
+for ``BCEWithLogitsLoss``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
 from glassnet import functional as F
-from glassnet.nn.validation import check_array, check_finite, check_float
+from glassnet.nn.validation import check_array, check_finite, check_float, check_int
 
 
 class _Loss:
@@ -62,7 +63,7 @@ class _Loss:
             raise RuntimeError(f"{type(self).__name__}.backward called before forward")
         return self._grad
 
-    def config(self) -> dict[str, float]:
+    def config(self) -> dict[str, Any]:
         """The loss's hyper-parameters, passed on to its functional form (none by default)."""
         return {}
 
@@ -72,18 +73,29 @@ class _Loss:
 
 
 class CrossEntropyLoss(_Loss):
-    """Softmax cross-entropy from logits with class-index targets, averaged over the batch.
+    """Softmax cross-entropy from logits with class-index targets, per sample or per pixel.
 
-    Math (eps = label_smoothing; PyTorch's definition):
-        q = (1 - eps) onehot(t) + eps / K          (the target distribution)
-        L = -1/N sum_n sum_k q[n, k] log softmax(z)[n, k]   (log-sum-exp, stable for any z)
-        dL/dz = (softmax(z) - q) / N
+    The classes are the last axis of the logits: ``(N, K)`` scores one label per sample,
+    ``(N, H, W, K)`` one per pixel (semantic segmentation). PyTorch's ``CrossEntropyLoss``
+    with ``reduction="mean"``, whose class axis is 1 instead.
+
+    Math (eps = label_smoothing, w = weight (1 if None); sums over positions i whose target
+    t_i is not ignore_index; see ``functional.cross_entropy``):
+        q[i, k] = (1 - eps) w[t_i] onehot(t_i)[k] + eps w[k] / K     (the target weights)
+        L = -1/W sum_i sum_k q[i, k] log softmax(z)[i, k],   W = sum_i w[t_i]
+        dL/dz[i, k] = (sum_j q[i, j] softmax(z)[i, k] - q[i, k]) / W
+        (the weighted mean over the kept positions; with no weight and eps = 0,
+        -mean_i log softmax(z)[i, t_i])
 
     Shape:
-        logits: (N, K); targets: (N,) integers in [0, K).
+        logits: (N, K) or (N, H, W, K) (any (N, ..., K)); targets: the logits' shape without
+        its last axis, integers in [0, K) or equal to ignore_index.
 
     Args:
         label_smoothing: eps in [0, 1]; 0 is the plain loss.
+        weight: one non-negative weight per class (K numbers), or None for equal weights.
+        ignore_index: a target value that contributes nothing (to the loss, its gradient or
+            the count W); PyTorch's default -100.
 
     Example:
         >>> loss_fn = CrossEntropyLoss()
@@ -93,39 +105,93 @@ class CrossEntropyLoss(_Loss):
         (2, 4)
         >>> CrossEntropyLoss(label_smoothing=0.1)
         CrossEntropyLoss(label_smoothing=0.1)
+        >>> masks = np.array([[[0, 2], [1, 255]]])  # one 2x2 mask; 255 marks "not labelled"
+        >>> segment = CrossEntropyLoss(weight=[1.0, 2.0, 2.0], ignore_index=255)
+        >>> round(segment.forward(np.zeros((1, 2, 2, 3)), masks), 4)  # log(3)
+        1.0986
     """
 
     _fn = staticmethod(F.cross_entropy)
 
-    def __init__(self, label_smoothing: float = 0.0) -> None:
+    def __init__(
+        self,
+        label_smoothing: float = 0.0,
+        *,
+        weight: Sequence[float] | np.ndarray | None = None,
+        ignore_index: int = -100,
+    ) -> None:
         super().__init__()
         self.label_smoothing = check_float(
             "CrossEntropyLoss label_smoothing", label_smoothing, 0.0, 1.0
         )
+        self.weight = None if weight is None else _class_weights(weight)
+        self.ignore_index = check_int(
+            "CrossEntropyLoss ignore_index", ignore_index, -(2**63), 2**63 - 1
+        )
 
-    def config(self) -> dict[str, float]:
-        return {"label_smoothing": self.label_smoothing}
+    def config(self) -> dict[str, Any]:
+        return {
+            "label_smoothing": self.label_smoothing,
+            "weight": self.weight,
+            "ignore_index": self.ignore_index,
+        }
+
+    def __repr__(self) -> str:
+        shown = [f"label_smoothing={self.label_smoothing!r}"]
+        if self.weight is not None:
+            shown.append(f"weight={self.weight.tolist()!r}")
+        if self.ignore_index != -100:
+            shown.append(f"ignore_index={self.ignore_index!r}")
+        return f"CrossEntropyLoss({', '.join(shown)})"
 
     def _check(self, pred: np.ndarray, target: np.ndarray) -> np.ndarray:
-        check_array(pred, "CrossEntropyLoss logits", rank=2)
-        check_finite(pred, "CrossEntropyLoss logits")
-        target = _as_numbers(target, "CrossEntropyLoss targets")
-        if not np.issubdtype(target.dtype, np.integer):
-            raise TypeError(
-                f"CrossEntropyLoss expects integer class indices as targets, got dtype "
-                f"{target.dtype}"
-            )
-        if target.shape != pred.shape[:1]:
+        target = _check_class_targets("CrossEntropyLoss", pred, target, self.ignore_index)
+        if self.weight is not None and len(self.weight) != pred.shape[-1]:
             raise ValueError(
-                f"CrossEntropyLoss expects targets of shape ({pred.shape[0]},) for logits "
-                f"{pred.shape}, got {target.shape}"
-            )
-        if target.min() < 0 or target.max() >= pred.shape[1]:
-            raise ValueError(
-                f"CrossEntropyLoss targets must be class indices in [0, {pred.shape[1]}), "
-                f"got values from {target.min()} to {target.max()}"
+                f"CrossEntropyLoss weight has {len(self.weight)} entries but the logits have "
+                f"{pred.shape[-1]} classes (last axis of {pred.shape}); give one per class"
             )
         return target
+
+
+class DiceLoss(_Loss):
+    """Soft Dice loss over softmax probabilities, per pixel, every class counted equally.
+
+    Math (p = softmax(z) over the last axis, g = onehot(t); sums over every kept position of
+    the whole batch; see ``functional.dice_loss`` for the variant and the gradient):
+        D_k = (2 sum_i p[i, k] g[i, k] + smooth) / (sum_i p[i, k] + sum_i g[i, k] + smooth)
+        L = 1 - 1/K sum_k D_k
+
+    Shape:
+        logits: (N, H, W, K) (any (N, ..., K)); targets: (N, H, W), integers in [0, K) or equal
+        to ignore_index.
+
+    Args:
+        smooth: added to each class's numerator and denominator, > 0 (keeps a class absent
+            from a batch at D_k = 1 instead of 0 / 0).
+        ignore_index: a target value whose positions count nowhere.
+
+    Example:
+        >>> loss_fn = DiceLoss()
+        >>> z = np.zeros((1, 2, 2, 2))  # softmax 1/2 everywhere
+        >>> round(loss_fn.forward(z, np.array([[[0, 0], [0, 1]]])), 4)  # 1 - (4/6 + 2/4) / 2
+        0.4167
+        >>> loss_fn.backward().shape
+        (1, 2, 2, 2)
+    """
+
+    _fn = staticmethod(F.dice_loss)
+
+    def __init__(self, smooth: float = 1.0, *, ignore_index: int = -100) -> None:
+        super().__init__()
+        self.smooth = check_float("DiceLoss smooth", smooth, 0.0, low_open=True)
+        self.ignore_index = check_int("DiceLoss ignore_index", ignore_index, -(2**63), 2**63 - 1)
+
+    def config(self) -> dict[str, Any]:
+        return {"smooth": self.smooth, "ignore_index": self.ignore_index}
+
+    def _check(self, pred: np.ndarray, target: np.ndarray) -> np.ndarray:
+        return _check_class_targets("DiceLoss", pred, target, self.ignore_index)
 
 
 class MSELoss(_Loss):
@@ -170,3 +236,47 @@ def _as_numbers(target: object, where: str) -> np.ndarray:
             f"{type(target).__name__} of dtype {array.dtype}"
         )
     return array
+
+
+def _class_weights(weight: object) -> np.ndarray:
+    """``weight`` as a float64 array of one finite, non-negative number per class."""
+    array = _as_numbers(weight, "CrossEntropyLoss weight")
+    if array.ndim != 1 or array.size == 0:
+        raise ValueError(
+            f"CrossEntropyLoss weight must hold one number per class (K,), got shape {array.shape}"
+        )
+    array = array.astype(np.float64)
+    if not np.isfinite(array).all() or array.min() < 0:
+        raise ValueError(f"CrossEntropyLoss weight must be finite and >= 0, got {array.tolist()}")
+    return array
+
+
+def _check_class_targets(
+    name: str, logits: np.ndarray, target: object, ignore_index: int
+) -> np.ndarray:
+    """Check logits ``(N, ..., K)`` and integer targets ``(N, ...)`` for a classification loss."""
+    check_array(logits, f"{name} logits")
+    if logits.ndim < 2:
+        raise ValueError(
+            f"{name} expects logits (N, K) or (N, H, W, K) with the classes last, got shape "
+            f"{logits.shape}"
+        )
+    check_finite(logits, f"{name} logits")
+    target = _as_numbers(target, f"{name} targets")
+    if not np.issubdtype(target.dtype, np.integer):
+        raise TypeError(
+            f"{name} expects integer class indices as targets, got dtype {target.dtype}"
+        )
+    if target.shape != logits.shape[:-1]:
+        raise ValueError(
+            f"{name} expects targets of shape {logits.shape[:-1]} for logits {logits.shape}, "
+            f"got {target.shape}"
+        )
+    K = logits.shape[-1]
+    classes = target[target != ignore_index]
+    if classes.size and (classes.min() < 0 or classes.max() >= K):
+        raise ValueError(
+            f"{name} targets must be class indices in [0, {K}) (or ignore_index "
+            f"{ignore_index}), got values from {classes.min()} to {classes.max()}"
+        )
+    return target

@@ -10,7 +10,14 @@ from glassnet.train.loop import (
     predict_logits,
     train_step,
 )
-from glassnet.train.metrics import accuracy, confusion_matrix, precision_recall
+from glassnet.train.metrics import (
+    accuracy,
+    confusion_matrix,
+    iou_per_class,
+    mean_iou,
+    pixel_accuracy,
+    precision_recall,
+)
 from glassnet.train.schedules import (
     ConstantLR,
     CosineLR,
@@ -20,6 +27,7 @@ from glassnet.train.schedules import (
     make_schedule,
     schedule_config,
 )
+from glassnet.train.segmentation import Segmentation, SegmentationEvaluation
 from glassnet.train.tasks import Classification, Evaluation, Task
 
 __all__ = [
@@ -28,6 +36,8 @@ __all__ = [
     "CosineLR",
     "Evaluation",
     "LinearWarmupLR",
+    "Segmentation",
+    "SegmentationEvaluation",
     "StepLR",
     "Task",
     "TrainingDiverged",
@@ -38,8 +48,11 @@ __all__ = [
     "confusion_matrix",
     "evaluate",
     "fit",
+    "iou_per_class",
     "load_checkpoint",
     "make_schedule",
+    "mean_iou",
+    "pixel_accuracy",
     "precision_recall",
     "predict",
     "predict_logits",
