@@ -32,6 +32,7 @@ from glassnet.init import INITIALIZERS
 from glassnet.interop import export_onnx, from_torch, load_torch_state_dict, to_torch
 from glassnet.io import ModelFileError, load, read_metadata, save
 from glassnet.nn.container import Sequential
+from glassnet.nn.detection_loss import CenterNetLoss
 from glassnet.nn.graph import Input
 from glassnet.nn.layers import (
     AvgPool2d,
@@ -66,6 +67,7 @@ __all__ = [
     "BCEWithLogitsLoss",
     "BatchNorm1d",
     "BatchNorm2d",
+    "CenterNetLoss",
     "Classification",
     "Concatenate",
     "Conv2d",

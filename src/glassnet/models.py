@@ -230,6 +230,54 @@ def unet(
     return _unet(input_shape, widths, num_classes, rng, dtype, batch_norm)
 
 
+def detector(
+    num_classes: int = 10, rng: np.random.Generator | int | None = None, dtype: str = "float32"
+) -> Sequential:
+    """A one-stage grid detector (CenterNet style) for 64x64x1 digit scenes.
+
+    Every cell of a 16x16 grid (one cell per 4x4 pixels) gives ``num_classes`` heatmap
+    logits (a centre of that class lies in the cell), two centre offsets and two box sizes,
+    in cells: output (16, 16, num_classes + 4), read by ``glassnet.detection.decode`` and
+    trained with ``CenterNetLoss``. CenterNet rather than YOLO-v1: no anchors and no boxes
+    per cell to assign, one object is one peak (several digits of one class are several
+    peaks), the loss is three plain terms, and the whole net is convolutional.
+
+    conv 3x3 stride 2 (16) -> BN -> ReLU -> conv 3x3 (32) -> BN -> ReLU -> maxpool 2
+    -> conv 3x3 (48) -> BN -> ReLU -> 2 x [conv 3x3 dilation 2 (48) -> BN -> ReLU]
+    -> conv 1x1 (num_classes + 4). Each grid cell sees 49x49 pixels, more than the largest
+    digit (32 pixels) around its centre. The heatmap biases start at log(0.1 / 0.9) = -2.2,
+    CenterNet's prior of 0.1 per cell, so the focal loss does not start from half of all
+    cells firing.
+
+    Example:
+        >>> model = detector(rng=0)
+        >>> model.num_parameters(), model.forward(np.zeros((1, 64, 64, 1), np.float32)).shape
+        (61118, (1, 16, 16, 14))
+    """
+    rng = as_generator(rng)
+
+    def block(c_in: int, c_out: int, stride: int = 1, dilation: int = 1) -> list[Module]:
+        conv = Conv2d(
+            c_in,
+            c_out,
+            3,
+            stride=stride,
+            padding=dilation,
+            dilation=dilation,
+            bias=False,
+            rng=rng,
+            dtype=dtype,
+        )
+        return [conv, nn.BatchNorm2d(c_out).astype(dtype), ReLU()]
+
+    head = Conv2d(48, num_classes + 4, 1, rng=rng, dtype=dtype)
+    head.params["bias"].value[:num_classes] = np.log(0.1 / 0.9)
+    return Sequential([
+        *block(1, 16, stride=2), *block(16, 32), MaxPool2d(2),
+        *block(32, 48), *block(48, 48, dilation=2), *block(48, 48, dilation=2), head,
+    ])  # fmt: skip
+
+
 def fast_cnn(
     input_shape: tuple[int, int, int],
     widths: tuple[int, int, int],
@@ -299,6 +347,7 @@ MODELS: dict[str, tuple[Callable[..., Module], tuple[int, int, int]]] = {
     "cifar-cnn": (cifar_cnn, (32, 32, 3)),
     "resnet-cifar": (resnet_cifar, (32, 32, 3)),
     "unet-small": (unet_small, (32, 32, 3)),
+    "detector": (detector, (64, 64, 1)),
     "cifar-fast": (cifar_fast, (32, 32, 3)),
     "fashion-fast": (fashion_fast, (28, 28, 1)),
     "unet": (unet, (64, 64, 1)),

@@ -17,6 +17,7 @@ Sizes are fixed in pixels (at ``DPI`` = 100) so that pictures from different run
 ``plot_segmentation``      1000 x 520 px: an image and its class mask overlaid, a legend
 ``plot_segmentation_       150 px per scene (up to 8) by 520 px: image, true and predicted
 examples``                 masks of example scenes
+``plot_detections``        240 x 260 px per image: its boxes with class and score
 =========================  =================================================================
 
 Colours: signed numbers (weights, feature maps) use a diverging map centred on 0, red for
@@ -563,6 +564,93 @@ def plot_segmentation_examples(
     return _save(fig, path)
 
 
+def plot_detections(
+    images: np.ndarray,
+    detections: Sequence[Any],
+    class_names: Sequence[str],
+    path: str | Path,
+    truth: np.ndarray | None = None,
+    columns: int = 4,
+) -> Path:
+    """Draw images with their detected boxes, each labelled with its class and score.
+
+    Detections are solid boxes with a label ``class score`` above them; ground-truth boxes,
+    when given, are dashed white boxes under them. Panels of 240 x 260 px, ``columns`` to a
+    row.
+
+    Args:
+        images: (N, H, W, C) uint8 or floats in [0, 1]; C 1 or 3.
+        detections: one ``glassnet.detection.Detections`` per image (boxes in pixels).
+        class_names: the name of each class index.
+        path: the PNG file to write.
+        truth: (N, M, 5) ground truth, rows (x0, y0, x1, y1, class), class -1 for padding.
+        columns: panels per row.
+
+    Returns:
+        The path written.
+
+    Raises:
+        ValueError: not one ``Detections`` (and one truth row block) per image.
+
+    Example:
+        >>> import tempfile
+        >>> from glassnet.detection import Detections
+        >>> found = [Detections(np.array([[2.0, 2, 10, 12]]), np.array([0.9]), np.array([1]))]
+        >>> out = Path(tempfile.mkdtemp()) / "boxes.png"
+        >>> plot_detections(np.zeros((1, 16, 16, 1)), found, ["a", "b"], out).name
+        'boxes.png'
+    """
+    from matplotlib.patches import Rectangle
+
+    images = np.asarray(images)
+    if len(detections) != len(images) or (truth is not None and len(truth) != len(images)):
+        raise ValueError(
+            f"plot_detections expects one Detections (and one set of truth boxes) per image: "
+            f"{len(images)} images, {len(detections)} detections"
+            + ("" if truth is None else f", {len(truth)} truths")
+        )
+    N = len(images)
+    columns = max(1, min(columns, N))
+    rows = math.ceil(N / columns)
+    fig = _figure(240 * columns, 260 * rows)
+    axes = np.atleast_1d(fig.subplots(rows, columns, squeeze=False)).ravel()
+    colours = _class_colours(len(class_names))
+    for n, ax in enumerate(axes):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if n >= N:
+            ax.axis("off")
+            continue
+        image = images[n]
+        ax.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray",
+                  vmin=0, vmax=255 if image.dtype == np.uint8 else 1,
+                  interpolation="nearest")  # fmt: skip
+        for x0, y0, x1, y1, _k in [] if truth is None else truth[n][truth[n][:, 4] >= 0]:
+            ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False,
+                                   edgecolor="white", linestyle="--", linewidth=1))  # fmt: skip
+        found = detections[n]
+        for (x0, y0, x1, y1), score, k in zip(
+            found.boxes, found.scores, found.classes, strict=True
+        ):
+            colour = colours[int(k)]
+            ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False,
+                                   edgecolor=colour, linewidth=1.5))  # fmt: skip
+            ax.text(x0 - 0.5, y0 - 1, f"{class_names[int(k)]} {score:.2f}", color="black",
+                    fontsize=8, va="bottom",
+                    bbox={"facecolor": colour, "edgecolor": "none", "pad": 1})  # fmt: skip
+        ax.set_title(f"{len(found.boxes)} found" + ("" if truth is None else
+                     f", {int((truth[n][:, 4] >= 0).sum())} true"), fontsize=9)  # fmt: skip
+    return _save(fig, path)
+
+
+def _class_colours(count: int) -> list[Any]:
+    """``count`` distinct colours (matplotlib's tab10, then tab20)."""
+    import matplotlib
+
+    cmap = matplotlib.colormaps["tab10" if count <= 10 else "tab20"]
+    return [cmap(k % cmap.N) for k in range(count)]
+
+
 def plot_edges(image: np.ndarray | None, path: str | Path) -> Path:
     """Draw an image and its vertical, horizontal and diagonal edge maps side by side.
 
@@ -609,6 +697,7 @@ def plot_edges(image: np.ndarray | None, path: str | Path) -> Path:
 __all__ = [
     "DPI",
     "plot_confusion_matrix",
+    "plot_detections",
     "plot_edges",
     "plot_feature_maps",
     "plot_filters",

@@ -35,12 +35,12 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--train-size",
         type=_positive_int,
-        help=f"{DATASET}: training scenes to generate (default {SIZES['train']})",
+        help=f"digit scenes: training scenes to generate (default {SIZES['train']})",
     )
     parser.add_argument(
         "--test-size",
         type=_positive_int,
-        help=f"{DATASET}: test scenes to generate (default {SIZES['test']})",
+        help=f"digit scenes: test scenes to generate (default {SIZES['test']})",
     )
 
 

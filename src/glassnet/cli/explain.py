@@ -3,6 +3,7 @@
     glassnet explain conv | relu | pool | dense | backward | batchnorm   arithmetic
     glassnet explain transposed                              a transposed convolution
     glassnet explain residual                                gradients adding at a fork
+    glassnet explain nms                                     non-maximum suppression steps
     glassnet explain edges | filters | features              PNG pictures
     glassnet explain iou | mask                              segmentation's numbers
 
@@ -161,6 +162,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     res.add_argument("--target", metavar="VECTOR", help="t (default: zeros with your own x or W)")
     res.set_defaults(func=run_residual)
 
+    _register_nms(topics)
+
     edges = topics.add_parser(
         "edges",
         help="draw vertical, horizontal and diagonal edge maps of an image (PNG)",
@@ -197,6 +200,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     features.set_defaults(func=run_features)
 
     register_segmentation_topics(topics)
+
+
+def _register_nms(topics: argparse._SubParsersAction) -> None:
+    nms = topics.add_parser(
+        "nms",
+        help="non-maximum suppression step by step: each kept box, the boxes it removes, every IoU",
+        description="Greedy non-maximum suppression per class, as the detector's decoding "
+        "runs it: take the best-scoring box left, keep it, remove the boxes of its class whose "
+        "IoU with it is above the threshold, repeat. Each IoU is written out as intersection "
+        "over union. Default: five boxes of two classes.",
+    )
+    nms.add_argument(
+        "--boxes", metavar="MATRIX", help="rows x0,y0,x1,y1, e.g. '0,0,10,10;1,0,11,10'"
+    )
+    nms.add_argument("--scores", metavar="VECTOR", help="one score per box, e.g. '0.9,0.8'")
+    nms.add_argument("--classes", metavar="VECTOR", help="one class per box (default all 0)")
+    nms.add_argument("--iou-threshold", type=float, default=0.5, help="default 0.5")
+    nms.set_defaults(func=run_nms)
 
 
 def _image_options(parser: argparse.ArgumentParser) -> None:
@@ -426,6 +447,13 @@ def run_residual(args: argparse.Namespace) -> int:
     from glassnet import explain
 
     print(explain.residual(args.input, args.weight, args.bias, args.target))
+    return 0
+
+
+def run_nms(args: argparse.Namespace) -> int:
+    from glassnet import explain
+
+    print(explain.nms(args.boxes, args.scores, args.classes, args.iou_threshold))
     return 0
 
 

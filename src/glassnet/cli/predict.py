@@ -1,9 +1,12 @@
 """``glassnet predict``: the most likely class of each image, with its probability; for a
-segmentation model, each image's mask drawn over it (see ``glassnet.cli._segmentation``)."""
+segmentation model, each image's mask drawn over it (see ``glassnet.cli._segmentation``); for
+a detector, its boxes printed and drawn (``glassnet.cli.predict_detection``)."""
 
 from __future__ import annotations
 
 import argparse
+
+from glassnet.cli import predict_detection
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,8 +33,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--out",
         default=".",
-        help="segmentation models: the folder for each image's <name>-mask.png (default: here)",
+        help="segmentation and detection models: the folder for each image's picture, "
+        "<name>-mask.png or <name>.boxes.png (default: here)",
     )
+    predict_detection.add_options(parser)
     parser.set_defaults(func=run)
 
 
@@ -74,7 +79,9 @@ def run(args: argparse.Namespace) -> int:
             print(warning, file=sys.stderr)
         read.append(path)
         images.append(image)
-    if images:
+    if images and metadata.get("task") == "detection":
+        predict_detection.show(args, model, classes, read, np.stack(images))
+    elif images:
         probabilities = predict(model, np.stack(images))
         for path, row in zip(read, probabilities, strict=True):
             best = np.argsort(row)[::-1][: args.top]

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from glassnet.cli import _segmentation as segmentation
+from glassnet.cli import train_detection
 from glassnet.data.augment import PRESETS
 
 #: Defaults per dataset: the model and the recipe that reaches the published accuracy.
@@ -49,6 +50,7 @@ RECIPES: dict[str, dict[str, Any]] = {
     },
     "folder": {"model": None, "epochs": 20, "batch_size": 32, "lr": 1e-3},
     segmentation.DATASET: segmentation.RECIPE,
+    train_detection.DATASET: train_detection.RECIPE,
 }
 #: Settings newer than the first run files: an older run resumes with these values.
 LATER = {
@@ -58,6 +60,8 @@ LATER = {
     "augment": "none",
     "tta": False,
     "ema": None,
+    "train_size": None,
+    "test_size": None,
 }
 COMMON = {
     "optimizer": "adam",
@@ -70,8 +74,6 @@ COMMON = {
     "seed": 0,
     "image_size": None,
     "channels": None,
-    "train_size": None,
-    "test_size": None,
 }
 #: Settings a resumed run takes from the original run (all but the number of epochs).
 RUN_FILE = "run.json"
@@ -82,7 +84,7 @@ PLOTS = ("curves.png", "filters.png", "confusion.png")
 #: Every file a run writes in its output folder.
 RUN_FILES = (
     RUN_FILE, CHECKPOINT, "model.safetensors", "history.json", "metrics.json", *PLOTS,
-    segmentation.EXAMPLES,
+    segmentation.EXAMPLES,  # digit scenes: example test predictions (detection's too)
 )  # fmt: skip
 
 
@@ -97,11 +99,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--dataset", choices=sorted(RECIPES), help="the data to train on (default: digits)"
     )
-    parser.add_argument("--data-dir", help="folder of the dataset files (not for digits)")
+    parser.add_argument(
+        "--data-dir",
+        help="folder of the dataset files (not for digits; for digit-detection, MNIST's IDX "
+        "files to draw the scenes from instead of the bundled digits)",
+    )
     parser.add_argument(
         "--model",
         help="architecture: lenet5, digits-cnn, cifar-cnn or resnet-cifar (default: the "
-        "dataset's); any classifier of glassnet.models whose input fits the images",
+        "dataset's); any classifier of glassnet.models whose input fits the images; "
+        "detector for digit-detection",
     )
     parser.add_argument(
         "--epochs", type=_positive_int, help="epochs (default: the dataset's recipe)"
@@ -326,6 +333,7 @@ def run(args: argparse.Namespace) -> int:
         cache = Path(s["data_dir"] or user_cache_dir()).expanduser()
         s["data_dir"] = str(download_dataset(cache, s["dataset"]))
     segmenting = s["dataset"] == segmentation.DATASET
+    detecting = s["dataset"] == train_detection.DATASET
     seeds = np.random.SeedSequence(s["seed"]).spawn(3)
 
     def load() -> tuple[Any, Any, Any, float]:
@@ -340,7 +348,7 @@ def run(args: argparse.Namespace) -> int:
             data, test = (
                 get_dataset(
                     s["dataset"], s["data_dir"], split, image_size=image_size,
-                    channels=s["channels"],
+                    channels=s["channels"], size=s[f"{split}_size"],
                 )
                 for split in ("train", "test")
             )  # fmt: skip
@@ -366,7 +374,14 @@ def run(args: argparse.Namespace) -> int:
                 f"model {s['model']} expects {input_shape} images, dataset {s['dataset']} has "
                 f"{train.image_shape}"
             )
-        class_scores(model, f"model {s['model']}")  # a classifier: one score per class and image
+        if detecting:
+            if s["augment"] != "none":  # the presets move and flip pixels, not boxes
+                raise ValueError(
+                    f"--augment {s['augment']} would move the digits but not their boxes"
+                )
+            task = train_detection.task(model, input_shape)
+        else:
+            class_scores(model, f"model {s['model']}")  # one score per class and image
 
     optimizer = _make_optimizer(gn, model, s)
     schedule = _make_schedule(s, len(train))
@@ -455,19 +470,22 @@ def run(args: argparse.Namespace) -> int:
         result = evaluate(model, test, segmentation.EVAL_BATCH, tta=s["tta"], task=task)
         metrics = segmentation.metrics(result)
     else:
-        result = evaluate(model, test, tta=s["tta"], task=task)
-        metrics = {
-            "test_accuracy": result.accuracy,
-            "test_loss": result.loss,
-            "classes": result.classes,
-            "precision": result.precision.tolist(),
-            "recall": result.recall.tolist(),
-            "confusion_matrix": result.confusion.tolist(),
-        }
+        # a classifier is evaluated with plain cross-entropy, comparable across runs
+        result = evaluate(model, test, tta=s["tta"], task=task if detecting else None)
+        metrics = {"test_loss": result.loss, **{f"test_{k}": v for k, v in result.metrics.items()}}
+        if detecting:
+            metrics.update(train_detection.metrics(result))
+        else:
+            metrics.update(
+                classes=result.classes,
+                precision=result.precision.tolist(),
+                recall=result.recall.tolist(),
+                confusion_matrix=result.confusion.tolist(),
+            )
     atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2))
     print(f"saved model, history and metrics in {out}")
     if not args.no_plots:
-        _plot(model, history, result, out, test if segmenting else None)
+        _plot(model, history, result, out, test, task)
     name, value = result.headline
     print(f"test {name}: {value:.4f}")
     return 0
@@ -554,17 +572,19 @@ def _make_schedule(s: dict[str, Any], train_size: int) -> Any:
     return make_schedule(s["schedule"])
 
 
-def _plot(model: Any, history: dict, result: Any, out: Path, scenes: Any = None) -> None:
+def _plot(model: Any, history: dict, result: Any, out: Path, test: Any, task: Any) -> None:
     """Training curves, learned filters and the confusion matrix as PNGs, if matplotlib is here;
-    for a segmentation run (``scenes``: its test set), example predictions instead of the
-    confusion matrix."""
+    for digit scenes, example test predictions (masks or boxes) instead of the confusion
+    matrix."""
     try:
         from glassnet import viz
 
         curves, filters, confusion = (out / name for name in PLOTS)
         written = [viz.plot_history(history, curves), viz.plot_filters(model, filters)]
-        if scenes is not None:
-            written.append(segmentation.plot_examples(model, scenes, out / segmentation.EXAMPLES))
+        if task.name == "segmentation":
+            written.append(segmentation.plot_examples(model, test, out / segmentation.EXAMPLES))
+        elif task.name == "detection":
+            written.append(train_detection.plot_examples(model, test, task, out))
         else:
             written.append(viz.plot_confusion_matrix(result.confusion, result.classes, confusion))
     except ImportError as error:

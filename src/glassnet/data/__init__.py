@@ -50,7 +50,7 @@ from glassnet.data.idx import (
 from glassnet.data.images import border_brightness, read_image
 from glassnet.data.scenes import Scenes, load_digit_scenes, make_scenes
 
-DATASET_NAMES = ("digits", "mnist", "fashion-mnist", "cifar10", "folder")
+DATASET_NAMES = ("digits", "mnist", "fashion-mnist", "cifar10", "folder", "digit-detection")
 _FILE_LOADERS = {"mnist": load_mnist, "fashion-mnist": load_fashion_mnist, "cifar10": load_cifar10}
 
 
@@ -61,6 +61,7 @@ def get_dataset(
     *,
     image_size: int | tuple[int, int] | None = None,
     channels: int | None = None,
+    size: int | None = None,
 ) -> Dataset:
     """Load a dataset by name: the entry point the CLI uses.
 
@@ -72,6 +73,8 @@ def get_dataset(
     fashion-mnist  IDX folder (required)       ``load_fashion_mnist``
     cifar10        ``.bin`` folder (required)  ``load_cifar10`` (``.bin``, ``.bin.gz`` or the
                                                official ``cifar-10-binary.tar.gz``)
+    digit-         MNIST IDX folder, or none   scenes of 0-4 digits with their boxes, as
+    detection      for the bundled digits      float32 (N, 4, 5) labels (``load_digit_scenes``)
     folder         image tree (required)       ``load_image_folder`` of ``data_dir/<split>``;
                                                without split folders, ``data_dir`` itself is
                                                the train split (and there is no test split)
@@ -83,6 +86,8 @@ def get_dataset(
         split: ``"train"`` or ``"test"``.
         image_size: ``(H, W)`` or an int, for ``"folder"`` only (required there).
         channels: 1 or 3, for ``"folder"`` only (default 1).
+        size: the number of scenes, for ``"digit-detection"`` only (default 2000 train, 500
+            test: ``glassnet.data.scenes.DEFAULT_SIZES``).
 
     Returns:
         The Dataset.
@@ -102,8 +107,13 @@ def get_dataset(
         raise ValueError(
             f"image_size and channels apply to the 'folder' dataset only, not to {name!r}"
         )
+    if size is not None and name != "digit-detection":
+        raise ValueError(f"size applies to the generated scenes only, not to {name!r}")
     if name == "digits":
         return load_digits(split)
+    if name == "digit-detection":
+        scenes = load_digit_scenes(split, data_dir, size=size)
+        return Dataset(scenes.images, scenes.boxes, scenes.box_classes, scenes.name)
     if data_dir is None:
         raise ValueError(f"dataset {name!r} needs data_dir, the folder that holds its files")
     if name == "folder":

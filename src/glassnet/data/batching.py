@@ -176,11 +176,12 @@ def split_indices(
     The indices are shuffled with ``rng``, grouped by label (stable sort, so each class stays
     in random order) and every ``N / n_taken``-th position is taken: each class is split in the
     same proportion to within one sample. Both parts come back sorted. Labels of more than one
-    dimension (segmentation masks ``(N, H, W)``) are not grouped: every ``N / n_taken``-th
-    sample of the shuffled order is taken.
+    dimension (segmentation masks ``(N, H, W)``, detection boxes) are not grouped: every
+    ``N / n_taken``-th sample of the shuffled order is taken.
 
     Args:
-        labels: ``(N,)`` integer labels, or ``(N, ...)`` per-sample arrays.
+        labels: ``(N,)`` integer labels; other targets of N samples (masks, boxes) are split
+            at random, without strata.
         fraction: the share to take, in ``(0, 1)``; both parts must end up non-empty.
         rng: the generator that draws the shuffle, or an int seed.
 
@@ -206,7 +207,7 @@ def split_indices(
             f"got {fraction!r} ({n_taken} of {N} samples)"
         )
     order = as_generator(rng, "split_indices rng", allow_none=False).permutation(N)
-    if labels.ndim == 1:  # per-pixel labels (masks) have no one class to stratify by
+    if labels.ndim == 1:  # one class per sample; masks and boxes are split without strata
         order = order[np.argsort(labels[order], kind="stable")]  # grouped by class, random within
     taken_mask = np.zeros(N, dtype=bool)
     taken_mask[order[(np.arange(n_taken) * N) // n_taken]] = True

@@ -44,6 +44,26 @@ def to_float32(images: np.ndarray) -> np.ndarray:
     return images.astype(np.float32) / np.float32(255)
 
 
+def _check_boxes(labels: np.ndarray, images: np.ndarray, classes: object, where: str) -> None:
+    """Detection labels: (N, M, 5) boxes of whole classes in [-1, len(classes))."""
+    if labels.ndim != 3 or labels.shape[2] != 5 or len(labels) != len(images):
+        raise ValueError(
+            f"{where}: float32 labels are boxes and must have shape (N, M, 5) with N = "
+            f"{len(images)}, got shape {labels.shape}"
+        )
+    if not isinstance(classes, list) or not classes or not all(isinstance(c, str) for c in classes):
+        raise TypeError(f"{where}: classes must be a non-empty list of str, got {classes!r}")
+    if len(images) == 0:
+        raise ValueError(f"{where}: no samples (N = 0); a dataset needs at least one")
+    kinds = labels[..., 4]
+    wrong = (kinds != np.round(kinds)) | (kinds < -1) | (kinds >= len(classes))
+    if wrong.any():
+        raise ValueError(
+            f"{where}: box classes must be whole numbers in [-1, {len(classes)}) (-1: "
+            f"padding), got {kinds[wrong][0]}"
+        )
+
+
 @dataclass(frozen=True, eq=False, repr=False)
 class Dataset:
     """Images, their integer labels and the class names, checked on construction.
@@ -51,7 +71,9 @@ class Dataset:
     Attributes:
         images: ``uint8`` array ``(N, H, W, C)``, channels last, pixel values 0-255.
         labels: ``int64`` array ``(N,)``, each in ``[0, len(classes))``: one class per image;
-            or ``(N, H, W)`` for one class per pixel (segmentation masks).
+            or ``(N, H, W)`` for one class per pixel (segmentation masks); or ``float32``
+            ``(N, M, 5)`` boxes for detection, rows ``(x0, y0, x1, y1, class)`` in pixels with
+            class -1 for padding rows.
         classes: the class names; ``classes[k]`` names label ``k``.
         name: a short name for messages and reports, e.g. ``"mnist-train"``.
 
@@ -84,9 +106,14 @@ class Dataset:
             raise ValueError(
                 f"{where}: images must have shape (N, H, W, C), got shape {images.shape}"
             )
+        if isinstance(labels, np.ndarray) and labels.dtype == np.float32:
+            _check_boxes(labels, images, classes, where)
+            return
         if not isinstance(labels, np.ndarray) or labels.dtype != np.int64:
             got = labels.dtype if isinstance(labels, np.ndarray) else type(labels).__name__
-            raise TypeError(f"{where}: labels must be an int64 numpy array, got {got}")
+            raise TypeError(
+                f"{where}: labels must be an int64 numpy array, got {got} (or float32 boxes)"
+            )
         if labels.ndim not in (1, 3) or (labels.ndim == 3 and labels.shape != images.shape[:3]):
             raise ValueError(
                 f"{where}: labels must have shape (N,), or (N, H, W) = {images.shape[:3]} for "

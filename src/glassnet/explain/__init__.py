@@ -18,6 +18,7 @@ index)``
 ``edges()``               the vertical, horizontal and diagonal edge maps of an image
 ``transposed()``          one input value spread over a transposed convolution's output,
                           and the same numbers as a convolution's input gradient
+``nms()``                 non-maximum suppression step by step, every IoU written out
 ``residual()``            a residual block y = x + f(x): the gradient at the fork is the
                           sum of the skip's and the branch's, checked numerically
 ``iou()``                 intersection, union and their ratio per class of two masks
@@ -54,6 +55,7 @@ from glassnet.explain.model import (
     layer_input,
     layer_names,
 )
+from glassnet.explain.nms import NMSExplanation, nms
 from glassnet.explain.residual import ResidualExplanation, residual
 from glassnet.explain.segmentation import IoUExplanation, MaskExplanation, iou, mask
 from glassnet.explain.simple import (
@@ -73,6 +75,7 @@ __all__ = [
     "EXPLAINABLE",
     "KERNELS",
     "LayerCall",
+    "NMSExplanation",
     "POOL_IMAGE",
     "BackwardExplanation",
     "BatchNormExplanation",
@@ -99,6 +102,7 @@ __all__ = [
     "layer_input",
     "layer_names",
     "mask",
+    "nms",
     "parse_matrix",
     "pool",
     "relu",

@@ -58,6 +58,7 @@ from glassnet.functional.conv_transpose import (
     conv_transpose2d_forward,
     conv_transpose2d_forward_chwn,
 )
+from glassnet.functional.detection import centernet_loss, focal_loss_with_logits, masked_l1
 from glassnet.functional.dropout import dropout_backward, dropout_forward
 from glassnet.functional.linear import linear_backward, linear_forward
 from glassnet.functional.loss import bce_with_logits, cross_entropy, dice_loss, mse
@@ -111,10 +112,12 @@ __all__ = [
     "conv_transpose2d_backward_chwn",
     "conv_transpose2d_forward",
     "conv_transpose2d_forward_chwn",
+    "centernet_loss",
     "cross_entropy",
     "dice_loss",
     "dropout_backward",
     "dropout_forward",
+    "focal_loss_with_logits",
     "global_avg_pool2d_backward",
     "global_avg_pool2d_backward_chwn",
     "global_avg_pool2d_forward",
@@ -123,6 +126,7 @@ __all__ = [
     "leaky_relu_forward",
     "linear_backward",
     "linear_forward",
+    "masked_l1",
     "max_pool2d_backward",
     "max_pool2d_backward_chwn",
     "max_pool2d_forward",

@@ -6,6 +6,7 @@ Every name here is importable from ``glassnet.nn`` as in PyTorch's ``torch.nn``:
 """
 
 from glassnet.nn.container import Sequential
+from glassnet.nn.detection_loss import CenterNetLoss
 from glassnet.nn.graph import Input
 from glassnet.nn.layers import (
     AvgPool2d,
@@ -34,6 +35,7 @@ __all__ = [
     "BCEWithLogitsLoss",
     "BatchNorm1d",
     "BatchNorm2d",
+    "CenterNetLoss",
     "Concatenate",
     "Conv2d",
     "ConvTranspose2d",
