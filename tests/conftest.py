@@ -27,12 +27,13 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> object:
-    """Under CI=true a skipped PyTorch reference test is a failure, not a skip."""
+    """Under CI=true a skipped PyTorch reference or MPI test is a failure, not a skip."""
     outcome = yield
     report = outcome.get_result()
-    if IN_CI and report.skipped and item.get_closest_marker("torch") is not None:
+    required = [m for m in ("torch", "mpi") if item.get_closest_marker(m) is not None]
+    if IN_CI and report.skipped and required:
         report.outcome = "failed"
-        report.longrepr = f"reference test skipped under CI=true: {report.longrepr}"
+        report.longrepr = f"{required[0]} test skipped under CI=true: {report.longrepr}"
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

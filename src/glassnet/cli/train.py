@@ -193,6 +193,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--resume", metavar="CKPT", help="continue from a checkpoint file")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG curves/filters")
+    parser.add_argument(
+        "--sync-batchnorm",
+        action="store_true",
+        help="under mpiexec: BatchNorm statistics over the whole global batch, not each rank's "
+        "share",
+    )
     parser.set_defaults(func=run)
 
 
@@ -303,6 +309,8 @@ def run(args: argparse.Namespace) -> int:
     from glassnet.cli._common import class_scores, parse_shape
     from glassnet.data import border_brightness, get_dataset, train_val_split
     from glassnet.data.augment import preset
+    from glassnet.distributed import DataParallel, launched_ranks, limit_blas_threads, node_shared
+    from glassnet.distributed.parallel import mark_every_rank
     from glassnet.io.files import atomic_write_text, remove_stale_temporaries, user_cache_dir
     from glassnet.models import build_model
     from glassnet.train import evaluate, fit
@@ -310,7 +318,11 @@ def run(args: argparse.Namespace) -> int:
     from glassnet.train.loop import TrainingDiverged, default_run_dir
 
     s = resolve_settings(args)
+    # Under mpiexec each rank is a process of this command: its BLAS threads are ours to set.
+    dp = DataParallel(sync_batchnorm=args.sync_batchnorm) if launched_ranks() > 1 else None
+    threads = limit_blas_threads(dp) if dp else None
     blas = gn.blas.status()  # a bad GLASSNET_BLAS fails here, before any data or folder
+    root = dp is None or dp.is_root
     if getattr(args, "download", False):
         if s["dataset"] not in ("mnist", "fashion-mnist", "cifar10"):
             raise ValueError(
@@ -322,38 +334,45 @@ def run(args: argparse.Namespace) -> int:
         s["data_dir"] = str(download_dataset(cache, s["dataset"]))
     segmenting = s["dataset"] == segmentation.DATASET
     detecting = s["dataset"] == train_detection.DATASET
-    if segmenting:
-        data, test = segmentation.load_data(s)
-    else:
-        size = None if s["image_size"] is None else parse_shape(s["image_size"])
-        if size is not None and len(size) != 2:
-            raise ValueError(f"--image-size takes H,W, got {s['image_size']!r}")
-        image_size = None if size is None else (size[0], size[1])
-        data, test = (
-            get_dataset(
-                s["dataset"], s["data_dir"], split, image_size=image_size,
-                channels=s["channels"], size=s[f"{split}_size"],
-            )
-            for split in ("train", "test")
-        )  # fmt: skip
     seeds = np.random.SeedSequence(s["seed"]).spawn(3)
-    train, val = (
-        train_val_split(data, s["val_fraction"], np.random.default_rng(seeds[0]))
-        if s["val_fraction"]
-        else (data, None)
-    )
+
+    def load() -> tuple[Any, Any, Any, float]:
+        """The train, validation and test sets, and the training images' border brightness."""
+        if segmenting:
+            data, test = segmentation.load_data(s)
+        else:
+            size = None if s["image_size"] is None else parse_shape(s["image_size"])
+            if size is not None and len(size) != 2:
+                raise ValueError(f"--image-size takes H,W, got {s['image_size']!r}")
+            image_size = None if size is None else (size[0], size[1])
+            data, test = (
+                get_dataset(
+                    s["dataset"], s["data_dir"], split, image_size=image_size,
+                    channels=s["channels"], size=s[f"{split}_size"],
+                )
+                for split in ("train", "test")
+            )  # fmt: skip
+        train, val = (
+            train_val_split(data, s["val_fraction"], np.random.default_rng(seeds[0]))
+            if s["val_fraction"]
+            else (data, None)
+        )
+        return train, val, test, border_brightness(data.images)
+
+    # under mpiexec: read once per machine, into memory its ranks share
+    train, val, test, background = node_shared(dp, load) if dp else load()
     if segmenting:
         task = gn.Segmentation()
-        model = segmentation.build_model(s["model"], data, np.random.default_rng(seeds[1]))
+        model = segmentation.build_model(s["model"], train, np.random.default_rng(seeds[1]))
     else:
         task = gn.Classification(gn.CrossEntropyLoss(label_smoothing=s["label_smoothing"]))
         model, input_shape = build_model(
-            s["model"], data.num_classes, rng=np.random.default_rng(seeds[1])
+            s["model"], train.num_classes, rng=np.random.default_rng(seeds[1])
         )
-        if tuple(data.image_shape) != tuple(input_shape):
+        if tuple(train.image_shape) != tuple(input_shape):
             raise ValueError(
                 f"model {s['model']} expects {input_shape} images, dataset {s['dataset']} has "
-                f"{data.image_shape}"
+                f"{train.image_shape}"
             )
         if detecting:
             if s["augment"] != "none":  # the presets move and flip pixels, not boxes
@@ -366,17 +385,19 @@ def run(args: argparse.Namespace) -> int:
 
     optimizer = _make_optimizer(gn, model, s)
     schedule = _make_schedule(s, len(train))
-    if args.resume:
-        out, created = Path(args.resume).parent, None
-        for name in RUN_FILES:
-            remove_stale_temporaries(out / name)
-    else:
+
+    def claim() -> tuple[Path, Path | None]:
+        if args.resume:
+            out = Path(args.resume).parent
+            for name in RUN_FILES:
+                remove_stale_temporaries(out / name)
+            return out, None
         out = (
             Path(args.out) if args.out else default_run_dir("runs", f"{s['dataset']}-{s['model']}")
         )
-        created = _claim_output_folder(out, args.overwrite)
-    checkpoint = out / CHECKPOINT
-    try:
+        return out, _claim_output_folder(out, args.overwrite)
+
+    def start() -> None:
         check_writable(out, needed_bytes=4 * model.num_parameters() * 4 + 2**20)
         atomic_write_text(out / RUN_FILE, json.dumps(s, indent=2))
         print(
@@ -385,6 +406,14 @@ def run(args: argparse.Namespace) -> int:
             f"output in {out}"
         )
         print(f"BLAS: {blas}")
+        if dp:
+            print(f"data-parallel: {dp.size} MPI ranks, {threads}")
+
+    # rank 0 alone touches the output folder; every rank gets its outcome, or its error
+    out, created = dp.on_root(claim) if dp else claim()
+    checkpoint = out / CHECKPOINT
+    try:
+        dp.on_root(start) if dp else start()
         history = fit(
             model,
             train,
@@ -402,8 +431,13 @@ def run(args: argparse.Namespace) -> int:
             resume=args.resume,
             rng=np.random.default_rng(seeds[2]),
             progress=not args.no_progress,
+            distributed=dp if dp else False,
         )
     except BaseException as error:
+        if not root:  # rank 0 reports it, and cleans up
+            if isinstance(error, TrainingDiverged):  # all stopped at the same step
+                mark_every_rank(error)
+            raise
         started = args.resume or checkpoint.exists()
         if not started:
             _discard_unstarted_run(out, created)
@@ -419,13 +453,15 @@ def run(args: argparse.Namespace) -> int:
             print(f"glassnet: error: {error}", file=sys.stderr)
             return 1
         raise
+    if not root:
+        return 0  # rank 0 saves, evaluates and reports
 
     # the input shape is in the architecture (Sequential's input_shape, a Model's Input);
     # the background brightness lets predict notice pictures of the opposite polarity
     metadata = {
-        "classes": json.dumps(data.classes),
+        "classes": json.dumps(train.classes),
         "dataset": s["dataset"],
-        "background": f"{border_brightness(data.images):.4f}",
+        "background": f"{background:.4f}",
         "task": task.name,
     }
     gn.save(model, out / "model.safetensors", metadata=metadata)

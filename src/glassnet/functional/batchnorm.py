@@ -17,6 +17,7 @@ forms and are tested equal to them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
@@ -37,6 +38,8 @@ class BatchNormCache(NamedTuple):
         count: M, the number of values per channel that were averaged.
         x: the input, kept (no copy) by the row form in evaluation, whose backward normalises
             it again; None otherwise.
+        replica_sum: the forward's ``replica_sum`` in training (synchronized statistics: the
+            backward's sums run over every replica too), else None.
     """
 
     xhat: np.ndarray | None
@@ -48,6 +51,7 @@ class BatchNormCache(NamedTuple):
     var: np.ndarray
     count: int
     x: np.ndarray | None = None
+    replica_sum: Callable[[np.ndarray], np.ndarray] | None = None
 
 
 def batch_norm_forward(
@@ -59,6 +63,7 @@ def batch_norm_forward(
     batch_stats: bool = True,
     eps: float = 1e-5,
     channel_axis: int = -1,
+    replica_sum: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> tuple[np.ndarray, BatchNormCache]:
     """Normalise each channel to zero mean and unit variance, then scale and shift it.
 
@@ -77,6 +82,10 @@ def batch_norm_forward(
         batch_stats: use this batch's statistics (training, or a layer that tracks none);
             with False, use ``running_mean`` / ``running_var``.
         eps: added to the variance so that a constant channel does not divide by zero.
+        replica_sum: with ``batch_stats``, the batch is one share of a larger one spread over
+            data-parallel replicas, and this sums an array over them (the same result on
+            each): the sums of x, of (x - mean)^2 and the count M then run over the whole
+            batch (synchronized BatchNorm), and so does ``batch_norm_backward``.
 
     Raises:
         ValueError: ``batch_stats`` with one value per channel (its variance is 0/0 once
@@ -99,9 +108,13 @@ def batch_norm_forward(
                 f"batch norm in training needs more than 1 value per channel, got input shape "
                 f"{x.shape} (channel axis {channel_axis}): use a larger batch or eval mode"
             )
-        mean = x.mean(axis=axes, keepdims=True)
+        total = x.sum(axis=axes, keepdims=True)  # x.mean's own sum, then its division
+        if replica_sum is not None:
+            total, count = replica_sum(total), int(replica_sum(np.array(count))[()])
+        mean = total / count
         centered = x - mean
-        var = np.mean(centered * centered, axis=axes, keepdims=True)
+        squares = np.sum(centered * centered, axis=axes, keepdims=True)
+        var = (squares if replica_sum is None else replica_sum(squares)) / count
     else:
         if running_mean is None or running_var is None:
             raise ValueError("batch norm without batch statistics needs running_mean/running_var")
@@ -116,7 +129,7 @@ def batch_norm_forward(
     cache = BatchNormCache(
         xhat, inv_std, gamma, axes, batch_stats, mean.ravel(), var.ravel(), count
     )
-    return out, cache
+    return out, cache._replace(replica_sum=replica_sum if batch_stats else None)
 
 
 def batch_norm_backward(
@@ -134,6 +147,9 @@ def batch_norm_backward(
         (gamma = 1 without the affine step.) The training form is the chain rule through
         xhat = (x - mean) * inv_std with d mean / dx = 1/M and d var / dx = 2 (x - mean) / M,
         collected per channel: dy's own term, minus its mean, minus its projection on xhat.
+        Synchronized (the forward had a ``replica_sum``): M and the two sums in dx run over
+        the whole batch on every replica; dgamma and dbias stay this share's own (the
+        replicas' parameter gradients are summed with the others').
 
     Shape:
         dout: the forward output's shape; dx: the same; dweight, dbias: (C,), or None
@@ -147,8 +163,10 @@ def batch_norm_backward(
     dweight = np.sum(dout * xhat, axis=axes, keepdims=True)
     scale = inv_std if gamma is None else gamma * inv_std
     if cache.batch_stats:
-        M = cache.count
-        dx = (scale / M) * (M * dout - dbias - xhat * dweight)
+        M, sum_dy, sum_dy_xhat = cache.count, dbias, dweight
+        if cache.replica_sum is not None:
+            sum_dy, sum_dy_xhat = cache.replica_sum(np.stack([dbias, dweight]))
+        dx = (scale / M) * (M * dout - sum_dy - xhat * sum_dy_xhat)
     else:
         dx = scale * dout
     if gamma is None:

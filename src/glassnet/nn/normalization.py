@@ -10,6 +10,7 @@ state_dict holds it, and ``momentum=None`` needs it).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
@@ -62,6 +63,9 @@ class _BatchNorm(Module):
             self.buffers["running_mean"] = np.zeros(num_features, dtype=self.dtype)
             self.buffers["running_var"] = np.ones(num_features, dtype=self.dtype)
             self.buffers["num_batches_tracked"] = np.zeros((), dtype=np.int64)
+        #: Sums a per-channel array over data-parallel replicas (``glassnet.distributed`` sets
+        #: it for synchronized statistics); None: this batch is the whole batch.
+        self.replica_sum: Callable[[np.ndarray], np.ndarray] | None = None
 
     @classmethod
     def parameter_count(cls, config: dict[str, Any]) -> int:
@@ -83,10 +87,13 @@ class _BatchNorm(Module):
         w = self.params["weight"].value if self.affine else None
         b = self.params["bias"].value if self.affine else None
         rm, rv = self.buffers.get("running_mean"), self.buffers.get("running_var")
-        if channel_axis == 0:  # the compute layout: each channel one contiguous row
+        sync = self.replica_sum if batch_stats else None
+        if channel_axis == 0 and sync is None:  # the compute layout: each channel one row
             out, cache = F.batch_norm_forward_rows(x, rm, rv, w, b, batch_stats, self.eps)
         else:
-            out, cache = F.batch_norm_forward(x, rm, rv, w, b, batch_stats, self.eps, channel_axis)
+            out, cache = F.batch_norm_forward(
+                x, rm, rv, w, b, batch_stats, self.eps, channel_axis, sync
+            )
         if self.training and self.track_running_stats:
             assert rm is not None and rv is not None
             count = self.buffers["num_batches_tracked"]
@@ -97,8 +104,10 @@ class _BatchNorm(Module):
 
     def _backward(self, dout: np.ndarray, rows: bool = False) -> np.ndarray:
         """The input gradient; ``rows``: the forward ran in the compute layout (channels first)."""
+        cache = self._take_cache()
+        rows = rows and cache.replica_sum is None  # synchronized: the plain form's sums
         backward = F.batch_norm_backward_rows if rows else F.batch_norm_backward
-        dx, dw, db = backward(dout, self._take_cache())
+        dx, dw, db = backward(dout, cache)
         if self.affine:
             self.params["weight"].grad += dw
             self.params["bias"].grad += db

@@ -26,6 +26,8 @@ from tqdm import tqdm
 from glassnet.data.batching import as_arrays, num_batches
 from glassnet.data.dataset import Dataset, to_float32
 from glassnet.data.prefetch import prefetch
+from glassnet.distributed.parallel import DataParallel
+from glassnet.distributed.setup import resolve as resolve_distributed
 from glassnet.io.files import remove_stale_temporaries
 from glassnet.nn.module import Module
 from glassnet.optim import Optimizer
@@ -60,8 +62,13 @@ def train_step(
     optimizer: Optimizer,
     x: np.ndarray,
     y: np.ndarray,
+    replicas: DataParallel | None = None,
 ) -> tuple[float, np.ndarray]:
     """One gradient-descent step on a batch; returns ``(loss, the model's outputs)``.
+
+    With ``replicas``, ``x`` and ``y`` are this rank's share of the batch: the loss returned
+    is the whole batch's, the gradient is summed over the ranks before the update, and a
+    failure on any rank raises on every rank.
 
     Raises:
         FloatingPointError: the outputs or the loss are NaN or infinite. This step then
@@ -74,12 +81,20 @@ def train_step(
     # NumPy's overflow warnings on the way there would only be noise.
     with np.errstate(over="ignore", invalid="ignore"):
         outputs = model.forward(x)
-        if not np.isfinite(outputs).all():
-            raise FloatingPointError("the model's outputs (logits) are NaN or infinite")
-        loss = loss_fn.forward(outputs, y)
-        if not math.isfinite(loss):
-            raise FloatingPointError(f"the loss is {loss}")
-        model.backward(loss_fn.backward(), input_grad=False)  # no one needs dL/d(images)
+        loss, error = math.nan, "the model's outputs (logits) are NaN or infinite"
+        if np.isfinite(outputs).all():
+            loss = loss_fn.forward(outputs, y)
+            error = None if math.isfinite(loss) else f"the loss is {loss}"
+        share = 1.0
+        if replicas is not None:  # before any backward: the ranks stop, or go on, together
+            loss, share, error = replicas.gather_step(loss, len(y), error)
+        if error is not None:
+            raise FloatingPointError(error)
+        grad = loss_fn.backward()
+        # the whole batch's mean loss is the ranks' means weighted by their shares
+        model.backward(grad if replicas is None else share * grad, input_grad=False)
+        if replicas is not None:
+            replicas.sum_gradients(optimizer.params)
         optimizer.step()
     return loss, outputs
 
@@ -231,15 +246,23 @@ def _training_batches(
     order: np.ndarray,
     augment: Augmentation | None,
     augment_rng: np.random.Generator,
+    share: Callable[[int], tuple[int, int]] | None = None,
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """One epoch's batches in ``order``: gathered, augmented (uint8 or float, as stored) and
-    scaled to float32; run on ``prefetch``'s thread."""
+    scaled to float32; run on ``prefetch``'s thread.
+
+    ``share``, in data-parallel training, gives this rank's ``(start, stop)`` in a batch of a
+    given size: only those samples are gathered, or, with ``augment``, the whole batch is
+    augmented (drawing what one process draws) and this rank's part kept.
+    """
     for start in range(0, len(order), batch_size):
         index = order[start : start + batch_size]
-        x = images[index]
-        if augment is not None:
-            x = augment(x, augment_rng)
-        yield _to_model_input(x).astype(np.float32, copy=False), targets[index]
+        part = slice(None) if share is None else slice(*share(len(index)))
+        if augment is None:
+            x = images[index[part]]
+        else:
+            x = augment(images[index], augment_rng)[part]
+        yield _to_model_input(x).astype(np.float32, copy=False), targets[index[part]]
 
 
 def fit(
@@ -261,6 +284,7 @@ def fit(
     rng: np.random.Generator | int | None = 0,
     progress: bool = True,
     log: Callable[[str], None] = print,
+    distributed: bool | DataParallel | None = None,
 ) -> dict[str, list[float]]:
     """Train ``model`` with mini-batch gradient descent on the task's loss.
 
@@ -313,6 +337,11 @@ def fit(
         rng: seed or Generator for the shuffling order (and the augmentation's generator).
         progress: show a tqdm progress bar.
         log: where the per-epoch lines go.
+        distributed: data-parallel training over MPI ranks (``glassnet.distributed``): None
+            (default) when this process is one of K > 1 ranks started by ``mpiexec``; False:
+            never; True or a ``DataParallel``: always. ``batch_size`` is then the global
+            batch, split over the ranks; every rank returns the same history and holds the
+            same model; only rank 0 logs, shows progress and writes ``checkpoint``.
 
     Returns:
         The history: ``{"epoch", "loss", <task score>, "lr", "seconds"}`` (for classification
@@ -337,6 +366,11 @@ def fit(
     if validation is not None:  # checked once here, evaluated after every epoch
         val_images, val_targets = _labelled(model, validation, "validation", task)
         val_classes = validation.classes if isinstance(validation, Dataset) else None
+    replicas = resolve_distributed(distributed)
+    if replicas is not None:
+        replicas.check_batches(len(images), batch_size)
+        if not replicas.is_root:
+            log, progress, checkpoint = _silent, False, None
     schedule = schedule or ConstantLR()
     per_step = getattr(schedule, "per_step", False)  # a plain callable is per epoch, as before
     base_lr = optimizer.lr
@@ -355,6 +389,16 @@ def fit(
             augment_rng.bit_generator.state = state.augment_rng
         log(f"resumed from {resume} after epoch {state.epoch}")
     batches = num_batches(len(images), batch_size)
+    if replicas is not None:
+        data = {"train": (images, targets)}
+        if validation is not None:
+            data["validation"] = (val_images, val_targets)
+        settings = {
+            "epochs": epochs, "batch_size": batch_size, "task": task.name, "ema": ema, "tta": tta,
+            "data order": data_rng.bit_generator.state, "augment": augment is not None,
+            "augmentation": augment_rng.bit_generator.state,
+        }  # fmt: skip
+        replicas.start(model, optimizer, data, settings)
 
     for epoch in range(state.epoch, epochs):
         if not per_step:
@@ -365,13 +409,23 @@ def fit(
         order = data_rng.permutation(len(images))
         # closing(): the worker thread stops however the epoch ends (divergence, Ctrl-C)
         with closing(
-            prefetch(_training_batches(images, targets, batch_size, order, augment, augment_rng))
+            prefetch(
+                _training_batches(
+                    images,
+                    targets,
+                    batch_size,
+                    order,
+                    augment,
+                    augment_rng,
+                    None if replicas is None else replicas.share_bounds,
+                )  # fmt: skip
+            )
         ) as epoch_batches:
             for b, (x, y) in enumerate(epoch_batches):
                 if per_step:  # every epoch has `batches` steps: resume continues the count
                     optimizer.lr = schedule(epoch * batches + b, base_lr)
                 try:
-                    loss, outputs = train_step(model, task.loss_fn, optimizer, x, y)
+                    loss, outputs = train_step(model, task.loss_fn, optimizer, x, y, replicas)
                     if state.start_loss is None:
                         state.start_loss = loss
                     _check_not_exploding(loss, state.start_loss)
@@ -382,9 +436,11 @@ def fit(
                     raise _diverged(error, where, checkpoint, state.epoch, optimizer.lr) from None
                 if average is not None:
                     average.update()
-                total_loss += loss * len(y)
-                score += task.batch_score(outputs, y)
-                seen += len(y)
+                size = min(batch_size, len(images) - b * batch_size)  # y may be a share of it
+                total_loss += loss * size
+                part = task.batch_score(outputs, y)
+                score += part if replicas is None else replicas.total(part)
+                seen += size
                 if bar:
                     bar.update(1)
                     bar.set_postfix(
@@ -399,6 +455,8 @@ def fit(
             "lr": optimizer.lr,
             "seconds": time.perf_counter() - start,
         }
+        if replicas is not None:  # the same running statistics on every rank
+            replicas.average_buffers(model, None if average is None else average.averages)
         if validation is not None:
             with average.applied() if average is not None else nullcontext():
                 outputs = _outputs(model, val_images, 1000, tta, task)
@@ -433,11 +491,17 @@ def fit(
                 f"restoring the best weights ({state.best_value:.4f})"
             )
             break
+    if replicas is not None:
+        replicas.detach(model)
     if early_stopping is not None and state.best_weights is not None:
         model.load_state_dict(state.best_weights)
     elif average is not None:
         model.load_state_dict(average.averages)
     return state.history
+
+
+def _silent(line: str) -> None:
+    """The log of ranks other than 0: their lines would repeat rank 0's."""
 
 
 def _diverged(
