@@ -426,11 +426,11 @@ def test_products_per_kernel_offset_give_the_plain_numbers(dtype, S, P, D, mode,
 
 @pytest.mark.parametrize(
     ("C_in", "S", "route"),
-    [(1, 1, "row shift"), (3, 1, "offsets"), (3, (2, 1), "offsets"), (3, (1, 2), "row shift"),
+    [(3, 1, "row shift"), (4, 1, "offsets"), (4, (2, 1), "offsets"), (4, (1, 2), "row shift"),
      (16, 2, "im2col")],
 )  # fmt: skip
 def test_default_route_by_channels_and_stride(C_in, S, route):
-    """Products per kernel offset from 3 input channels with stride 1 across, else the row
+    """Products per kernel offset from 4 input channels with stride 1 across, else the row
     shift with stride 1 down, else one window matrix (where BLAS adds products up)."""
     x, w = np.zeros((2, 8, 8, C_in), np.float32), np.zeros((4, C_in, 3, 3), np.float32)
     expected = route if accumulating_in_blas(np.float32) else "im2col"
