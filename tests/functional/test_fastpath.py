@@ -70,9 +70,11 @@ CONV_CASES = [
 
 def force_route(monkeypatch, route: str) -> None:
     """Kernel rows summed over one width-window matrix wherever the stride down is 1 (with
-    NumPy's additions where BLAS cannot add), or one product with the whole window matrix."""
+    NumPy's additions where BLAS cannot add), or one product with the whole window matrix;
+    never the products per kernel offset."""
     rule = (lambda stride, dtype: stride[0] == 1) if route == "row shift" else (lambda *_: False)
     monkeypatch.setattr(conv_fast, "_row_shift_applies", rule)
+    monkeypatch.setattr(conv_fast, "_offsets_apply", lambda *_: False)
 
 
 @pytest.fixture(params=["row shift", "im2col"])
@@ -256,8 +258,6 @@ def test_row_shift_gives_the_numbers_of_one_window_matrix_product(case, dtype, m
     w = rng.normal(size=(C_out, C_in, KH, KW)).astype(dtype)
     b = rng.normal(size=C_out).astype(dtype)
     stride_down = S if isinstance(S, int) else S[0]
-    default_route = "row shift" if stride_down == 1 and accumulating_in_blas(dtype) else "im2col"
-    assert conv2d_forward(x, w, b, S, P, D, mode)[1].route == default_route
     force_route(monkeypatch, "row shift")
     out, cache = conv2d_forward(x, w, b, S, P, D, mode)
     assert cache.route == ("row shift" if stride_down == 1 else "im2col")
@@ -274,9 +274,10 @@ def test_row_shift_gives_the_numbers_of_one_window_matrix_product(case, dtype, m
     np.testing.assert_array_equal(cache.cols(), cache_i.cols())
 
 
-def test_both_input_gradient_routes_are_taken_by_the_cases():
+def test_both_input_gradient_routes_are_taken_by_the_cases(monkeypatch):
     from glassnet.functional.conv_fast import _input_grad_is_a_convolution
 
+    monkeypatch.setattr(conv_fast, "_offsets_apply", _never)  # the routes through windows
     routes = set()
     for N, H, W, C_in, C_out, K, S, P, D, mode in CONV_CASES:
         KH, KW = (K, K) if isinstance(K, int) else K
@@ -331,21 +332,27 @@ def _stride_across_1(stride, in_channels, dtype) -> bool:
     return stride[1] == 1
 
 
+def _never(*_) -> bool:
+    return False
+
+
 #: Each speed route of ``conv_fast`` forced on (or off) by its switch: module attribute -> value.
+WINDOWED = {"_offsets_apply": _never}  # the routes through window matrices
 ROUTES = {
     "default choices": {},
-    "row shift": {"_row_shift_applies": _stride_down_1},
-    "im2col with padded rows": {"_row_shift_applies": lambda *_: False},
+    "row shift": {**WINDOWED, "_row_shift_applies": _stride_down_1},
+    "im2col with padded rows": {**WINDOWED, "_row_shift_applies": _never},
     "im2col without padded rows": {
-        "_row_shift_applies": lambda *_: False,
+        **WINDOWED,
+        "_row_shift_applies": _never,
         "_padded_rows": lambda w_mat: w_mat,
     },
-    "row shift in row blocks": {"_row_shift_applies": _stride_down_1, "blocks": True},
-    "im2col in row blocks": {"_row_shift_applies": lambda *_: False, "blocks": True},
-    "weight gradient by window entry": {"GEMV_MAX_ENTRIES": 10**9},
-    "weight gradient as one product": {"GEMV_MAX_ENTRIES": 0},
-    "input gradient scattered": {"_input_grad_is_a_convolution": lambda cache: False},
-    "a product per kernel offset": {"_offsets_apply": _stride_across_1},
+    "row shift in row blocks": {**WINDOWED, "_row_shift_applies": _stride_down_1, "blocks": True},
+    "im2col in row blocks": {**WINDOWED, "_row_shift_applies": _never, "blocks": True},
+    "weight gradient by window entry": {**WINDOWED, "GEMV_MAX_ENTRIES": 10**9},
+    "weight gradient as one product": {**WINDOWED, "GEMV_MAX_ENTRIES": 0},
+    "input gradient scattered": {**WINDOWED, "_input_grad_is_a_convolution": lambda cache: False},
+    "products per kernel offset": {"_offsets_apply": _stride_across_1},
 }
 
 
@@ -398,9 +405,7 @@ def test_grouped_convolutions_take_the_plain_per_group_products():
     ("S", "P", "D", "mode"),
     [(1, 1, 1, "cross-correlation"), ((2, 1), "same", 2, "convolution"), (1, 0, 1, "convolution")],
 )
-def test_product_per_kernel_offset_is_taken_from_16_channels_with_the_plain_numbers(
-    dtype, S, P, D, mode, monkeypatch
-):
+def test_products_per_kernel_offset_give_the_plain_numbers(dtype, S, P, D, mode, monkeypatch):
     """From ``OFFSETS_MIN_CHANNELS`` input channels (stride 1 across) forward and backward
     multiply views of the padded input in place; an unpadded input may be a strided view."""
     rng = np.random.default_rng(17)
@@ -417,3 +422,16 @@ def test_product_per_kernel_offset_is_taken_from_16_channels_with_the_plain_numb
     tol = {np.float32: 1e-5, np.float64: 1e-12}[dtype]
     for ours, ref in zip(got, (out_p, *conv2d_backward_chwn(dout, cache_p)), strict=True):
         assert rel_error(ours, ref) < tol
+
+
+@pytest.mark.parametrize(
+    ("C_in", "S", "route"),
+    [(3, 1, "row shift"), (4, 1, "offsets"), (4, (2, 1), "offsets"), (4, (1, 2), "row shift"),
+     (16, 2, "im2col")],
+)  # fmt: skip
+def test_default_route_by_channels_and_stride(C_in, S, route):
+    """Products per kernel offset from 4 input channels with stride 1 across, else the row
+    shift with stride 1 down, else one window matrix (where BLAS adds products up)."""
+    x, w = np.zeros((2, 8, 8, C_in), np.float32), np.zeros((4, C_in, 3, 3), np.float32)
+    expected = route if accumulating_in_blas(np.float32) else "im2col"
+    assert conv2d_forward(x, w, None, S, 1)[1].route == expected
