@@ -328,7 +328,7 @@ def _stride_down_1(stride, dtype) -> bool:
     return stride[0] == 1
 
 
-def _stride_across_1(stride, in_channels, dtype) -> bool:
+def _stride_across_1(stride, in_channels, columns, dtype) -> bool:
     return stride[1] == 1
 
 
@@ -408,6 +408,7 @@ def test_grouped_convolutions_take_the_plain_per_group_products():
 def test_products_per_kernel_offset_give_the_plain_numbers(dtype, S, P, D, mode, monkeypatch):
     """From ``OFFSETS_MIN_CHANNELS`` input channels (stride 1 across) forward and backward
     multiply views of the padded input in place; an unpadded input may be a strided view."""
+    monkeypatch.setattr(conv_fast, "OFFSETS_MIN_COLUMNS", 0)  # small test rows take it too
     rng = np.random.default_rng(17)
     x = to_chwn(rng.normal(size=(3, 10, 9, conv_fast.OFFSETS_MIN_CHANNELS)).astype(dtype))
     x = x[:, :, ::-1]  # (C, H, W, N), a strided view
@@ -425,13 +426,14 @@ def test_products_per_kernel_offset_give_the_plain_numbers(dtype, S, P, D, mode,
 
 
 @pytest.mark.parametrize(
-    ("C_in", "S", "route"),
-    [(3, 1, "row shift"), (4, 1, "offsets"), (4, (2, 1), "offsets"), (4, (1, 2), "row shift"),
-     (16, 2, "im2col")],
+    ("C_in", "S", "N", "route"),
+    [(3, 1, 256, "row shift"), (4, 1, 256, "offsets"), (4, (2, 1), 256, "offsets"),
+     (4, (1, 2), 256, "row shift"), (16, 2, 256, "im2col"), (16, 1, 255, "row shift")],
 )  # fmt: skip
-def test_default_route_by_channels_and_stride(C_in, S, route):
-    """Products per kernel offset from 4 input channels with stride 1 across, else the row
-    shift with stride 1 down, else one window matrix (where BLAS adds products up)."""
-    x, w = np.zeros((2, 8, 8, C_in), np.float32), np.zeros((4, C_in, 3, 3), np.float32)
+def test_default_route_by_channels_row_length_and_stride(C_in, S, N, route):
+    """Products per kernel offset from 4 input channels with stride 1 across and rows of at
+    least 2048 numbers (W * N: 8 * 256 here, not 8 * 255), else the row shift with stride 1
+    down, else one window matrix (where BLAS adds products up)."""
+    x, w = np.zeros((N, 8, 8, C_in), np.float32), np.zeros((4, C_in, 3, 3), np.float32)
     expected = route if accumulating_in_blas(np.float32) else "im2col"
     assert conv2d_forward(x, w, None, S, 1)[1].route == expected

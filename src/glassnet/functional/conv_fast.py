@@ -35,9 +35,10 @@ from glassnet.functional._windows import (
 
 Route = Literal["im2col", "row shift", "offsets"]
 
-#: Convolutions with at least this many input channels take a product per kernel offset
-#: (``_offsets_apply``).
+#: Convolutions with at least this many input channels, and an input row of at least this
+#: many numbers across the batch (W * N), take a product per kernel offset (``_offsets_apply``).
 OFFSETS_MIN_CHANNELS = 4
+OFFSETS_MIN_COLUMNS = 2048
 #: Weight gradients of layers with at most this many window entries (C_in * KH * KW) are
 #: computed a window entry at a time (``_weight_grad``).
 GEMV_MAX_ENTRIES = 32
@@ -392,14 +393,14 @@ def _row_shift_applies(stride: Pair, dtype: np.dtype) -> bool:
 
 def _route(x: np.ndarray, w: np.ndarray, stride: Pair) -> Route:
     """The forward route for this input, kernel and stride (backward follows it)."""
-    if x.dtype == w.dtype and _offsets_apply(stride, x.shape[0], x.dtype):
+    if x.dtype == w.dtype and _offsets_apply(stride, x.shape[0], x.shape[2] * x.shape[3], x.dtype):
         return "offsets"
     if x.dtype == w.dtype and _row_shift_applies(stride, x.dtype):
         return "row shift"
     return "im2col"
 
 
-def _offsets_apply(stride: Pair, in_channels: int, dtype: np.dtype) -> bool:
+def _offsets_apply(stride: Pair, in_channels: int, columns: int, dtype: np.dtype) -> bool:
     """Whether to sum products per kernel offset over the padded input itself.
 
     With stride 1 across, kernel offset (m, k) of output row i's windows is, in each input
@@ -418,9 +419,17 @@ def _offsets_apply(stride: Pair, in_channels: int, dtype: np.dtype) -> bool:
     32x32, no input gradient) was faster here (80 -> 48 ms forward and backward), but with it
     the float32 ResNet-style net's 10 training steps beside PyTorch
     (tests/nn/test_graph_models_vs_torch.py) drifted to 8e-4 relative, past the 1e-4 bound
-    (float64 agrees): left on the row shift until that drift is understood.
+    (float64 agrees): left on the row shift until that drift is understood. Short rows lose:
+    the small U-Net at batch 16 (rows of 128-512 numbers) trained at 0.39-0.40 of PyTorch's
+    speed on this route against 0.59-0.65 on the row shift (benchmarks/compare.py, alternated),
+    so rows of fewer than ``OFFSETS_MIN_COLUMNS`` numbers (W * N) keep the row shift.
     """
-    return stride[1] == 1 and in_channels >= OFFSETS_MIN_CHANNELS and accumulating_in_blas(dtype)
+    return (
+        stride[1] == 1
+        and in_channels >= OFFSETS_MIN_CHANNELS
+        and columns >= OFFSETS_MIN_COLUMNS
+        and accumulating_in_blas(dtype)
+    )
 
 
 def _offset_kernels(kernel: np.ndarray, dilation: Pair) -> list[tuple[slice, int, np.ndarray]]:
