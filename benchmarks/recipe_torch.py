@@ -28,15 +28,12 @@ from glassnet.data.augment import preset
 from glassnet.data.batching import num_batches
 from glassnet.data.dataset import to_float32
 from glassnet.data.prefetch import prefetch
-from glassnet.models import build_model
+from glassnet.models import CIFAR_FAST_WIDTHS, FASHION_FAST_WIDTHS, MODELS, build_model
 from glassnet.train.schedules import TriangularLR
 from torch_nets import fast_cnn
 
-#: The recipes' nets as glassnet.models builds them: input shape and stage widths.
-SHAPES = {
-    "cifar-fast": ((32, 32, 3), (64, 128, 128)),
-    "fashion-fast": ((28, 28, 1), (32, 64, 128)),
-}
+#: The recipes' nets' stage widths, as glassnet.models builds them.
+WIDTHS = {"cifar-fast": CIFAR_FAST_WIDTHS, "fashion-fast": FASHION_FAST_WIDTHS}
 
 
 def main() -> None:
@@ -54,8 +51,7 @@ def main() -> None:
 
     train = get_dataset(args.dataset, args.data_dir, "train")
     test = get_dataset(args.dataset, args.data_dir, "test")
-    shape, widths = SHAPES[recipe["model"]]
-    net = fast_cnn(shape, widths)
+    net = fast_cnn(MODELS[recipe["model"]][1], WIDTHS[recipe["model"]])
     glassnet_params = build_model(recipe["model"], rng=0)[0].num_parameters()
     torch_params = sum(p.numel() for p in net.parameters())
     assert torch_params == glassnet_params, (torch_params, glassnet_params)

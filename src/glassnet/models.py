@@ -313,6 +313,11 @@ def fast_cnn(
     return Sequential(layers)
 
 
+#: The stage widths of the recipes' nets (``cifar_fast``, ``fashion_fast``).
+CIFAR_FAST_WIDTHS = (64, 128, 128)
+FASHION_FAST_WIDTHS = (32, 64, 128)
+
+
 def cifar_fast(
     num_classes: int = 10, rng: np.random.Generator | int | None = None, dtype: str = "float32"
 ) -> Sequential:
@@ -324,7 +329,7 @@ def cifar_fast(
         >>> cifar_fast(rng=0).num_parameters()
         574890
     """
-    return fast_cnn((32, 32, 3), (64, 128, 128), num_classes, rng, dtype)
+    return fast_cnn((32, 32, 3), CIFAR_FAST_WIDTHS, num_classes, rng, dtype)
 
 
 def fashion_fast(
@@ -337,7 +342,7 @@ def fashion_fast(
         >>> fashion_fast(rng=0).num_parameters()
         292666
     """
-    return fast_cnn((28, 28, 1), (32, 64, 128), num_classes, rng, dtype)
+    return fast_cnn((28, 28, 1), FASHION_FAST_WIDTHS, num_classes, rng, dtype)
 
 
 #: name -> (builder, input shape (H, W, C))

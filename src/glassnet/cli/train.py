@@ -221,12 +221,17 @@ def _int_at_least(minimum: int) -> Callable[[str], int]:
 _positive_int = _int_at_least(1)
 
 
-def _fraction(text: str) -> float:
-    """An argparse type: a number in [0, 1), refused while parsing."""
+def _number(text: str) -> float:
+    """``text`` as a float, or the argparse error that names it."""
     try:
-        value = float(text)
+        return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+def _fraction(text: str) -> float:
+    """An argparse type: a number in [0, 1), refused while parsing."""
+    value = _number(text)
     if not 0 <= value < 1:
         raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
     return value
@@ -234,10 +239,7 @@ def _fraction(text: str) -> float:
 
 def _positive_float(text: str) -> float:
     """An argparse type: a finite float > 0, refused while parsing (before any folder is made)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    value = _number(text)
     if not (value > 0 and math.isfinite(value)):
         raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
     return value

@@ -51,13 +51,20 @@ class WeightAverage:
     def update(self) -> None:
         """Move the averages one step toward the model's current weights."""
         keep = self.decay
-        for name, value in self.model.state_dict().items():
+        for name, value in self._current():
             average = self.averages[name]
             if np.issubdtype(average.dtype, np.floating):
                 average *= keep
                 average += (1.0 - keep) * value
             else:  # a count (BatchNorm's num_batches_tracked) is not averaged
                 average[...] = value
+
+    def _current(self) -> Iterator[tuple[str, np.ndarray]]:
+        """The model's weights and buffers in place, named as in its ``state_dict`` (which
+        copies them: too much to do at every step)."""
+        for name, parameter in self.model.named_parameters():
+            yield name, parameter.value
+        yield from self.model.named_buffers()
 
     @contextmanager
     def applied(self) -> Iterator[None]:
