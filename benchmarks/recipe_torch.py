@@ -4,9 +4,9 @@ wall time on this machine.
 Same net (``torch_nets.fast_cnn``, the parameter count is checked against glassnet's), same
 data and augmentation (glassnet's own pipeline on a background thread, so both pay the same
 for it), same optimizer (SGD, Nesterov, weight decay off for biases and BatchNorm), label
-smoothing, per-step triangular schedule, batch size, epochs, test-time flips, and the same
-threads (``torch.set_num_threads``, default: the cores). It prints the glassnet command whose
-figures it is set beside.
+smoothing, per-step triangular schedule, batch size, epochs, test-time augmentation (glassnet's
+``augmented_outputs`` around the PyTorch net), and the same threads (``torch.set_num_threads``,
+default: the cores). It prints the glassnet command whose figures it is set beside.
 
     python benchmarks/recipe_torch.py --dataset cifar10 --data-dir ../shared/data/cifar-10
     python benchmarks/recipe_torch.py --dataset cifar10 --data-dir DIR --epochs 1   # per epoch
@@ -30,6 +30,8 @@ from glassnet.data.dataset import to_float32
 from glassnet.data.prefetch import prefetch
 from glassnet.models import CIFAR_FAST_WIDTHS, FASHION_FAST_WIDTHS, MODELS, build_model
 from glassnet.train.schedules import TriangularLR
+from glassnet.train.tasks import Classification
+from glassnet.train.tta import augmented_outputs, check_tta
 from torch_nets import fast_cnn
 
 #: The recipes' nets' stage widths, as glassnet.models builds them.
@@ -93,14 +95,19 @@ def main() -> None:
         )
 
     net.eval()
+    tta = check_tta(recipe["tta"], Classification())
+
+    def forward(images: np.ndarray) -> np.ndarray:  # NHWC floats in, logits out
+        return net(torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)))).numpy()
+
     correct = 0
     with torch.no_grad():
         for i in range(0, len(test), 1000):
-            x = torch.from_numpy(to_float32(test.images[i : i + 1000]).transpose(0, 3, 1, 2).copy())
-            logits = net(x)
-            if recipe["tta"]:
-                logits = 0.5 * (logits + net(torch.flip(x, dims=[3])))
-            correct += int((logits.argmax(1).numpy() == test.labels[i : i + 1000]).sum())
+            x = to_float32(test.images[i : i + 1000])
+            logits = (
+                forward(x) if tta is None else augmented_outputs(forward, x, tta, Classification())
+            )
+            correct += int((logits.argmax(1) == test.labels[i : i + 1000]).sum())
     wall = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"PyTorch {torch.__version__} eager, {args.threads} threads, {epochs} epochs "

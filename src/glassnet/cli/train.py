@@ -13,6 +13,7 @@ from typing import Any
 from glassnet.cli import _segmentation as segmentation
 from glassnet.cli import train_detection
 from glassnet.data.augment import PRESETS
+from glassnet.train.tta import TTA_MODES
 
 #: Defaults per dataset: the model and the recipe that reaches the published accuracy.
 RECIPES: dict[str, dict[str, Any]] = {
@@ -30,12 +31,12 @@ RECIPES: dict[str, dict[str, Any]] = {
         "schedule": "triangular",
         "label_smoothing": 0.1,
         "augment": "flip-translate",
-        "tta": True,
+        "tta": "flip",
         "val_fraction": 0.0,
     },
     "cifar10": {
         "model": "cifar-fast",
-        "epochs": 10,
+        "epochs": 14,
         "batch_size": 256,
         "lr": 0.2,
         "optimizer": "sgd",
@@ -45,7 +46,7 @@ RECIPES: dict[str, dict[str, Any]] = {
         "schedule": "triangular",
         "label_smoothing": 0.2,
         "augment": "flip-translate",
-        "tta": True,
+        "tta": "flip-translate",
         "val_fraction": 0.0,
     },
     "folder": {"model": None, "epochs": 20, "batch_size": 32, "lr": 1e-3},
@@ -147,8 +148,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--tta",
-        action=argparse.BooleanOptionalAction,
-        help="evaluate with test-time flips: each image's and its mirror's scores averaged",
+        nargs="?",
+        const="flip",
+        choices=["none", *TTA_MODES],
+        help="evaluate with test-time augmentation: flip (alone: each image's and its "
+        "mirror's scores averaged) or flip-translate (also moved a pixel; classifiers only). "
+        "Default none",
     )
     parser.add_argument(
         "--ema",

@@ -40,6 +40,7 @@ from glassnet.train.ema import WeightAverage
 from glassnet.train.inputs import check_count, check_images, check_model_and_optimizer
 from glassnet.train.schedules import ConstantLR, Schedule
 from glassnet.train.tasks import Classification, Loss, Result, Task
+from glassnet.train.tta import augmented_outputs, check_tta
 
 #: A batch augmentation: ``augment(images, rng) -> images`` (e.g. ``glassnet.data.Augment``).
 Augmentation = Callable[[np.ndarray, np.random.Generator], np.ndarray]
@@ -120,15 +121,17 @@ def predict_logits(
     images: np.ndarray,
     batch_size: int = 1000,
     *,
-    tta: bool = False,
+    tta: bool | str = False,
     task: Task | None = None,
 ) -> np.ndarray:
     """The model's raw outputs (for a classifier, ``(N, K)`` logits), in eval mode, a batch at
     a time.
 
     Args:
-        tta: test-time augmentation: the outputs for each image and for its mirror image
-            (flipped left-right, mapped back by ``task.unflip``) are averaged.
+        tta: test-time augmentation (``glassnet.train.tta``): ``True`` or ``"flip"`` averages
+            the outputs for each image and its mirror image (flipped left-right, mapped back
+            by ``task.unflip``); ``"flip-translate"`` also those of the image moved a pixel
+            down-right and up-left (classifiers only).
         task: what the outputs are (default ``Classification()``), for ``tta``.
 
     Raises:
@@ -143,21 +146,22 @@ def _outputs(
     model: Module,
     images: np.ndarray,
     batch_size: int,
-    tta: bool = False,
+    tta: bool | str = False,
     task: Task | None = None,
 ) -> np.ndarray:
     """``predict_logits`` on images already checked (``check_images``)."""
+    task = task or Classification()
+    mode = check_tta(tta, task)
     was_training = model.training
     model.eval()
     try:
         chunks = []
         for i in range(0, len(images), batch_size):
             x = _to_model_input(images[i : i + batch_size])
-            out = model.forward(x)
-            if tta:
-                mirrored = model.forward(np.ascontiguousarray(x[:, :, ::-1]))
-                out = 0.5 * (out + (task or Classification()).unflip(mirrored))
-            chunks.append(out)
+            if mode is None:
+                chunks.append(model.forward(x))
+            else:
+                chunks.append(augmented_outputs(model.forward, x, mode, task))
     finally:
         model.train(was_training)
     return np.concatenate(chunks)
@@ -168,7 +172,7 @@ def predict(
     images: np.ndarray,
     batch_size: int = 1000,
     *,
-    tta: bool = False,
+    tta: bool | str = False,
     task: Task | None = None,
 ) -> object:
     """What the model predicts for each image: for a classifier (the default task), class
@@ -177,7 +181,8 @@ def predict(
     Args:
         images: (N, H, W, C), uint8 pixels (scaled to [0, 1] here) or floats already scaled;
             an array or anything ``np.asarray`` makes one of (nested lists).
-        tta: average the outputs of each image and its mirror image (see ``predict_logits``).
+        tta: test-time flips (``True``, ``"flip"``) or flips and translations
+            (``"flip-translate"``), see ``predict_logits``.
         task: what the outputs mean (default ``Classification()``).
 
     Returns:
@@ -206,7 +211,7 @@ def evaluate(
     batch_size: int = 1000,
     classes: list[str] | None = None,
     *,
-    tta: bool = False,
+    tta: bool | str = False,
     task: Task | None = None,
 ) -> Result:
     """The task's loss and metrics on a labelled set; for a classifier (the default task),
@@ -216,7 +221,8 @@ def evaluate(
         data: a Dataset or ``(images, labels)``, checked as ``predict`` checks images; labels
             are checked by the task (for classification, class indices in ``[0, K)``;
             whole-number floats are taken as integers).
-        tta: average the outputs of each image and its mirror image (see ``predict_logits``).
+        tta: test-time flips (``True``, ``"flip"``) or flips and translations
+            (``"flip-translate"``), see ``predict_logits``.
         task: what the outputs and labels mean (default ``Classification()``).
 
     Raises:
@@ -277,7 +283,7 @@ def fit(
     schedule: Schedule | None = None,
     augment: Augmentation | None = None,
     ema: float | None = None,
-    tta: bool = False,
+    tta: bool | str = False,
     early_stopping: int | None = None,
     checkpoint: str | os.PathLike[str] | None = None,
     resume: str | os.PathLike[str] | None = None,
@@ -328,7 +334,7 @@ def fit(
         ema: keep an exponential moving average of the weights with this decay per step
             (``glassnet.train.ema``); validation evaluates the average, the checkpoint keeps
             it, and the model holds it when ``fit`` returns.
-        tta: validate with test-time flips (see ``predict_logits``).
+        tta: validate with test-time augmentation (see ``predict_logits``).
         early_stopping: stop after this many epochs without improvement of ``val_loss`` (or
             ``loss`` without validation) and restore the best weights.
         checkpoint: file to write after every epoch (model, optimizer, RNG and loop state).
@@ -362,6 +368,7 @@ def fit(
     if augment is not None and not callable(augment):
         raise TypeError(f"augment must be callable(images, rng), got {type(augment).__name__}")
     task = task or Classification()
+    check_tta(tta, task)
     images, targets = _labelled(model, train, "train", task)
     if validation is not None:  # checked once here, evaluated after every epoch
         val_images, val_targets = _labelled(model, validation, "validation", task)

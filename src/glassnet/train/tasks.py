@@ -52,11 +52,15 @@ class Task:
         name: e.g. ``"classification"``.
         score_name: the per-batch figure ``fit`` shows in its progress bar and history
             (``"accuracy"`` for classification).
+        translation_invariant: whether the outputs stay the same when the image moves a
+            pixel (a class does; a mask or a box moves with it): test-time translations
+            (``glassnet.train.tta``) need it.
         loss_fn: the loss layer training minimises.
     """
 
     name = "task"
     score_name = "score"
+    translation_invariant = False
 
     def __init__(self, loss_fn: Loss) -> None:
         self.loss_fn = loss_fn
@@ -152,6 +156,7 @@ class Classification(Task):
 
     name = "classification"
     score_name = "accuracy"
+    translation_invariant = True
 
     def __init__(self, loss_fn: Loss | None = None) -> None:
         super().__init__(loss_fn if loss_fn is not None else CrossEntropyLoss())
