@@ -52,11 +52,30 @@ def test_bad_recipe_values_are_refused_while_parsing(tmp_path, capsys):
         (["--label-smoothing", "1"], "must be in [0, 1), got 1"),
         (["--ema", "-0.1"], "must be in [0, 1), got -0.1"),
         (["--augment", "rotate"], "invalid choice: 'rotate'"),
+        (["--tta", "mirror"], "invalid choice: 'mirror'"),
     ):
         with pytest.raises(SystemExit):
             train(tmp_path / "x", *flags)
         assert message in capsys.readouterr().err
         assert not (tmp_path / "x").exists()
+
+
+def test_tta_alone_means_flips_and_sync_batchnorm_is_recorded_for_resume(tmp_path):
+    out = tmp_path / "run"
+    assert train(out, "--epochs", "1", "--tta", "--sync-batchnorm") == 0
+    settings = json.loads((out / "run.json").read_text())
+    assert (settings["tta"], settings["sync_batchnorm"]) == ("flip", True)
+    assert train(tmp_path / "plain", "--epochs", "1") == 0
+    plain = json.loads((tmp_path / "plain" / "run.json").read_text())
+    assert (plain["tta"], plain["sync_batchnorm"]) == (False, False)
+
+
+def test_flip_translate_on_masks_is_refused_before_training(tmp_path, capsys):
+    out = tmp_path / "seg"
+    flags = ["--dataset", "digit-segmentation", "--train-size", "8", "--test-size", "4"]
+    assert train(out, *flags, "--tta", "flip-translate") == 2
+    assert "segmentation outputs move with; use tta='flip'" in capsys.readouterr().err
+    assert not out.exists()  # the unstarted run's folder is removed
 
 
 def test_the_cifar10_and_fashion_recipes_name_their_nets():

@@ -63,6 +63,7 @@ LATER = {
     "ema": None,
     "train_size": None,
     "test_size": None,
+    "sync_batchnorm": False,
 }
 COMMON = {
     "optimizer": "adam",
@@ -201,6 +202,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--sync-batchnorm",
         action="store_true",
+        default=None,  # not given: the recipe's (or the resumed run's) setting
         help="under mpiexec: BatchNorm statistics over the whole global batch, not each rank's "
         "share",
     )
@@ -326,25 +328,24 @@ def run(args: argparse.Namespace) -> int:
 
     s = resolve_settings(args)
     # Under mpiexec each rank is a process of this command: its BLAS threads are ours to set.
-    dp = DataParallel(sync_batchnorm=args.sync_batchnorm) if launched_ranks() > 1 else None
+    dp = DataParallel(sync_batchnorm=s["sync_batchnorm"]) if launched_ranks() > 1 else None
     threads = limit_blas_threads(dp) if dp else None
     blas = gn.blas.status()  # a bad GLASSNET_BLAS fails here, before any data or folder
     root = dp is None or dp.is_root
-    if getattr(args, "download", False):
-        if s["dataset"] not in ("mnist", "fashion-mnist", "cifar10"):
-            raise ValueError(
-                f"--download is for mnist, fashion-mnist and cifar10, not {s['dataset']}"
-            )
-        from glassnet.data.download import download_dataset
-
-        cache = Path(s["data_dir"] or user_cache_dir()).expanduser()
-        s["data_dir"] = str(download_dataset(cache, s["dataset"]))
+    download = getattr(args, "download", False)
+    if download and s["dataset"] not in ("mnist", "fashion-mnist", "cifar10"):
+        raise ValueError(f"--download is for mnist, fashion-mnist and cifar10, not {s['dataset']}")
     segmenting = s["dataset"] == segmentation.DATASET
     detecting = s["dataset"] == train_detection.DATASET
     seeds = np.random.SeedSequence(s["seed"]).spawn(3)
 
     def load() -> tuple[Any, Any, Any, float]:
         """The train, validation and test sets, and the training images' border brightness."""
+        if download:  # here: once per machine under mpiexec, by the rank that reads the files
+            from glassnet.data.download import download_dataset
+
+            cache = Path(s["data_dir"] or user_cache_dir()).expanduser()
+            s["data_dir"] = str(download_dataset(cache, s["dataset"]))
         if segmenting:
             data, test = segmentation.load_data(s)
         else:
