@@ -59,7 +59,9 @@ def test_predict_logits_takes_the_modes_by_name(digits):
         predict_logits(model, images, tta="none"), predict_logits(model, images)
     )
     translated = predict_logits(model, images, tta="flip-translate")
-    assert translated.shape == (4, 10) and not np.allclose(translated, predict_logits(model, images))
+    assert translated.shape == (4, 10) and not np.allclose(
+        translated, predict_logits(model, images)
+    )
 
 
 def test_bad_modes_and_translations_of_masks_are_refused_before_training(digits):
