@@ -10,7 +10,8 @@ Three measurements, each a set of runs of this script as a worker (``--worker``)
 - equal: LeNet-5 on MNIST and resnet-cifar (synchronized BatchNorm) on a CIFAR-10 subset,
   N steps of SGD (momentum 0.9) and of Adam, in float32 and float64; the largest difference of
   any weight or buffer, relative to the largest weight (max|two - one| / max|one|), and in
-  float32 beside float32's own error (one process, and 2 ranks, against the float64 run).
+  float32 beside float32's own error (one process, and 2 ranks, against the float64 run), and
+  for resnet-cifar beside PyTorch's own float32 error on its twin of the net.
 - accuracy: one epoch on a subset, then the test accuracy, both ways.
 - speed: LeNet-5 training steps (batch 128) as 1 process x 1 thread, 1 process x 2 threads
   and 2 ranks x 1 thread; the time per step split into compute and the exchanges (the
@@ -111,6 +112,46 @@ def run(spec: dict, ranks: int, threads: int) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def torch_float32_error(cifar_dir: str, optimizer: str, lr: float, steps: int) -> float:
+    """The same measure for PyTorch alone: its resnet-cifar twin (``torch_nets``) trained in
+    float32 and, from the same initial weights, in float64, on the same batches of 64; what
+    float32 rounding does to this training in any library, without a second rank."""
+    import copy
+
+    import numpy as np
+    import torch
+
+    from glassnet.data import get_dataset, to_float32
+    from torch_nets import resnet_cifar
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    train = get_dataset("cifar10", cifar_dir, "train")
+    nets = {torch.float32: resnet_cifar(10)}
+    nets[torch.float64] = copy.deepcopy(nets[torch.float32]).double()
+    optimizers = {
+        dtype: torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9)
+        if optimizer == "sgd"
+        else torch.optim.Adam(net.parameters(), lr=lr)
+        for dtype, net in nets.items()
+    }
+    order = np.random.default_rng(1).permutation(64 * steps)
+    for step in range(steps):
+        index = order[step * 64 : (step + 1) * 64]
+        x = torch.from_numpy(
+            np.ascontiguousarray(to_float32(train.images[index]).transpose(0, 3, 1, 2))
+        )
+        y = torch.from_numpy(train.labels[index].astype(np.int64))
+        for dtype, net in nets.items():
+            optimizers[dtype].zero_grad()
+            torch.nn.functional.cross_entropy(net(x.to(dtype)), y).backward()
+            optimizers[dtype].step()
+    ours, exact = nets[torch.float32].state_dict(), nets[torch.float64].state_dict()
+    floats = [k for k in exact if exact[k].is_floating_point()]
+    difference = max(float((ours[k].double() - exact[k]).abs().max()) for k in floats)
+    return difference / max(float(exact[k].abs().max()) for k in floats)
+
+
 def model_error(a_file: str, b_file: str) -> float:
     import numpy as np
 
@@ -157,6 +198,9 @@ def main() -> None:
                 }  # fmt: skip
                 figures = "; ".join(f"{k} {model_error(*v):.2e}" for k, v in pairs.items())
                 print(f"  {name} {optimizer}: {figures}")
+                if name == "resnet-cifar":
+                    error = torch_float32_error(data[1], optimizer, lr, steps)
+                    print(f"    PyTorch's own float32 error on its twin of the net: {error:.2e}")
     if args.only in (None, "accuracy"):
         print("test accuracy after one epoch, 1 process vs 2 ranks:")
         for name, data, samples in [("lenet5", mnist, 12000), ("resnet-cifar", cifar, 5000)]:
