@@ -62,6 +62,8 @@ LATER = {
     "ema": None,
     "train_size": None,
     "test_size": None,
+    "background_weight": 1.0,
+    "dice_weight": 0.0,
 }
 COMMON = {
     "optimizer": "adam",
@@ -237,6 +239,14 @@ def _fraction(text: str) -> float:
     return value
 
 
+def _non_negative_float(text: str) -> float:
+    """An argparse type: a finite float >= 0, refused while parsing."""
+    value = _number(text)
+    if not (value >= 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return value
+
+
 def _positive_float(text: str) -> float:
     """An argparse type: a finite float > 0, refused while parsing (before any folder is made)."""
     value = _number(text)
@@ -336,6 +346,11 @@ def run(args: argparse.Namespace) -> int:
         s["data_dir"] = str(download_dataset(cache, s["dataset"]))
     segmenting = s["dataset"] == segmentation.DATASET
     detecting = s["dataset"] == train_detection.DATASET
+    if not segmenting and (s["background_weight"] != 1 or s["dice_weight"] != 0):
+        raise ValueError(
+            f"--background-weight and --dice-weight are for --dataset {segmentation.DATASET}, "
+            f"not {s['dataset']}"
+        )
     seeds = np.random.SeedSequence(s["seed"]).spawn(3)
 
     def load() -> tuple[Any, Any, Any, float]:
@@ -364,7 +379,7 @@ def run(args: argparse.Namespace) -> int:
     # under mpiexec: read once per machine, into memory its ranks share
     train, val, test, background = node_shared(dp, load) if dp else load()
     if segmenting:
-        task = gn.Segmentation()
+        task = gn.Segmentation(segmentation.loss(s, train.num_classes))
         model = segmentation.build_model(s["model"], train, np.random.default_rng(seeds[1]))
     else:
         task = gn.Classification(gn.CrossEntropyLoss(label_smoothing=s["label_smoothing"]))
