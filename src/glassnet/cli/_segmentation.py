@@ -28,7 +28,7 @@ DATASET = "digit-segmentation"
 #: which digit; more distinct scenes and smaller batches give more steps of it.
 RECIPE = {
     "model": "unet",
-    "epochs": 8,
+    "epochs": 10,
     "batch_size": 8,
     "lr": 2e-3,
     "background_weight": 0.1,
