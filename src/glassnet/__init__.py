@@ -48,7 +48,13 @@ from glassnet.nn.layers import (
     Softmax,
     Tanh,
 )
-from glassnet.nn.loss import BCEWithLogitsLoss, CrossEntropyLoss, DiceLoss, MSELoss
+from glassnet.nn.loss import (
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    DiceCELoss,
+    DiceLoss,
+    MSELoss,
+)
 from glassnet.nn.merge import Add, Concatenate, Identity
 from glassnet.nn.model import Model
 from glassnet.nn.module import Module, Parameter
@@ -75,6 +81,7 @@ __all__ = [
     "CrossEntropyLoss",
     "DataLoader",
     "Dataset",
+    "DiceCELoss",
     "DiceLoss",
     "Dropout",
     "Flatten",

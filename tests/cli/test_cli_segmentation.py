@@ -120,3 +120,37 @@ def test_explain_mask_at_a_pixel(trained, tmp_path, capsys):
     assert len(probabilities) == 11 and sum(probabilities) == pytest.approx(1, abs=1e-3)
     assert main(["explain", "mask", "--model", model, "--image", str(path), "--at", "32,0"]) == 2
     assert "position (32, 0) is outside the 32x32 output" in capsys.readouterr().err
+
+
+def test_the_loss_and_sizes_of_the_recipe_are_recorded(trained):
+    from glassnet.cli._segmentation import RECIPE
+
+    settings = json.loads((trained / "run.json").read_text())
+    assert settings["background_weight"] == RECIPE["background_weight"] == 0.1
+    assert settings["dice_weight"] == RECIPE["dice_weight"] == 1.0
+    assert (settings["train_size"], settings["test_size"]) == (40, 10)  # the flags win
+
+
+def test_the_loss_flags_build_the_loss():
+    from glassnet.cli._segmentation import loss
+
+    plain = loss({"background_weight": 1.0, "dice_weight": 0.0}, 3)
+    assert repr(plain) == "CrossEntropyLoss(label_smoothing=0.0)"
+    weighted = loss({"background_weight": 0.25, "dice_weight": 0.0}, 3)
+    assert repr(weighted) == "CrossEntropyLoss(label_smoothing=0.0, weight=[0.25, 1.0, 1.0])"
+    both = loss({"background_weight": 0.1, "dice_weight": 2.0}, 3)
+    assert repr(both) == "DiceCELoss(weight=[0.1, 1.0, 1.0], dice_weight=2.0, smooth=1.0)"
+
+
+def test_the_loss_flags_are_for_segmentation_only(tmp_path, capsys):
+    out = tmp_path / "run"
+    code = main(["train", "--dataset", "digits", "--dice-weight", "1", "--out", str(out)])
+    assert code == 2  # a usage error, like the other refused combinations
+    assert capsys.readouterr().err.strip() == (
+        "glassnet: error: --background-weight and --dice-weight are for --dataset "
+        "digit-segmentation, not digits"
+    )
+    assert not out.exists()
+    with pytest.raises(SystemExit):
+        main(["train", "--dataset", "digit-segmentation", "--background-weight", "-1"])
+    assert "must be a finite number >= 0, got -1" in capsys.readouterr().err

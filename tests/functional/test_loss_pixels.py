@@ -218,6 +218,76 @@ def test_dice_matches_pytorch(dtype, seed, N, H, W, K, ignore, smooth):
     assert max(errors) <= TOL_VS_TORCH[dtype]
 
 
+def test_dice_cross_entropy_is_the_sum_of_its_terms():
+    rng = np.random.default_rng(6)
+    z, t = _scene(rng, 2, 3, 4, 5, 255)
+    weight = np.array([0.1, 1.0, 1.0, 2.0, 1.0])
+    loss, d = F.dice_cross_entropy(z, t, weight, 0.5, 2.0, 255)
+    ce, d_ce = F.cross_entropy(z, t, 0.0, weight, 255)
+    dice, d_dice = F.dice_loss(z, t, 2.0, 255)
+    assert loss == pytest.approx(ce + 0.5 * dice, rel=1e-15)
+    np.testing.assert_allclose(d, d_ce + 0.5 * d_dice, rtol=0, atol=1e-17)
+    assert F.dice_cross_entropy(z, t, weight, 0.0, 2.0, 255)[0] == ce  # lambda 0: CE alone
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("ignore", [None, 9])
+def test_dice_cross_entropy_gradient_matches_finite_differences(weighted, ignore):
+    rng = np.random.default_rng(7)
+    z, t = _scene(rng, 2, 3, 3, 4, ignore)
+    weight = np.array([0.1, 1.0, 2.0, 1.0]) if weighted else None
+    kwargs = {
+        "weight": weight,
+        "dice_weight": 1.5,
+        "ignore_index": -100 if ignore is None else ignore,
+    }
+    _, analytic = F.dice_cross_entropy(z, t, **kwargs)
+    numeric = numerical_gradient(lambda: F.dice_cross_entropy(z, t, **kwargs)[0], z)
+    assert relative_error(analytic, numeric) < TOL_GRADCHECK
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@settings(max_examples=20, deadline=None)
+@given(
+    seed=st.integers(0, 2**31),
+    N=st.integers(1, 3),
+    H=st.integers(1, 6),
+    W=st.integers(1, 6),
+    K=st.integers(2, 11),
+    ignore=st.sampled_from([None, 255]),
+    weighted=st.booleans(),
+    dice_weight=st.sampled_from([0.0, 1.0, 2.5]),
+)
+def test_dice_ce_matches_pytorch(dtype, seed, N, H, W, K, ignore, weighted, dice_weight):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(seed)
+    z, t = _scene(rng, N, H, W, K, ignore)
+    z = z.astype(dtype)
+    weight = rng.uniform(0.1, 2.0, K) if weighted else None
+    ignore_index = -100 if ignore is None else ignore
+    loss_fn = gn.DiceCELoss(weight=weight, dice_weight=dice_weight, ignore_index=ignore_index)
+    loss = loss_fn.forward(z, t)
+    zt = torch.tensor(z, requires_grad=True)
+    tt = torch.tensor(t)
+    t_ce = torch.nn.functional.cross_entropy(
+        zt.permute(0, 3, 1, 2),
+        tt,
+        weight=None if weight is None else torch.tensor(weight.astype(dtype)),
+        ignore_index=ignore_index,
+    )
+    t_loss = t_ce + dice_weight * _torch_dice(torch, zt, tt, 1.0, ignore_index)
+    t_loss.backward()
+    errors = (
+        rel_error(np.array(loss), t_loss.detach().numpy()),
+        rel_error(loss_fn.backward(), zt.grad.numpy()),
+    )
+    record_torch_error("dice + cross_entropy", dtype, errors[0])
+    record_torch_error("dice + cross_entropy dz", dtype, errors[1])
+    assert loss_fn.backward().dtype == dtype
+    assert max(errors) <= TOL_VS_TORCH[dtype]
+
+
 def test_layers_wrap_the_functional_forms():
     rng = np.random.default_rng(5)
     z, t = _scene(rng, 1, 3, 3, 4, 255)
@@ -230,6 +300,10 @@ def test_layers_wrap_the_functional_forms():
     loss, d = F.dice_loss(z, t, 0.5, 255)
     assert dice.forward(z, t) == loss
     np.testing.assert_array_equal(dice.backward(), d)
+    dice_ce = gn.DiceCELoss(weight=weight, dice_weight=2.0, smooth=0.5, ignore_index=255)
+    loss, d = F.dice_cross_entropy(z, t, weight, 2.0, 0.5, 255)
+    assert dice_ce.forward(z, t) == loss
+    np.testing.assert_array_equal(dice_ce.backward(), d)
 
 
 def test_reprs():
@@ -239,9 +313,14 @@ def test_reprs():
         == "CrossEntropyLoss(label_smoothing=0.0, weight=[1.0, 2.0], ignore_index=255)"
     )
     assert repr(gn.DiceLoss()) == "DiceLoss(smooth=1.0, ignore_index=-100)"
+    assert repr(gn.DiceCELoss()) == "DiceCELoss(dice_weight=1.0, smooth=1.0)"
+    assert (
+        repr(gn.DiceCELoss(weight=[0.1, 1], dice_weight=0.5, ignore_index=255))
+        == "DiceCELoss(weight=[0.1, 1.0], dice_weight=0.5, smooth=1.0, ignore_index=255)"
+    )
 
 
-@pytest.mark.parametrize("loss", ["CrossEntropyLoss", "DiceLoss"])
+@pytest.mark.parametrize("loss", ["CrossEntropyLoss", "DiceLoss", "DiceCELoss"])
 @pytest.mark.parametrize(
     ("logits", "targets", "error", "match"),
     [
@@ -278,10 +357,27 @@ def test_cross_entropy_options_are_checked(kwargs, error, match):
         gn.CrossEntropyLoss(**kwargs)
 
 
-def test_weight_length_must_match_the_classes():
-    loss_fn = gn.CrossEntropyLoss(weight=[1.0, 2.0])
-    with pytest.raises(ValueError, match=r"weight has 2 entries but the logits have 3 classes"):
+@pytest.mark.parametrize("loss", ["CrossEntropyLoss", "DiceCELoss"])
+def test_weight_length_must_match_the_classes(loss):
+    loss_fn = getattr(gn, loss)(weight=[1.0, 2.0])
+    with pytest.raises(
+        ValueError, match=rf"{loss} weight has 2 entries but the logits have 3 classes"
+    ):
         loss_fn.forward(np.zeros((1, 2, 2, 3)), np.zeros((1, 2, 2), np.int64))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"weight": [1.0, -1.0]}, ValueError, r"weight must be finite and >= 0, got \[1.0, -1.0\]"),
+        ({"dice_weight": -0.5}, ValueError, r"dice_weight must be a finite number >= 0, got -0.5"),
+        ({"smooth": 0}, ValueError, r"smooth must be a finite number > 0, got 0"),
+        ({"ignore_index": 1.5}, TypeError, "ignore_index must be an int, got float 1.5"),
+    ],
+)
+def test_dice_ce_options_are_checked(kwargs, error, match):
+    with pytest.raises(error, match=f"DiceCELoss {match}"):
+        gn.DiceCELoss(**kwargs)
 
 
 def test_ignored_targets_may_lie_outside_the_classes():

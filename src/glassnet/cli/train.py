@@ -64,6 +64,8 @@ LATER = {
     "train_size": None,
     "test_size": None,
     "sync_batchnorm": False,
+    "background_weight": 1.0,
+    "dice_weight": 0.0,
 }
 COMMON = {
     "optimizer": "adam",
@@ -244,6 +246,14 @@ def _fraction(text: str) -> float:
     return value
 
 
+def _non_negative_float(text: str) -> float:
+    """An argparse type: a finite float >= 0, refused while parsing."""
+    value = _number(text)
+    if not (value >= 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return value
+
+
 def _positive_float(text: str) -> float:
     """An argparse type: a finite float > 0, refused while parsing (before any folder is made)."""
     value = _number(text)
@@ -337,6 +347,11 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--download is for mnist, fashion-mnist and cifar10, not {s['dataset']}")
     segmenting = s["dataset"] == segmentation.DATASET
     detecting = s["dataset"] == train_detection.DATASET
+    if not segmenting and (s["background_weight"] != 1 or s["dice_weight"] != 0):
+        raise ValueError(
+            f"--background-weight and --dice-weight are for --dataset {segmentation.DATASET}, "
+            f"not {s['dataset']}"
+        )
     seeds = np.random.SeedSequence(s["seed"]).spawn(3)
 
     def load() -> tuple[Any, Any, Any, float]:
@@ -370,7 +385,7 @@ def run(args: argparse.Namespace) -> int:
     # under mpiexec: read once per machine, into memory its ranks share
     train, val, test, background = node_shared(dp, load) if dp else load()
     if segmenting:
-        task = gn.Segmentation()
+        task = gn.Segmentation(segmentation.loss(s, train.num_classes))
         model = segmentation.build_model(s["model"], train, np.random.default_rng(seeds[1]))
     else:
         task = gn.Classification(gn.CrossEntropyLoss(label_smoothing=s["label_smoothing"]))

@@ -61,7 +61,13 @@ from glassnet.functional.conv_transpose import (
 from glassnet.functional.detection import centernet_loss, focal_loss_with_logits, masked_l1
 from glassnet.functional.dropout import dropout_backward, dropout_forward
 from glassnet.functional.linear import linear_backward, linear_forward
-from glassnet.functional.loss import bce_with_logits, cross_entropy, dice_loss, mse
+from glassnet.functional.loss import (
+    bce_with_logits,
+    cross_entropy,
+    dice_cross_entropy,
+    dice_loss,
+    mse,
+)
 from glassnet.functional.merge import (
     add_backward,
     add_forward,
@@ -114,6 +120,7 @@ __all__ = [
     "conv_transpose2d_forward_chwn",
     "centernet_loss",
     "cross_entropy",
+    "dice_cross_entropy",
     "dice_loss",
     "dropout_backward",
     "dropout_forward",

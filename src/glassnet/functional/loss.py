@@ -1,8 +1,9 @@
 """Losses: each one function returning ``(loss, dpred)``, the value and its gradient together.
 
 All losses average over the batch (``reduction="mean"`` in PyTorch's terms). The two
-classification losses, ``cross_entropy`` and ``dice_loss``, read the class scores on the last
-axis, so they score one label per sample ``(N, K)`` or one per pixel ``(N, H, W, K)`` alike.
+classification losses, ``cross_entropy`` and ``dice_loss`` (and their sum
+``dice_cross_entropy``), read the class scores on the last axis, so they score one label per
+sample ``(N, K)`` or one per pixel ``(N, H, W, K)`` alike.
 """
 
 from __future__ import annotations
@@ -135,6 +136,39 @@ def dice_loss(
     dp[kept_rows, t_kept] -= 2 / (K * union[t_kept])  # one target per row: no repeats
     dlogits = softmax_backward(dp, p)
     return loss, dlogits.astype(logits.dtype, copy=False).reshape(logits.shape)
+
+
+def dice_cross_entropy(
+    logits: np.ndarray,
+    targets: np.ndarray,
+    weight: np.ndarray | None = None,
+    dice_weight: float = 1.0,
+    smooth: float = 1.0,
+    ignore_index: int = -100,
+) -> tuple[float, np.ndarray]:
+    """Cross-entropy plus a multiple of the soft Dice loss: MONAI's ``DiceCELoss``.
+
+    The two see the same pixels and pull differently: cross-entropy scores every pixel alike,
+    so with a rare class (a digit's thin strokes among 96% background) it is satisfied long
+    before that class is told apart; Dice scores each class as a whole, whatever its size.
+
+    Math (``cross_entropy`` and ``dice_loss`` above, lambda = dice_weight):
+        L = CE_w(z, t) + lambda Dice(z, t),    dL/dz = dCE_w/dz + lambda dDice/dz
+
+    Shape:
+        logits: (N, ..., K) floats; targets: (N, ...) integers in [0, K) or equal to
+        ignore_index; weight: (K,) non-negative floats (the cross-entropy's) or None;
+        dice_weight: a float >= 0; smooth: a float > 0. dlogits: the shape of logits.
+
+    Example:
+        >>> z = np.zeros((1, 1, 2, 2))  # a 1x2 image, K = 2, softmax 1/2 everywhere
+        >>> loss, d = dice_cross_entropy(z, np.array([[[0, 1]]]), smooth=0.0)
+        >>> round(loss, 4)  # log 2 + (1 - 2 * 0.5 / 2)
+        1.1931
+    """
+    ce, d_ce = cross_entropy(logits, targets, 0.0, weight, ignore_index)
+    dice, d_dice = dice_loss(logits, targets, smooth, ignore_index)
+    return ce + dice_weight * dice, d_ce + dice_weight * d_dice
 
 
 def mse(pred: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray]:

@@ -22,7 +22,13 @@ from glassnet.nn.layers import (
     Softmax,
     Tanh,
 )
-from glassnet.nn.loss import BCEWithLogitsLoss, CrossEntropyLoss, DiceLoss, MSELoss
+from glassnet.nn.loss import (
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    DiceCELoss,
+    DiceLoss,
+    MSELoss,
+)
 from glassnet.nn.merge import Add, Concatenate, Identity
 from glassnet.nn.model import Model
 from glassnet.nn.module import Module, Parameter
@@ -40,6 +46,7 @@ __all__ = [
     "Conv2d",
     "ConvTranspose2d",
     "CrossEntropyLoss",
+    "DiceCELoss",
     "DiceLoss",
     "Dropout",
     "Flatten",

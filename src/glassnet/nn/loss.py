@@ -2,8 +2,8 @@
 
 ``forward`` checks both arguments before computing anything: predictions must be a non-empty,
 finite float array; targets an array (or list) of numbers of the expected shape, finite, and
-in the loss's range (class indices for ``CrossEntropyLoss`` and ``DiceLoss``, probabilities
-for ``BCEWithLogitsLoss``).
+in the loss's range (class indices for ``CrossEntropyLoss``, ``DiceLoss`` and ``DiceCELoss``,
+probabilities for ``BCEWithLogitsLoss``).
 """
 
 from __future__ import annotations
@@ -146,11 +146,7 @@ class CrossEntropyLoss(_Loss):
 
     def _check(self, pred: np.ndarray, target: np.ndarray) -> np.ndarray:
         target = _check_class_targets("CrossEntropyLoss", pred, target, self.ignore_index)
-        if self.weight is not None and len(self.weight) != pred.shape[-1]:
-            raise ValueError(
-                f"CrossEntropyLoss weight has {len(self.weight)} entries but the logits have "
-                f"{pred.shape[-1]} classes (last axis of {pred.shape}); give one per class"
-            )
+        _check_weight_count("CrossEntropyLoss", self.weight, pred)
         return target
 
 
@@ -192,6 +188,73 @@ class DiceLoss(_Loss):
 
     def _check(self, pred: np.ndarray, target: np.ndarray) -> np.ndarray:
         return _check_class_targets("DiceLoss", pred, target, self.ignore_index)
+
+
+class DiceCELoss(_Loss):
+    """Per-pixel cross-entropy plus a multiple of the soft Dice loss (MONAI's ``DiceCELoss``).
+
+    For segmentation with a rare foreground: cross-entropy alone is nearly satisfied by
+    finding the foreground, Dice (each class counted as a whole) keeps asking which class it
+    is. ``weight`` weighs the cross-entropy's classes, as in ``CrossEntropyLoss``.
+
+    Math (see ``functional.dice_cross_entropy``; lambda = dice_weight):
+        L = CrossEntropyLoss(weight=weight)(z, t) + lambda DiceLoss(smooth)(z, t)
+        (both with ``ignore_index``)
+
+    Shape:
+        logits: (N, H, W, K) (any (N, ..., K)); targets: the logits' shape without its last
+        axis, integers in [0, K) or equal to ignore_index.
+
+    Args:
+        weight: one non-negative cross-entropy weight per class (K numbers), or None.
+        dice_weight: lambda, >= 0 (0 is the weighted cross-entropy alone).
+        smooth: the Dice's smoothing term, > 0.
+        ignore_index: a target value whose positions count in neither term.
+
+    Example:
+        >>> loss_fn = DiceCELoss(weight=[0.1, 1.0], dice_weight=1.0)
+        >>> z = np.zeros((1, 2, 2, 2))  # softmax 1/2 everywhere
+        >>> round(loss_fn.forward(z, np.array([[[0, 0], [0, 1]]])), 4)  # log 2 + 0.4167
+        1.1098
+        >>> loss_fn
+        DiceCELoss(weight=[0.1, 1.0], dice_weight=1.0, smooth=1.0)
+    """
+
+    _fn = staticmethod(F.dice_cross_entropy)
+
+    def __init__(
+        self,
+        *,
+        weight: Sequence[float] | np.ndarray | None = None,
+        dice_weight: float = 1.0,
+        smooth: float = 1.0,
+        ignore_index: int = -100,
+    ) -> None:
+        super().__init__()
+        self.weight = None if weight is None else _class_weights(weight, "DiceCELoss")
+        self.dice_weight = check_float("DiceCELoss dice_weight", dice_weight, 0.0)
+        self.smooth = check_float("DiceCELoss smooth", smooth, 0.0, low_open=True)
+        self.ignore_index = check_int("DiceCELoss ignore_index", ignore_index, -(2**63), 2**63 - 1)
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "weight": self.weight,
+            "dice_weight": self.dice_weight,
+            "smooth": self.smooth,
+            "ignore_index": self.ignore_index,
+        }
+
+    def __repr__(self) -> str:
+        shown = [] if self.weight is None else [f"weight={self.weight.tolist()!r}"]
+        shown += [f"dice_weight={self.dice_weight!r}", f"smooth={self.smooth!r}"]
+        if self.ignore_index != -100:
+            shown.append(f"ignore_index={self.ignore_index!r}")
+        return f"DiceCELoss({', '.join(shown)})"
+
+    def _check(self, pred: np.ndarray, target: np.ndarray) -> np.ndarray:
+        target = _check_class_targets("DiceCELoss", pred, target, self.ignore_index)
+        _check_weight_count("DiceCELoss", self.weight, pred)
+        return target
 
 
 class MSELoss(_Loss):
@@ -238,17 +301,26 @@ def _as_numbers(target: object, where: str) -> np.ndarray:
     return array
 
 
-def _class_weights(weight: object) -> np.ndarray:
+def _class_weights(weight: object, name: str = "CrossEntropyLoss") -> np.ndarray:
     """``weight`` as a float64 array of one finite, non-negative number per class."""
-    array = _as_numbers(weight, "CrossEntropyLoss weight")
+    array = _as_numbers(weight, f"{name} weight")
     if array.ndim != 1 or array.size == 0:
         raise ValueError(
-            f"CrossEntropyLoss weight must hold one number per class (K,), got shape {array.shape}"
+            f"{name} weight must hold one number per class (K,), got shape {array.shape}"
         )
     array = array.astype(np.float64)
     if not np.isfinite(array).all() or array.min() < 0:
-        raise ValueError(f"CrossEntropyLoss weight must be finite and >= 0, got {array.tolist()}")
+        raise ValueError(f"{name} weight must be finite and >= 0, got {array.tolist()}")
     return array
+
+
+def _check_weight_count(name: str, weight: np.ndarray | None, logits: np.ndarray) -> None:
+    """One class weight per logit of the last axis, or no weights."""
+    if weight is not None and len(weight) != logits.shape[-1]:
+        raise ValueError(
+            f"{name} weight has {len(weight)} entries but the logits have "
+            f"{logits.shape[-1]} classes (last axis of {logits.shape}); give one per class"
+        )
 
 
 def _check_class_targets(

@@ -2,8 +2,9 @@
 
 Outputs are per-pixel logits ``(N, H, W, K)`` (e.g. ``glassnet.models.unet``), targets masks
 ``(N, H, W)`` of class indices, the loss per-pixel softmax cross-entropy (or any loss layer of
-that signature, e.g. ``DiceLoss``), the metrics pixel accuracy, per-class IoU and mean IoU read
-off one confusion matrix of pixels.
+that signature, e.g. ``DiceLoss`` or ``DiceCELoss``, which ``glassnet train`` uses on digit
+scenes), the metrics pixel accuracy, per-class IoU and mean IoU read off one confusion matrix
+of pixels.
 """
 
 from __future__ import annotations
@@ -67,7 +68,8 @@ class Segmentation(Task):
 
     Args:
         loss_fn: the loss layer; default ``CrossEntropyLoss()`` over the pixels (e.g.
-            ``CrossEntropyLoss(weight=..., ignore_index=255)``, or ``DiceLoss()``).
+            ``CrossEntropyLoss(weight=..., ignore_index=255)``, ``DiceLoss()`` or
+            ``DiceCELoss(weight=..., dice_weight=1.0)``).
 
     Example:
         >>> task = Segmentation()
