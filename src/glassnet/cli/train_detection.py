@@ -16,8 +16,17 @@ if TYPE_CHECKING:
     from glassnet.train.detection import Detection, DetectionEvaluation
 
 DATASET = "digit-detection"
-#: The defaults of a run: a few minutes on a 2-core CPU.
-RECIPE: dict[str, Any] = {"model": "detector", "epochs": 15, "batch_size": 32, "lr": 3e-3}
+#: The defaults of a run, about ten minutes on a 2-core CPU: 20,000 training scenes (18,000
+#: after the validation split) seen 5 times each. The detector underfits rather than overfits
+#: here: 6000 scenes seen 4 times left it at test mAP@0.5 0.88 and 0.90 on its training scenes,
+#: so the time goes into many distinct scenes and a few epochs.
+RECIPE: dict[str, Any] = {
+    "model": "detector",
+    "epochs": 5,
+    "batch_size": 32,
+    "lr": 3e-3,
+    "train_size": 20000,
+}
 #: The picture of example test scenes, truth dashed and predictions labelled.
 EXAMPLES = "examples.png"
 #: How many test scenes the picture shows.
