@@ -243,16 +243,19 @@ def detector(
     peaks), the loss is three plain terms, and the whole net is convolutional.
 
     conv 3x3 stride 2 (16) -> BN -> ReLU -> conv 3x3 (32) -> BN -> ReLU -> maxpool 2
-    -> conv 3x3 (48) -> BN -> ReLU -> 2 x [conv 3x3 dilation 2 (48) -> BN -> ReLU]
-    -> conv 1x1 (num_classes + 4). Each grid cell sees 49x49 pixels, more than the largest
-    digit (32 pixels) around its centre. The heatmap biases start at log(0.1 / 0.9) = -2.2,
-    CenterNet's prior of 0.1 per cell, so the focal loss does not start from half of all
-    cells firing.
+    -> 2 x [conv 3x3 (64) -> BN -> ReLU] -> 2 x [conv 3x3 dilation 2 (64) -> BN -> ReLU]
+    -> conv 1x1 (num_classes + 4). Each grid cell sees 57x57 pixels, more than the largest
+    digit (32 pixels) around its centre. Four 64-wide convolutions on the grid, not three
+    48-wide ones: after some 25,000 MNIST scenes seen in training, the narrower net reached
+    test mAP@0.5 0.66 and could not fit its training scenes either (0.77 on them), this one
+    0.88 (0.90 on them), for twice the work per image. The heatmap biases start at
+    log(0.1 / 0.9) = -2.2, CenterNet's prior of 0.1 per cell, so the focal loss does not
+    start from half of all cells firing.
 
     Example:
         >>> model = detector(rng=0)
         >>> model.num_parameters(), model.forward(np.zeros((1, 64, 64, 1), np.float32)).shape
-        (61118, (1, 16, 16, 14))
+        (135294, (1, 16, 16, 14))
     """
     rng = as_generator(rng)
 
@@ -270,11 +273,12 @@ def detector(
         )
         return [conv, nn.BatchNorm2d(c_out).astype(dtype), ReLU()]
 
-    head = Conv2d(48, num_classes + 4, 1, rng=rng, dtype=dtype)
+    head = Conv2d(64, num_classes + 4, 1, rng=rng, dtype=dtype)
     head.params["bias"].value[:num_classes] = np.log(0.1 / 0.9)
     return Sequential([
         *block(1, 16, stride=2), *block(16, 32), MaxPool2d(2),
-        *block(32, 48), *block(48, 48, dilation=2), *block(48, 48, dilation=2), head,
+        *block(32, 64), *block(64, 64), *block(64, 64, dilation=2), *block(64, 64, dilation=2),
+        head,
     ])  # fmt: skip
 
 

@@ -88,5 +88,5 @@ def test_fit_learns_to_find_digits():
                      task=task, epochs=6, batch_size=16, progress=False, log=lambda _: None)  # fmt: skip
     after = gn.evaluate(model, (scenes.images, scenes.boxes), task=task)
     assert history["loss"][-1] < history["loss"][0] / 2
-    assert before.map50 < 0.05 and after.map50 > 0.1, (before.map50, after.map50)  # 0.168 here
+    assert before.map50 < 0.05 and after.map50 > 0.1, (before.map50, after.map50)  # 0.141 here
     assert set(history) >= {"loss", "exact", "lr", "seconds"}
