@@ -134,7 +134,15 @@ def _train_process(out: Path, *extra: str) -> subprocess.Popen:
             "--no-plots", *extra]  # fmt: skip
     if "--resume" not in extra:
         argv += ["--out", str(out)]
-    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # SIGINT as a terminal delivers it, also when pytest itself runs in a background job
+    # (which starts with SIGINT ignored, and its children with it)
+    return subprocess.Popen(
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
 
 
 def _wait_for(path: Path, process: subprocess.Popen, timeout: float = 120) -> None:
