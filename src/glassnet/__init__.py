@@ -57,7 +57,7 @@ from glassnet.nn.loss import (
 )
 from glassnet.nn.merge import Add, Concatenate, Identity
 from glassnet.nn.model import Model
-from glassnet.nn.module import Module, Parameter
+from glassnet.nn.module import Module, Parameter, no_grad
 from glassnet.nn.normalization import BatchNorm1d, BatchNorm2d
 from glassnet.nn.upsampling import ConvTranspose2d, Upsample
 from glassnet.optim import SGD, Adam, AdamW, Optimizer
@@ -122,6 +122,7 @@ __all__ = [
     "load_mnist",
     "load_torch_state_dict",
     "models",
+    "no_grad",
     "predict",
     "read_metadata",
     "save",

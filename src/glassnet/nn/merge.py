@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from glassnet import functional as F
-from glassnet.nn.module import Module
+from glassnet.nn.module import Module, kept
 from glassnet.nn.validation import check_array
 
 
@@ -55,7 +55,8 @@ class Add(Module):
                     f"Add input {i} has shape {x.shape}, input 0 has {arrays[0].shape}: "
                     "Add needs equal shapes"
                 )
-        out, self._cache = F.add_forward(arrays)
+        out, cache = F.add_forward(arrays)
+        self._cache = kept(cache)
         return out
 
     def backward(self, dout: np.ndarray) -> list[np.ndarray]:  # type: ignore[override]
@@ -114,7 +115,8 @@ class Concatenate(Module):
                     f"Concatenate input {i} has shape {shapes[1]}, input 0 has {shapes[0]}: "
                     "all axes but the channels (last) must match"
                 )
-        out, self._cache = F.concatenate_forward(arrays, axis)
+        out, cache = F.concatenate_forward(arrays, axis)
+        self._cache = kept(cache)
         return out
 
 

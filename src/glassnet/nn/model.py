@@ -24,7 +24,7 @@ import numpy as np
 
 from glassnet.nn import layout
 from glassnet.nn.graph import Input, Node, SymbolicTensor, check_name
-from glassnet.nn.module import Module, Parameter, layer_from_config
+from glassnet.nn.module import Module, Parameter, kept, layer_from_config
 from glassnet.nn.validation import check_array, check_finite
 
 #: The most nodes (layer calls) a model built from a config may have.
@@ -149,7 +149,9 @@ class Model(Module):
             ran_chwn.append(chwn)
             caches.append(layer._call_state())
         outs = [_in_layout(values[t], False) for t in self.output_ids]
-        self._cache = (ran_chwn, caches, [o.shape for o in outs], [(a.shape, a.dtype) for a in xs])
+        self._cache = kept(
+            (ran_chwn, caches, [o.shape for o in outs], [(a.shape, a.dtype) for a in xs])
+        )
         return outs[0] if len(outs) == 1 else outs
 
     def backward(  # type: ignore[override]

@@ -8,12 +8,49 @@ its last ``forward`` and a train/eval flag; its math lives in ``glassnet.functio
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, ClassVar
 
 import numpy as np
 
 from glassnet.nn.graph import call_symbolic, is_symbolic
 from glassnet.nn.validation import check_array, check_float_dtype
+
+#: False inside ``no_grad()``: forward passes then keep nothing for ``backward``.
+_KEEP_FOR_BACKWARD: ContextVar[bool] = ContextVar("glassnet_keep_for_backward", default=True)
+
+
+@contextmanager
+def no_grad() -> Iterator[None]:
+    """Forward passes inside the block keep no cache for ``backward``.
+
+    A layer's ``forward`` normally keeps what its ``backward`` will need (a convolution keeps
+    its im2col columns, C_in*KH*KW times the size of its input), and a network keeps that for
+    every layer at once. Predicting needs none of it: inside ``no_grad()`` each cache is
+    dropped as soon as its layer has computed, so memory holds one layer's work at a time.
+    ``predict``, ``evaluate`` and ``fit``'s validation run inside it. The setting belongs to
+    the current thread (a ``ContextVar``) and is restored on leaving the block.
+
+    Example:
+        >>> import glassnet as gn
+        >>> layer = gn.Linear(2, 1, rng=0)
+        >>> with no_grad():
+        ...     y = layer.forward(np.ones((1, 2)))
+        >>> y.shape, layer._cache is None  # backward would now ask for a forward first
+        ((1, 1), True)
+    """
+    token = _KEEP_FOR_BACKWARD.set(False)
+    try:
+        yield
+    finally:
+        _KEEP_FOR_BACKWARD.reset(token)
+
+
+def kept(cache: Any) -> Any:
+    """``cache`` if this forward pass is to be followed by ``backward``, else None."""
+    return cache if _KEEP_FOR_BACKWARD.get() else None
+
 
 #: Every Module subclass by class name, so that a JSON config can name the layer to build.
 LAYER_REGISTRY: dict[str, type[Module]] = {}
@@ -122,7 +159,7 @@ class Module:
 
     def _keep(self, out: np.ndarray, cache: Any) -> np.ndarray:
         """Keep what ``backward`` needs (the cache, the output's shape) and return ``out``."""
-        self._cache = cache
+        self._cache = kept(cache)
         self._out_shape = out.shape
         return out
 
@@ -143,7 +180,7 @@ class Module:
     def _no_forward(self) -> RuntimeError:
         return RuntimeError(
             f"{type(self).__name__}.backward called before forward: "
-            "run forward(x) first (in training mode for Dropout)"
+            "run forward(x) first (in training mode for Dropout, outside no_grad())"
         )
 
     def _check_dout(self, dout: Any) -> np.ndarray:

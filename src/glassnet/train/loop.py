@@ -29,7 +29,7 @@ from glassnet.data.prefetch import prefetch
 from glassnet.distributed.parallel import DataParallel
 from glassnet.distributed.setup import resolve as resolve_distributed
 from glassnet.io.files import remove_stale_temporaries
-from glassnet.nn.module import Module
+from glassnet.nn.module import Module, no_grad
 from glassnet.optim import Optimizer
 from glassnet.train.checkpoint import (
     TrainingState,
@@ -155,13 +155,14 @@ def _outputs(
     was_training = model.training
     model.eval()
     try:
-        chunks = []
-        for i in range(0, len(images), batch_size):
-            x = _to_model_input(images[i : i + batch_size])
-            if mode is None:
-                chunks.append(model.forward(x))
-            else:
-                chunks.append(augmented_outputs(model.forward, x, mode, task))
+        with no_grad():  # nothing of these passes is needed for a backward
+            chunks = []
+            for i in range(0, len(images), batch_size):
+                x = _to_model_input(images[i : i + batch_size])
+                if mode is None:
+                    chunks.append(model.forward(x))
+                else:
+                    chunks.append(augmented_outputs(model.forward, x, mode, task))
     finally:
         model.train(was_training)
     return np.concatenate(chunks)
