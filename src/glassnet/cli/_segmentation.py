@@ -25,10 +25,12 @@ DATASET = "digit-segmentation"
 #: cannot tell the digits apart (every ink pixel about 1/11 for each class, the background
 #: winning the argmax: mIoU 0.09), a PyTorch twin of the net as well. Weighting the background
 #: 0.1 and adding the soft Dice loss (each class counted as a whole) keeps the loss asking
-#: which digit; more distinct scenes and smaller batches give more steps of it.
+#: which digit; more distinct scenes and smaller batches give more steps of it. Telling the
+#: digits apart comes late (MNIST scenes, 10 epochs: validation mIoU 0.48 after 6, 0.81 after
+#: 10, still rising), hence 16 epochs.
 RECIPE = {
     "model": "unet",
-    "epochs": 10,
+    "epochs": 16,
     "batch_size": 8,
     "lr": 2e-3,
     "background_weight": 0.1,
