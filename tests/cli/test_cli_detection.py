@@ -49,6 +49,21 @@ def test_train_ends_with_the_test_map_and_writes_the_run(run):
         assert picture.format == "PNG" and picture.size == (4 * 240, 2 * 260)
 
 
+def test_evaluate_makes_the_run_s_test_scenes_again(run, tmp_path, capsys):
+    out, _ = run
+    assert main(["evaluate", str(out / "model.safetensors")]) == 0
+    printed = capsys.readouterr().out
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert printed.startswith("dataset: digit-detection (test split; from ")
+    assert f"mAP@0.5: {metrics['test_mAP@0.5']:.4f}" in printed
+    assert f"mAP@0.5:0.95: {metrics['test_mAP@0.5:0.95']:.4f}" in printed
+    picture = str(tmp_path / "confusion.png")
+    assert main(["evaluate", str(out / "model.safetensors"), "--confusion", picture]) == 2
+    assert "--confusion is for classifiers and segmentation, not digit-detection" in (
+        capsys.readouterr().err
+    )
+
+
 @pytest.mark.slow
 def test_predict_prints_and_draws_the_boxes(run, tmp_path, capsys):
     out, _ = run

@@ -53,6 +53,21 @@ def test_train_writes_the_run_and_ends_with_the_test_miou(trained, capsys):
     assert _png(trained / "curves.png").shape[0] == 400
 
 
+def test_evaluate_makes_the_run_s_test_scenes_again(trained, tmp_path, capsys):
+    """The run's sizes, seed and loss come from its run.json, the canvas from the model: the
+    figures are the ones the run ended with."""
+    picture = tmp_path / "confusion.png"
+    argv = ["evaluate", str(trained / "model.safetensors"), "--confusion", str(picture)]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    metrics = json.loads((trained / "metrics.json").read_text())
+    assert out.startswith("dataset: digit-segmentation (test split; from ")
+    assert f"mean IoU: {metrics['test_mIoU']:.4f}" in out
+    assert f"pixel accuracy: {metrics['test_pixel_accuracy']:.4f}" in out
+    assert f"loss: {metrics['test_loss']:.4f}" in out
+    assert _png(picture).ndim == 3
+
+
 def test_train_prints_the_test_miou_last(tmp_path, capsys):
     out = tmp_path / "run"
     code = main([

@@ -83,6 +83,11 @@ def load_data(settings: dict[str, Any]) -> tuple[Dataset, Dataset]:
     ``image_size`` (a square ``"S,S"``) is the canvas, ``channels`` 1 (grey) or 3 (colour),
     ``seed`` the scenes' seed.
     """
+    return load_split(settings, "train"), load_split(settings, "test")
+
+
+def load_split(settings: dict[str, Any], split: str) -> Dataset:
+    """One split's scenes (``"train"`` or ``"test"``) as ``load_data`` makes them."""
     from glassnet.cli._common import parse_shape
     from glassnet.data.scenes import load_digit_scenes
 
@@ -93,18 +98,15 @@ def load_data(settings: dict[str, Any]) -> tuple[Dataset, Dataset]:
             given = settings["image_size"]
             raise ValueError(f"--image-size for {DATASET} is the square canvas S,S, got {given!r}")
         canvas = size[0]
-    datasets = []
-    for split in ("train", "test"):
-        scenes = load_digit_scenes(
-            split,
-            settings["data_dir"],
-            size=settings.get(f"{split}_size") or SIZES[split],
-            canvas_size=canvas,
-            channels=settings["channels"] or 1,
-            seed=settings["seed"],
-        )
-        datasets.append(Dataset(scenes.images, scenes.masks, scenes.classes, scenes.name))
-    return datasets[0], datasets[1]
+    scenes = load_digit_scenes(
+        split,
+        settings["data_dir"],
+        size=settings.get(f"{split}_size") or SIZES[split],
+        canvas_size=canvas,
+        channels=settings["channels"] or 1,
+        seed=settings["seed"],
+    )
+    return Dataset(scenes.images, scenes.masks, scenes.classes, scenes.name)
 
 
 def loss(settings: dict[str, Any], num_classes: int) -> Loss:
