@@ -25,17 +25,18 @@ DATASET = "digit-segmentation"
 #: cannot tell the digits apart (every ink pixel about 1/11 for each class, the background
 #: winning the argmax: mIoU 0.09), a PyTorch twin of the net as well. Weighting the background
 #: 0.1 and adding the soft Dice loss (each class counted as a whole) keeps the loss asking
-#: which digit; more distinct scenes and smaller batches give more steps of it. Telling the
-#: digits apart comes late (MNIST scenes, 10 epochs: validation mIoU 0.48 after 6, 0.81 after
-#: 10, still rising), hence 16 epochs.
+#: which digit; more distinct scenes and smaller batches give more steps of it. On MNIST
+#: scenes, 6,000 seen 10 times left the validation mIoU still rising (0.81); seen 16 times it
+#: levelled at 0.895 while the training loss kept falling (test 0.891): the net had begun to
+#: learn its scenes, so the steps now go to more of them.
 RECIPE = {
     "model": "unet",
-    "epochs": 16,
+    "epochs": 12,
     "batch_size": 8,
     "lr": 2e-3,
     "background_weight": 0.1,
     "dice_weight": 1.0,
-    "train_size": 6000,
+    "train_size": 10000,
     "test_size": 500,
 }
 #: Scenes per split of a run whose settings name none (run files written before the recipe
