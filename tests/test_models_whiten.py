@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import glassnet as gn
 from glassnet.init import patch_whitening_
 from glassnet.models import WHITENED_STEM, build_model
+from tests.helpers import TOL_VS_TORCH, rel_error
 
 
 def test_cifar_whiten_runs_the_stages_at_31_15_7_3_with_identity_started_convs():
@@ -31,7 +33,7 @@ def test_cifar_whiten_runs_the_stages_at_31_15_7_3_with_identity_started_convs()
     assert np.abs(first_stage).max() > 0
 
 
-def test_a_whitened_frozen_cifar_whiten_saves_loads_and_summarises(tmp_path):
+def test_a_whitened_frozen_cifar_whiten_saves_loads_exports_and_summarises(tmp_path):
     model, _ = build_model("cifar-whiten", rng=0)
     images = np.random.default_rng(1).random((20, 32, 32, 3), dtype=np.float32)
     patch_whitening_(model[0].weight.value, images)
@@ -40,5 +42,11 @@ def test_a_whitened_frozen_cifar_whiten_saves_loads_and_summarises(tmp_path):
     loaded = gn.load(tmp_path / "m.safetensors")
     model.eval(), loaded.eval()
     np.testing.assert_array_equal(loaded.forward(images[:4]), model.forward(images[:4]))
+    onnx_file = tmp_path / "m.onnx"
+    gn.export_onnx(model, onnx_file, input_shape=(32, 32, 3))
+    ort = pytest.importorskip("onnxruntime")
+    session = ort.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"])
+    (scores,) = session.run(None, {"input": images})
+    assert rel_error(scores, model.forward(images)) <= TOL_VS_TORCH[np.float32]
     table = model.summary()
     assert "Conv2d" in table and "(31, 31, 24)" in table and table.split()[-1] == "569666"
