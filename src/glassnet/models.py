@@ -10,7 +10,7 @@ from collections.abc import Callable
 import numpy as np
 
 from glassnet import nn
-from glassnet.init import as_generator
+from glassnet.init import as_generator, dirac_
 from glassnet.nn.container import Sequential
 from glassnet.nn.graph import Input, SymbolicTensor
 from glassnet.nn.layers import Conv2d, Dropout, Flatten, GlobalAvgPool2d, Linear, MaxPool2d, ReLU
@@ -300,21 +300,68 @@ def fast_cnn(
     """
     rng = as_generator(rng)
     H, W, C = input_shape
+    stem = widths[0] // 2
+    layers: list[Module] = [
+        Conv2d(C, stem, 3, padding=1, bias=False, rng=rng, dtype=dtype),
+        nn.BatchNorm2d(stem).astype(dtype),
+        ReLU(),
+    ]
+    return Sequential(layers + _fast_stages((H, W, stem), widths, num_classes, rng, dtype))
+
+
+def _fast_stages(
+    input_shape: tuple[int, int, int],
+    widths: tuple[int, ...],
+    num_classes: int,
+    rng: np.random.Generator,
+    dtype: str,
+    identity_init: bool = False,
+) -> list[Module]:
+    """``fast_cnn``'s stages after its stem, then the pool over what is left and the linear
+    head; ``input_shape`` is the stem's output (H, W, C). With ``identity_init`` each conv's
+    first C_in filters start as the identity (``glassnet.init.dirac_``, as airbench does)."""
+    H, W, c_in = input_shape
 
     def conv(c_in: int, c_out: int) -> Conv2d:
-        return Conv2d(c_in, c_out, 3, padding=1, bias=False, rng=rng, dtype=dtype)
+        layer = Conv2d(c_in, c_out, 3, padding=1, bias=False, rng=rng, dtype=dtype)
+        if identity_init:
+            dirac_(layer.weight.value[:c_in])
+        return layer
 
     def bn(channels: int) -> Module:
         return nn.BatchNorm2d(channels).astype(dtype)
 
-    stem = widths[0] // 2
-    layers: list[Module] = [conv(C, stem), bn(stem), ReLU()]
-    c_in = stem
+    layers: list[Module] = []
     for w in widths:
         layers += [conv(c_in, w), MaxPool2d(2), bn(w), ReLU(), conv(w, w), bn(w), ReLU()]
         c_in, H, W = w, H // 2, W // 2
-    layers += [MaxPool2d((H, W)), Flatten(), Linear(c_in, num_classes, rng=rng, dtype=dtype)]
-    return Sequential(layers)
+    return layers + [MaxPool2d((H, W)), Flatten(), Linear(c_in, num_classes, rng=rng, dtype=dtype)]
+
+
+def whiten_cnn(
+    input_shape: tuple[int, int, int],
+    widths: tuple[int, ...],
+    num_classes: int = 10,
+    rng: np.random.Generator | int | None = None,
+    dtype: str = "float32",
+) -> Sequential:
+    """``fast_cnn`` with airbench's whitening stem (Keller Jordan 2024) in place of its first
+    conv, BatchNorm and ReLU.
+
+    conv 2x2 (2 * C * 4 channels, no padding, bias) -> ReLU, then ``fast_cnn``'s stages
+    (each conv's first C_in filters starting as the identity, ``glassnet.init.dirac_``) and
+    head; a 32x32 image runs through the stages at 31, 15, 7 and ends 3x3. The stem's weight
+    is meant to be set from the training images by ``glassnet.init.patch_whitening_`` and
+    then frozen (``requires_grad = False``; its bias trains): ``glassnet train`` does both for
+    the nets in ``WHITENED_STEM``. Fixed whitening filters cost no training and decorrelate
+    the pixels, which lets the stages learn faster than from a learned 3x3 stem.
+    """
+    rng = as_generator(rng)
+    H, W, C = input_shape
+    k = 2 * C * 4
+    stem: list[Module] = [Conv2d(C, k, 2, rng=rng, dtype=dtype), ReLU()]
+    stages = _fast_stages((H - 1, W - 1, k), widths, num_classes, rng, dtype, identity_init=True)
+    return Sequential(stem + stages)
 
 
 #: The stage widths of the recipes' nets (``cifar_fast``, ``fashion_fast``).
@@ -349,6 +396,24 @@ def fashion_fast(
     return fast_cnn((28, 28, 1), FASHION_FAST_WIDTHS, num_classes, rng, dtype)
 
 
+def cifar_whiten(
+    num_classes: int = 10, rng: np.random.Generator | int | None = None, dtype: str = "float32"
+) -> Sequential:
+    """``whiten_cnn`` for 32x32x3 images (CIFAR-10) with widths 64, 128, 128: airbench's
+    smaller net, 108 MFLOPs per image forward (``cifar_fast``: 139), 569,666
+    parameters, 288 of them the frozen whitening filters.
+
+    Example:
+        >>> cifar_whiten(rng=0).num_parameters()
+        569666
+    """
+    return whiten_cnn((32, 32, 3), CIFAR_FAST_WIDTHS, num_classes, rng, dtype)
+
+
+#: The nets whose first layer is a whitening conv, set by ``glassnet.init.patch_whitening_``
+#: from the training images and never trained.
+WHITENED_STEM = frozenset({"cifar-whiten"})
+
 #: name -> (builder, input shape (H, W, C))
 MODELS: dict[str, tuple[Callable[..., Module], tuple[int, int, int]]] = {
     "lenet5": (lenet5, (28, 28, 1)),
@@ -358,6 +423,7 @@ MODELS: dict[str, tuple[Callable[..., Module], tuple[int, int, int]]] = {
     "unet-small": (unet_small, (32, 32, 3)),
     "detector": (detector, (64, 64, 1)),
     "cifar-fast": (cifar_fast, (32, 32, 3)),
+    "cifar-whiten": (cifar_whiten, (32, 32, 3)),
     "fashion-fast": (fashion_fast, (28, 28, 1)),
     "unet": (unet, (64, 64, 1)),
 }

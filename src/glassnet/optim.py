@@ -50,6 +50,8 @@ class Optimizer:
     ``lr`` may be changed between steps (learning-rate schedules do); it must stay a finite
     number >= 0 (0 pauses the updates; the constructor wants > 0). ``no_decay`` names
     parameters (some of ``params``) that get no weight decay, e.g. ``norm_and_bias(model)``.
+    A parameter whose ``requires_grad`` is False when ``step`` runs is skipped entirely: its
+    value, and its state (momentum, moment estimates), stay as they are.
 
     Raises:
         TypeError: ``params`` is not an iterable of glassnet Parameters holding floats
@@ -77,11 +79,12 @@ class Optimizer:
             p.zero_grad()
 
     def step(self) -> None:
-        """Apply one update to every parameter from its ``.grad``."""
+        """Apply one update to every parameter that requires a gradient, from its ``.grad``."""
         self.steps += 1
         decay = getattr(self, "weight_decay", 0.0)  # a rule may have no weight decay at all
         for p, state, decayed in zip(self.params, self.state, self.decayed, strict=True):
-            self._update(p.value, p.grad, state, decay if decayed else 0.0)
+            if p.requires_grad:
+                self._update(p.value, p.grad, state, decay if decayed else 0.0)
 
     def _update(
         self, value: np.ndarray, grad: np.ndarray, state: dict[str, np.ndarray], decay: float

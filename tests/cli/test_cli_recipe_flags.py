@@ -79,6 +79,6 @@ def test_flip_translate_on_masks_is_refused_before_training(tmp_path, capsys):
 
 
 def test_the_cifar10_and_fashion_recipes_name_their_nets():
-    assert RECIPES["cifar10"]["model"] == "cifar-fast"
+    assert RECIPES["cifar10"]["model"] == "cifar-whiten"
     assert RECIPES["fashion-mnist"]["model"] == "fashion-fast"
     assert RECIPES["cifar10"]["val_fraction"] == RECIPES["fashion-mnist"]["val_fraction"] == 0

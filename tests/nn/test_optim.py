@@ -152,3 +152,29 @@ def test_no_decay_takes_only_the_optimizer_s_own_parameters():
     stranger = gn.Parameter(np.zeros(3))
     with pytest.raises(ValueError, match="no_decay holds 1 parameters that are not among"):
         gn.SGD(model.parameters(), lr=0.1, no_decay=[stranger])
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize(("name", "kwargs"), CONFIGS)
+def test_frozen_parameters_stay_bit_equal_while_the_others_match_pytorch(name, kwargs):
+    """``requires_grad=False`` is PyTorch's: no update, no decay, no state for that tensor."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(2)
+    w0, b0 = rng.normal(size=(4, 3)), rng.normal(size=4)
+    w, b = gn.Parameter(w0.copy(), requires_grad=False), gn.Parameter(b0.copy())
+    opt = getattr(gn, name)([w, b], **kwargs)
+    wt = torch.nn.Parameter(torch.tensor(w0), requires_grad=False)
+    bt = torch.nn.Parameter(torch.tensor(b0))
+    opt_t = getattr(torch.optim, name)([wt, bt], **kwargs)
+    for _ in range(5):
+        w.grad[...] = rng.normal(size=w0.shape)  # backward still fills it: ignored
+        gb = rng.normal(size=b0.shape)
+        b.grad[...], bt.grad = gb, torch.tensor(gb)
+        opt.step()
+        opt_t.step()
+    np.testing.assert_array_equal(w.value, w0)
+    assert opt.state[0] == {} and not any(k.startswith("0.") for k in opt.state_dict()["buffers"])
+    err = rel_error(b.value, bt.detach().numpy())
+    record_torch_error(f"{name} beside a frozen parameter", np.float64, err)
+    assert err <= TOL_VS_TORCH[np.float64]
+    assert repr(w) == "Parameter(shape=(4, 3), dtype=float64, requires_grad=False)"

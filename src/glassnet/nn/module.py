@@ -62,18 +62,22 @@ class Parameter:
     Attributes:
         value: the array the layer computes with.
         grad: ``dL/dvalue``, same shape and dtype; ``backward`` adds to it, ``zero_grad`` resets it.
+        requires_grad: whether optimizers update it (default True). False freezes the value,
+            as in PyTorch: every optimizer skips the parameter entirely (no update, no weight
+            decay, no state), while ``backward`` still fills ``grad``.
 
     Example:
         >>> p = Parameter(np.ones((2, 3)))
-        >>> p.shape, float(p.grad.sum())
-        ((2, 3), 0.0)
+        >>> p.shape, float(p.grad.sum()), p.requires_grad
+        ((2, 3), 0.0, True)
     """
 
-    __slots__ = ("value", "grad")
+    __slots__ = ("value", "grad", "requires_grad")
 
-    def __init__(self, value: np.ndarray) -> None:
+    def __init__(self, value: np.ndarray, requires_grad: bool = True) -> None:
         self.value = value
         self.grad = np.zeros_like(value)
+        self.requires_grad = requires_grad
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -87,7 +91,8 @@ class Parameter:
         self.grad[...] = 0
 
     def __repr__(self) -> str:
-        return f"Parameter(shape={self.shape}, dtype={self.dtype})"
+        frozen = "" if self.requires_grad else ", requires_grad=False"
+        return f"Parameter(shape={self.shape}, dtype={self.dtype}{frozen})"
 
 
 class Module:
