@@ -1,7 +1,8 @@
 """The CIFAR-10 (or Fashion-MNIST) recipe of ``glassnet train`` run in PyTorch eager: the peer's
 wall time on this machine.
 
-Same net (``torch_nets.fast_cnn``, the parameter count is checked against glassnet's), same
+Same net, from the same initial weights (glassnet's, through ``glassnet.to_torch``; a
+whitening stem set from the same training images and frozen, ``requires_grad=False``), same
 data and augmentation (glassnet's own pipeline on a background thread, so both pay the same
 for it), same optimizer (SGD, Nesterov, weight decay off for biases and BatchNorm), label
 smoothing, per-step triangular schedule, batch size, epochs, test-time augmentation (glassnet's
@@ -22,20 +23,18 @@ import time
 import numpy as np
 import torch
 
-from glassnet.cli.train import RECIPES
+from glassnet.cli.train import RECIPES, WHITENING_IMAGES
 from glassnet.data import get_dataset
 from glassnet.data.augment import preset
 from glassnet.data.batching import num_batches
 from glassnet.data.dataset import to_float32
 from glassnet.data.prefetch import prefetch
-from glassnet.models import CIFAR_FAST_WIDTHS, FASHION_FAST_WIDTHS, MODELS, build_model
+from glassnet.init import patch_whitening_
+from glassnet.interop import to_torch
+from glassnet.models import WHITENED_STEM, build_model
 from glassnet.train.schedules import TriangularLR
 from glassnet.train.tasks import Classification
 from glassnet.train.tta import augmented_outputs, check_tta
-from torch_nets import fast_cnn
-
-#: The recipes' nets' stage widths, as glassnet.models builds them.
-WIDTHS = {"cifar-fast": CIFAR_FAST_WIDTHS, "fashion-fast": FASHION_FAST_WIDTHS}
 
 
 def main() -> None:
@@ -53,12 +52,15 @@ def main() -> None:
 
     train = get_dataset(args.dataset, args.data_dir, "train")
     test = get_dataset(args.dataset, args.data_dir, "test")
-    net = fast_cnn(MODELS[recipe["model"]][1], WIDTHS[recipe["model"]])
-    glassnet_params = build_model(recipe["model"], rng=0)[0].num_parameters()
-    torch_params = sum(p.numel() for p in net.parameters())
-    assert torch_params == glassnet_params, (torch_params, glassnet_params)
-    decayed = [p for p in net.parameters() if p.ndim > 1]
-    exempt = [p for p in net.parameters() if p.ndim <= 1]
+    model = build_model(recipe["model"], rng=0)[0]
+    if recipe["model"] in WHITENED_STEM:
+        patch_whitening_(model[0].weight.value, to_float32(train.images[:WHITENING_IMAGES]))
+    net = to_torch(model)
+    if recipe["model"] in WHITENED_STEM:
+        net[0].weight.requires_grad_(False)
+    trained = [p for p in net.parameters() if p.requires_grad]
+    decayed = [p for p in trained if p.ndim > 1]
+    exempt = [p for p in trained if p.ndim <= 1]
     optimizer = torch.optim.SGD(
         [{"params": decayed}, {"params": exempt, "weight_decay": 0.0}],
         lr=recipe["lr"], momentum=0.9, nesterov=True, weight_decay=recipe["weight_decay"],

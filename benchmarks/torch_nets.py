@@ -87,24 +87,3 @@ def unet_small(num_classes: int = 2):
 
 #: glassnet model name -> the PyTorch builder (taking the number of classes)
 TORCH_NETS = {"resnet-cifar": resnet_cifar, "unet-small": unet_small}
-
-
-def fast_cnn(input_shape: tuple[int, int, int], widths: tuple[int, ...], num_classes: int = 10):
-    """stem conv 3x3 -> BN -> ReLU, then per width: conv 3x3 -> maxpool 2 -> BN -> ReLU ->
-    conv 3x3 -> BN -> ReLU; max pool over the rest -> flatten -> linear; as
-    ``glassnet.models.fast_cnn`` (the CIFAR-10 and Fashion-MNIST recipes' nets)."""
-    from torch import nn
-
-    H, W, C = input_shape
-    stem = widths[0] // 2
-    layers = [nn.Conv2d(C, stem, 3, padding=1, bias=False), nn.BatchNorm2d(stem), nn.ReLU()]
-    c_in = stem
-    for w in widths:
-        layers += [
-            nn.Conv2d(c_in, w, 3, padding=1, bias=False), nn.MaxPool2d(2),
-            nn.BatchNorm2d(w), nn.ReLU(),
-            nn.Conv2d(w, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU(),
-        ]  # fmt: skip
-        c_in, H, W = w, H // 2, W // 2
-    layers += [nn.MaxPool2d((H, W)), nn.Flatten(), nn.Linear(c_in, num_classes)]
-    return nn.Sequential(*layers)

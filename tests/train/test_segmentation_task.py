@@ -26,6 +26,24 @@ def test_batch_score_sums_pixel_accuracy_per_image():
     assert task.batch_score(outputs, np.concatenate([TRUTH, TRUTH])) == pytest.approx(5 / 6 + 1)
 
 
+def test_the_loss_of_a_large_set_is_computed_in_chunks_of_scenes():
+    """Unweighted cross-entropy is the plain per-pixel mean either way; Dice's class sums run
+    over each chunk of LOSS_CHUNK scenes, the chunks weighted by their scenes."""
+    from glassnet.train.segmentation import LOSS_CHUNK
+
+    rng = np.random.default_rng(0)
+    count = 2 * LOSS_CHUNK + 7  # two full chunks and a short one
+    logits = rng.normal(size=(count, 4, 5, 3))
+    truth = rng.integers(0, 3, (count, 4, 5))
+    whole = gn.CrossEntropyLoss().forward(logits, truth)
+    assert Segmentation().evaluate(logits, truth, None).loss == pytest.approx(whole, rel=1e-12)
+    dice = gn.DiceLoss()
+    chunks = [slice(0, LOSS_CHUNK), slice(LOSS_CHUNK, 2 * LOSS_CHUNK), slice(2 * LOSS_CHUNK, None)]
+    by_hand = sum(dice.forward(logits[c], truth[c]) * len(truth[c]) for c in chunks) / count
+    assert Segmentation(dice).evaluate(logits, truth, None).loss == pytest.approx(by_hand)
+    assert by_hand != pytest.approx(dice.forward(logits, truth), rel=1e-6)  # chunks do count
+
+
 def test_evaluate_by_hand():
     task = Segmentation()
     result = task.evaluate(_logits(PREDICTED), TRUTH, ["bg", "a", "b"])

@@ -35,7 +35,7 @@ def no_grad() -> Iterator[None]:
     Example:
         >>> import glassnet as gn
         >>> layer = gn.Linear(2, 1, rng=0)
-        >>> with no_grad():
+        >>> with gn.no_grad():
         ...     y = layer.forward(np.ones((1, 2)))
         >>> y.shape, layer._cache is None  # backward would now ask for a forward first
         ((1, 1), True)

@@ -18,13 +18,20 @@ from glassnet.nn.loss import CrossEntropyLoss
 from glassnet.train.metrics import confusion_matrix, iou_per_class, mean_iou, pixel_accuracy
 from glassnet.train.tasks import Loss, Task
 
+#: Scenes whose loss ``Segmentation.evaluate`` computes at once: a loss makes several
+#: (pixels, classes) temporaries, gigabytes for a whole set of 64x64 scenes at once.
+LOSS_CHUNK = 50
+
 
 @dataclass
 class SegmentationEvaluation:
     """What ``evaluate`` measured on labelled scenes for a segmentation model.
 
     Attributes:
-        loss: the task's mean loss over the pixels.
+        loss: the task's loss over the set, the mean of its value on each chunk of
+            ``LOSS_CHUNK`` scenes weighted by the chunk's scenes: for unweighted cross-entropy
+            exactly the mean over the pixels; Dice's class sums run over a chunk, as over a
+            batch in training.
         pixel_accuracy: the share of pixels given their true class.
         iou: (K,) intersection over union per class (NaN for a class in neither truth nor
             prediction); mean_iou: their mean over the classes that have one.
@@ -129,7 +136,11 @@ class Segmentation(Task):
         K = outputs.shape[-1]
         if classes is None:
             classes = [str(k) for k in range(K)]
-        loss = self.loss_fn.forward(outputs, targets)
+        loss = sum(
+            self.loss_fn.forward(outputs[i : i + LOSS_CHUNK], targets[i : i + LOSS_CHUNK])
+            * len(outputs[i : i + LOSS_CHUNK])
+            for i in range(0, len(outputs), LOSS_CHUNK)
+        ) / len(outputs)
         predicted = outputs.argmax(axis=-1)  # (N, H, W)
         ignore = getattr(self.loss_fn, "ignore_index", None)
         kept = targets != ignore if ignore is not None else np.ones(targets.shape, bool)
