@@ -39,6 +39,16 @@ def test_plot_history_sizes_and_panels(tmp_path):
     )
 
 
+def test_plot_history_draws_every_score_of_the_task(tmp_path):
+    # segmentation: pixel accuracy in training and validation, the mIoU in validation only
+    history = {"epoch": [1, 2], "loss": [1.0, 0.5], "pixel_accuracy": [0.9, 0.95],
+               "lr": [2e-3, 1e-3], "seconds": [80.0, 81.0], "val_loss": [0.9, 0.6],
+               "val_pixel_accuracy": [0.92, 0.96], "val_mIoU": [0.2, 0.5]}  # fmt: skip
+    assert png(viz.plot_history(history, tmp_path / "seg.png")).shape == (400, 2000, 3)
+    del history["lr"], history["val_mIoU"]  # loss and pixel accuracy only
+    assert png(viz.plot_history(history, tmp_path / "two.png")).shape == (400, 1000, 3)
+
+
 def test_plot_history_errors(tmp_path):
     with pytest.raises(ValueError, match="needs a non-empty 'loss'"):
         viz.plot_history({"accuracy": [0.5]}, tmp_path / "x.png")

@@ -279,14 +279,20 @@ def _grey_cmap() -> Any:
     return matplotlib.colormaps["gray"].with_extremes(bad="white")
 
 
+#: What ``fit``'s history records beside the loss and the task's scores.
+_NOT_SCORES = ("epoch", "loss", "val_loss", "lr", "seconds")
+
+
 def plot_history(history: Mapping[str, Sequence[float]], path: str | Path) -> Path:
-    """Draw training curves: loss and accuracy per epoch, training and validation.
+    """Draw training curves: the loss and each score per epoch, training and validation.
 
     Args:
         history: ``{"epoch": [...], "loss": [...], "accuracy": [...], "val_loss": [...],
             "val_accuracy": [...], "lr": [...]}`` as ``fit`` returns it; only ``loss`` is
-            required. ``val_*`` curves are dashed; a learning-rate panel is added when ``lr``
-            changes.
+            required. Every other list but ``epoch``, ``lr`` and ``seconds`` is a score with
+            a panel of its own (``pixel_accuracy`` and ``val_mIoU`` for segmentation,
+            ``val_mAP@0.5`` for detection), its ``val_*`` curve dashed; a learning-rate
+            panel is added when ``lr`` changes.
         path: the PNG file to write: 500 px wide per panel, 400 px tall.
 
     Returns:
@@ -304,14 +310,12 @@ def plot_history(history: Mapping[str, Sequence[float]], path: str | Path) -> Pa
     if "loss" not in history or len(history["loss"]) == 0:
         raise ValueError(f"history needs a non-empty 'loss' list, got keys {sorted(history)}")
     n = len(history["loss"])
-    keys = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr")
-    wrong = {k: len(history[k]) for k in keys if k in history and len(history[k]) != n}
+    wrong = {k: len(v) for k, v in history.items() if len(v) != n}
     if wrong:
         raise ValueError(f"history lists must all have {n} entries (one per epoch), got {wrong}")
     epochs = list(history.get("epoch", range(1, n + 1)))
-    panels = [("loss", "loss")]
-    if "accuracy" in history or "val_accuracy" in history:
-        panels.append(("accuracy", "accuracy"))
+    scores = [k.removeprefix("val_") for k in history if k not in _NOT_SCORES]
+    panels = [("loss", "loss")] + [(k, k.replace("_", " ")) for k in dict.fromkeys(scores)]
     if "lr" in history and len(set(history["lr"])) > 1:
         panels.append(("lr", "learning rate"))
     fig = _figure(500 * len(panels), 400)
