@@ -19,7 +19,7 @@ from glassnet.train.metrics import confusion_matrix, iou_per_class, mean_iou, pi
 from glassnet.train.tasks import Loss, Task
 
 #: Scenes whose loss ``Segmentation.evaluate`` computes at once: a loss makes several
-#: (pixels, classes) temporaries, gigabytes for a whole set of 64x64 scenes at once.
+#: (pixels, classes) temporaries, each 180 MB in float32 for 1,000 64x64 scenes of 11 classes.
 LOSS_CHUNK = 50
 
 
