@@ -322,8 +322,8 @@ def fit(
         task: what the model is trained to do: its loss, labels and metrics (default
             ``Classification()``, softmax cross-entropy; ``Classification(CrossEntropyLoss(
             label_smoothing=0.1))`` for smoothed targets).
-        validation: evaluated after each epoch (``val_loss`` and ``val_<metric>`` for each of
-            the task's metrics, e.g. ``val_accuracy``).
+        validation: evaluated after each epoch, in batches of ``batch_size`` (``val_loss`` and
+            ``val_<metric>`` for each of the task's metrics, e.g. ``val_accuracy``).
         schedule: the learning rate from the optimizer's initial ``lr``, set before each
             epoch, or before every step for a per-step schedule (``schedule.per_step``; the
             history's ``lr`` is then the epoch's last).
@@ -467,7 +467,8 @@ def fit(
             replicas.average_buffers(model, None if average is None else average.averages)
         if validation is not None:
             with average.applied() if average is not None else nullcontext():
-                outputs = _outputs(model, val_images, 1000, tta, task)
+                # in training's batches: memory that held one with every cache holds it
+                outputs = _outputs(model, val_images, batch_size, tta, task)
             result = task.evaluate(outputs, val_targets, val_classes)
             record["val_loss"] = result.loss
             record.update({f"val_{k}": v for k, v in result.metrics.items()})
