@@ -44,6 +44,17 @@ def to_float32(images: np.ndarray) -> np.ndarray:
     return images.astype(np.float32) / np.float32(255)
 
 
+def model_input(images: np.ndarray) -> np.ndarray:
+    """What a model is given for ``images``: uint8 pixels scaled to [0, 1] (``to_float32``);
+    float images, already scaled, unchanged.
+
+    Example:
+        >>> model_input(np.array([0, 255], dtype=np.uint8)).tolist(), model_input(np.ones(1)).dtype
+        ([0.0, 1.0], dtype('float64'))
+    """
+    return to_float32(images) if images.dtype == np.uint8 else images
+
+
 def _check_boxes(labels: np.ndarray, images: np.ndarray, classes: object, where: str) -> None:
     """Detection labels: (N, M, 5) boxes of whole classes in [-1, len(classes))."""
     if labels.ndim != 3 or labels.shape[2] != 5 or len(labels) != len(images):

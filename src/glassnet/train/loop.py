@@ -24,7 +24,7 @@ import numpy as np
 from tqdm import tqdm
 
 from glassnet.data.batching import as_arrays, num_batches
-from glassnet.data.dataset import Dataset, to_float32
+from glassnet.data.dataset import Dataset, model_input
 from glassnet.data.prefetch import prefetch
 from glassnet.distributed.parallel import DataParallel
 from glassnet.distributed.setup import resolve as resolve_distributed
@@ -111,11 +111,6 @@ def _labelled(
     return images, task.check_targets(targets, f"{argument} labels", len(images), sample_output)
 
 
-def _to_model_input(images: np.ndarray) -> np.ndarray:
-    """uint8 pixels are scaled to [0, 1] by the data layer; float images pass unchanged."""
-    return to_float32(images) if images.dtype == np.uint8 else images
-
-
 def predict_logits(
     model: Module,
     images: np.ndarray,
@@ -158,7 +153,7 @@ def _outputs(
         with no_grad():  # nothing of these passes is needed for a backward
             chunks = []
             for i in range(0, len(images), batch_size):
-                x = _to_model_input(images[i : i + batch_size])
+                x = model_input(images[i : i + batch_size])
                 if mode is None:
                     chunks.append(model.forward(x))
                 else:
@@ -269,7 +264,7 @@ def _training_batches(
             x = images[index[part]]
         else:
             x = augment(images[index], augment_rng)[part]
-        yield _to_model_input(x).astype(np.float32, copy=False), targets[index[part]]
+        yield model_input(x).astype(np.float32, copy=False), targets[index[part]]
 
 
 def fit(
