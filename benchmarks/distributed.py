@@ -11,7 +11,9 @@ Three measurements, each a set of runs of this script as a worker (``--worker``)
   N steps of SGD (momentum 0.9) and of Adam, in float32 and float64; the largest difference of
   any weight or buffer, relative to the largest weight (max|two - one| / max|one|), and in
   float32 beside float32's own error (one process, and 2 ranks, against the float64 run), and
-  for resnet-cifar beside PyTorch's own float32 error on its twin of the net.
+  for resnet-cifar beside PyTorch's own float32 error on its twin of the net. Then 2 ranks
+  with per-rank BatchNorm against one process accumulating 2 micro-batches
+  (``fit(accumulate=2)``), which add the same numbers in the same order: 0 expected.
 - accuracy: one epoch on a subset, then the test accuracy, both ways.
 - speed: LeNet-5 training steps (batch 128) as 1 process x 1 thread, 1 process x 2 threads
   and 2 ranks x 1 thread; the time per step split into compute and the exchanges (the
@@ -66,7 +68,8 @@ def worker(spec: dict) -> dict:
             finally:
                 self.seconds += time.perf_counter() - start
 
-    dp = TimedDataParallel(sync_batchnorm=True) if launched_ranks() > 1 else None
+    sync = spec.get("sync_batchnorm", True)
+    dp = TimedDataParallel(sync_batchnorm=sync) if launched_ranks() > 1 else None
 
     def load():
         name, folder = spec["dataset"]
@@ -86,6 +89,7 @@ def worker(spec: dict) -> dict:
     gn.fit(
         model, train, optimizer, epochs=spec["epochs"], batch_size=spec["batch"], rng=1,
         progress=False, log=lambda line: None, distributed=dp if dp else False,
+        accumulate=1 if dp else spec.get("accumulate", 1),
     )  # fmt: skip
     seconds = time.perf_counter() - start
     result = {}
@@ -198,6 +202,13 @@ def main() -> None:
                 }  # fmt: skip
                 figures = "; ".join(f"{k} {model_error(*v):.2e}" for k, v in pairs.items())
                 print(f"  {name} {optimizer}: {figures}")
+                per_rank = {**spec, "sync_batchnorm": False, "accumulate": 2}
+                for dtype in ("float64", "float32"):
+                    pair = [str(tmp / f"{dtype}-{ranks}-accumulate.npz") for ranks in (2, 1)]
+                    for ranks, weights in zip((2, 1), pair, strict=True):
+                        run({**per_rank, "dtype": dtype, "weights": weights}, ranks, 1)
+                    print(f"    2 ranks with per-rank BatchNorm vs one process with accumulate=2, "
+                          f"{dtype}: {model_error(*pair):.2e}")  # fmt: skip
                 if name == "resnet-cifar":
                     error = torch_float32_error(data[1], optimizer, lr, steps)
                     print(f"    PyTorch's own float32 error on its twin of the net: {error:.2e}")
@@ -212,6 +223,13 @@ def main() -> None:
             one, two = run(spec, 1, 1), run(spec, 2, 1)
             print(f"  {name:<13} {samples} training images, 2000 test images: "
                   f"{one['accuracy']:.4f} vs {two['accuracy']:.4f}")  # fmt: skip
+            per_rank = {**spec, "sync_batchnorm": False, "accumulate": 2}
+            pair = [str(tmp / "acc-2.npz"), str(tmp / "acc-1.npz")]
+            two = run({**per_rank, "weights": pair[0]}, 2, 1)
+            one = run({**per_rank, "weights": pair[1]}, 1, 1)
+            print(f"    per-rank BatchNorm, 2 ranks vs one process with accumulate=2: "
+                  f"{two['accuracy']:.4f} vs {one['accuracy']:.4f}, weights "
+                  f"{model_error(*pair):.2e} apart")  # fmt: skip
     if args.only in (None, "speed"):
         print(f"LeNet-5 training steps, batch 128, the best of {ROUNDS} alternating rounds "
               f"(load average {os.getloadavg()[0]:.2f} at the start):")  # fmt: skip

@@ -82,3 +82,11 @@ def test_the_cifar10_and_fashion_recipes_name_their_nets():
     assert RECIPES["cifar10"]["model"] == "cifar-whiten"
     assert RECIPES["fashion-mnist"]["model"] == "fashion-fast"
     assert RECIPES["cifar10"]["val_fraction"] == RECIPES["fashion-mnist"]["val_fraction"] == 0
+
+
+def test_accumulate_is_recorded_and_a_cut_too_fine_is_refused(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert train(out, "--epochs", "1", "--accumulate", "4") == 0
+    assert json.loads((out / "run.json").read_text())["accumulate"] == 4
+    assert train(tmp_path / "x", "--epochs", "1", "--accumulate", "64") == 2
+    assert "accumulate=64 cannot cut a batch of" in capsys.readouterr().err

@@ -42,6 +42,7 @@ def main() -> None:
     parser.add_argument("--always-distributed", action="store_true", help="also on one rank")
     parser.add_argument("--augment", action="store_true", help="random crops")
     parser.add_argument("--ema", type=float, help="a moving average of the weights")
+    parser.add_argument("--accumulate", type=int, default=1, help="micro-batches per step")
     parser.add_argument("--kill-rank1-after", type=float, help="seconds, then SIGKILL rank 1")
     args = parser.parse_args()
 
@@ -70,6 +71,7 @@ def main() -> None:
         distributed=dp if dp else False,
         augment=gn.data.Augment([("random_crop", {"padding": 1})]) if args.augment else None,
         ema=args.ema,
+        accumulate=args.accumulate,
     )
     arrays = {f"state.{k}": v for k, v in model.state_dict().items()}
     arrays["history"] = np.array(json.dumps(history))

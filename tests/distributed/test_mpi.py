@@ -111,8 +111,8 @@ def test_two_ranks_repeat_their_run_bit_for_bit(tmp_path):
 
 
 def test_per_rank_batchnorm_keeps_the_running_statistics_identical_on_every_rank(tmp_path):
-    """Each rank normalises its own share (so the model differs from one process's), but the
-    running statistics are averaged over the ranks: every rank holds the same numbers."""
+    """Each rank normalises its own share (so the model differs from one process's), but every
+    step moves the running statistics by the mean of the ranks': every rank holds the same."""
     one = trained(1, tmp_path / "one")[0]
     two = trained(2, tmp_path / "two")
     assert same_bits(two[0], two[1])
@@ -121,6 +121,20 @@ def test_per_rank_batchnorm_keeps_the_running_statistics_identical_on_every_rank
     assert same_bits(averaged[0], averaged[1])
     batches = 2 * 10  # 2 epochs of 10 batches
     np.testing.assert_array_equal(two[0]["state.1.num_batches_tracked"], batches)
+
+
+@pytest.mark.parametrize("ranks", [2, 3])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_k_ranks_are_one_process_accumulating_k_micro_batches_bit_for_bit(tmp_path, ranks, dtype):
+    """Per-rank BatchNorm on K ranks and fit(accumulate=K) in one process add the same numbers
+    in the same order (gradients, statistics, the uneven 11/11/10 split of 3): equal bits, in
+    float32 too."""
+    args = ("--dtype", dtype, "--epochs", "3")
+    one = trained(1, tmp_path / "one", *args, "--accumulate", str(ranks))[0]
+    spread = trained(ranks, tmp_path / "spread", *args)
+    assert same_bits(spread[0], one)
+    assert same_bits(spread[-1], one)
+    assert json.loads(str(spread[0]["history"]))["loss"] == json.loads(str(one["history"]))["loss"]
 
 
 def test_three_ranks_with_an_uneven_split_match_one_process(tmp_path):

@@ -68,6 +68,7 @@ LATER = {
     "sync_batchnorm": False,
     "background_weight": 1.0,
     "dice_weight": 0.0,
+    "accumulate": 1,
 }
 COMMON = {
     "optimizer": "adam",
@@ -204,6 +205,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--resume", metavar="CKPT", help="continue from a checkpoint file")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG curves/filters")
+    parser.add_argument(
+        "--accumulate",
+        type=_positive_int,
+        metavar="K",
+        help="cut each batch into K micro-batches run one after the other, one update from "
+        "their summed gradients (less memory; the training of K ranks with per-rank BatchNorm, "
+        "bit for bit). Default 1",
+    )
     parser.add_argument(
         "--sync-batchnorm",
         action="store_true",
@@ -460,6 +469,7 @@ def run(args: argparse.Namespace) -> int:
             rng=np.random.default_rng(seeds[2]),
             progress=not args.no_progress,
             distributed=dp if dp else False,
+            accumulate=s["accumulate"],
         )
     except BaseException as error:
         if not root:  # rank 0 reports it, and cleans up

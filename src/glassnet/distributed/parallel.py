@@ -97,8 +97,10 @@ class DataParallel:
         comm: an mpi4py communicator; default ``MPI.COMM_WORLD``.
         sync_batchnorm: BatchNorm layers normalise with the statistics of the whole global
             batch, summed over the ranks in every forward and backward (PyTorch's
-            SyncBatchNorm); the default is each rank's own share (PyTorch DDP's default), with
-            the running statistics averaged over the ranks at the end of every epoch.
+            SyncBatchNorm); the default is each rank's own share (PyTorch DDP's default), and
+            every step moves the running statistics once, by the mean of the ranks' batch
+            statistics (``running_stats_once_per_step``): the same on every rank at every
+            step, and what one process with ``fit(accumulate=K)`` computes.
 
     Example (under ``mpiexec -n 2``):
         >>> dp = DataParallel()  # doctest: +SKIP
@@ -199,7 +201,8 @@ class DataParallel:
                 start += p.grad.size
 
     def sum(self, array: np.ndarray) -> np.ndarray:
-        """``array`` summed over the ranks in rank order (what synchronized BatchNorm adds)."""
+        """``array`` summed over the ranks in rank order (BatchNorm's statistics: every forward's
+        with ``sync_batchnorm``, else once a step for the running statistics)."""
         return sum_in_rank_order(self.comm, array)
 
     # -- the model ---------------------------------------------------------------------------
@@ -213,7 +216,7 @@ class DataParallel:
         so the ranks draw from far-apart streams, the same for the same K every run.
         """
         jumped = set()
-        for layer in _layers(model):
+        for layer in model.modules():
             if hasattr(layer, "replica_sum"):
                 layer.replica_sum = self.sum if self.sync_batchnorm else None
             rng = getattr(layer, "rng", None)
@@ -224,26 +227,9 @@ class DataParallel:
     def detach(self, model: Module) -> None:
         """Unhook ``attach``'s BatchNorm sums: the model runs alone again (its generators stay
         where this rank's training left them)."""
-        for layer in _layers(model):
+        for layer in model.modules():
             if hasattr(layer, "replica_sum"):
                 layer.replica_sum = None
-
-    def average_buffers(self, model: Module, averages: dict[str, np.ndarray] | None = None) -> None:
-        """Average the floating-point buffers (running statistics) over the ranks, in place.
-
-        The running mean and variance are moving averages, linear in each batch's statistics:
-        their average over the ranks at the end of an epoch is what averaging the per-rank
-        statistics at every step would give. ``averages``: the same buffers in a weight
-        average (``fit(ema=...)``), averaged too. With ``sync_batchnorm`` they are already the
-        same on every rank, and are left alone (an average of equal numbers may round).
-        """
-        if self.sync_batchnorm:
-            return
-        for name, buffer in model.named_buffers():
-            if np.issubdtype(buffer.dtype, np.floating):
-                for array in (buffer, (averages or {}).get(name)):
-                    if array is not None:
-                        array[...] = self.sum(array) / self.size
 
     # -- agreement ---------------------------------------------------------------------------
     def on_root(self, action: Callable[[], T]) -> T:
@@ -316,11 +302,3 @@ def _by_dtype(params: Iterable[Parameter]) -> list[list[Parameter]]:
     for p in params:
         groups.setdefault(p.grad.dtype, []).append(p)
     return list(groups.values())
-
-
-def _layers(model: Module) -> list[Module]:
-    """The model and every layer inside it (Sequential's ``layers``, a graph Model's)."""
-    inner = getattr(model, "layers", None)
-    if inner is None:
-        return [model]
-    return [model, *(layer for child in inner for layer in _layers(child))]

@@ -114,7 +114,7 @@ def batchnorm(
     rm0, rv0 = np.array([running_mean], float), np.array([running_var], float)
     column = x.reshape(M, 1)  # (M, 1): M values of one feature
     out, cache = F.batch_norm_forward(column, rm0, rv0, gamma, beta, True, eps)
-    rm1, rv1 = F.batch_norm_running_stats(rm0, rv0, cache, momentum)
+    rm1, rv1 = F.batch_norm_running_stats(rm0, rv0, F.batch_statistics(cache), momentum)
     eval_out, eval_cache = F.batch_norm_forward(column, rm1, rv1, gamma, beta, False, eps)
     mean, var = float(cache.mean[0]), float(cache.var[0])
     xhat, y = cache.xhat.reshape(x.shape), out.reshape(x.shape)

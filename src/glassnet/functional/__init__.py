@@ -45,6 +45,7 @@ from glassnet.functional.batchnorm import (
     batch_norm_forward,
     batch_norm_forward_rows,
     batch_norm_running_stats,
+    batch_statistics,
 )
 from glassnet.functional.conv import (
     conv2d_backward,
@@ -109,6 +110,7 @@ __all__ = [
     "batch_norm_forward",
     "batch_norm_forward_rows",
     "batch_norm_running_stats",
+    "batch_statistics",
     "bce_with_logits",
     "conv2d_backward",
     "conv2d_backward_chwn",

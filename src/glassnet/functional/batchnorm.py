@@ -320,32 +320,50 @@ def batch_norm_backward_rows(
     return dx, dweight.ravel(), dbias.ravel()
 
 
-def batch_norm_running_stats(
-    running_mean: np.ndarray, running_var: np.ndarray, cache: BatchNormCache, momentum: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """The running statistics after one training batch, updated as PyTorch does.
+def batch_statistics(cache: BatchNormCache) -> np.ndarray:
+    """What a training batch gives the running statistics: its mean and unbiased variance.
 
     Math:
-        running_mean <- (1 - momentum) * running_mean + momentum * mean
-        running_var  <- (1 - momentum) * running_var  + momentum * var * M / (M - 1)
-        The running variance takes the unbiased batch variance; the batch itself is normalised
-        with the biased one. A cumulative average (PyTorch's ``momentum=None``) is
-        momentum = 1 / (batches seen so far, this one included).
+        mean_c, var_c * M / (M - 1): the batch is normalised with the biased variance, the
+        running variance takes the unbiased one (PyTorch's choice).
 
     Shape:
-        running_mean, running_var: (C,); returns the two new arrays, (C,).
+        returns (2, C): row 0 the mean, row 1 the unbiased variance, in the cache's dtype.
 
     Example:
         >>> _, cache = batch_norm_forward(np.array([[1.0], [3.0]]), None, None)
-        >>> batch_norm_running_stats(np.zeros(1), np.ones(1), cache, 0.1)
-        (array([0.2]), array([1.1]))
+        >>> batch_statistics(cache)
+        array([[2.],
+               [2.]])
     """
     if not cache.batch_stats:
-        raise ValueError(
-            "batch_norm_running_stats needs the cache of a forward with batch_stats=True"
-        )
+        raise ValueError("batch_statistics needs the cache of a forward with batch_stats=True")
     M = cache.count
-    unbiased = cache.var * (M / (M - 1))
-    new_mean = (1 - momentum) * running_mean + momentum * cache.mean
+    return np.stack([cache.mean, cache.var * (M / (M - 1))])
+
+
+def batch_norm_running_stats(
+    running_mean: np.ndarray, running_var: np.ndarray, statistics: np.ndarray, momentum: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The running statistics after one training step, updated as PyTorch does.
+
+    Math:
+        running_mean <- (1 - momentum) * running_mean + momentum * mean
+        running_var  <- (1 - momentum) * running_var  + momentum * unbiased var
+        with ``statistics`` = [mean; unbiased var] from ``batch_statistics``: one batch's, or
+        the mean of those of the shares a step's batch was cut into (micro-batches, ranks).
+        A cumulative average (PyTorch's ``momentum=None``) is momentum = 1 / (steps so far,
+        this one included).
+
+    Shape:
+        running_mean, running_var: (C,); statistics: (2, C); returns the two new arrays, (C,).
+
+    Example:
+        >>> _, cache = batch_norm_forward(np.array([[1.0], [3.0]]), None, None)
+        >>> batch_norm_running_stats(np.zeros(1), np.ones(1), batch_statistics(cache), 0.1)
+        (array([0.2]), array([1.1]))
+    """
+    mean, unbiased = statistics
+    new_mean = (1 - momentum) * running_mean + momentum * mean
     new_var = (1 - momentum) * running_var + momentum * unbiased
     return new_mean.astype(running_mean.dtype), new_var.astype(running_var.dtype)

@@ -154,6 +154,9 @@ class Sequential(Module):
         for i, layer in enumerate(self.layers):
             yield from layer.named_buffers(f"{prefix}{i}.")
 
+    def children(self) -> list[Module]:
+        return list(self.layers)
+
     def train(self, mode: bool = True) -> Sequential:
         self.training = mode
         for layer in self.layers:

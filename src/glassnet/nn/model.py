@@ -259,6 +259,9 @@ class Model(Module):
         for name, layer in zip(self.layer_names, self.layers, strict=True):
             yield from layer.named_buffers(f"{prefix}{name}.")
 
+    def children(self) -> list[Module]:
+        return list(self.layers)
+
     def train(self, mode: bool = True) -> Model:
         self.training = mode
         for layer in self.layers:

@@ -305,6 +305,25 @@ class Module:
             self.dtype = name
         return self
 
+    # -- structure ---------------------------------------------------------------------------
+    def children(self) -> list[Module]:
+        """The layers directly inside this one (a container's ``layers``); none for a layer."""
+        return []
+
+    def modules(self) -> list[Module]:
+        """This module and every layer inside it, depth first, each once (as PyTorch's).
+
+        Example:
+            >>> import glassnet as gn
+            >>> [type(m).__name__ for m in gn.Sequential([gn.Flatten(), gn.ReLU()]).modules()]
+            ['Sequential', 'Flatten', 'ReLU']
+        """
+        found: dict[int, Module] = {id(self): self}
+        for child in self.children():
+            for module in child.modules():
+                found.setdefault(id(module), module)
+        return list(found.values())
+
     # -- modes -------------------------------------------------------------------------------
     def train(self, mode: bool = True) -> Module:
         self.training = mode

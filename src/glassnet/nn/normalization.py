@@ -10,7 +10,8 @@ state_dict holds it, and ``momentum=None`` needs it).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, ClassVar
 
 import numpy as np
@@ -66,6 +67,9 @@ class _BatchNorm(Module):
         #: Sums a per-channel array over data-parallel replicas (``glassnet.distributed`` sets
         #: it for synchronized statistics); None: this batch is the whole batch.
         self.replica_sum: Callable[[np.ndarray], np.ndarray] | None = None
+        #: None: each training forward moves the running statistics. A list (inside
+        #: ``running_stats_once_per_step``): each forward appends its ``F.batch_statistics``.
+        self.held: list[np.ndarray] | None = None
 
     @classmethod
     def parameter_count(cls, config: dict[str, Any]) -> int:
@@ -95,12 +99,20 @@ class _BatchNorm(Module):
                 x, rm, rv, w, b, batch_stats, self.eps, channel_axis, sync
             )
         if self.training and self.track_running_stats:
-            assert rm is not None and rv is not None
-            count = self.buffers["num_batches_tracked"]
-            count += 1
-            momentum = 1.0 / int(count) if self.momentum is None else self.momentum
-            rm[...], rv[...] = F.batch_norm_running_stats(rm, rv, cache, momentum)
+            statistics = F.batch_statistics(cache)
+            if self.held is None:
+                self.update_running_stats(statistics)
+            else:
+                self.held.append(statistics)
         return self._keep(out, cache)
+
+    def update_running_stats(self, statistics: np.ndarray) -> None:
+        """Move the running statistics by one step's (2, C) [mean; unbiased variance]."""
+        count = self.buffers["num_batches_tracked"]
+        count += 1
+        momentum = 1.0 / int(count) if self.momentum is None else self.momentum
+        rm, rv = self.buffers["running_mean"], self.buffers["running_var"]
+        rm[...], rv[...] = F.batch_norm_running_stats(rm, rv, statistics, momentum)
 
     def _backward(self, dout: np.ndarray, rows: bool = False) -> np.ndarray:
         """The input gradient; ``rows``: the forward ran in the compute layout (channels first)."""
@@ -185,3 +197,77 @@ class BatchNorm1d(_BatchNorm):
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         return self._backward(self._check_dout(dout))
+
+
+@contextmanager
+def running_stats_once_per_step(
+    model: Module, shares: int, total: Callable[[np.ndarray], np.ndarray] | None = None
+) -> Iterator[None]:
+    """Move every BatchNorm layer's running statistics once for a step whose batch was cut into
+    ``shares`` shares, by the mean of the shares' statistics.
+
+    Inside the block each training forward of a layer holds its ``F.batch_statistics`` back;
+    when the block ends without an error, each layer moves its running statistics by
+
+        s = ((s_1 + s_2) + ... + s_K) / K,    added in the shares' order,
+
+    once (``F.batch_norm_running_stats``; ``num_batches_tracked`` counts steps). The shares
+    are the micro-batches this process ran in the block (``fit(accumulate=K)``), or, with
+    ``total`` (a sum over data-parallel ranks in rank order), the ranks' shares, one per rank:
+    the two add the same numbers in the same order, so K ranks and K micro-batches move the
+    statistics to the same bits. A layer called c times per forward (shared) moves c times,
+    by the mean of its j-th calls. After an error nothing moves.
+
+    Example:
+        >>> bn = BatchNorm1d(1)
+        >>> with running_stats_once_per_step(bn, 2):
+        ...     _ = bn.forward(np.array([[0.0], [2.0]]))  # mean 1, unbiased variance 2
+        ...     _ = bn.forward(np.array([[4.0], [6.0]]))  # mean 5, unbiased variance 2
+        >>> bn.buffers["running_mean"], bn.buffers["running_var"]  # 0.1 * 3, 0.9 + 0.1 * 2
+        (array([0.3], dtype=float32), array([1.1], dtype=float32))
+    """
+    layers = [m for m in model.modules() if isinstance(m, _BatchNorm) and m.track_running_stats]
+    for layer in layers:
+        layer.held = []
+    try:
+        yield
+        here = 1 if total is not None else shares  # the shares this process ran
+        sums = {id(layer): _sums_in_order(layer.held or [], here) for layer in layers}
+        if total is not None:
+            sums = _totals(sums, total)
+        for layer in layers:
+            for statistics in sums[id(layer)]:
+                layer.update_running_stats(statistics / shares)
+    finally:
+        for layer in layers:
+            layer.held = None
+
+
+def _sums_in_order(held: list[np.ndarray], shares: int) -> list[np.ndarray]:
+    """For each call j of a layer per forward, the sum of its ``shares`` statistics, in order."""
+    calls = len(held) // shares
+    sums = []
+    for j in range(calls):
+        total = held[j].copy()
+        for statistics in held[j + calls :: calls]:
+            total += statistics
+        sums.append(total)
+    return sums
+
+
+def _totals(
+    sums: dict[int, list[np.ndarray]], total: Callable[[np.ndarray], np.ndarray]
+) -> dict[int, list[np.ndarray]]:
+    """``sums`` summed over the ranks: one exchange per dtype, of every array laid end to end."""
+    result: dict[int, list[np.ndarray]] = {key: [] for key in sums}
+    by_dtype: dict[np.dtype, list[tuple[int, np.ndarray]]] = {}
+    for key, arrays in sums.items():
+        for array in arrays:
+            by_dtype.setdefault(array.dtype, []).append((key, array))
+    for items in by_dtype.values():
+        flat = total(np.concatenate([array.ravel() for _, array in items]))
+        start = 0
+        for key, array in items:
+            result[key].append(flat[start : start + array.size].reshape(array.shape))
+            start += array.size
+    return result

@@ -27,9 +27,11 @@ from glassnet.data.batching import as_arrays, num_batches
 from glassnet.data.dataset import Dataset, model_input
 from glassnet.data.prefetch import prefetch
 from glassnet.distributed.parallel import DataParallel
+from glassnet.distributed.reduce import chunk_counts
 from glassnet.distributed.setup import resolve as resolve_distributed
 from glassnet.io.files import remove_stale_temporaries
 from glassnet.nn.module import Module, no_grad
+from glassnet.nn.normalization import running_stats_once_per_step
 from glassnet.optim import Optimizer
 from glassnet.train.checkpoint import (
     TrainingState,
@@ -64,6 +66,7 @@ def train_step(
     x: np.ndarray,
     y: np.ndarray,
     replicas: DataParallel | None = None,
+    accumulate: int = 1,
 ) -> tuple[float, np.ndarray]:
     """One gradient-descent step on a batch; returns ``(loss, the model's outputs)``.
 
@@ -71,33 +74,55 @@ def train_step(
     is the whole batch's, the gradient is summed over the ranks before the update, and a
     failure on any rank raises on every rank.
 
+    With ``accumulate=K``, the batch is cut into K consecutive micro-batches (the cut K ranks
+    make, ``np.array_split``'s), each run forward and backward in turn with its loss gradient
+    weighted by its share of the samples, the gradients adding up in the parameters; then one
+    update. BatchNorm normalises each micro-batch by its own statistics and moves its running
+    statistics once, by their mean (``running_stats_once_per_step``): K ranks with per-rank
+    statistics do the same arithmetic, and end with the same bits.
+
     Raises:
         FloatingPointError: the outputs or the loss are NaN or infinite. This step then
             updates nothing, but the weights in memory may already be NaN or infinite: an
             earlier step's update (with a finite loss) is what usually breaks them, and only
             shows here. Go back to a checkpoint saved before, not to the model in memory.
     """
+    if replicas is not None and accumulate != 1:
+        raise ValueError("train_step: accumulate and replicas together are not supported")
+    if not 1 <= accumulate <= len(y):
+        raise ValueError(f"accumulate must be in [1, {len(y)}] (the batch), got {accumulate}")
     optimizer.zero_grad()
+    per_share = replicas is not None and not replicas.sync_batchnorm
+    shares = replicas.size if per_share else accumulate
+    # Python ints: each share is then a Python float, which leaves float32 gradients float32
+    bounds = [0, *np.cumsum(chunk_counts(len(y), accumulate)).tolist()]
+    loss_sum, outputs = 0.0, []
     # Divergence is detected explicitly below and reported with its epoch and batch, so
     # NumPy's overflow warnings on the way there would only be noise.
     with np.errstate(over="ignore", invalid="ignore"):
-        outputs = model.forward(x)
-        loss, error = math.nan, "the model's outputs (logits) are NaN or infinite"
-        if np.isfinite(outputs).all():
-            loss = loss_fn.forward(outputs, y)
-            error = None if math.isfinite(loss) else f"the loss is {loss}"
-        share = 1.0
-        if replicas is not None:  # before any backward: the ranks stop, or go on, together
-            loss, share, error = replicas.gather_step(loss, len(y), error)
-        if error is not None:
-            raise FloatingPointError(error)
-        grad = loss_fn.backward()
-        # the whole batch's mean loss is the ranks' means weighted by their shares
-        model.backward(grad if replicas is None else share * grad, input_grad=False)
-        if replicas is not None:
-            replicas.sum_gradients(optimizer.params)
+        with running_stats_once_per_step(model, shares, replicas.sum if per_share else None):
+            for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
+                output = model.forward(x[start:stop])
+                loss, error = math.nan, "the model's outputs (logits) are NaN or infinite"
+                if np.isfinite(output).all():
+                    loss = loss_fn.forward(output, y[start:stop])
+                    error = None if math.isfinite(loss) else f"the loss is {loss}"
+                share = (stop - start) / len(y)
+                if replicas is not None:  # before any backward: the ranks stop, or go on, together
+                    loss, share, error = replicas.gather_step(loss, len(y), error)
+                if error is not None:
+                    raise FloatingPointError(error)
+                grad = loss_fn.backward()
+                # the whole batch's mean loss is the shares' means weighted by their sizes
+                model.backward(grad if share == 1 else share * grad, input_grad=False)
+                loss_sum += loss * (stop - start)
+                outputs.append(output)
+            if replicas is not None:
+                replicas.sum_gradients(optimizer.params)
         optimizer.step()
-    return loss, outputs
+    if accumulate == 1:
+        return loss, outputs[0]
+    return loss_sum / len(y), np.concatenate(outputs)
 
 
 def _labelled(
@@ -287,6 +312,7 @@ def fit(
     progress: bool = True,
     log: Callable[[str], None] = print,
     distributed: bool | DataParallel | None = None,
+    accumulate: int = 1,
 ) -> dict[str, list[float]]:
     """Train ``model`` with mini-batch gradient descent on the task's loss.
 
@@ -344,6 +370,12 @@ def fit(
             never; True or a ``DataParallel``: always. ``batch_size`` is then the global
             batch, split over the ranks; every rank returns the same history and holds the
             same model; only rank 0 logs, shows progress and writes ``checkpoint``.
+        accumulate: cut each batch into this many micro-batches, run one after the other, and
+            update once from their summed gradients (gradient accumulation: a batch's update
+            in the memory of a micro-batch). BatchNorm normalises each micro-batch by its own
+            statistics and moves its running statistics once per step, by their mean: the
+            training of ``accumulate`` data-parallel ranks with per-rank statistics, which it
+            repeats bit for bit in one process (see ``train_step``). Not with ``distributed``.
 
     Returns:
         The history: ``{"epoch", "loss", <task score>, "lr", "seconds"}`` (for classification
@@ -369,7 +401,14 @@ def fit(
     if validation is not None:  # checked once here, evaluated after every epoch
         val_images, val_targets = _labelled(model, validation, "validation", task)
         val_classes = validation.classes if isinstance(validation, Dataset) else None
+    check_count(accumulate, "accumulate")
     replicas = resolve_distributed(distributed)
+    if replicas is not None and accumulate > 1:
+        raise ValueError(
+            "accumulate > 1 with data-parallel training is not supported: each rank already "
+            "trains on its share of the batch"
+        )
+    _check_micro_batches(len(images), batch_size, accumulate)
     if replicas is not None:
         replicas.check_batches(len(images), batch_size)
         if not replicas.is_root:
@@ -428,7 +467,9 @@ def fit(
                 if per_step:  # every epoch has `batches` steps: resume continues the count
                     optimizer.lr = schedule(epoch * batches + b, base_lr)
                 try:
-                    loss, outputs = train_step(model, task.loss_fn, optimizer, x, y, replicas)
+                    loss, outputs = train_step(
+                        model, task.loss_fn, optimizer, x, y, replicas, accumulate
+                    )
                     if state.start_loss is None:
                         state.start_loss = loss
                     _check_not_exploding(loss, state.start_loss)
@@ -458,8 +499,6 @@ def fit(
             "lr": optimizer.lr,
             "seconds": time.perf_counter() - start,
         }
-        if replicas is not None:  # the same running statistics on every rank
-            replicas.average_buffers(model, None if average is None else average.averages)
         if validation is not None:
             with average.applied() if average is not None else nullcontext():
                 # in training's batches: memory that held one with every cache holds it
@@ -502,6 +541,18 @@ def fit(
     elif average is not None:
         model.load_state_dict(average.averages)
     return state.history
+
+
+def _check_micro_batches(samples: int, batch_size: int, accumulate: int) -> None:
+    """Refuse an ``accumulate`` that would leave an empty micro-batch in some batch."""
+    smallest = min(batch_size, samples % batch_size or batch_size, samples)
+    if smallest < accumulate:
+        raise ValueError(
+            f"accumulate={accumulate} cannot cut a batch of {smallest} samples (batch_size "
+            f"{batch_size} over {samples} samples) into {accumulate} micro-batches of at least "
+            "one sample: choose a smaller accumulate, or a batch_size whose last batch "
+            f"({samples} mod batch_size, if not 0) is >= {accumulate} too"
+        )
 
 
 def _silent(line: str) -> None:
