@@ -241,6 +241,13 @@ def test_a_batch_too_small_to_share_is_refused_on_every_rank(tmp_path):
     assert result.stderr.count(message) == 2
 
 
+def test_accumulate_under_mpiexec_is_refused_on_every_rank(tmp_path):
+    result = run(2, "--out", str(tmp_path / "x"), "--accumulate", "2", timeout=60)
+    assert result.returncode != 0
+    message = "ValueError: accumulate > 1 with data-parallel training is not supported"
+    assert result.stderr.count(message) == 2
+
+
 DROPOUT_MASKS = """
 import numpy as np, glassnet as gn
 from glassnet.distributed import DataParallel

@@ -26,7 +26,7 @@ from tqdm import tqdm
 from glassnet.data.batching import as_arrays, num_batches
 from glassnet.data.dataset import Dataset, model_input
 from glassnet.data.prefetch import prefetch
-from glassnet.distributed.parallel import DataParallel
+from glassnet.distributed.parallel import DataParallel, mark_every_rank
 from glassnet.distributed.reduce import chunk_counts
 from glassnet.distributed.setup import resolve as resolve_distributed
 from glassnet.io.files import remove_stale_temporaries
@@ -403,11 +403,12 @@ def fit(
         val_classes = validation.classes if isinstance(validation, Dataset) else None
     check_count(accumulate, "accumulate")
     replicas = resolve_distributed(distributed)
-    if replicas is not None and accumulate > 1:
-        raise ValueError(
+    if replicas is not None and accumulate > 1:  # every rank finds it: rank 0 reports it
+        message = (
             "accumulate > 1 with data-parallel training is not supported: each rank already "
             "trains on its share of the batch"
         )
+        raise mark_every_rank(ValueError(message))
     _check_micro_batches(len(images), batch_size, accumulate)
     if replicas is not None:
         replicas.check_batches(len(images), batch_size)
