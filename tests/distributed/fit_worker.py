@@ -43,6 +43,7 @@ def main() -> None:
     parser.add_argument("--augment", action="store_true", help="random crops")
     parser.add_argument("--ema", type=float, help="a moving average of the weights")
     parser.add_argument("--accumulate", type=int, default=1, help="micro-batches per step")
+    parser.add_argument("--validation", type=int, help="validate on this many other digits")
     parser.add_argument("--kill-rank1-after", type=float, help="seconds, then SIGKILL rank 1")
     args = parser.parse_args()
 
@@ -55,6 +56,8 @@ def main() -> None:
         kill.start()
     digits = gn.load_digits()
     train = (digits.images[: args.samples], digits.labels[: args.samples])
+    end = args.samples + (args.validation or 0)
+    validation = (digits.images[args.samples : end], digits.labels[args.samples : end])
     model = build(args.dtype, rank if args.seed_per_rank else 0)
     optimizer = gn.SGD(model.parameters(), lr=args.lr, momentum=0.9)
     start = time.perf_counter()
@@ -72,6 +75,7 @@ def main() -> None:
         augment=gn.data.Augment([("random_crop", {"padding": 1})]) if args.augment else None,
         ema=args.ema,
         accumulate=args.accumulate,
+        validation=validation if args.validation else None,
     )
     arrays = {f"state.{k}": v for k, v in model.state_dict().items()}
     arrays["history"] = np.array(json.dumps(history))

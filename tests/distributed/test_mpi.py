@@ -137,6 +137,22 @@ def test_k_ranks_are_one_process_accumulating_k_micro_batches_bit_for_bit(tmp_pa
     assert json.loads(str(spread[0]["history"]))["loss"] == json.loads(str(one["history"]))["loss"]
 
 
+@pytest.mark.parametrize(("ranks", "images"), [(2, 100), (3, 100), (3, 2)])
+def test_the_ranks_validate_their_shares_and_all_score_every_image(tmp_path, ranks, images):
+    """100 validation images: 50/50 or 34/33/33 outputs, gathered; 2 images over 3 ranks:
+    too few to share, each rank runs both."""
+    args = ("--sync-batchnorm", "--validation", str(images))
+    one = json.loads(str(trained(1, tmp_path / "one", *args)[0]["history"]))
+    spread = [json.loads(str(r["history"])) for r in trained(ranks, tmp_path / "spread", *args)]
+    for h in spread:
+        assert (h["val_loss"], h["val_accuracy"]) == (
+            spread[0]["val_loss"],
+            spread[0]["val_accuracy"],
+        )
+    np.testing.assert_allclose(spread[0]["val_loss"], one["val_loss"], rtol=1e-10)
+    assert spread[0]["val_accuracy"] == one["val_accuracy"]
+
+
 def test_three_ranks_with_an_uneven_split_match_one_process(tmp_path):
     """32 samples per batch over 3 ranks (11, 11, 10), and a last batch of 12 (300 = 9*32 + 12)."""
     one = trained(1, tmp_path / "one", "--sync-batchnorm")[0]
@@ -268,6 +284,33 @@ def test_each_rank_draws_its_own_dropout_masks_from_a_jumped_generator():
     result = subprocess.run(command, capture_output=True, text=True, timeout=60, env=_env())
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout == "['0 False True', '1 False True']\n"
+
+
+VALIDATION_SHARES = """
+import numpy as np, glassnet as gn
+from glassnet.distributed import DataParallel
+from glassnet.train import loop
+dp, seen, outputs = DataParallel(), [], loop._outputs
+def counting(model, images, *args):
+    seen.append(len(images))
+    return outputs(model, images, *args)
+loop._outputs = counting
+digits = gn.load_digits()
+model = gn.Sequential([gn.Flatten(), gn.Linear(64, 10, rng=0)])
+gn.fit(model, (digits.images[:64], digits.labels[:64]), gn.SGD(model.parameters(), lr=0.1),
+       epochs=1, batch_size=32, validation=(digits.images[64:164], digits.labels[64:164]),
+       progress=False, log=lambda line: None, distributed=dp)
+answers = dp.comm.gather(f"{dp.rank} {seen[-1]}")  # the epoch's validation, after the checks
+if dp.is_root:
+    print(answers)
+"""
+
+
+def test_each_rank_computes_only_its_share_of_the_validation_outputs():
+    command = [_mpiexec(), "-n", "3", sys.executable, "-c", VALIDATION_SHARES]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60, env=_env())
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout == "['0 34', '1 33', '2 33']\n"
 
 
 NODE_SHARED = """

@@ -205,6 +205,21 @@ class DataParallel:
         with ``sync_batchnorm``, else once a step for the running statistics)."""
         return sum_in_rank_order(self.comm, array)
 
+    def gather_shares(self, part: np.ndarray, total: int) -> np.ndarray:
+        """Every rank's share of ``total`` samples' arrays, in rank order, on every rank.
+
+        Shape:
+            part: (this rank's share of ``total`` (``share_bounds``), ...) with the same
+            trailing shape and dtype on every rank; returns (total, ...).
+        """
+        part = np.ascontiguousarray(part)
+        per_sample = int(np.prod(part.shape[1:], dtype=np.int64))
+        counts = chunk_counts(total, self.size) * per_sample
+        out = np.empty((total, *part.shape[1:]), dtype=part.dtype)
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        self.comm.Allgatherv(part.ravel(), [out.ravel(), (counts, starts)])
+        return out
+
     # -- the model ---------------------------------------------------------------------------
     def attach(self, model: Module) -> None:
         """Make ``model``'s BatchNorm layers sum their statistics over the ranks, or not, and

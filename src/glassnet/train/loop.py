@@ -344,7 +344,8 @@ def fit(
             ``Classification()``, softmax cross-entropy; ``Classification(CrossEntropyLoss(
             label_smoothing=0.1))`` for smoothed targets).
         validation: evaluated after each epoch, in batches of ``batch_size`` (``val_loss`` and
-            ``val_<metric>`` for each of the task's metrics, e.g. ``val_accuracy``).
+            ``val_<metric>`` for each of the task's metrics, e.g. ``val_accuracy``); over MPI
+            ranks, each rank computes its share of the outputs and every rank scores them all.
         schedule: the learning rate from the optimizer's initial ``lr``, set before each
             epoch, or before every step for a per-step schedule (``schedule.per_step``; the
             history's ``lr`` is then the epoch's last).
@@ -503,7 +504,7 @@ def fit(
         if validation is not None:
             with average.applied() if average is not None else nullcontext():
                 # in training's batches: memory that held one with every cache holds it
-                outputs = _outputs(model, val_images, batch_size, tta, task)
+                outputs = _validation_outputs(model, val_images, batch_size, tta, task, replicas)
             result = task.evaluate(outputs, val_targets, val_classes)
             record["val_loss"] = result.loss
             record.update({f"val_{k}": v for k, v in result.metrics.items()})
@@ -542,6 +543,23 @@ def fit(
     elif average is not None:
         model.load_state_dict(average.averages)
     return state.history
+
+
+def _validation_outputs(
+    model: Module,
+    images: np.ndarray,
+    batch_size: int,
+    tta: bool | str,
+    task: Task,
+    replicas: DataParallel | None,
+) -> np.ndarray:
+    """The model's outputs for every validation image; over K ranks each rank computes its
+    share (``share_bounds``) and every rank receives them all, so all score alike."""
+    if replicas is None or len(images) < replicas.size:  # too few to share: each runs all
+        return _outputs(model, images, batch_size, tta, task)
+    share = slice(*replicas.share_bounds(len(images)))
+    mine = _outputs(model, images[share], batch_size, tta, task)
+    return replicas.gather_shares(mine, len(images))
 
 
 def _check_micro_batches(samples: int, batch_size: int, accumulate: int) -> None:
