@@ -68,6 +68,13 @@ def worker(spec: dict) -> dict:
             finally:
                 self.seconds += time.perf_counter() - start
 
+        def sum(self, array):  # BatchNorm's statistics
+            start = time.perf_counter()
+            try:
+                return super().sum(array)
+            finally:
+                self.seconds += time.perf_counter() - start
+
     sync = spec.get("sync_batchnorm", True)
     dp = TimedDataParallel(sync_batchnorm=sync) if launched_ranks() > 1 else None
 
