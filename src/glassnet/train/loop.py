@@ -376,7 +376,9 @@ def fit(
             in the memory of a micro-batch). BatchNorm normalises each micro-batch by its own
             statistics and moves its running statistics once per step, by their mean: the
             training of ``accumulate`` data-parallel ranks with per-rank statistics, which it
-            repeats bit for bit in one process (see ``train_step``). Not with ``distributed``.
+            repeats bit for bit in one process (see ``train_step``). The micro-batches are
+            weighted by their samples, exact for a loss that is a mean over samples (as over
+            ranks: see ``DataParallel``). Not with ``distributed``.
 
     Returns:
         The history: ``{"epoch", "loss", <task score>, "lr", "seconds"}`` (for classification
