@@ -12,7 +12,7 @@ from glassnet.functional import (
     batch_norm_backward,
     batch_norm_forward,
     batch_norm_running_stats,
-    batch_statistics,
+    batch_norm_statistics,
 )
 from glassnet.testing import numerical_gradient, relative_error
 
@@ -24,7 +24,7 @@ def test_worked_example_one_channel():
     np.testing.assert_allclose(out.ravel(), 2 * (x.ravel() - 3) / np.sqrt(3.5) + 0.5)
     assert cache.mean.tolist() == [3.0] and cache.var.tolist() == [3.5] and cache.count == 4
     # running statistics take the unbiased variance 14 / 3
-    mean, var = batch_norm_running_stats(np.zeros(1), np.ones(1), batch_statistics(cache), 0.1)
+    mean, var = batch_norm_running_stats(np.zeros(1), np.ones(1), batch_norm_statistics(cache), 0.1)
     np.testing.assert_allclose([mean[0], var[0]], [0.3, 0.9 + 0.1 * 14 / 3])
 
 
@@ -117,7 +117,7 @@ def test_eval_without_running_statistics_is_refused():
 def test_running_update_needs_batch_statistics():
     _, cache = batch_norm_forward(np.ones((2, 1)), np.zeros(1), np.ones(1), batch_stats=False)
     with pytest.raises(ValueError, match="batch_stats=True"):
-        batch_statistics(cache)
+        batch_norm_statistics(cache)
 
 
 # -- PyTorch reference -----------------------------------------------------------------------
@@ -189,7 +189,7 @@ def test_matches_pytorch(dtype, cfg):
         out, cache = batch_norm_forward(x, rm, rv, w, b, training, c["eps"])
         dx, dw, db = batch_norm_backward(dout, cache)
         if training:
-            rm, rv = batch_norm_running_stats(rm, rv, batch_statistics(cache), c["momentum"])
+            rm, rv = batch_norm_running_stats(rm, rv, batch_norm_statistics(cache), c["momentum"])
         t_out, t_dx, t_grads = torch_run(x, dout, training)
         mode = "train" if training else "eval"
         errors = {

@@ -41,3 +41,13 @@ def test_non_float_or_non_finite_values_are_refused_and_nothing_is_loaded(
         net.load_state_dict(state)
     for name, value in net.state_dict().items():
         np.testing.assert_array_equal(value, before[name], err_msg=name)
+
+
+def test_modules_lists_every_layer_once_through_nested_containers_and_shared_calls():
+    inputs = gn.Input((4,))
+    shared, inner = gn.Linear(4, 4, rng=0), gn.Sequential([gn.ReLU(), gn.Linear(4, 2, rng=1)])
+    model = gn.Model(inputs, inner(shared(shared(inputs))))
+    found = model.modules()
+    assert found[0] is model and found.count(shared) == 1
+    assert [type(m).__name__ for m in found] == ["Model", "Linear", "Sequential", "ReLU", "Linear"]
+    assert shared.modules() == [shared] and shared.children() == []

@@ -353,3 +353,18 @@ def test_input_errors():
         gn.BatchNorm1d(3).forward(np.zeros((1, 3)))
     with pytest.raises(RuntimeError, match="BatchNorm1d.backward called before forward"):
         gn.BatchNorm1d(3).backward(np.zeros((2, 3)))
+
+
+def test_synchronized_statistics_are_summed_in_training_only():
+    """As PyTorch's SyncBatchNorm: evaluation with batch statistics (no running ones) is each
+    replica's own, so replicas evaluating different numbers of batches never wait on a sum."""
+    bn = gn.BatchNorm1d(2, track_running_stats=False).astype("float64")
+    calls = []
+    bn.replica_sum = lambda array: calls.append(array.shape) or array
+    x = np.array([[1.0, 2.0], [3.0, 6.0]])
+    bn.eval()
+    np.testing.assert_allclose(bn.forward(x), [[-1.0, -1.0], [1.0, 1.0]], atol=1e-4)
+    assert calls == []
+    bn.train()
+    bn.forward(x)
+    assert len(calls) == 3  # the sum, the count, the squares

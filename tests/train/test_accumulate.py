@@ -75,7 +75,7 @@ def test_a_failed_step_moves_no_running_statistics():
         bn.forward(np.array([[1.0, 2.0], [3.0, 5.0]]))
         raise RuntimeError("stop")
     assert bn.buffers["running_mean"].tolist() == [0.0, 0.0]
-    assert int(bn.buffers["num_batches_tracked"]) == 0 and bn.held is None
+    assert int(bn.buffers["num_batches_tracked"]) == 0 and bn._held is None
 
 
 def test_a_layer_called_twice_per_forward_moves_twice_by_each_call_s_mean():
@@ -103,6 +103,56 @@ def test_an_accumulation_that_would_leave_an_empty_micro_batch_is_refused():
         fit(model, data(), optimizer, epochs=1, accumulate=0, progress=False)
     x, y = data(4)
     with pytest.raises(ValueError, match=r"accumulate must be in \[1, 4\]"):
-        train_step(model, gn.CrossEntropyLoss(), optimizer, x.astype(float) / 255, y, None, 5)
+        train_step(model, gn.CrossEntropyLoss(), optimizer, x / 255, y, accumulate=5)
     with pytest.raises(ValueError, match="accumulate and replicas together"):
-        train_step(model, gn.CrossEntropyLoss(), optimizer, x, y, object(), 2)
+        train_step(model, gn.CrossEntropyLoss(), optimizer, x, y, object(), accumulate=2)
+
+
+def shared_layer_net() -> gn.Model:
+    rng = np.random.default_rng(3)
+    inputs = gn.Input((6,))
+    shared = gn.Linear(6, 6, rng=rng)
+    return gn.Model(inputs, gn.Linear(6, 3, rng=rng)(shared(gn.ReLU()(shared(inputs)))))
+
+
+def test_a_shared_layer_s_gradient_adds_as_the_ranks_add():
+    """A layer called twice adds two gradients per backward; the micro-batches' gradients are
+    each taken from zero and then added, g_a + g_b, as K ranks add theirs, bit for bit."""
+    rng = np.random.default_rng(4)
+    x, y = rng.normal(size=(10, 6)).astype(np.float32), rng.integers(0, 3, 10)
+    model = shared_layer_net()
+    optimizer = gn.SGD(model.parameters(), lr=0.1)  # the step leaves .grad as it was
+    train_step(model, gn.CrossEntropyLoss(), optimizer, x, y, accumulate=2)
+    ranks = []
+    for half in (slice(0, 5), slice(5, 10)):  # each rank's gradient, from zero
+        rank, loss = shared_layer_net(), gn.CrossEntropyLoss()
+        loss.forward(rank.forward(x[half]), y[half])
+        rank.backward(0.5 * loss.backward())
+        ranks.append([p.grad for p in rank.parameters()])
+    for p, a, b in zip(model.parameters(), *ranks, strict=True):
+        np.testing.assert_array_equal(p.grad, a + b)
+
+
+def test_a_cumulative_average_counts_one_update_per_step():
+    model = conv_net(batchnorm=True)
+    model.layers[1].momentum = None
+    x, y = data(8)
+    optimizer = gn.SGD(model.parameters(), lr=0.1)
+    for _ in range(3):
+        train_step(model, gn.CrossEntropyLoss(), optimizer, x / 255, y, accumulate=4)
+    assert int(model.layers[1].buffers["num_batches_tracked"]) == 3
+
+
+def test_holding_the_statistics_twice_at_once_is_refused():
+    bn = gn.BatchNorm1d(2)
+    with running_stats_once_per_step(bn, 1), pytest.raises(RuntimeError, match="already"):
+        with running_stats_once_per_step(bn, 1):
+            pass
+
+
+def test_micro_batches_that_call_a_layer_unequally_are_refused():
+    bn = gn.BatchNorm1d(1)
+    with pytest.raises(RuntimeError, match="3 training forwards over 2 micro-batches"):
+        with running_stats_once_per_step(bn, 2):
+            for _ in range(3):
+                bn.forward(np.array([[0.0], [1.0]]))

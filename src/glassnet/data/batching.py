@@ -44,6 +44,16 @@ def _shuffle_rng(
     return None if rng is None else as_generator(rng, f"{where} rng")
 
 
+def smallest_batch(num_samples: int, batch_size: int) -> int:
+    """The fewest samples a batch of an epoch holds: the last one's (or every one's).
+
+    Example:
+        >>> smallest_batch(10, 4), smallest_batch(8, 4), smallest_batch(3, 4)
+        (2, 4, 3)
+    """
+    return min(batch_size, num_samples % batch_size or batch_size, num_samples)
+
+
 def num_batches(num_samples: int, batch_size: int, drop_last: bool = False) -> int:
     """Number of batches in one epoch: ``floor(N / B)`` with ``drop_last``, else ``ceil(N / B)``.
 

@@ -8,8 +8,9 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from glassnet.data.batching import smallest_batch
 from glassnet.distributed.fingerprint import describe
-from glassnet.distributed.reduce import chunk_counts, sum_in_rank_order
+from glassnet.distributed.reduce import chunk_counts, share_bounds, sum_in_rank_order
 from glassnet.distributed.threads import warn_if_oversubscribed
 from glassnet.nn.module import Module, Parameter
 from glassnet.optim import Optimizer
@@ -135,9 +136,7 @@ class DataParallel:
     # -- the batch ---------------------------------------------------------------------------
     def share_bounds(self, batch: int) -> tuple[int, int]:
         """``(start, stop)`` of this rank's share of a global batch of ``batch`` samples."""
-        counts = chunk_counts(batch, self.size)
-        start = int(counts[: self.rank].sum())
-        return start, start + int(counts[self.rank])
+        return share_bounds(batch, self.size)[self.rank]
 
     def check_batches(self, samples: int, batch_size: int) -> None:
         """Refuse a batch size that would leave a rank with an empty share of some batch.
@@ -145,8 +144,7 @@ class DataParallel:
         Raises:
             ValueError: ``batch_size`` or the epoch's last batch has fewer than K samples.
         """
-        last = samples % batch_size or batch_size
-        smallest = min(batch_size, last, samples)
+        smallest = smallest_batch(samples, batch_size)
         if smallest < self.size:
             message = (
                 f"batch_size {batch_size} over {samples} samples leaves a batch of {smallest} "

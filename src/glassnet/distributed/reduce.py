@@ -35,6 +35,21 @@ def chunk_counts(length: int, parts: int) -> np.ndarray:
     return np.array([base + (k < extra) for k in range(parts)], dtype=np.int64)
 
 
+def share_bounds(samples: int, shares: int) -> list[tuple[int, int]]:
+    """``(start, stop)`` of each of ``shares`` consecutive shares of a batch, as
+    ``np.array_split`` cuts it: the ranks' shares, and ``fit(accumulate=...)``'s micro-batches.
+
+    Python ints, so that a share's fraction of the batch is a Python float, which leaves a
+    float32 gradient it scales float32.
+
+    Example:
+        >>> share_bounds(5, 2)
+        [(0, 3), (3, 5)]
+    """
+    stops = np.cumsum(chunk_counts(samples, shares)).tolist()
+    return list(zip([0, *stops[:-1]], stops, strict=True))
+
+
 def sum_in_rank_order(comm: Any, array: np.ndarray) -> np.ndarray:
     """The sum over the ranks of ``comm`` of each rank's ``array``, added in rank order.
 

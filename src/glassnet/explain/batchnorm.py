@@ -1,7 +1,8 @@
 """Batch normalization of one channel on concrete numbers, in training and in evaluation.
 
-Every computed number comes from ``glassnet.functional.batch_norm_forward`` and
-``batch_norm_running_stats``; this module lays the numbers out and writes the arithmetic.
+Every computed number comes from ``glassnet.functional.batch_norm_forward``,
+``batch_norm_statistics`` and ``batch_norm_running_stats``; this module lays the numbers out and
+writes the arithmetic.
 """
 
 from __future__ import annotations
@@ -114,7 +115,7 @@ def batchnorm(
     rm0, rv0 = np.array([running_mean], float), np.array([running_var], float)
     column = x.reshape(M, 1)  # (M, 1): M values of one feature
     out, cache = F.batch_norm_forward(column, rm0, rv0, gamma, beta, True, eps)
-    rm1, rv1 = F.batch_norm_running_stats(rm0, rv0, F.batch_statistics(cache), momentum)
+    rm1, rv1 = F.batch_norm_running_stats(rm0, rv0, F.batch_norm_statistics(cache), momentum)
     eval_out, eval_cache = F.batch_norm_forward(column, rm1, rv1, gamma, beta, False, eps)
     mean, var = float(cache.mean[0]), float(cache.var[0])
     xhat, y = cache.xhat.reshape(x.shape), out.reshape(x.shape)

@@ -45,7 +45,7 @@ from glassnet.functional.batchnorm import (
     batch_norm_forward,
     batch_norm_forward_rows,
     batch_norm_running_stats,
-    batch_statistics,
+    batch_norm_statistics,
 )
 from glassnet.functional.conv import (
     conv2d_backward,
@@ -110,7 +110,7 @@ __all__ = [
     "batch_norm_forward",
     "batch_norm_forward_rows",
     "batch_norm_running_stats",
-    "batch_statistics",
+    "batch_norm_statistics",
     "bce_with_logits",
     "conv2d_backward",
     "conv2d_backward_chwn",

@@ -24,7 +24,7 @@ import numpy as np
 
 
 class BatchNormCache(NamedTuple):
-    """What ``batch_norm_backward`` and ``batch_norm_running_stats`` need.
+    """What ``batch_norm_backward`` and ``batch_norm_statistics`` need.
 
     Fields:
         xhat: the normalised input (X - mean) / sqrt(var + eps), the input's shape; None from
@@ -320,7 +320,7 @@ def batch_norm_backward_rows(
     return dx, dweight.ravel(), dbias.ravel()
 
 
-def batch_statistics(cache: BatchNormCache) -> np.ndarray:
+def batch_norm_statistics(cache: BatchNormCache) -> np.ndarray:
     """What a training batch gives the running statistics: its mean and unbiased variance.
 
     Math:
@@ -332,12 +332,12 @@ def batch_statistics(cache: BatchNormCache) -> np.ndarray:
 
     Example:
         >>> _, cache = batch_norm_forward(np.array([[1.0], [3.0]]), None, None)
-        >>> batch_statistics(cache)
+        >>> batch_norm_statistics(cache)
         array([[2.],
                [2.]])
     """
     if not cache.batch_stats:
-        raise ValueError("batch_statistics needs the cache of a forward with batch_stats=True")
+        raise ValueError("batch_norm_statistics needs the cache of a forward with batch_stats=True")
     M = cache.count
     return np.stack([cache.mean, cache.var * (M / (M - 1))])
 
@@ -345,14 +345,14 @@ def batch_statistics(cache: BatchNormCache) -> np.ndarray:
 def batch_norm_running_stats(
     running_mean: np.ndarray, running_var: np.ndarray, statistics: np.ndarray, momentum: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The running statistics after one training step, updated as PyTorch does.
+    """The running statistics after one update, as PyTorch updates them.
 
     Math:
         running_mean <- (1 - momentum) * running_mean + momentum * mean
         running_var  <- (1 - momentum) * running_var  + momentum * unbiased var
-        with ``statistics`` = [mean; unbiased var] from ``batch_statistics``: one batch's, or
+        with ``statistics`` = [mean; unbiased var] from ``batch_norm_statistics``: one batch's, or
         the mean of those of the shares a step's batch was cut into (micro-batches, ranks).
-        A cumulative average (PyTorch's ``momentum=None``) is momentum = 1 / (steps so far,
+        A cumulative average (PyTorch's ``momentum=None``) is momentum = 1 / (updates so far,
         this one included).
 
     Shape:
@@ -360,7 +360,7 @@ def batch_norm_running_stats(
 
     Example:
         >>> _, cache = batch_norm_forward(np.array([[1.0], [3.0]]), None, None)
-        >>> batch_norm_running_stats(np.zeros(1), np.ones(1), batch_statistics(cache), 0.1)
+        >>> batch_norm_running_stats(np.zeros(1), np.ones(1), batch_norm_statistics(cache), 0.1)
         (array([0.2]), array([1.1]))
     """
     mean, unbiased = statistics

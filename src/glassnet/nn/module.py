@@ -101,7 +101,8 @@ class Module:
     A subclass sets ``self.params`` (an ordered name -> Parameter dict) and, for state that is
     saved but not trained, ``self.buffers`` (name -> array, updated in place), implements
     ``forward(x)`` and ``backward(dout)``, and lists its constructor arguments in ``config_keys``
-    so that ``get_config()`` / ``from_config()`` round-trip through JSON.
+    so that ``get_config()`` / ``from_config()`` round-trip through JSON. A container of layers
+    also returns them from ``children()``.
     """
 
     config_keys: ClassVar[tuple[str, ...]] = ()
@@ -307,7 +308,9 @@ class Module:
 
     # -- structure ---------------------------------------------------------------------------
     def children(self) -> list[Module]:
-        """The layers directly inside this one (a container's ``layers``); none for a layer."""
+        """The layers directly inside this one; none for a layer. A container overrides it
+        (``Sequential``, ``Model``): ``modules()`` finds every layer through it, e.g. the
+        BatchNorm layers whose statistics data-parallel training keeps equal on every rank."""
         return []
 
     def modules(self) -> list[Module]:

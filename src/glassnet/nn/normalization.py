@@ -68,8 +68,8 @@ class _BatchNorm(Module):
         #: it for synchronized statistics); None: this batch is the whole batch.
         self.replica_sum: Callable[[np.ndarray], np.ndarray] | None = None
         #: None: each training forward moves the running statistics. A list (inside
-        #: ``running_stats_once_per_step``): each forward appends its ``F.batch_statistics``.
-        self.held: list[np.ndarray] | None = None
+        #: ``running_stats_once_per_step``): each forward appends its ``F.batch_norm_statistics``.
+        self._held: list[np.ndarray] | None = None
 
     @classmethod
     def parameter_count(cls, config: dict[str, Any]) -> int:
@@ -91,7 +91,9 @@ class _BatchNorm(Module):
         w = self.params["weight"].value if self.affine else None
         b = self.params["bias"].value if self.affine else None
         rm, rv = self.buffers.get("running_mean"), self.buffers.get("running_var")
-        sync = self.replica_sum if batch_stats else None
+        # as PyTorch's SyncBatchNorm, in training only: evaluation (even with batch statistics,
+        # track_running_stats=False) is each rank's own, on its own share of the images
+        sync = self.replica_sum if self.training else None
         if channel_axis == 0 and sync is None:  # the compute layout: each channel one row
             out, cache = F.batch_norm_forward_rows(x, rm, rv, w, b, batch_stats, self.eps)
         else:
@@ -99,15 +101,16 @@ class _BatchNorm(Module):
                 x, rm, rv, w, b, batch_stats, self.eps, channel_axis, sync
             )
         if self.training and self.track_running_stats:
-            statistics = F.batch_statistics(cache)
-            if self.held is None:
+            statistics = F.batch_norm_statistics(cache)
+            if self._held is None:
                 self.update_running_stats(statistics)
             else:
-                self.held.append(statistics)
+                self._held.append(statistics)
         return self._keep(out, cache)
 
     def update_running_stats(self, statistics: np.ndarray) -> None:
-        """Move the running statistics by one step's (2, C) [mean; unbiased variance]."""
+        """Move the running statistics once by (2, C) [mean; unbiased variance], and count the
+        update in ``num_batches_tracked``."""
         count = self.buffers["num_batches_tracked"]
         count += 1
         momentum = 1.0 / int(count) if self.momentum is None else self.momentum
@@ -134,7 +137,9 @@ class BatchNorm2d(_BatchNorm, _ImageLayer):
                   mean and biased variance; then
                   running_mean <- (1 - momentum) * running_mean + momentum * mean_c
                   running_var  <- (1 - momentum) * running_var + momentum * unbiased var_c
-                  (momentum=None: a cumulative average, momentum = 1 / num_batches_tracked)
+                  (momentum=None: a cumulative average, momentum = 1 / num_batches_tracked);
+                  for a batch cut into micro-batches or ranks' shares, once per step with the
+                  mean of their statistics (``running_stats_once_per_step``)
         eval:     the same y with running_mean / running_var (or the batch's when
                   ``track_running_stats=False``).
         Backward: see ``glassnet.functional.batch_norm_backward``.
@@ -201,22 +206,29 @@ class BatchNorm1d(_BatchNorm):
 
 @contextmanager
 def running_stats_once_per_step(
-    model: Module, shares: int, total: Callable[[np.ndarray], np.ndarray] | None = None
+    model: Module,
+    shares: int,
+    sum_over_ranks: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> Iterator[None]:
     """Move every BatchNorm layer's running statistics once for a step whose batch was cut into
     ``shares`` shares, by the mean of the shares' statistics.
 
-    Inside the block each training forward of a layer holds its ``F.batch_statistics`` back;
-    when the block ends without an error, each layer moves its running statistics by
+    Inside the block each training forward of a layer holds its ``F.batch_norm_statistics``
+    back; when the block ends without an error, each layer moves its running statistics by
 
         s = ((s_1 + s_2) + ... + s_K) / K,    added in the shares' order,
 
-    once (``F.batch_norm_running_stats``; ``num_batches_tracked`` counts steps). The shares
+    once (``F.batch_norm_running_stats``, one update in ``num_batches_tracked``). The shares
     are the micro-batches this process ran in the block (``fit(accumulate=K)``), or, with
-    ``total`` (a sum over data-parallel ranks in rank order), the ranks' shares, one per rank:
-    the two add the same numbers in the same order, so K ranks and K micro-batches move the
-    statistics to the same bits. A layer called c times per forward (shared) moves c times,
-    by the mean of its j-th calls. After an error nothing moves.
+    ``sum_over_ranks`` (a sum over data-parallel ranks in rank order), the ranks' shares, one
+    per rank: the two add the same numbers in the same order, so K ranks and K micro-batches
+    move the statistics to the same bits. A layer called c times per forward (shared) makes c
+    updates, the j-th by the mean of its j-th calls. After an error nothing moves.
+
+    Raises:
+        RuntimeError: the block is entered again inside itself, or a layer ran a number of
+            training forwards that its shares do not divide (the micro-batches called it
+            unequally).
 
     Example:
         >>> bn = BatchNorm1d(1)
@@ -227,25 +239,33 @@ def running_stats_once_per_step(
         (array([0.3], dtype=float32), array([1.1], dtype=float32))
     """
     layers = [m for m in model.modules() if isinstance(m, _BatchNorm) and m.track_running_stats]
+    if any(layer._held is not None for layer in layers):
+        raise RuntimeError("running_stats_once_per_step is already holding these layers' stats")
     for layer in layers:
-        layer.held = []
+        layer._held = []
     try:
         yield
-        here = 1 if total is not None else shares  # the shares this process ran
-        sums = {id(layer): _sums_in_order(layer.held or [], here) for layer in layers}
-        if total is not None:
-            sums = _totals(sums, total)
+        here = 1 if sum_over_ranks is not None else shares  # the shares this process ran
+        sums = {id(layer): _sums_in_order(layer._held, here) for layer in layers}
+        if sum_over_ranks is not None:
+            sums = _over_ranks(sums, sum_over_ranks)
         for layer in layers:
             for statistics in sums[id(layer)]:
                 layer.update_running_stats(statistics / shares)
     finally:
         for layer in layers:
-            layer.held = None
+            layer._held = None
 
 
-def _sums_in_order(held: list[np.ndarray], shares: int) -> list[np.ndarray]:
+def _sums_in_order(held: list[np.ndarray] | None, shares: int) -> list[np.ndarray]:
     """For each call j of a layer per forward, the sum of its ``shares`` statistics, in order."""
-    calls = len(held) // shares
+    held = held or []
+    calls, unequal = divmod(len(held), shares)
+    if unequal:
+        raise RuntimeError(
+            f"a BatchNorm layer ran {len(held)} training forwards over {shares} micro-batches: "
+            "each micro-batch must call it equally often"
+        )
     sums = []
     for j in range(calls):
         total = held[j].copy()
@@ -255,8 +275,8 @@ def _sums_in_order(held: list[np.ndarray], shares: int) -> list[np.ndarray]:
     return sums
 
 
-def _totals(
-    sums: dict[int, list[np.ndarray]], total: Callable[[np.ndarray], np.ndarray]
+def _over_ranks(
+    sums: dict[int, list[np.ndarray]], sum_over_ranks: Callable[[np.ndarray], np.ndarray]
 ) -> dict[int, list[np.ndarray]]:
     """``sums`` summed over the ranks: one exchange per dtype, of every array laid end to end."""
     result: dict[int, list[np.ndarray]] = {key: [] for key in sums}
@@ -265,7 +285,7 @@ def _totals(
         for array in arrays:
             by_dtype.setdefault(array.dtype, []).append((key, array))
     for items in by_dtype.values():
-        flat = total(np.concatenate([array.ravel() for _, array in items]))
+        flat = sum_over_ranks(np.concatenate([array.ravel() for _, array in items]))
         start = 0
         for key, array in items:
             result[key].append(flat[start : start + array.size].reshape(array.shape))

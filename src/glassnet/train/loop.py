@@ -23,14 +23,14 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from glassnet.data.batching import as_arrays, num_batches
+from glassnet.data.batching import as_arrays, num_batches, smallest_batch
 from glassnet.data.dataset import Dataset, model_input
 from glassnet.data.prefetch import prefetch
 from glassnet.distributed.parallel import DataParallel, mark_every_rank
-from glassnet.distributed.reduce import chunk_counts
+from glassnet.distributed.reduce import share_bounds
 from glassnet.distributed.setup import resolve as resolve_distributed
 from glassnet.io.files import remove_stale_temporaries
-from glassnet.nn.module import Module, no_grad
+from glassnet.nn.module import Module, Parameter, no_grad
 from glassnet.nn.normalization import running_stats_once_per_step
 from glassnet.optim import Optimizer
 from glassnet.train.checkpoint import (
@@ -66,6 +66,7 @@ def train_step(
     x: np.ndarray,
     y: np.ndarray,
     replicas: DataParallel | None = None,
+    *,
     accumulate: int = 1,
 ) -> tuple[float, np.ndarray]:
     """One gradient-descent step on a batch; returns ``(loss, the model's outputs)``.
@@ -76,10 +77,13 @@ def train_step(
 
     With ``accumulate=K``, the batch is cut into K consecutive micro-batches (the cut K ranks
     make, ``np.array_split``'s), each run forward and backward in turn with its loss gradient
-    weighted by its share of the samples, the gradients adding up in the parameters; then one
-    update. BatchNorm normalises each micro-batch by its own statistics and moves its running
-    statistics once, by their mean (``running_stats_once_per_step``): K ranks with per-rank
-    statistics do the same arithmetic, and end with the same bits.
+    weighted by its share of the samples; each micro-batch's gradient is taken from zero and
+    added to the sum of the earlier ones, ((g_1 + g_2) + ...) + g_K, as the ranks' gradients
+    are added; then one update. BatchNorm normalises each micro-batch by its own statistics
+    and moves its running statistics once, by their mean (``running_stats_once_per_step``).
+    K ranks with per-rank statistics do the same arithmetic and end with the same bits, on
+    the same BLAS, for a model without Dropout (whose masks come from K streams over K ranks,
+    from one here).
 
     Raises:
         FloatingPointError: the outputs or the loss are NaN or infinite. This step then
@@ -94,14 +98,13 @@ def train_step(
     optimizer.zero_grad()
     per_share = replicas is not None and not replicas.sync_batchnorm
     shares = replicas.size if per_share else accumulate
-    # Python ints: each share is then a Python float, which leaves float32 gradients float32
-    bounds = [0, *np.cumsum(chunk_counts(len(y), accumulate)).tolist()]
     loss_sum, outputs = 0.0, []
     # Divergence is detected explicitly below and reported with its epoch and batch, so
     # NumPy's overflow warnings on the way there would only be noise.
     with np.errstate(over="ignore", invalid="ignore"):
         with running_stats_once_per_step(model, shares, replicas.sum if per_share else None):
-            for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
+            for start, stop in share_bounds(len(y), accumulate):
+                earlier = _set_aside(optimizer.params) if start > 0 else None
                 output = model.forward(x[start:stop])
                 loss, error = math.nan, "the model's outputs (logits) are NaN or infinite"
                 if np.isfinite(output).all():
@@ -115,6 +118,9 @@ def train_step(
                 grad = loss_fn.backward()
                 # the whole batch's mean loss is the shares' means weighted by their sizes
                 model.backward(grad if share == 1 else share * grad, input_grad=False)
+                if earlier is not None:  # g_k from zero, then added to the sum so far
+                    for p, before in zip(optimizer.params, earlier, strict=True):
+                        p.grad += before
                 loss_sum += loss * (stop - start)
                 outputs.append(output)
             if replicas is not None:
@@ -123,6 +129,14 @@ def train_step(
     if accumulate == 1:
         return loss, outputs[0]
     return loss_sum / len(y), np.concatenate(outputs)
+
+
+def _set_aside(params: list[Parameter]) -> list[np.ndarray]:
+    """The parameters' gradients so far, copied, and the gradients zeroed."""
+    earlier = [p.grad.copy() for p in params]
+    for p in params:
+        p.zero_grad()
+    return earlier
 
 
 def _labelled(
@@ -378,7 +392,8 @@ def fit(
             training of ``accumulate`` data-parallel ranks with per-rank statistics, which it
             repeats bit for bit in one process (see ``train_step``). The micro-batches are
             weighted by their samples, exact for a loss that is a mean over samples (as over
-            ranks: see ``DataParallel``). Not with ``distributed``.
+            ranks: see ``DataParallel``); BatchNorm needs 2 or more samples in each. Validation
+            runs in batches of the micro-batches' size. Not with ``distributed``.
 
     Returns:
         The history: ``{"epoch", "loss", <task score>, "lr", "seconds"}`` (for classification
@@ -472,7 +487,7 @@ def fit(
                     optimizer.lr = schedule(epoch * batches + b, base_lr)
                 try:
                     loss, outputs = train_step(
-                        model, task.loss_fn, optimizer, x, y, replicas, accumulate
+                        model, task.loss_fn, optimizer, x, y, replicas, accumulate=accumulate
                     )
                     if state.start_loss is None:
                         state.start_loss = loss
@@ -486,7 +501,7 @@ def fit(
                     average.update()
                 size = min(batch_size, len(images) - b * batch_size)  # y may be a share of it
                 total_loss += loss * size
-                part = task.batch_score(outputs, y)
+                part = _score_in_shares(task, outputs, y, accumulate)
                 score += part if replicas is None else replicas.total(part)
                 seen += size
                 if bar:
@@ -505,8 +520,10 @@ def fit(
         }
         if validation is not None:
             with average.applied() if average is not None else nullcontext():
-                # in training's batches: memory that held one with every cache holds it
-                outputs = _validation_outputs(model, val_images, batch_size, tta, task, replicas)
+                # in training's (micro-)batches: memory that held one with every cache holds it
+                outputs = _validation_outputs(
+                    model, val_images, -(-batch_size // accumulate), tta, task, replicas
+                )
             result = task.evaluate(outputs, val_targets, val_classes)
             record["val_loss"] = result.loss
             record.update({f"val_{k}": v for k, v in result.metrics.items()})
@@ -547,6 +564,17 @@ def fit(
     return state.history
 
 
+def _score_in_shares(task: Task, outputs: np.ndarray, y: np.ndarray, shares: int) -> float:
+    """The batch's score, added over its micro-batches in order as over ranks (a score that is
+    a float sum, a pixel accuracy, then adds the same numbers as K ranks)."""
+    if shares == 1:
+        return task.batch_score(outputs, y)
+    score = 0.0
+    for start, stop in share_bounds(len(y), shares):
+        score += task.batch_score(outputs[start:stop], y[start:stop])
+    return score
+
+
 def _validation_outputs(
     model: Module,
     images: np.ndarray,
@@ -566,7 +594,7 @@ def _validation_outputs(
 
 def _check_micro_batches(samples: int, batch_size: int, accumulate: int) -> None:
     """Refuse an ``accumulate`` that would leave an empty micro-batch in some batch."""
-    smallest = min(batch_size, samples % batch_size or batch_size, samples)
+    smallest = smallest_batch(samples, batch_size)
     if smallest < accumulate:
         raise ValueError(
             f"accumulate={accumulate} cannot cut a batch of {smallest} samples (batch_size "
