@@ -279,11 +279,16 @@ if dp.is_root:  # one print: the ranks' lines could interleave
 """
 
 
-def test_each_rank_draws_its_own_dropout_masks_from_a_jumped_generator():
-    command = [_mpiexec(), "-n", "2", sys.executable, "-c", DROPOUT_MASKS]
+def script_output(ranks: int, script: str, *args: str) -> str:
+    """What rank 0 of ``script`` (Python source) printed as ``ranks`` MPI ranks; it must succeed."""
+    command = [_mpiexec(), "-n", str(ranks), sys.executable, "-c", script, *args]
     result = subprocess.run(command, capture_output=True, text=True, timeout=60, env=_env())
     assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout == "['0 False True', '1 False True']\n"
+    return result.stdout
+
+
+def test_each_rank_draws_its_own_dropout_masks_from_a_jumped_generator():
+    assert script_output(2, DROPOUT_MASKS) == "['0 False True', '1 False True']\n"
 
 
 VALIDATION_SHARES = """
@@ -307,10 +312,7 @@ if dp.is_root:
 
 
 def test_each_rank_computes_only_its_share_of_the_validation_outputs():
-    command = [_mpiexec(), "-n", "3", sys.executable, "-c", VALIDATION_SHARES]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=60, env=_env())
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout == "['0 34', '1 33', '2 33']\n"
+    assert script_output(3, VALIDATION_SHARES) == "['0 34', '1 33', '2 33']\n"
 
 
 NODE_SHARED = """
@@ -333,11 +335,9 @@ if dp.is_root:
 
 def test_node_shared_loads_once_per_machine_into_read_only_shared_memory(tmp_path):
     calls = tmp_path / "calls.txt"
-    command = [_mpiexec(), "-n", "2", sys.executable, "-c", NODE_SHARED, str(calls)]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=60, env=_env())
-    assert result.returncode == 0, result.stderr[-3000:]
+    output = script_output(2, NODE_SHARED, str(calls))
     assert calls.read_text() == "loaded\n"
-    views, kind, count, classes = json.loads(result.stdout)
+    views, kind, count, classes = json.loads(output)
     digits = gn.load_digits()
     expected = int(digits.images.sum())
     # the images (92 kB) in shared memory, read-only; the 40-byte array a private copy
