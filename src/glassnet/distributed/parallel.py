@@ -10,7 +10,7 @@ import numpy as np
 
 from glassnet.data.batching import smallest_batch
 from glassnet.distributed.fingerprint import describe
-from glassnet.distributed.reduce import chunk_counts, share_bounds, sum_in_rank_order
+from glassnet.distributed.reduce import chunk_layout, share_bounds, sum_in_rank_order
 from glassnet.distributed.threads import warn_if_oversubscribed
 from glassnet.nn.module import Module, Parameter
 from glassnet.optim import Optimizer
@@ -212,9 +212,8 @@ class DataParallel:
         """
         part = np.ascontiguousarray(part)
         per_sample = int(np.prod(part.shape[1:], dtype=np.int64))
-        counts = chunk_counts(total, self.size) * per_sample
+        counts, starts = (a * per_sample for a in chunk_layout(total, self.size))
         out = np.empty((total, *part.shape[1:]), dtype=part.dtype)
-        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
         self.comm.Allgatherv(part.ravel(), [out.ravel(), (counts, starts)])
         return out
 

@@ -35,6 +35,18 @@ def chunk_counts(length: int, parts: int) -> np.ndarray:
     return np.array([base + (k < extra) for k in range(parts)], dtype=np.int64)
 
 
+def chunk_layout(length: int, parts: int) -> tuple[np.ndarray, np.ndarray]:
+    """The lengths of ``np.array_split``'s ``parts`` pieces of ``length`` items, and where
+    each starts: the counts and displacements MPI's ``v`` collectives take.
+
+    Example:
+        >>> [a.tolist() for a in chunk_layout(10, 3)]
+        [[4, 3, 3], [0, 4, 7]]
+    """
+    counts = chunk_counts(length, parts)
+    return counts, np.concatenate([[0], np.cumsum(counts)[:-1]])
+
+
 def share_bounds(samples: int, shares: int) -> list[tuple[int, int]]:
     """``(start, stop)`` of each of ``shares`` consecutive shares of a batch, as
     ``np.array_split`` cuts it: the ranks' shares, and ``fit(accumulate=...)``'s micro-batches.
@@ -46,8 +58,8 @@ def share_bounds(samples: int, shares: int) -> list[tuple[int, int]]:
         >>> share_bounds(5, 2)
         [(0, 3), (3, 5)]
     """
-    stops = np.cumsum(chunk_counts(samples, shares)).tolist()
-    return list(zip([0, *stops[:-1]], stops, strict=True))
+    counts, starts = chunk_layout(samples, shares)
+    return list(zip(starts.tolist(), (starts + counts).tolist(), strict=True))
 
 
 def sum_in_rank_order(comm: Any, array: np.ndarray) -> np.ndarray:
@@ -62,8 +74,7 @@ def sum_in_rank_order(comm: Any, array: np.ndarray) -> np.ndarray:
     """
     flat = np.ascontiguousarray(array).ravel()
     K, rank = comm.Get_size(), comm.Get_rank()
-    counts = chunk_counts(flat.size, K)
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    counts, starts = chunk_layout(flat.size, K)
     mine = int(counts[rank])
     received = np.empty((K, mine), dtype=flat.dtype)
     comm.Alltoallv(
