@@ -23,15 +23,14 @@ import time
 import numpy as np
 import torch
 
-from glassnet.cli.train import RECIPES, WHITENING_IMAGES
+from glassnet.cli.train import RECIPES
 from glassnet.data import get_dataset
 from glassnet.data.augment import preset
 from glassnet.data.batching import num_batches
 from glassnet.data.dataset import to_float32
 from glassnet.data.prefetch import prefetch
-from glassnet.init import patch_whitening_
 from glassnet.interop import to_torch
-from glassnet.models import WHITENED_STEM, build_model
+from glassnet.models import WHITENED_STEM, build_model, freeze_whitening_stem
 from glassnet.train.schedules import TriangularLR
 from glassnet.train.tasks import Classification
 from glassnet.train.tta import augmented_outputs, check_tta
@@ -54,7 +53,7 @@ def main() -> None:
     test = get_dataset(args.dataset, args.data_dir, "test")
     model = build_model(recipe["model"], rng=0)[0]
     if recipe["model"] in WHITENED_STEM:
-        patch_whitening_(model[0].weight.value, to_float32(train.images[:WHITENING_IMAGES]))
+        freeze_whitening_stem(model, train.images)
     net = to_torch(model)
     if recipe["model"] in WHITENED_STEM:
         net[0].weight.requires_grad_(False)

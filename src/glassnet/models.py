@@ -10,7 +10,8 @@ from collections.abc import Callable
 import numpy as np
 
 from glassnet import nn
-from glassnet.init import as_generator, dirac_
+from glassnet.data.dataset import model_input
+from glassnet.init import as_generator, dirac_, patch_whitening_
 from glassnet.nn.container import Sequential
 from glassnet.nn.graph import Input, SymbolicTensor
 from glassnet.nn.layers import Conv2d, Dropout, Flatten, GlobalAvgPool2d, Linear, MaxPool2d, ReLU
@@ -411,8 +412,30 @@ def cifar_whiten(
 
 
 #: The nets whose first layer is a whitening conv, set by ``glassnet.init.patch_whitening_``
-#: from the training images and never trained.
+#: from the training images and never trained (``freeze_whitening_stem``).
 WHITENED_STEM = frozenset({"cifar-whiten"})
+#: Training images that set a whitening stem (airbench's count; more changes little).
+WHITENING_IMAGES = 5000
+
+
+def freeze_whitening_stem(model: Sequential, images: np.ndarray | None) -> None:
+    """Set the first conv's weight from the first ``WHITENING_IMAGES`` of ``images`` (the
+    training set, un-augmented, uint8 or scaled floats), unless ``images`` is None (a resumed
+    run's checkpoint brings the weight); then freeze it: no optimizer step changes it (its
+    bias trains).
+
+    Example:
+        >>> net = cifar_whiten(rng=0)
+        >>> freeze_whitening_stem(net, np.random.default_rng(0).integers(0, 256, (64, 32, 32, 3),
+        ...                                                               dtype=np.uint8))
+        >>> net[0].params["weight"].requires_grad, net[0].params["bias"].requires_grad
+        (False, True)
+    """
+    stem = model[0].weight
+    if images is not None:
+        patch_whitening_(stem.value, model_input(images[:WHITENING_IMAGES]))
+    stem.requires_grad = False
+
 
 #: name -> (builder, input shape (H, W, C))
 MODELS: dict[str, tuple[Callable[..., Module], tuple[int, int, int]]] = {

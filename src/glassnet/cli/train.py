@@ -343,7 +343,7 @@ def run(args: argparse.Namespace) -> int:
     from glassnet.distributed import DataParallel, launched_ranks, limit_blas_threads, node_shared
     from glassnet.distributed.parallel import mark_every_rank
     from glassnet.io.files import atomic_write_text, remove_stale_temporaries, user_cache_dir
-    from glassnet.models import WHITENED_STEM, build_model
+    from glassnet.models import WHITENED_STEM, build_model, freeze_whitening_stem
     from glassnet.train import evaluate, fit
     from glassnet.train.checkpoint import check_writable
     from glassnet.train.loop import TrainingDiverged, default_run_dir
@@ -418,7 +418,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             class_scores(model, f"model {s['model']}")  # one score per class and image
         if s["model"] in WHITENED_STEM:  # on resume the checkpoint brings the stem's weight
-            _freeze_whitening_stem(model, None if args.resume else train.images)
+            freeze_whitening_stem(model, None if args.resume else train.images)
 
     optimizer = _make_optimizer(gn, model, s)
     schedule = _make_schedule(s, len(train))
@@ -582,23 +582,6 @@ def _discard_unstarted_run(out: Path, created: Path | None) -> None:
             return
         if folder == created:
             return
-
-
-#: Training images that set a whitening stem (airbench's count; more changes little).
-WHITENING_IMAGES = 5000
-
-
-def _freeze_whitening_stem(model: Any, images: Any) -> None:
-    """Set the first conv's weight from the first ``WHITENING_IMAGES`` of ``images`` (the
-    training set, un-augmented, scaled as the model gets them), unless ``images`` is None;
-    then freeze it: no optimizer step changes it (its bias trains)."""
-    from glassnet.data.dataset import model_input
-    from glassnet.init import patch_whitening_
-
-    stem = model[0].weight
-    if images is not None:
-        patch_whitening_(stem.value, model_input(images[:WHITENING_IMAGES]))
-    stem.requires_grad = False
 
 
 def _make_optimizer(gn: Any, model: Any, s: dict[str, Any]) -> Any:
