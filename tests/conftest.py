@@ -27,10 +27,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> object:
-    """Under CI=true a skipped PyTorch reference or MPI test is a failure, not a skip."""
+    """Under CI=true a skipped PyTorch reference, MPI or compiled-loops test is a failure."""
     outcome = yield
     report = outcome.get_result()
-    required = [m for m in ("torch", "mpi") if item.get_closest_marker(m) is not None]
+    required = [m for m in ("torch", "mpi", "compiled") if item.get_closest_marker(m) is not None]
     if IN_CI and report.skipped and required:
         report.outcome = "failed"
         report.longrepr = f"{required[0]} test skipped under CI=true: {report.longrepr}"

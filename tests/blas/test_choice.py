@@ -319,8 +319,14 @@ def test_import_glassnet_alone_loads_no_private_copy():
     ("c_in", "c_out", "stride"), [(1, 6, 1), (6, 16, 1), (8, 8, 1), (3, 5, 2)]
 )  # first layers (a product per window entry), the row shift, the input gradient as a
 # convolution (C_in >= C_out), im2col's one product (stride 2)
-def test_conv_and_linear_on_a_private_copy_equal_numpys_products(dtype, c_in, c_out, stride):
+def test_conv_and_linear_on_a_private_copy_equal_numpys_products(
+    dtype, c_in, c_out, stride, monkeypatch
+):
     from glassnet import functional as F
+    from glassnet.functional import conv_fast
+
+    # the convolutions' products through BLAS, not the compiled direct route
+    monkeypatch.setattr(conv_fast, "_direct_applies", lambda *_: False)
 
     rng = np.random.default_rng(0)
     x = rng.standard_normal((4, 9, 10, c_in)).astype(dtype)

@@ -17,6 +17,7 @@ import glassnet as gn
 from glassnet.blas.gemm import accumulating_in_blas
 from glassnet.functional import (
     _windows,
+    compiled,
     conv2d_backward,
     conv2d_backward_chwn,
     conv2d_forward,
@@ -71,10 +72,11 @@ CONV_CASES = [
 def force_route(monkeypatch, route: str) -> None:
     """Kernel rows summed over one width-window matrix wherever the stride down is 1 (with
     NumPy's additions where BLAS cannot add), or one product with the whole window matrix;
-    never the products per kernel offset."""
+    never the products per kernel offset, nor the direct route."""
     rule = (lambda stride, dtype: stride[0] == 1) if route == "row shift" else (lambda *_: False)
     monkeypatch.setattr(conv_fast, "_row_shift_applies", rule)
     monkeypatch.setattr(conv_fast, "_offsets_apply", lambda *_: False)
+    monkeypatch.setattr(conv_fast, "_direct_applies", lambda *_: False)
 
 
 @pytest.fixture(params=["row shift", "im2col"])
@@ -337,9 +339,10 @@ def _never(*_) -> bool:
 
 
 #: Each speed route of ``conv_fast`` forced on (or off) by its switch: module attribute -> value.
-WINDOWED = {"_offsets_apply": _never}  # the routes through window matrices
+WINDOWED = {"_offsets_apply": _never, "_direct_applies": _never}  # through window matrices
 ROUTES = {
     "default choices": {},
+    "direct": {"_direct_applies": lambda x, w: compiled.available(x.dtype)},
     "row shift": {**WINDOWED, "_row_shift_applies": _stride_down_1},
     "im2col with padded rows": {**WINDOWED, "_row_shift_applies": _never},
     "im2col without padded rows": {
@@ -352,7 +355,7 @@ ROUTES = {
     "weight gradient by window entry": {**WINDOWED, "GEMV_MAX_ENTRIES": 10**9},
     "weight gradient as one product": {**WINDOWED, "GEMV_MAX_ENTRIES": 0},
     "input gradient scattered": {**WINDOWED, "_input_grad_is_a_convolution": lambda cache: False},
-    "products per kernel offset": {"_offsets_apply": _stride_across_1},
+    "products per kernel offset": {"_offsets_apply": _stride_across_1, "_direct_applies": _never},
 }
 
 
@@ -409,6 +412,7 @@ def test_products_per_kernel_offset_give_the_plain_numbers(dtype, S, P, D, mode,
     """From ``OFFSETS_MIN_CHANNELS`` input channels (stride 1 across) forward and backward
     multiply views of the padded input in place; an unpadded input may be a strided view."""
     monkeypatch.setattr(conv_fast, "OFFSETS_MIN_COLUMNS", 0)  # small test rows take it too
+    monkeypatch.setattr(conv_fast, "_direct_applies", _never)
     rng = np.random.default_rng(17)
     x = to_chwn(rng.normal(size=(3, 10, 9, conv_fast.OFFSETS_MIN_CHANNELS)).astype(dtype))
     x = x[:, :, ::-1]  # (C, H, W, N), a strided view
@@ -430,10 +434,11 @@ def test_products_per_kernel_offset_give_the_plain_numbers(dtype, S, P, D, mode,
     [(3, 1, 256, "row shift"), (4, 1, 256, "offsets"), (4, (2, 1), 256, "offsets"),
      (4, (1, 2), 256, "row shift"), (16, 2, 256, "im2col"), (16, 1, 255, "row shift")],
 )  # fmt: skip
-def test_default_route_by_channels_row_length_and_stride(C_in, S, N, route):
-    """Products per kernel offset from 4 input channels with stride 1 across and rows of at
-    least 2048 numbers (W * N: 8 * 256 here, not 8 * 255), else the row shift with stride 1
-    down, else one window matrix (where BLAS adds products up)."""
+def test_default_route_by_channels_row_length_and_stride(C_in, S, N, route, monkeypatch):
+    """Without the compiled loops: products per kernel offset from 4 input channels with
+    stride 1 across and rows of at least 2048 numbers (W * N: 8 * 256 here, not 8 * 255), else
+    the row shift with stride 1 down, else one window matrix (where BLAS adds products up)."""
+    monkeypatch.setattr(compiled, "available", lambda dtype: False)
     x, w = np.zeros((N, 8, 8, C_in), np.float32), np.zeros((4, C_in, 3, 3), np.float32)
     expected = route if accumulating_in_blas(np.float32) else "im2col"
     assert conv2d_forward(x, w, None, S, 1)[1].route == expected

@@ -22,6 +22,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from glassnet.functional import row_loops
+
 
 class BatchNormCache(NamedTuple):
     """What ``batch_norm_backward`` and ``batch_norm_statistics`` need.
@@ -197,9 +199,11 @@ def batch_norm_forward_rows(
     """``batch_norm_forward`` with ``channel_axis=0``, each channel's values one row.
 
     Math: as ``batch_norm_forward``; the same statistics (float rounding aside), computed as
-    row sums of the (C, M) view of x, M = the product of the other axes, a block of channels
-    at a time. In evaluation (given statistics) y = x * s_c + t_c with s_c = gamma_c * inv_std_c
-    and t_c = beta_c - mean_c * s_c: two passes, and no xhat (backward normalises x again).
+    row sums of the (C, M) view of x, M = the product of the other axes: in C where built
+    (``row_loops``, channels on threads), else a block of channels at a time. In evaluation
+    (given statistics) y = x * s_c + t_c with s_c = gamma_c * inv_std_c and
+    t_c = beta_c - mean_c * s_c: one pass in C (two in NumPy), and no xhat (backward
+    normalises x again).
 
     Shape:
         x: (C, ...), e.g. (C, H, W, N); the rest as ``batch_norm_forward``.
@@ -225,9 +229,12 @@ def batch_norm_forward_rows(
         inv_std = 1.0 / np.sqrt(var + eps_)
         scale = inv_std if gamma is None else gamma * inv_std
         shift = -mean * scale if bias is None else bias.reshape(C, 1) - mean * scale
-        for c in _channel_blocks(C, count, x.itemsize):
-            np.multiply(rows[c], scale[c], out=out[c])
-            out[c] += shift[c]
+        if row_loops.takes(rows):  # the same two steps in one pass, in C
+            out = row_loops.rows_affine(rows, scale, shift)
+        else:
+            for c in _channel_blocks(C, count, x.itemsize):
+                np.multiply(rows[c], scale[c], out=out[c])
+                out[c] += shift[c]
         kept = rows.reshape(x.shape)  # x, or its contiguous copy
         g = None if gamma is None else gamma.reshape(shape)
         cache = BatchNormCache(
@@ -239,21 +246,11 @@ def batch_norm_forward_rows(
             f"batch norm in training needs more than 1 value per channel, got input shape "
             f"{x.shape} (channel axis 0): use a larger batch or eval mode"
         )
-    mean, var, inv_std = (np.empty((C, 1), x.dtype) for _ in range(3))
-    xhat = np.empty_like(rows)
-    for c in _channel_blocks(C, count, x.itemsize):
-        r, xh, o = rows[c], xhat[c], out[c]
-        mean[c] = r.mean(axis=1, keepdims=True)
-        np.subtract(r, mean[c], out=xh)
-        var[c] = np.square(xh, out=o).mean(axis=1, keepdims=True)  # o: scratch for now
-        inv_std[c] = 1.0 / np.sqrt(var[c] + eps_)
-        xh *= inv_std[c]
-        if gamma is not None:
-            np.multiply(xh, gamma[c], out=o)
-        else:
-            o[...] = xh
-        if bias is not None:
-            o += bias.reshape(C, 1)[c]
+    if row_loops.takes(rows):  # the same passes in C, channels on threads
+        out, xhat, *stats = row_loops.bn_train_forward(rows, weight, bias, eps)
+        mean, var, inv_std = (s.reshape(C, 1) for s in stats)
+    else:
+        mean, var, inv_std, xhat = _train_forward_blocks(rows, gamma, bias, eps_, out)
     g = None if gamma is None else gamma.reshape(shape)
     cache = BatchNormCache(
         xhat.reshape(x.shape),
@@ -268,6 +265,38 @@ def batch_norm_forward_rows(
     return out.reshape(x.shape), cache
 
 
+def _train_forward_blocks(
+    rows: np.ndarray,
+    gamma: np.ndarray | None,
+    bias: np.ndarray | None,
+    eps_: np.ndarray,
+    out: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The training forward's passes in NumPy, a block of channels at a time, into ``out``.
+
+    Shape:
+        rows, out: (C, M); gamma: (C, 1) or None; bias: (C,) or None; returns mean, var and
+        inv_std (C, 1) and xhat (C, M).
+    """
+    C, count = rows.shape
+    mean, var, inv_std = (np.empty((C, 1), rows.dtype) for _ in range(3))
+    xhat = np.empty_like(rows)
+    for c in _channel_blocks(C, count, rows.itemsize):
+        r, xh, o = rows[c], xhat[c], out[c]
+        mean[c] = r.mean(axis=1, keepdims=True)
+        np.subtract(r, mean[c], out=xh)
+        var[c] = np.square(xh, out=o).mean(axis=1, keepdims=True)  # o: scratch for now
+        inv_std[c] = 1.0 / np.sqrt(var[c] + eps_)
+        xh *= inv_std[c]
+        if gamma is not None:
+            np.multiply(xh, gamma[c], out=o)
+        else:
+            o[...] = xh
+        if bias is not None:
+            o += bias.reshape(C, 1)[c]
+    return mean, var, inv_std, xhat
+
+
 def batch_norm_backward_rows(
     dout: np.ndarray, cache: BatchNormCache
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
@@ -275,8 +304,9 @@ def batch_norm_backward_rows(
 
     Math: as ``batch_norm_backward``, with the training form written
         dx = gamma * inv_std * (dy - (sum dy) / M - xhat * (sum dy * xhat) / M)
-    and evaluated in place in dx, a block of channels at a time (the product dy * xhat,
-    before, uses dx as scratch).
+    and evaluated in C where built (``row_loops.bn_backward``: both sums in one pass, dx in
+    another, channels on threads), else in place in dx, a block of channels at a time (the
+    product dy * xhat, before, uses dx as scratch).
 
     Shape:
         dout: (C, ...) like the forward's x; the rest as ``batch_norm_backward``.
@@ -288,16 +318,44 @@ def batch_norm_backward_rows(
     """
     C = dout.shape[0]
     d = dout.reshape(C, -1)
-    M = cache.count
     scale = cache.inv_std.reshape(C, 1)
     if cache.weight is not None:
         scale = cache.weight.reshape(C, 1) * scale
-    dx = np.empty_like(d)
-    dweight, dbias = np.empty((C, 1), dout.dtype), np.empty((C, 1), dout.dtype)
     xhat = None if cache.xhat is None else cache.xhat.reshape(C, -1)
     x = None if cache.x is None else cache.x.reshape(C, -1)
     mean, inv_std = cache.mean.reshape(C, 1), cache.inv_std.reshape(C, 1)
-    for c in _channel_blocks(C, M, dout.itemsize):
+    kept = xhat if xhat is not None else x
+    if row_loops.takes(d, kept):  # both sums in one pass and dx in another, in C
+        dx, dweight, dbias = row_loops.bn_backward(
+            d, xhat, x, mean, inv_std, scale, cache.batch_stats
+        )
+    else:
+        dx, dweight, dbias = _backward_blocks(d, xhat, x, mean, inv_std, scale, cache.batch_stats)
+    dx = dx.reshape(dout.shape)
+    if cache.weight is None:
+        return dx, None, None
+    return dx, dweight.ravel(), dbias.ravel()
+
+
+def _backward_blocks(
+    d: np.ndarray,
+    xhat: np.ndarray | None,
+    x: np.ndarray | None,
+    mean: np.ndarray,
+    inv_std: np.ndarray,
+    scale: np.ndarray,
+    batch_stats: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The backward's passes in NumPy, a block of channels at a time.
+
+    Shape:
+        d: (C, M); xhat or x (C, M), the other None; mean, inv_std, scale: (C, 1); returns
+        dx (C, M), dweight and dbias (C, 1).
+    """
+    C, M = d.shape
+    dx = np.empty_like(d)
+    dweight, dbias = np.empty((C, 1), d.dtype), np.empty((C, 1), d.dtype)
+    for c in _channel_blocks(C, M, d.itemsize):
         dc, g = d[c], dx[c]
         if xhat is None:  # evaluation's forward kept x: normalise it again, in dx for now
             assert x is not None
@@ -307,17 +365,14 @@ def batch_norm_backward_rows(
             xh = xhat[c]
         dbias[c] = dc.sum(axis=1, keepdims=True)
         dweight[c] = np.multiply(dc, xh, out=g).sum(axis=1, keepdims=True)
-        if cache.batch_stats:
+        if batch_stats:
             np.multiply(xh, dweight[c] / M, out=g)
             g += dbias[c] / M
             np.subtract(dc, g, out=g)
             g *= scale[c]
         else:
             np.multiply(dc, scale[c], out=g)
-    dx = dx.reshape(dout.shape)
-    if cache.weight is None:
-        return dx, None, None
-    return dx, dweight.ravel(), dbias.ravel()
+    return dx, dweight, dbias
 
 
 def batch_norm_statistics(cache: BatchNormCache) -> np.ndarray:

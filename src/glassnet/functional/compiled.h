@@ -1,0 +1,34 @@
+/* What glassnet's compiled loops share: function versions per CPU, inlining, vector types.
+ *
+ * Each .c file includes its *_impl.h once per element type, with
+ *   T       the element type (float, double),
+ *   VEC     a GCC vector of T, 64 bytes wide (compiled to AVX-512, AVX2 or SSE registers),
+ *   LANES   the number of T in a VEC,
+ *   NAME(f) the function's name with the type's suffix (_f32, _f64).
+ */
+#ifndef GLASSNET_COMPILED_H
+#define GLASSNET_COMPILED_H
+
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+/* the same loops compiled for AVX-512, AVX2 and baseline x86-64, chosen when loaded */
+#define MULTIVERSION __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define MULTIVERSION
+/* a VEC read from / written to memory of any alignment (the type is the includer's VEC) */
+#define LOAD(p) __extension__({ VEC v_; memcpy(&v_, (p), sizeof v_); v_; })
+#define STORE(p, v) __extension__({ VEC v_ = (v); memcpy((p), &v_, sizeof v_); })
+
+#endif
+#define INLINE static inline __attribute__((always_inline))
+
+typedef float vec_f32 __attribute__((vector_size(64)));
+typedef double vec_f64 __attribute__((vector_size(64)));
+
+/* a VEC read from / written to memory of any alignment (the type is the includer's VEC) */
+#define LOAD(p) __extension__({ VEC v_; memcpy(&v_, (p), sizeof v_); v_; })
+#define STORE(p, v) __extension__({ VEC v_ = (v); memcpy((p), &v_, sizeof v_); })
+
+#endif

@@ -1,0 +1,131 @@
+"""The direct convolution: ``conv.py``'s sums taken in place by the compiled window sums.
+
+The plain form (``conv.py``) copies every window into a column and multiplies once; the NumPy
+routes (``conv_fast.py``) copy less. This route copies nothing but the padding: each sum reads
+the input where it lies, through a table of offsets, one per window entry, that
+``window_sums.c`` walks with the accumulators in registers (``window_sums.py``). In the compute
+layout (C, H, W, N) window entry (c, m, k) of output position (i, j, n) is the padded input at
+
+    ((c * H_p + i*S_h + m*D_h) * W_p + j*S_w + k*D_w) * N + n
+    = base(i, j) + n + off[(c, m, k)],   base(i, j) = i * S_h*W_p*N + j * S_w*N,
+                                          off[(c, m, k)] = ((c * H_p + m*D_h) * W_p + k*D_w) * N
+
+so forward, the weight gradient and (by phases) the input gradient are each one call. Tested
+equal to the plain form (tests/functional/test_conv_direct.py).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from glassnet.functional._shape import Padding2d, Pair
+from glassnet.functional._windows import pad_chwn
+from glassnet.functional.window_sums import window_products, window_sums
+
+
+def window_offsets(shape: tuple[int, ...], kernel: Pair, dilation: Pair) -> np.ndarray:
+    """off[(c, m, k)] = ((c * H_p + m*D_h) * W_p + k*D_w) * N: where each window entry lies.
+
+    Shape:
+        shape: the padded input's (C, H_p, W_p, N); returns (C * KH * KW,) int64.
+    """
+    C, H_p, W_p, N = shape
+    c, m, k = np.ix_(np.arange(C), np.arange(kernel[0]), np.arange(kernel[1]))
+    return (((c * H_p + m * dilation[0]) * W_p + k * dilation[1]) * N).astype(np.int64).ravel()
+
+
+def forward(xp: np.ndarray, kernel: np.ndarray, stride: Pair, dilation: Pair, out_hw: Pair):
+    """Y[o, i, j, n] = sum_{c, m, k} W[o, c, m, k] * X_p[c, i*S_h + m*D_h, j*S_w + k*D_w, n].
+
+    Shape:
+        xp: (C_in, H_p, W_p, N), contiguous; kernel: (C_out, C_in, KH, KW), as applied;
+        returns (C_out, H_out, W_out, N).
+    """
+    C_out, _, KH, KW = kernel.shape
+    _, _, W_p, N = xp.shape
+    off = window_offsets(xp.shape, (KH, KW), dilation)
+    out = np.empty((C_out, *out_hw, N), dtype=xp.dtype)
+    w = np.ascontiguousarray(kernel.reshape(C_out, -1))
+    window_sums(xp, 0, off, w, out, stride[0] * W_p * N, stride[1] * N)
+    return out
+
+
+def weight_grad(
+    xp: np.ndarray, dout: np.ndarray, kernel: Pair, stride: Pair, dilation: Pair
+) -> np.ndarray:
+    """dW[o, c, m, k] = sum_{i, j, n} dY[o, i, j, n] * X_p[c, i*S_h + m*D_h, j*S_w + k*D_w, n].
+
+    Shape:
+        xp: (C_in, H_p, W_p, N), contiguous; dout: (C_out, H_out, W_out, N), contiguous;
+        returns (C_out, C_in, KH, KW), as applied.
+    """
+    C_in, _, W_p, N = xp.shape
+    dw = np.empty((dout.shape[0], C_in * kernel[0] * kernel[1]), dtype=xp.dtype)
+    off = window_offsets(xp.shape, kernel, dilation)
+    window_products(xp, 0, off, dout, dw, stride[0] * W_p * N, stride[1] * N)
+    return dw.reshape(dout.shape[0], C_in, *kernel)
+
+
+def input_grad(
+    dout: np.ndarray,
+    kernel: np.ndarray,
+    stride: Pair,
+    dilation: Pair,
+    padding: Padding2d,
+    in_hw: Pair,
+) -> np.ndarray:
+    """dX, the transposed convolution of dY, as one stride-1 sum per phase of the stride.
+
+    Math:
+        dX_p[c, y, x, n] = sum over (o, m, k) with y = i*S_h + m*D_h, x = j*S_w + k*D_w of
+        W[o, c, m, k] * dY[o, i, j, n]. The rows y = p + S_h*a of phase p take only the kernel
+        rows m with m*D_h = p (mod S_h), from dY's row i = a - e_m, e_m = (m*D_h - p) / S_h
+        (so for stride 1, the one phase is dY padded and correlated with the kernel flipped,
+        its channels swapped); the same across. Each phase (p, q) is then
+        dX_p[c, p + S_h*a, q + S_w*b] = sum_{o, m, k} W[o, c, m, k] * dY_q[o, a - e_m, b - e_k],
+        window sums over dY_q (dY padded so that every a - e_m lands inside), kept where y, x
+        fall inside the unpadded input.
+
+    Shape:
+        dout: (C_out, H_out, W_out, N); kernel: (C_out, C_in, KH, KW), as applied;
+        returns dx (C_in, H, W, N).
+    """
+    C_out, C_in, KH, KW = kernel.shape
+    (S_h, S_w), (D_h, D_w), ((top, _), (left, _)) = stride, dilation, padding
+    H, W = in_hw
+    H_out, W_out, N = dout.shape[1:]
+    H_p, W_p = H + sum(padding[0]), W + sum(padding[1])
+    reach = (D_h * (KH - 1) // S_h, D_w * (KW - 1) // S_w)  # the largest e_m, e_k
+    below = (max(0, -(-H_p // S_h) - H_out), max(0, -(-W_p // S_w) - W_out))
+    dq = np.ascontiguousarray(pad_chwn(dout, ((reach[0], below[0]), (reach[1], below[1]))))
+    H_q, W_q = dq.shape[1:3]
+    phases = [
+        (p, q, rows, cols)
+        for p, rows in enumerate(_phase(p, S_h, D_h, KH, top, H) for p in range(S_h))
+        for q, cols in enumerate(_phase(q, S_w, D_w, KW, left, W) for q in range(S_w))
+    ]
+    reached = [phase for phase in phases if phase[2] is not None and phase[3] is not None]
+    # positions no kernel entry reaches (a stride beyond the kernel's span) get no gradient
+    empty = np.zeros if len(reached) < S_h * S_w else np.empty
+    dx = empty((C_in, H, W, N), dtype=dout.dtype)
+    for p, q, (ms, e_m, a0), (ks, e_k, b0) in reached:
+        w = np.ascontiguousarray(kernel[:, :, ms][:, :, :, ks].transpose(1, 0, 2, 3))
+        o, dm, dk = np.ix_(np.arange(C_out), reach[0] - e_m, reach[1] - e_k)
+        off = (((o * H_q + dm) * W_q + dk) * N).astype(np.int64).ravel()
+        y0, x0 = p + S_h * a0 - top, q + S_w * b0 - left  # the phase's first row and column
+        out = dx[:, y0::S_h, x0::S_w]  # the phase's positions, a view written in place
+        window_sums(dq, (a0 * W_q + b0) * N, off, w.reshape(C_in, -1), out, W_q * N, N)
+    return dx
+
+
+def _phase(
+    p: int, S: int, D: int, K: int, pad: int, size: int
+) -> tuple[list[int], np.ndarray, int] | None:
+    """Phase p of one axis: its kernel entries m (m*D = p mod S), their e_m = (m*D - p) / S,
+    and the first a whose position p + S*a falls inside the unpadded input (padded positions
+    pad .. pad + size - 1); None where no entry or no such position exists."""
+    ms = [m for m in range(K) if (m * D - p) % S == 0]
+    a0, a1 = -(-(pad - p) // S), -(-(pad + size - p) // S)
+    if not ms or a1 <= a0:
+        return None
+    return ms, (np.array(ms) * D - p) // S, a0

@@ -1,0 +1,36 @@
+/* The compiled row loops: batch normalization and ReLU over glassnet's compute layout.
+ *
+ * In the compute layout (C, H, W, N) each channel's values are one contiguous row of
+ * M = H * W * N numbers, so batch normalization's statistics are row sums and its steps are
+ * row-wise; ReLU is element-wise. Python (glassnet/functional/batchnorm.py, activation.py)
+ * holds the formulas and the plain forms; these loops compute the same numbers in fewer
+ * passes over memory, a 64-byte vector at a time, each call over rows [c0, c1) (or elements
+ * [n0, n1)) so that threads split the work without sharing a number.
+ *
+ *   bn_train_forward: mean_c = sum x / M, var_c = sum (x - mean_c)^2 / M,
+ *                     xhat = (x - mean_c) * inv_std_c, out = xhat * gamma_c + beta_c
+ *   bn_backward:      db_c = sum dy, dg_c = sum dy * xhat,
+ *                     dx = scale_c * (dy - db_c / M - xhat * dg_c / M)   (batch statistics)
+ *                     dx = scale_c * dy                                   (given statistics)
+ *   rows_affine:      out = x * scale_c + shift_c
+ *   relu_forward:     out = max(x, 0)      relu_backward: dx = dy * (y > 0)
+ */
+#include <math.h>
+
+#include "compiled.h"
+
+#define T float
+#define VEC vec_f32
+#define LANES 16
+#define NAME(f) f##_f32
+#include "rows_impl.h"
+#undef T
+#undef VEC
+#undef LANES
+#undef NAME
+
+#define T double
+#define VEC vec_f64
+#define LANES 8
+#define NAME(f) f##_f64
+#include "rows_impl.h"

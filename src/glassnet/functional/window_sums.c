@@ -1,0 +1,36 @@
+/* The compiled window sums: the inner loops of a direct convolution.
+ *
+ * Every sum a convolution takes (forward, input gradient, weight gradient) is, in glassnet's
+ * compute layout (C, H, W, N), a sum over window entries r whose input, for an output position
+ * (i, j, n), lies at a fixed offset off[r] from that position's base i*row_step + j*col_step + n.
+ * Python (glassnet/functional/conv_direct.py) works out the offsets and strides; this file only
+ * multiplies and adds, a 64-byte vector of neighbouring positions at a time:
+ *
+ *   window_sums:      out[o, i, j, n] = sum_r w[o, r] * in[i*row_step + j*col_step + off[r] + n]
+ *   window_products:  dw[o, r] = sum_{i, j, n} dy[o, i, j, n] * in[i*row_step + j*col_step + off[r] + n]
+ *
+ * Each call covers output rows [i0, i1) (sums) or output channels [o0, o1) (products), so
+ * threads split the work without sharing a number, and every number is summed in the same
+ * order whatever the thread count.
+ */
+#include "compiled.h"
+
+#define OUT_BLOCK 4    /* output channels per tile */
+#define POS_VECS 4     /* vectors of positions per tile (window_sums) */
+#define ENTRY_BLOCK 4  /* window entries per tile (window_products) */
+
+#define T float
+#define VEC vec_f32
+#define LANES 16
+#define NAME(f) f##_f32
+#include "window_sums_impl.h"
+#undef T
+#undef VEC
+#undef LANES
+#undef NAME
+
+#define T double
+#define VEC vec_f64
+#define LANES 8
+#define NAME(f) f##_f64
+#include "window_sums_impl.h"

@@ -1,0 +1,177 @@
+"""glassnet's compiled loops (``functional/compiled.py``) compute the NumPy forms' numbers.
+
+The direct convolution (``conv_direct.py`` over ``window_sums.c``) against the plain form of
+``conv.py`` (im2col and one product) over random geometries; batch normalization's and ReLU's
+row loops (``rows.c``) against their NumPy forms; and every number the same whatever the
+thread count.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from tests.helpers import rel_error
+
+from glassnet.functional import (
+    activation,
+    batchnorm,
+    compiled,
+    conv2d_backward,
+    conv2d_forward,
+    conv_direct,
+    conv_fast,
+    row_loops,
+)
+from glassnet.functional.conv import conv_geometry
+from glassnet.functional.window_sums import window_sums
+
+pytestmark = pytest.mark.compiled
+
+TOL = {np.float32: 1e-5, np.float64: 1e-12}
+
+
+@pytest.fixture(autouse=True)
+def _built() -> None:
+    if not compiled.available(np.float32):
+        pytest.skip("glassnet's compiled loops are not built here (no C compiler at install)")
+
+
+def test_the_compiled_loops_are_built_and_take_both_float_dtypes():
+    assert compiled.available(np.float32) and compiled.available(np.float64)
+    assert not compiled.available(np.float16) and not compiled.available(np.int32)
+
+
+def _random_geometry(rng):
+    """A convolution of random shape: (x, w, b, dout, S, P, D, mode)."""
+    while True:
+        N, C_in, C_out = int(rng.integers(1, 40)), int(rng.integers(1, 7)), int(rng.integers(1, 10))
+        K = tuple(int(v) for v in rng.integers(1, 5, 2))
+        S = tuple(int(v) for v in rng.integers(1, 4, 2))
+        D = tuple(int(v) for v in rng.integers(1, 3, 2))
+        P = tuple(int(v) for v in rng.integers(0, 4, 2))
+        H, W = (int(v) for v in rng.integers(1, 13, 2))
+        x = rng.normal(size=(N, H, W, C_in))
+        w = rng.normal(size=(C_out, C_in, *K))
+        out_hw = conv_geometry(x.shape, w.shape, S, P, D)[3]
+        if min(out_hw) < 1:  # a kernel larger than the padded input: draw again
+            continue
+        mode = "convolution" if rng.random() < 0.3 else "cross-correlation"
+        dout = rng.normal(size=(N, *out_hw, C_out))
+        return x, w, rng.normal(size=C_out), dout, S, P, D, mode
+
+
+def _numbers(x, w, b, dout, S, P, D, mode):
+    out, cache = conv2d_forward(x, w, b, S, P, D, mode)
+    return cache, (out, *conv2d_backward(dout, cache))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_direct_route_equals_the_plain_form_over_random_geometries(dtype, monkeypatch):
+    """Strides, dilations, paddings up to beyond the kernel's reach, kernels 1-4 each way,
+    batches that are no multiple of a vector: forward, dx, dW and db."""
+    rng = np.random.default_rng(20)
+    for _ in range(60):
+        x, w, b, dout, S, P, D, mode = (
+            a.astype(dtype) if isinstance(a, np.ndarray) else a for a in _random_geometry(rng)
+        )
+        cache, got = _numbers(x, w, b, dout, S, P, D, mode)
+        assert cache.route == "direct"
+        with monkeypatch.context() as plain:
+            plain.setattr(conv_fast, "applies", lambda groups: False)
+            _, expected = _numbers(x, w, b, dout, S, P, D, mode)
+        for name, ours, ref in zip(("out", "dx", "dw", "db"), got, expected, strict=True):
+            assert ours.dtype == ref.dtype
+            assert rel_error(ours, ref) < TOL[dtype], (name, x.shape, w.shape, S, P, D)
+
+
+def test_a_stride_past_the_kernel_leaves_the_unreached_inputs_without_gradient():
+    """A 1x1 kernel at stride 2 reaches every other row and column: the others get 0."""
+    rng = np.random.default_rng(21)
+    x, w = rng.normal(size=(3, 8, 8, 4)), rng.normal(size=(5, 4, 1, 1))
+    out, cache = conv2d_forward(x, w, None, 2, 0)
+    dx = conv2d_backward(np.ones_like(out), cache)[0]
+    assert np.all(dx[:, 1::2] == 0) and np.all(dx[:, :, 1::2] == 0)
+    np.testing.assert_allclose(
+        dx[:, ::2, ::2], np.broadcast_to(w.sum(axis=0)[:, 0, 0], (3, 4, 4, 4))
+    )
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_every_number_is_the_same_on_one_thread_and_on_three(dtype, monkeypatch):
+    """Threads split rows (sums) and output channels (products): no number's order changes."""
+    rng = np.random.default_rng(22)
+    x = rng.normal(size=(19, 11, 10, 6)).astype(dtype)
+    w = rng.normal(size=(9, 6, 3, 3)).astype(dtype)
+    dout = rng.normal(size=(19, 5, 10, 9)).astype(dtype)
+    xr = rng.normal(size=(8, 40, 41)).astype(dtype)
+    monkeypatch.setattr(compiled, "THREADED_MIN_WORK", 0)
+    runs = []
+    for count in (1, 3):
+        monkeypatch.setattr(compiled, "threads", lambda count=count: count)
+        _, numbers = _numbers(x, w, None, dout, (2, 1), 1, 1, "cross-correlation")
+        bn = batchnorm.batch_norm_forward_rows(xr, None, None)
+        runs.append((*numbers, *bn[0:1], *batchnorm.batch_norm_backward_rows(xr, bn[1])))
+    for one, three in zip(*runs, strict=True):
+        assert one is None or np.array_equal(one, three)
+
+
+def test_window_offsets_follow_the_compute_layout():
+    """off[(c, m, k)] = ((c * H_p + m*D_h) * W_p + k*D_w) * N."""
+    off = conv_direct.window_offsets((2, 5, 6, 3), (2, 2), (1, 2))
+    assert off.tolist() == [0, 6, 18, 24, 90, 96, 108, 114]
+    xp = np.arange(2 * 5 * 6 * 3).reshape(2, 5, 6, 3)
+    assert xp.flat[off[5]] == xp[1, 0, 2, 0]  # entry (c, m, k) = (1, 0, 1): column 1 * D_w
+
+
+def test_window_sums_refuse_an_output_whose_positions_are_not_runs():
+    inp, off, w = np.zeros(64), np.zeros(1, np.int64), np.ones((1, 1))
+    out = np.zeros((1, 2, 2, 4))[..., ::2]
+    with pytest.raises(ValueError, match="runs of N neighbouring numbers"):
+        window_sums(inp, 0, off, w, out, 8, 2)
+
+
+def _batchnorm_case(rng, dtype, affine, batch_stats):
+    x = (rng.normal(size=(6, 12, 13, 20)) * 3 + 1).astype(dtype)
+    dout = rng.normal(size=x.shape).astype(dtype)
+    w, b = (rng.normal(size=6).astype(dtype) for _ in range(2)) if affine else (None, None)
+    rm, rv = rng.normal(size=6).astype(dtype), rng.uniform(0.5, 2, size=6).astype(dtype)
+    return x, dout, (rm, rv, w, b, batch_stats)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("affine", [True, False])
+@pytest.mark.parametrize("batch_stats", [True, False])
+def test_batch_norm_row_loops_equal_the_numpy_blocks(dtype, affine, batch_stats, monkeypatch):
+    rng = np.random.default_rng(23)
+    x, dout, args = _batchnorm_case(rng, dtype, affine, batch_stats)
+    assert row_loops.takes(x.reshape(6, -1))
+
+    def numbers():
+        out, cache = batchnorm.batch_norm_forward_rows(x, *args)
+        return out, cache.mean, cache.var, *batchnorm.batch_norm_backward_rows(dout, cache)
+
+    got = numbers()
+    monkeypatch.setattr(row_loops, "takes", lambda *arrays: False)
+    expected = numbers()
+    for ours, ref in zip(got, expected, strict=True):
+        if ref is None:
+            assert ours is None
+            continue
+        assert ours.dtype == ref.dtype and ours.shape == ref.shape
+        assert rel_error(ours, ref) < {np.float32: 2e-5, np.float64: 1e-12}[dtype]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_loops_equal_numpy_nan_included(dtype):
+    rng = np.random.default_rng(24)
+    x = rng.normal(size=(5, 64, 70)).astype(dtype)
+    x.flat[::97] = 0.0
+    x.flat[5] = np.nan
+    dout = rng.normal(size=x.shape).astype(dtype)
+    assert row_loops.takes(x)
+    out, cache = activation.relu_forward(x)
+    np.testing.assert_array_equal(out, np.maximum(x, 0))
+    np.testing.assert_array_equal(activation.relu_backward(dout, cache), dout * (cache > 0))
+    small = x[:2, :2]  # below MIN_ELEMENTS, and not contiguous: NumPy's own call
+    assert not row_loops.takes(small)
+    np.testing.assert_array_equal(activation.relu_forward(small)[0], np.maximum(small, 0))
