@@ -9,6 +9,7 @@
 #ifndef GLASSNET_COMPILED_H
 #define GLASSNET_COMPILED_H
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,6 +24,16 @@
 
 #endif
 #define INLINE static inline __attribute__((always_inline))
+
+/* One argument of a loop as the thread pool passes it (pool.c): an address, a size or a real.
+ * Every exported loop is `int gn_<name>_<type>(const gn_slot *args, long a, long b)` and
+ * computes its part [a, b) (rows, channels or elements); 0 means done, -1 out of memory. */
+typedef union {
+    void *p;
+    int64_t i;
+    double f;
+} gn_slot;
+typedef int (*gn_part)(const gn_slot *args, long a, long b);
 
 typedef float vec_f32 __attribute__((vector_size(64)));
 typedef double vec_f64 __attribute__((vector_size(64)));

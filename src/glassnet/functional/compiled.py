@@ -8,9 +8,9 @@ one shared library loaded with ctypes, no Python API); where they could not be b
 compiler), ``available`` is False and the NumPy forms compute the same numbers.
 
 Threads: each call is cut into parts that share no number (rows, channels, runs of elements),
-so every number is computed in the same order whatever the thread count. The calls release the
-interpreter's lock (ctypes does) and glassnet's own pool runs the other parts, with as many
-threads as NumPy's BLAS runs (the user's, or ``glassnet.distributed``'s, setting).
+so every number is computed in the same order whatever the thread count. glassnet's own pool
+of threads (``pool.c``) runs the parts, as many as NumPy's BLAS runs threads (the user's, or
+``glassnet.distributed``'s, setting); the calls release the interpreter's lock (ctypes does).
 """
 
 from __future__ import annotations
@@ -19,9 +19,7 @@ import ctypes
 import functools
 import importlib.machinery
 import os
-import threading
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -30,9 +28,14 @@ import numpy as np
 #: to another costs more than it saves.
 THREADED_MIN_WORK = 1 << 17
 
-POINTER, SIZE = ctypes.c_void_p, ctypes.c_long
 _SUFFIXES = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}
-_FLOATS = {np.dtype(np.float32): ctypes.c_float, np.dtype(np.float64): ctypes.c_double}
+
+
+class _Slot(ctypes.Union):
+    """One argument of a compiled loop (``gn_slot`` in compiled.h): an address or size, or a
+    real."""
+
+    _fields_ = [("i", ctypes.c_int64), ("f", ctypes.c_double)]
 
 
 @functools.cache
@@ -42,7 +45,15 @@ def _library() -> ctypes.CDLL | None:
     for suffix in importlib.machinery.EXTENSION_SUFFIXES:
         path = here / f"_compiled{suffix}"
         if path.exists():
-            return ctypes.CDLL(str(path))
+            lib = ctypes.CDLL(str(path))
+            lib.gn_run.argtypes = [
+                ctypes.c_void_p,
+                ctypes.POINTER(_Slot),
+                ctypes.POINTER(ctypes.c_long),
+                ctypes.c_int,
+            ]
+            lib.gn_run.restype = ctypes.c_int
+            return lib
     return None
 
 
@@ -52,22 +63,46 @@ def available(dtype: np.dtype | type) -> bool:
 
 
 @functools.cache
-def function(name: str, dtype: np.dtype, argtypes: tuple) -> Callable[..., object]:
-    """The compiled ``name`` for ``dtype`` (``gn_<name>_f32`` or ``_f64``), its arguments
-    declared: ``argtypes`` with ``float`` standing for the element type."""
-    f = getattr(_library(), f"gn_{name}_{_SUFFIXES[np.dtype(dtype)]}")
-    f.argtypes = [_FLOATS[np.dtype(dtype)] if a is float else a for a in argtypes]
-    f.restype = ctypes.c_int
-    return f
+def _part(name: str, dtype: np.dtype) -> int:
+    """The address of ``gn_<name>_f32`` (or ``_f64``): the loop the pool runs in parts."""
+    function = getattr(_library(), f"gn_{name}_{_SUFFIXES[np.dtype(dtype)]}")
+    return ctypes.cast(function, ctypes.c_void_p).value
 
 
-def address(a: np.ndarray | None, start: int = 0) -> int | None:
-    """The address of ``a.flat[start]`` (None for None); ``a`` must be contiguous."""
+def address(a: np.ndarray | None, start: int = 0) -> int:
+    """The address of ``a.flat[start]`` (0 for None); ``a`` must be contiguous."""
     if a is None:
-        return None
+        return 0
     if not a.flags.c_contiguous:
         raise ValueError("glassnet's compiled loops read contiguous arrays only")
     return a.ctypes.data + start * a.itemsize
+
+
+def run(
+    name: str,
+    dtype: np.dtype,
+    args: Sequence[int | float],
+    count: int,
+    work: int,
+    multiple: int = 1,
+) -> None:
+    """Run the loop ``name`` over ``range(count)`` (rows, channels or elements), cut into a part
+    per thread at multiples of ``multiple``; ``args`` are its arguments before the part's
+    bounds (addresses and sizes as ints, reals as floats). ``work``: multiply-adds or elements,
+    to keep small calls on one thread.
+    """
+    slots = (_Slot * len(args))()
+    for slot, value in zip(slots, args, strict=True):
+        if isinstance(value, float):
+            slot.f = value
+        else:
+            slot.i = value
+    bounds = cuts(count, work, multiple)
+    edges = (ctypes.c_long * (len(bounds) + 1))(*[a for a, _ in bounds], bounds[-1][1])
+    library = _library()
+    assert library is not None, "check available() first"
+    if library.gn_run(_part(name, np.dtype(dtype)), slots, edges, len(bounds)):
+        raise MemoryError(f"glassnet's compiled {name} could not allocate its buffers")
 
 
 def threads() -> int:
@@ -83,30 +118,9 @@ def threads() -> int:
 
 def cuts(count: int, work: int, multiple: int = 1) -> list[tuple[int, int]]:
     """``range(count)`` cut into one piece per thread at multiples of ``multiple``; one piece
-    when the call's ``work`` is small."""
+    when the call's ``work`` is small (at least one piece, empty for ``count`` 0)."""
     parts = threads() if work >= THREADED_MIN_WORK else 1
     units = -(-count // multiple)
     bounds = [min(count, (units * p // parts) * multiple) for p in range(parts + 1)]
-    return [(a, b) for a, b in zip(bounds, bounds[1:], strict=False) if b > a]
-
-
-def run_parts(call: Callable[[int, int], object], parts: list[tuple[int, int]]) -> None:
-    """Run ``call(a, b)`` for each part: the first here, the others on glassnet's pool."""
-    others = [_executor(len(parts) - 1).submit(call, *part) for part in parts[1:]]
-    codes = [call(*parts[0])] + [future.result() for future in others]
-    if any(codes):
-        raise MemoryError("glassnet's compiled loops could not allocate their buffers")
-
-
-_pool_lock = threading.Lock()
-_pools: list[ThreadPoolExecutor] = []  # the one pool, once made; remade larger when needed
-
-
-def _executor(workers: int) -> ThreadPoolExecutor:
-    """glassnet's pool for the loops' other threads, at least ``workers`` strong."""
-    with _pool_lock:
-        if not _pools or _pools[0]._max_workers < workers:
-            if _pools:
-                _pools.pop().shutdown(wait=False)
-            _pools.append(ThreadPoolExecutor(max(1, workers), thread_name_prefix="glassnet"))
-        return _pools[0]
+    pieces = [(a, b) for a, b in zip(bounds, bounds[1:], strict=False) if b > a]
+    return pieces or [(0, count)]

@@ -8,19 +8,9 @@ one pass and dx in another. Rows (channels) or runs of elements go to different 
 
 from __future__ import annotations
 
-import ctypes
-
 import numpy as np
 
-from glassnet.functional.compiled import (
-    POINTER,
-    SIZE,
-    address,
-    available,
-    cuts,
-    function,
-    run_parts,
-)
+from glassnet.functional.compiled import address, available, run
 
 #: Element-wise loops take arrays from this many elements: below it NumPy's call is as quick.
 MIN_ELEMENTS = 1 << 14
@@ -39,18 +29,15 @@ def takes(*arrays: np.ndarray) -> bool:
 def relu(x: np.ndarray) -> np.ndarray:
     """max(x, 0), element-wise (NaN stays NaN, as with ``np.maximum``)."""
     out = np.empty_like(x)
-    f = function("relu_forward", x.dtype, (POINTER, POINTER, SIZE, SIZE))
-    src, dst = address(x), address(out)
-    run_parts(lambda a, b: f(src, dst, a, b), cuts(x.size, x.size))
+    run("relu_forward", x.dtype, (address(x), address(out)), x.size, x.size)
     return out
 
 
 def relu_grad(dout: np.ndarray, out: np.ndarray) -> np.ndarray:
     """dout * (out > 0), element-wise."""
     dx = np.empty_like(dout)
-    f = function("relu_backward", dout.dtype, (POINTER, POINTER, POINTER, SIZE, SIZE))
-    d, y, g = address(dout), address(out), address(dx)
-    run_parts(lambda a, b: f(d, y, g, a, b), cuts(dout.size, dout.size))
+    args = (address(dout), address(out), address(dx))
+    run("relu_backward", dout.dtype, args, dout.size, dout.size)
     return dx
 
 
@@ -68,11 +55,9 @@ def bn_train_forward(
     out, xhat = np.empty_like(rows), np.empty_like(rows)
     mean, var, inv_std = (np.empty(C, dtype=rows.dtype) for _ in range(3))
     g, b = _same_dtype(weight, rows.dtype), _same_dtype(bias, rows.dtype)
-    f = function("bn_train_forward", rows.dtype, (POINTER, SIZE, POINTER, POINTER, float)
-                 + (POINTER,) * 5 + (SIZE, SIZE))  # fmt: skip
-    args = [address(a) for a in (rows, g, b)], [address(a) for a in (xhat, out, mean, var, inv_std)]
-    run_parts(lambda c0, c1: f(args[0][0], M, *args[0][1:], eps, *args[1], c0, c1),
-              cuts(C, rows.size))  # fmt: skip
+    args = (address(rows), M, address(g), address(b), float(eps),
+            *(address(a) for a in (xhat, out, mean, var, inv_std)))  # fmt: skip
+    run("bn_train_forward", rows.dtype, args, C, rows.size)
     return out, xhat, mean, var, inv_std
 
 
@@ -97,12 +82,9 @@ def bn_backward(
     dx = np.empty_like(d)
     dweight, dbias = np.empty(C, dtype=d.dtype), np.empty(C, dtype=d.dtype)
     stats = [_same_dtype(a, d.dtype) for a in (mean, inv_std, scale)]
-    f = function("bn_backward", d.dtype, (POINTER,) * 5 + (SIZE, POINTER, ctypes.c_int)
-                 + (POINTER,) * 3 + (SIZE, SIZE))  # fmt: skip
-    ins = [address(a) for a in (d, xhat, x, stats[0], stats[1])]
-    outs = [address(a) for a in (dx, dweight, dbias)]
-    s = address(stats[2])
-    run_parts(lambda c0, c1: f(*ins, M, s, int(batch_stats), *outs, c0, c1), cuts(C, d.size))
+    args = (*(address(a) for a in (d, xhat, x, stats[0], stats[1])), M, address(stats[2]),
+            int(batch_stats), *(address(a) for a in (dx, dweight, dbias)))  # fmt: skip
+    run("bn_backward", d.dtype, args, C, d.size)
     return dx, dweight, dbias
 
 
@@ -114,10 +96,9 @@ def rows_affine(rows: np.ndarray, scale: np.ndarray, shift: np.ndarray) -> np.nd
     """
     C, M = rows.shape
     out = np.empty_like(rows)
-    f = function("rows_affine", rows.dtype, (POINTER, SIZE, POINTER, POINTER, POINTER, SIZE, SIZE))
     s, t = _same_dtype(scale, rows.dtype), _same_dtype(shift, rows.dtype)
-    args = address(rows), address(s), address(t), address(out)
-    run_parts(lambda c0, c1: f(args[0], M, *args[1:], c0, c1), cuts(C, rows.size))
+    args = (address(rows), M, address(s), address(t), address(out))
+    run("rows_affine", rows.dtype, args, C, rows.size)
     return out
 
 

@@ -16,7 +16,7 @@ INLINE T NAME(row_sum)(const T *x, long M, T shift, int squares)
 }
 
 MULTIVERSION
-int NAME(gn_bn_train_forward)(const T *x, long M, const T *gamma, const T *beta, T eps,
+static int NAME(bn_train_forward)(const T *x, long M, const T *gamma, const T *beta, T eps,
                                T *xhat, T *out, T *mean, T *var, T *inv_std, long c0, long c1)
 {
     for (long c = c0; c < c1; c++) {
@@ -39,7 +39,7 @@ int NAME(gn_bn_train_forward)(const T *x, long M, const T *gamma, const T *beta,
 }
 
 MULTIVERSION
-int NAME(gn_bn_backward)(const T *dy, const T *xhat, const T *x, const T *mean,
+static int NAME(bn_backward)(const T *dy, const T *xhat, const T *x, const T *mean,
                           const T *inv_std, long M, const T *scale, int batch_stats, T *dx,
                           T *dweight, T *dbias, long c0, long c1)
 {
@@ -79,7 +79,7 @@ int NAME(gn_bn_backward)(const T *dy, const T *xhat, const T *x, const T *mean,
 }
 
 MULTIVERSION
-int NAME(gn_rows_affine)(const T *x, long M, const T *scale, const T *shift, T *out, long c0,
+static int NAME(rows_affine)(const T *x, long M, const T *scale, const T *shift, T *out, long c0,
                           long c1)
 {
     for (long c = c0; c < c1; c++)
@@ -88,15 +88,43 @@ int NAME(gn_rows_affine)(const T *x, long M, const T *scale, const T *shift, T *
 }
 
 MULTIVERSION
-int NAME(gn_relu_forward)(const T *x, T *out, long n0, long n1)
+static int NAME(relu_forward)(const T *x, T *out, long n0, long n1)
 {
     for (long t = n0; t < n1; t++) out[t] = x[t] <= 0 ? (T)0 : x[t];  /* NaN passes, as max */
     return 0;
 }
 
 MULTIVERSION
-int NAME(gn_relu_backward)(const T *dy, const T *y, T *dx, long n0, long n1)
+static int NAME(relu_backward)(const T *dy, const T *y, T *dx, long n0, long n1)
 {
     for (long t = n0; t < n1; t++) dx[t] = dy[t] * (T)(y[t] > 0);
     return 0;
+}
+
+/* The exported parts (compiled.h): arguments in the order of the loops above. */
+int NAME(gn_bn_train_forward)(const gn_slot *s, long c0, long c1)
+{
+    return NAME(bn_train_forward)(s[0].p, s[1].i, s[2].p, s[3].p, (T)s[4].f, s[5].p, s[6].p,
+                                  s[7].p, s[8].p, s[9].p, c0, c1);
+}
+
+int NAME(gn_bn_backward)(const gn_slot *s, long c0, long c1)
+{
+    return NAME(bn_backward)(s[0].p, s[1].p, s[2].p, s[3].p, s[4].p, s[5].i, s[6].p,
+                             (int)s[7].i, s[8].p, s[9].p, s[10].p, c0, c1);
+}
+
+int NAME(gn_rows_affine)(const gn_slot *s, long c0, long c1)
+{
+    return NAME(rows_affine)(s[0].p, s[1].i, s[2].p, s[3].p, s[4].p, c0, c1);
+}
+
+int NAME(gn_relu_forward)(const gn_slot *s, long n0, long n1)
+{
+    return NAME(relu_forward)(s[0].p, s[1].p, n0, n1);
+}
+
+int NAME(gn_relu_backward)(const gn_slot *s, long n0, long n1)
+{
+    return NAME(relu_backward)(s[0].p, s[1].p, s[2].p, n0, n1);
 }

@@ -15,9 +15,11 @@
  */
 #include "compiled.h"
 
-#define OUT_BLOCK 4    /* output channels per tile */
-#define POS_VECS 4     /* vectors of positions per tile (window_sums) */
-#define ENTRY_BLOCK 4  /* window entries per tile (window_products) */
+#define SUM_BLOCK 8      /* window_sums: output channels per tile */
+#define POS_VECS 3       /* window_sums: vectors of positions per tile */
+#define PRODUCT_BLOCK 4  /* window_products: output channels per tile */
+#define ENTRY_BLOCK 4    /* window_products: window entries per tile */
+#define CHUNK 1024       /* window_products: positions summed while in the cache */
 
 #define T float
 #define VEC vec_f32

@@ -15,12 +15,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from glassnet.functional.compiled import POINTER, SIZE, address, cuts, function, run_parts
+from glassnet.functional.compiled import address, run
 
-#: Output channels per tile in the C loops (``OUT_BLOCK``): products split on multiples of it.
-OUT_BLOCK = 4
-_PRODUCTS = (POINTER, POINTER, SIZE, POINTER, SIZE, POINTER) + (SIZE,) * 7
-_SUMS = (POINTER, POINTER, SIZE, POINTER, SIZE, POINTER) + (SIZE,) * 10
+#: Output channels per tile of the C products (``PRODUCT_BLOCK``): threads split on multiples.
+PRODUCT_BLOCK = 4
 
 
 def window_sums(
@@ -45,14 +43,9 @@ def window_sums(
     if out.strides[3] != out.itemsize and N > 1:
         raise ValueError("window_sums writes runs of N neighbouring numbers: out[..., n]")
     steps = [stride // out.itemsize for stride in out.strides[:3]]
-    sums = function("window_sums", out.dtype, _SUMS)
-    at, o, ws, y = address(inp, start), address(off), address(w), out.ctypes.data
-
-    def rows(i0: int, i1: int) -> object:
-        return sums(at, o, off.size, ws, C_out, y, H_out, W_out, N, row_step, col_step, *steps,
-                    i0, i1)  # fmt: skip
-
-    run_parts(rows, cuts(H_out, out.size * off.size))
+    args = (address(inp, start), address(off), off.size, address(w), C_out, out.ctypes.data,
+            H_out, W_out, N, row_step, col_step, *steps)  # fmt: skip
+    run("window_sums", out.dtype, args, H_out, out.size * off.size)
 
 
 def window_products(
@@ -72,10 +65,6 @@ def window_products(
         contiguous; dw: (C_out, R), contiguous, overwritten.
     """
     C_out, H_out, W_out, N = dy.shape
-    products = function("window_products", dw.dtype, _PRODUCTS)
-    at, o, d, g = address(inp, start), address(off), address(dy), address(dw)
-
-    def channels(o0: int, o1: int) -> object:
-        return products(at, o, off.size, d, C_out, g, H_out, W_out, N, row_step, col_step, o0, o1)
-
-    run_parts(channels, cuts(C_out, dy.size * off.size, OUT_BLOCK))
+    args = (address(inp, start), address(off), off.size, address(dy), C_out, address(dw),
+            H_out, W_out, N, row_step, col_step)  # fmt: skip
+    run("window_products", dw.dtype, args, C_out, dy.size * off.size, PRODUCT_BLOCK)
