@@ -19,7 +19,7 @@
 #include "compiled.h"
 
 #define MAX_WORKERS 255
-#define POLLS 4000 /* about 100 microseconds of polling before a worker sleeps */
+#define POLLS 2000 /* about 100 microseconds of polling before a worker sleeps */
 
 static pthread_mutex_t run_lock = PTHREAD_MUTEX_INITIALIZER; /* one job at a time */
 static pthread_mutex_t sleep_lock = PTHREAD_MUTEX_INITIALIZER;

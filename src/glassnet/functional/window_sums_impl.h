@@ -93,10 +93,11 @@ static int NAME(window_sums)(const T *in, const long *off, long R, const T *w, l
 
 /* acc[b][q] += dy[b] * x[q] over pieces of neighbouring positions, a vector at a time; acc
  * lives in memory between calls (`acc_mem`, ENTRY_BLOCK entries `stride` apart per channel).
- * Piece p starts at in_at[p] in the input and dy_at[p] in dy, and is `len` long. */
+ * Piece p starts at in_at[p] in the input and dy_at[p] in dy, and is len[p] long (a multiple
+ * of LANES). */
 INLINE void NAME(product_tile)(const T *in, const long *off, const T *const *dys,
-                               const long *in_at, const long *dy_at, long pieces, long len,
-                               VEC *acc_mem, long stride)
+                               const long *in_at, const long *dy_at, const long *len,
+                               long pieces, VEC *acc_mem, long stride)
 {
     VEC acc[PRODUCT_BLOCK][ENTRY_BLOCK];
 #pragma GCC unroll 16
@@ -106,7 +107,7 @@ INLINE void NAME(product_tile)(const T *in, const long *off, const T *const *dys
     for (long p = 0; p < pieces; p++) {
         const T *run = in + in_at[p];
         long at = dy_at[p];
-        for (long t = 0; t < len; t += LANES) {
+        for (long t = 0; t < len[p]; t += LANES) {
             VEC d[PRODUCT_BLOCK], x[ENTRY_BLOCK];
 #pragma GCC unroll 8
             for (int b = 0; b < PRODUCT_BLOCK; b++) d[b] = LOAD(dys[b] + at + t);
@@ -132,41 +133,43 @@ static int NAME(window_products)(const T *in, const long *off, long R, const T *
     (void)C_out;
     long row = W_out * N, Rp = (R + ENTRY_BLOCK - 1) / ENTRY_BLOCK * ENTRY_BLOCK;
     long channels = o1 - o0, blocks = (channels + PRODUCT_BLOCK - 1) / PRODUCT_BLOCK;
-    /* a row's positions in pieces of neighbours: one run cut into CHUNK-long pieces, or each
-     * column's run of N; a group of pieces of about CHUNK positions is summed into every
-     * (channel block, entry block) while it is in the cache */
+    /* a row's positions in pieces of whole vectors: one run cut into pieces of up to CHUNK
+     * positions, or each column's run of N; the positions past the last whole vector of a run
+     * are taken one by one. A group of pieces of about CHUNK positions is summed into every
+     * (channel block, entry block) while it is in the cache. */
     int one_run = col_step == N;
-    long len = one_run ? (row < CHUNK ? row : CHUNK) / LANES * LANES : N / LANES * LANES;
-    long runs = one_run ? (len ? row / len : 0) : W_out;  /* whole pieces per row */
-    long group = one_run || len == 0 ? 1 : (CHUNK / len > 1 ? CHUNK / len : 1);
+    long span = one_run ? row : N, whole = span / LANES * LANES;  /* per run */
+    long runs = one_run ? 1 : W_out;
+    long cuts = one_run ? (whole + CHUNK - 1) / CHUNK : (whole ? W_out : 0);  /* pieces */
+    long group = one_run || whole == 0 ? 1 : (CHUNK / whole > 1 ? CHUNK / whole : 1);
     long *offs = malloc((size_t)Rp * sizeof *offs);
-    long *in_at = malloc((size_t)(runs + 1) * sizeof *in_at);
-    long *dy_at = malloc((size_t)(runs + 1) * sizeof *dy_at);
+    long *in_at = malloc((size_t)(cuts + 1) * 3 * sizeof *in_at), *dy_at = in_at + cuts + 1;
+    long *len = dy_at + cuts + 1;
     T *zeros = calloc((size_t)row, sizeof *zeros);  /* dy of the last block's missing channels */
     VEC *acc = NULL;
     size_t acc_size = (size_t)(blocks * PRODUCT_BLOCK * Rp) * sizeof *acc;
     if (posix_memalign((void **)&acc, sizeof(VEC), acc_size)) acc = NULL;
-    if (!offs || !in_at || !dy_at || !zeros || !acc) {
+    if (!offs || !in_at || !zeros || !acc) {
         free(offs);
         free(in_at);
-        free(dy_at);
         free(zeros);
         free(acc);
         return -1;
     }
     memcpy(offs, off, (size_t)R * sizeof *offs);
     for (long r = R; r < Rp; r++) offs[r] = off[0];  /* padded entries: summed, then dropped */
-    for (long p = 0; p < runs; p++) {
-        in_at[p] = one_run ? p * len : p * col_step;
-        dy_at[p] = one_run ? p * len : p * N;
+    for (long p = 0; p < cuts; p++) {
+        in_at[p] = one_run ? p * CHUNK : p * col_step;
+        dy_at[p] = one_run ? p * CHUNK : p * N;
+        len[p] = one_run ? (whole - p * CHUNK < CHUNK ? whole - p * CHUNK : CHUNK) : whole;
     }
     memset(acc, 0, acc_size);
     for (long o = o0; o < o1; o++)
         for (long r = 0; r < R; r++) dw[o * R + r] = 0;
     for (long i = 0; i < H_out; i++) {
         const T *in_row = in + i * row_step;
-        for (long p0 = 0; p0 < runs; p0 += group) {
-            long count = runs - p0 < group ? runs - p0 : group;
+        for (long p0 = 0; p0 < cuts; p0 += group) {
+            long count = cuts - p0 < group ? cuts - p0 : group;
             for (long blk = 0; blk < blocks; blk++) {
                 long ob = o0 + blk * PRODUCT_BLOCK;
                 const T *dys[PRODUCT_BLOCK];
@@ -174,22 +177,17 @@ static int NAME(window_products)(const T *in, const long *off, long R, const T *
                     dys[b] = ob + b < o1 ? dy + ((ob + b) * H_out + i) * row : zeros;
                 VEC *acc_blk = acc + blk * PRODUCT_BLOCK * Rp;
                 for (long rb = 0; rb < Rp; rb += ENTRY_BLOCK)
-                    NAME(product_tile)(in_row, offs + rb, dys, in_at + p0, dy_at + p0, count,
-                                       len, acc_blk + rb, Rp);
+                    NAME(product_tile)(in_row, offs + rb, dys, in_at + p0, dy_at + p0, len + p0,
+                                       count, acc_blk + rb, Rp);
             }
         }
-        /* the positions past whole pieces, one by one */
+        /* the positions past each run's last whole vector, one by one */
         for (long o = o0; o < o1; o++) {
             const T *dy_row = dy + (o * H_out + i) * row;
-            if (one_run) {
-                for (long t = runs * len; t < row; t++)
-                    for (long r = 0; r < R; r++) dw[o * R + r] += dy_row[t] * in_row[off[r] + t];
-            } else {
-                for (long j = 0; j < W_out; j++)
-                    for (long t = len; t < N; t++)
-                        for (long r = 0; r < R; r++)
-                            dw[o * R + r] += dy_row[j * N + t] * in_row[j * col_step + off[r] + t];
-            }
+            for (long j = 0; j < runs; j++)
+                for (long t = whole; t < span; t++)
+                    for (long r = 0; r < R; r++)
+                        dw[o * R + r] += dy_row[j * span + t] * in_row[j * col_step + off[r] + t];
         }
     }
     for (long o = o0; o < o1; o++)
@@ -202,7 +200,6 @@ static int NAME(window_products)(const T *in, const long *off, long R, const T *
         }
     free(offs);
     free(in_at);
-    free(dy_at);
     free(zeros);
     free(acc);
     return 0;
