@@ -124,10 +124,22 @@ def test_window_offsets_follow_the_compute_layout():
 
 
 def test_window_sums_refuse_an_output_whose_positions_are_not_runs():
-    inp, off, w = np.zeros(64), np.zeros(1, np.int64), np.ones((1, 1))
+    x, w, entries = np.zeros((1, 2, 2, 2)), np.ones((1, 1)), (np.zeros(1, np.int64),) * 3
     out = np.zeros((1, 2, 2, 4))[..., ::2]
     with pytest.raises(ValueError, match="runs of N neighbouring numbers"):
-        window_sums(inp, 0, off, w, out, 8, 2)
+        window_sums(x, entries, (1, 1), w, out)
+
+
+def test_window_sums_read_the_padding_as_zeros():
+    """A 3x3 box sum with padding 1 over ones counts the window entries inside the input."""
+    x = np.ones((1, 3, 4, 2))
+    c, m, k = np.ix_([0], range(3), range(3))
+    entries = tuple(np.broadcast_to(a, (1, 3, 3)).ravel() for a in (c, m - 1, k - 1))
+    out = np.empty((1, 3, 4, 2))
+    window_sums(x, entries, (1, 1), np.ones((1, 9)), out)
+    counts = [[4, 6, 6, 4], [6, 9, 9, 6], [4, 6, 6, 4]]
+    np.testing.assert_array_equal(out[0, :, :, 0], counts)
+    np.testing.assert_array_equal(out[0, :, :, 1], counts)
 
 
 def _batchnorm_case(rng, dtype, affine, batch_stats):
@@ -175,3 +187,14 @@ def test_relu_loops_equal_numpy_nan_included(dtype):
     small = x[:2, :2]  # below MIN_ELEMENTS, and not contiguous: NumPy's own call
     assert not row_loops.takes(small)
     np.testing.assert_array_equal(activation.relu_forward(small)[0], np.maximum(small, 0))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_residual_sum_loop_equals_numpy(dtype):
+    from glassnet.functional import add_forward
+
+    rng = np.random.default_rng(25)
+    a, b = (rng.normal(size=(7, 30, 31, 3)).astype(dtype) for _ in range(2))
+    assert row_loops.takes(a, b)
+    np.testing.assert_array_equal(add_forward([a, b])[0], a + b)
+    np.testing.assert_array_equal(add_forward([a, b, a])[0], a + b + a)

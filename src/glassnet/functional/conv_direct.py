@@ -1,17 +1,18 @@
 """The direct convolution: ``conv.py``'s sums taken in place by the compiled window sums.
 
 The plain form (``conv.py``) copies every window into a column and multiplies once; the NumPy
-routes (``conv_fast.py``) copy less. This route copies nothing but the padding: each sum reads
-the input where it lies, through a table of offsets, one per window entry, that
-``window_sums.c`` walks with the accumulators in registers (``window_sums.py``). In the compute
-layout (C, H, W, N) window entry (c, m, k) of output position (i, j, n) is the padded input at
+routes (``conv_fast.py``) copy less. This route copies no window: each sum reads the input
+where it lies, and ``window_sums.c`` walks it with the accumulators in registers
+(``window_sums.py``). Window entry (c, m, k) of output position (i, j, n) is the input
 
-    ((c * H_p + i*S_h + m*D_h) * W_p + j*S_w + k*D_w) * N + n
-    = base(i, j) + n + off[(c, m, k)],   base(i, j) = i * S_h*W_p*N + j * S_w*N,
-                                          off[(c, m, k)] = ((c * H_p + m*D_h) * W_p + k*D_w) * N
+    X[c, i*S_h + m*D_h - P_top, j*S_w + k*D_w - P_left, n]
 
-so forward, the weight gradient and (by phases) the input gradient are each one call. Tested
-equal to the plain form (tests/functional/test_conv_direct.py).
+a fixed step (dr, dc) = (m*D_h - P_top, k*D_w - P_left) from the position: forward is one call
+of the window sums over these steps, the padding read as zeros where it falls, never copied.
+The input gradient is the same sums over dY with the kernel's entries regrouped, one call per
+phase of the stride (``input_grad``); the weight gradient sums products over every position
+of the padded input, where entry (c, m, k) lies ``off[(c, m, k)]`` after each position's base
+(``window_offsets``). Tested equal to the plain form (tests/functional/test_compiled_loops.py).
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from __future__ import annotations
 import numpy as np
 
 from glassnet.functional._shape import Padding2d, Pair
-from glassnet.functional._windows import pad_chwn
 from glassnet.functional.window_sums import window_products, window_sums
 
 
@@ -34,19 +34,29 @@ def window_offsets(shape: tuple[int, ...], kernel: Pair, dilation: Pair) -> np.n
     return (((c * H_p + m * dilation[0]) * W_p + k * dilation[1]) * N).astype(np.int64).ravel()
 
 
-def forward(xp: np.ndarray, kernel: np.ndarray, stride: Pair, dilation: Pair, out_hw: Pair):
-    """Y[o, i, j, n] = sum_{c, m, k} W[o, c, m, k] * X_p[c, i*S_h + m*D_h, j*S_w + k*D_w, n].
+def forward(
+    x: np.ndarray,
+    kernel: np.ndarray,
+    stride: Pair,
+    padding: Padding2d,
+    dilation: Pair,
+    out_hw: Pair,
+) -> np.ndarray:
+    """Y[o, i, j, n] = sum_{c, m, k} W[o, c, m, k] * X[c, i*S_h + m*D_h - P_top,
+    j*S_w + k*D_w - P_left, n], X read as 0 in the padding.
 
     Shape:
-        xp: (C_in, H_p, W_p, N), contiguous; kernel: (C_out, C_in, KH, KW), as applied;
+        x: (C_in, H, W, N), contiguous; kernel: (C_out, C_in, KH, KW), as applied;
         returns (C_out, H_out, W_out, N).
     """
-    C_out, _, KH, KW = kernel.shape
-    _, _, W_p, N = xp.shape
-    off = window_offsets(xp.shape, (KH, KW), dilation)
-    out = np.empty((C_out, *out_hw, N), dtype=xp.dtype)
+    C_out, C_in, KH, KW = kernel.shape
+    (top, _), (left, _) = padding
+    c, m, k = np.ix_(np.arange(C_in), np.arange(KH), np.arange(KW))
+    entries = [np.broadcast_to(a, (C_in, KH, KW)).ravel() for a in
+               (c, m * dilation[0] - top, k * dilation[1] - left)]  # fmt: skip
+    out = np.empty((C_out, *out_hw, x.shape[3]), dtype=x.dtype)
     w = np.ascontiguousarray(kernel.reshape(C_out, -1))
-    window_sums(xp, 0, off, w, out, stride[0] * W_p * N, stride[1] * N)
+    window_sums(x, tuple(entries), stride, w, out)
     return out
 
 
@@ -82,9 +92,9 @@ def input_grad(
         rows m with m*D_h = p (mod S_h), from dY's row i = a - e_m, e_m = (m*D_h - p) / S_h
         (so for stride 1, the one phase is dY padded and correlated with the kernel flipped,
         its channels swapped); the same across. Each phase (p, q) is then
-        dX_p[c, p + S_h*a, q + S_w*b] = sum_{o, m, k} W[o, c, m, k] * dY_q[o, a - e_m, b - e_k],
-        window sums over dY_q (dY padded so that every a - e_m lands inside), kept where y, x
-        fall inside the unpadded input.
+        dX_p[c, p + S_h*a, q + S_w*b] = sum_{o, m, k} W[o, c, m, k] * dY[o, a - e_m, b - e_k],
+        window sums over dY (read as 0 outside it), taken where y, x fall inside the unpadded
+        input.
 
     Shape:
         dout: (C_out, H_out, W_out, N); kernel: (C_out, C_in, KH, KW), as applied;
@@ -93,12 +103,6 @@ def input_grad(
     C_out, C_in, KH, KW = kernel.shape
     (S_h, S_w), (D_h, D_w), ((top, _), (left, _)) = stride, dilation, padding
     H, W = in_hw
-    H_out, W_out, N = dout.shape[1:]
-    H_p, W_p = H + sum(padding[0]), W + sum(padding[1])
-    reach = (D_h * (KH - 1) // S_h, D_w * (KW - 1) // S_w)  # the largest e_m, e_k
-    below = (max(0, -(-H_p // S_h) - H_out), max(0, -(-W_p // S_w) - W_out))
-    dq = np.ascontiguousarray(pad_chwn(dout, ((reach[0], below[0]), (reach[1], below[1]))))
-    H_q, W_q = dq.shape[1:3]
     phases = [
         (p, q, rows, cols)
         for p, rows in enumerate(_phase(p, S_h, D_h, KH, top, H) for p in range(S_h))
@@ -107,14 +111,16 @@ def input_grad(
     reached = [phase for phase in phases if phase[2] is not None and phase[3] is not None]
     # positions no kernel entry reaches (a stride beyond the kernel's span) get no gradient
     empty = np.zeros if len(reached) < S_h * S_w else np.empty
-    dx = empty((C_in, H, W, N), dtype=dout.dtype)
+    dx = empty((C_in, H, W, dout.shape[3]), dtype=dout.dtype)
+    dout = np.ascontiguousarray(dout)
     for p, q, (ms, e_m, a0), (ks, e_k, b0) in reached:
         w = np.ascontiguousarray(kernel[:, :, ms][:, :, :, ks].transpose(1, 0, 2, 3))
-        o, dm, dk = np.ix_(np.arange(C_out), reach[0] - e_m, reach[1] - e_k)
-        off = (((o * H_q + dm) * W_q + dk) * N).astype(np.int64).ravel()
+        o, dm, dk = np.ix_(np.arange(C_out), a0 - e_m, b0 - e_k)  # dY's row a - e_m, a = a0 + i
+        shape = (C_out, len(ms), len(ks))
+        entries = tuple(np.broadcast_to(a, shape).ravel() for a in (o, dm, dk))
         y0, x0 = p + S_h * a0 - top, q + S_w * b0 - left  # the phase's first row and column
         out = dx[:, y0::S_h, x0::S_w]  # the phase's positions, a view written in place
-        window_sums(dq, (a0 * W_q + b0) * N, off, w.reshape(C_in, -1), out, W_q * N, N)
+        window_sums(dout, entries, (1, 1), w.reshape(C_in, -1), out)
     return dx
 
 

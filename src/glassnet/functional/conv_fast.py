@@ -53,7 +53,8 @@ class FastConvCache(NamedTuple):
     """What the fast backward needs.
 
     Fields:
-        xp: the padded input, (C_in, H_p, W_p, N).
+        xp: the padded input, (C_in, H_p, W_p, N); for the direct route the input unpadded,
+            (C_in, H, W, N), its sums reading the padding as zeros (``padded`` pads it).
         kept_cols: the window matrix forward built, when it built it whole (``row_blocks``):
             (C_in * KH * KW, H_out * W_out * N), or with the row shift
             (C_in * KW, H_p * W_out * N); None when it went block by block, and backward
@@ -82,12 +83,19 @@ class FastConvCache(NamedTuple):
     flip: bool
     route: Route
 
+    def padded(self) -> np.ndarray:
+        """The padded input, (C_in, H_p, W_p, N), contiguous: ``xp``, padded for the direct
+        route."""
+        if self.route == "direct":
+            return np.ascontiguousarray(pad_chwn(self.xp, self.padding))
+        return self.xp
+
     def cols(self, rows: Pair | None = None) -> np.ndarray:
         """The whole windows of output rows ``rows`` (default all) as columns (``im2col``)."""
         whole = rows in (None, (0, self.out[0]))
         if self.kept_cols is not None and self.route == "im2col" and whole:
             return self.kept_cols
-        return im2col(self.xp, self.kernel, self.stride, self.dilation, self.out, rows)
+        return im2col(self.padded(), self.kernel, self.stride, self.dilation, self.out, rows)
 
     def block_cols(self, rows: Pair) -> np.ndarray:
         """The window matrix forward built for output rows ``rows``: kept, or built again."""
@@ -136,14 +144,15 @@ def conv2d_forward_fast(
     C_out, _, KH, KW = w.shape
     kernel = w[:, :, ::-1, ::-1] if flip else w
     route = _route(x, w, S)
-    xp = pad_chwn(x, P, rows_first=route == "offsets")  # (C_in, H_p, W_p, N)
     w_mat = kernel.reshape(C_out, C_in * KH * KW)  # (C_out, K); copies only when flipped
-    if route == "direct":
-        xp = np.ascontiguousarray(xp)
-        out, kept = conv_direct.forward(xp, kernel, S, D, out_hw), None
+    if route == "direct":  # reads the padding as zeros: x is kept as it is, unpadded
+        xp = np.ascontiguousarray(x)
+        out, kept = conv_direct.forward(xp, kernel, S, P, D, out_hw), None
     elif route == "offsets":
+        xp = pad_chwn(x, P, rows_first=True)  # (C_in, H_p, W_p, N), rows first in memory
         out, kept = _offsets_forward(xp, w_mat.reshape(kernel.shape), S, D, out_hw), None
     else:
+        xp = pad_chwn(x, P)  # (C_in, H_p, W_p, N)
         out, kept = _windowed_forward(xp, w_mat, (KH, KW), S, D, out_hw, route == "row shift")
     if b is not None:
         out += b[:, None, None, None]
@@ -232,10 +241,10 @@ def conv2d_backward_fast(
     """
     xp, _, w_mat, (KH, KW), P, S, D, out_hw, flip, route = cache
     dout = np.ascontiguousarray(dout)
-    if route == "direct":
+    if route == "direct":  # xp is the unpadded input here
         kernel = w_mat.reshape(-1, xp.shape[0], KH, KW)  # as applied
-        dw = conv_direct.weight_grad(xp, dout, (KH, KW), S, D)
-        in_hw = unpad_chwn(xp, P).shape[1:3]
+        dw = conv_direct.weight_grad(cache.padded(), dout, (KH, KW), S, D)
+        in_hw = xp.shape[1:3]
         dx = conv_direct.input_grad(dout, kernel, S, D, P, in_hw) if input_grad else None
     elif route == "offsets":
         kernel = w_mat.reshape(-1, xp.shape[0], KH, KW)  # as applied

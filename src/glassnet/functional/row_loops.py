@@ -1,9 +1,10 @@
-"""Batch normalization's and ReLU's loops in C (``rows.c``), cut into threads (``compiled.py``).
+"""Batch normalization's, ReLU's and addition's loops in C (``rows.c``), on glassnet's threads.
 
-The same numbers as the NumPy row forms (``batchnorm.py``) and ``np.maximum`` (``activation.py``),
-each in fewer passes over memory: the training forward reads a channel's row twice for its
-statistics and writes xhat and the output in one more pass; the backward takes both sums in
-one pass and dx in another. Rows (channels) or runs of elements go to different threads.
+The same numbers as the NumPy row forms (``batchnorm.py``), ``np.maximum`` (``activation.py``)
+and ``np.add`` (``merge.py``), in fewer passes over memory and on every thread: the training
+forward reads a channel's row twice for its statistics and writes xhat and the output in one
+more pass; the backward takes both sums in one pass and dx in another. Rows (channels) or runs
+of elements go to different threads.
 """
 
 from __future__ import annotations
@@ -30,6 +31,13 @@ def relu(x: np.ndarray) -> np.ndarray:
     """max(x, 0), element-wise (NaN stays NaN, as with ``np.maximum``)."""
     out = np.empty_like(x)
     run("relu_forward", x.dtype, (address(x), address(out)), x.size, x.size)
+    return out
+
+
+def add(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a + b, element-wise (one shape, one dtype)."""
+    out = np.empty_like(a)
+    run("add", a.dtype, (address(a), address(b), address(out)), a.size, a.size)
     return out
 
 

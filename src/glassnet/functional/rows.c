@@ -1,4 +1,4 @@
-/* The compiled row loops: batch normalization and ReLU over glassnet's compute layout.
+/* The compiled row loops: batch normalization, ReLU and addition over glassnet's compute layout.
  *
  * In the compute layout (C, H, W, N) each channel's values are one contiguous row of
  * M = H * W * N numbers, so batch normalization's statistics are row sums and its steps are
@@ -14,6 +14,7 @@
  *                     dx = scale_c * dy                                   (given statistics)
  *   rows_affine:      out = x * scale_c + shift_c
  *   relu_forward:     out = max(x, 0)      relu_backward: dx = dy * (y > 0)
+ *   add:              out = a + b (a residual connection's sum, and gradients meeting at a fork)
  */
 #include <math.h>
 

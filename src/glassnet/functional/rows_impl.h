@@ -95,6 +95,13 @@ static int NAME(relu_forward)(const T *x, T *out, long n0, long n1)
 }
 
 MULTIVERSION
+static int NAME(add)(const T *a, const T *b, T *out, long n0, long n1)
+{
+    for (long t = n0; t < n1; t++) out[t] = a[t] + b[t];
+    return 0;
+}
+
+MULTIVERSION
 static int NAME(relu_backward)(const T *dy, const T *y, T *dx, long n0, long n1)
 {
     for (long t = n0; t < n1; t++) dx[t] = dy[t] * (T)(y[t] > 0);
@@ -127,4 +134,9 @@ int NAME(gn_relu_forward)(const gn_slot *s, long n0, long n1)
 int NAME(gn_relu_backward)(const gn_slot *s, long n0, long n1)
 {
     return NAME(relu_backward)(s[0].p, s[1].p, s[2].p, n0, n1);
+}
+
+int NAME(gn_add)(const gn_slot *s, long n0, long n1)
+{
+    return NAME(add)(s[0].p, s[1].p, s[2].p, n0, n1);
 }

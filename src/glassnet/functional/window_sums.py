@@ -1,11 +1,12 @@
 """The direct convolution's sums in C (``window_sums.c``), cut into threads (``compiled.py``).
 
 A convolution's every sum, in the compute layout (C, H, W, N), adds over window entries r the
-input at a fixed offset ``off[r]`` from each output position's base
-``i * row_step + j * col_step + n``:
+input a fixed step away from each output position:
 
-    sums:      out[o, i, j, n] = sum_r w[o, r] * in[i*row_step + j*col_step + off[r] + n]
+    sums:      out[o, i, j, n] = sum_r w[o, r] * x[c_r, i*S_h + dr_r, j*S_w + dc_r, n]
+               (x read as 0 outside its H x W: the padding, never copied)
     products:  dw[o, r] = sum_{i, j, n} dy[o, i, j, n] * in[i*row_step + j*col_step + off[r] + n]
+               (in: the padded input, off[r] where entry r lies from each position's base)
 
 ``conv_direct.py`` works out the offsets for forward and both gradients; the C loops only
 multiply and add, 64 bytes of neighbouring positions at a time, the sums in registers.
@@ -22,30 +23,33 @@ PRODUCT_BLOCK = 4
 
 
 def window_sums(
-    inp: np.ndarray,
-    start: int,
-    off: np.ndarray,
+    x: np.ndarray,
+    entries: tuple[np.ndarray, np.ndarray, np.ndarray],
+    stride: tuple[int, int],
     w: np.ndarray,
     out: np.ndarray,
-    row_step: int,
-    col_step: int,
 ) -> None:
-    """``out[o, i, j, n] = sum_r w[o, r] * inp.flat[start + i*row_step + j*col_step + off[r] + n]``.
+    """``out[o, i, j, n] = sum_r w[o, r] * x[c_r, i*S_h + dr_r, j*S_w + dc_r, n]``, with x read
+    as 0 outside its H x W (the padding, never copied).
 
     Shape:
-        inp: any contiguous array of out's dtype; off: (R,) int64; w: (C_out, R), contiguous;
-        out: (C_out, H_out, W_out, N), overwritten: any view whose last axis is contiguous
-        (a phase of a strided input gradient is every S-th row and column of it).
+        x: (C, H, W, N), contiguous; entries: the window entries' channels c_r, row offsets
+        dr_r and column offsets dc_r, (R,) each; w: (C_out, R), contiguous; out:
+        (C_out, H_out, W_out, N), overwritten: any view whose last axis is contiguous (a phase
+        of a strided input gradient is every S-th row and column of it).
     """
     C_out, H_out, W_out, N = out.shape
     if out.size == 0:
         return
     if out.strides[3] != out.itemsize and N > 1:
         raise ValueError("window_sums writes runs of N neighbouring numbers: out[..., n]")
-    steps = [stride // out.itemsize for stride in out.strides[:3]]
-    args = (address(inp, start), address(off), off.size, address(w), C_out, out.ctypes.data,
-            H_out, W_out, N, row_step, col_step, *steps)  # fmt: skip
-    run("window_sums", out.dtype, args, H_out, out.size * off.size)
+    _, H, W, _ = x.shape
+    chan, dr, dc = (np.ascontiguousarray(a, dtype=np.int64) for a in entries)
+    chan = chan * (H * W * N)
+    steps = [s // out.itemsize for s in out.strides[:3]]
+    args = (address(x), H, W, N, address(chan), address(dr), address(dc), chan.size, *stride,
+            address(w), C_out, out.ctypes.data, H_out, W_out, *steps)  # fmt: skip
+    run("window_sums", out.dtype, args, H_out, out.size * chan.size)
 
 
 def window_products(

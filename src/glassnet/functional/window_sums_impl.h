@@ -1,9 +1,9 @@
 /* One element type's window sums, included by window_sums.c (see compiled.h). */
 
 /* SUM_BLOCK output channels x nv vectors of neighbouring positions, summed over the R window
- * entries: acc[b][v] = sum_r w[b, r] * in[off[r] + v * LANES + (0 .. LANES-1)]. The vectors'
+ * entries: acc[b][v] = sum_r w[b, r] * src[r][at + v * LANES + (0 .. LANES-1)]. The vectors'
  * count is a constant after inlining, so the accumulators stay in registers. */
-INLINE void NAME(sum_tile)(const T *in, const long *off, const T *packed, long R,
+INLINE void NAME(sum_tile)(const T *const *src, long at, const T *packed, long R,
                            T *const *outs, long pos, int nv)
 {
     VEC acc[SUM_BLOCK][POS_VECS];
@@ -12,7 +12,7 @@ INLINE void NAME(sum_tile)(const T *in, const long *off, const T *packed, long R
 #pragma GCC unroll 8
         for (int v = 0; v < POS_VECS; v++) acc[b][v] = (VEC){0};
     for (long r = 0; r < R; r++) {
-        const T *p = in + off[r];
+        const T *p = src[r] + at;
         VEC x[POS_VECS];
 #pragma GCC unroll 8
         for (int v = 0; v < POS_VECS; v++)
@@ -32,46 +32,69 @@ INLINE void NAME(sum_tile)(const T *in, const long *off, const T *packed, long R
             if (v < nv) STORE(outs[b] + pos + v * LANES, acc[b][v]);
 }
 
-/* A run of `count` neighbouring positions: whole tiles, single vectors, then one by one. */
-INLINE void NAME(sum_run)(const T *in, const long *off, const T *packed, long R,
+/* `count` neighbouring positions from `at` on in every src[r], into outs[b] from `pos` on:
+ * whole tiles, single vectors, then one by one. */
+INLINE void NAME(sum_run)(const T *const *src, long at, const T *packed, long R,
                           T *const *outs, long pos, long count)
 {
     long t = 0;
     for (; t + POS_VECS * LANES <= count; t += POS_VECS * LANES)
-        NAME(sum_tile)(in + t, off, packed, R, outs, pos + t, POS_VECS);
+        NAME(sum_tile)(src, at + t, packed, R, outs, pos + t, POS_VECS);
     for (; t + LANES <= count; t += LANES)
-        NAME(sum_tile)(in + t, off, packed, R, outs, pos + t, 1);
+        NAME(sum_tile)(src, at + t, packed, R, outs, pos + t, 1);
     for (; t < count; t++)
         for (int b = 0; b < SUM_BLOCK; b++) {
             T s = 0;
-            for (long r = 0; r < R; r++) s += packed[r * SUM_BLOCK + b] * in[off[r] + t];
+            for (long r = 0; r < R; r++) s += packed[r * SUM_BLOCK + b] * src[r][at + t];
             outs[b][pos + t] = s;
         }
 }
 
+/* out[o, i, j, n] = sum_r w[o, r] * x[c_r, i*S_h + dr_r, j*S_w + dc_r, n], with x (C, H, W, N)
+ * read as 0 outside H x W: the padding, taken as zeros without being copied. chan[r] is entry
+ * r's channel offset c_r*H*W*N. Output rows i0 .. i1-1; out addressed by its steps. */
 MULTIVERSION
-static int NAME(window_sums)(const T *in, const long *off, long R, const T *w, long C_out,
-                         T *out, long H_out, long W_out, long N, long row_step, long col_step,
-                         long out_ch_step, long out_row_step, long out_col_step, long i0,
-                         long i1)
+static int NAME(window_sums)(const T *x, long H, long W, long N, const long *chan,
+                             const long *dr, const long *dc, long R, long S_h, long S_w,
+                             const T *w, long C_out, T *out, long H_out, long W_out,
+                             long out_ch_step, long out_row_step, long out_col_step, long i0,
+                             long i1)
 {
     long blocks = (C_out + SUM_BLOCK - 1) / SUM_BLOCK;
-    /* one output row's positions are one run when both sides hold them together */
-    int one_run = col_step == N && out_col_step == N;
-    /* w[o, r] repacked as [block][r][b]: a tile's SUM_BLOCK weights for entry r together */
+    /* the columns j whose every entry lies inside the width: [j0, j1) */
+    long j0 = 0, j1 = W_out;
+    for (long r = 0; r < R; r++) {
+        long lo = dc[r] < 0 ? (-dc[r] + S_w - 1) / S_w : 0;
+        long hi = W - dc[r] > 0 ? (W - dc[r] + S_w - 1) / S_w : 0;
+        if (lo > j0) j0 = lo;
+        if (hi < j1) j1 = hi;
+    }
+    if (j1 < j0) j1 = j0;
+    /* the inner columns' positions are one run when both sides hold them together */
+    int one_run = S_w == 1 && out_col_step == N;
+    long width = (W_out * S_w + W) * N + LANES;  /* what a zero row must cover */
     T *packed = calloc((size_t)(blocks * R * SUM_BLOCK), sizeof *packed);
-    long reach = one_run ? W_out * N : (W_out - 1) * out_col_step + N;  /* one row's writes */
-    T *spare = malloc((size_t)reach * sizeof *spare);  /* the missing channels' output */
-    if (!packed || !spare) {
+    T *spare = malloc((size_t)((W_out - 1) * out_col_step + N) * sizeof *spare);
+    T *zeros = calloc((size_t)width, sizeof *zeros);  /* entries that fall in the padding */
+    const T **rows = malloc((size_t)R * 2 * sizeof *rows), **cols = rows + R;
+    if (!packed || !spare || !zeros || !rows) {
         free(packed);
         free(spare);
+        free(zeros);
+        free(rows);
         return -1;
     }
+    /* w[o, r] repacked as [block][r][b]: a tile's SUM_BLOCK weights for entry r together */
     for (long o = 0; o < C_out; o++)
         for (long r = 0; r < R; r++)
             packed[((o / SUM_BLOCK) * R + r) * SUM_BLOCK + o % SUM_BLOCK] = w[o * R + r];
     for (long i = i0; i < i1; i++) {
-        const T *base = in + i * row_step;
+        /* entry r of column j, position n, is rows[r][j*S_w*N + n]: its input row, shifted
+         * by its column offset, or zeros where the row is in the padding */
+        for (long r = 0; r < R; r++) {
+            long row = i * S_h + dr[r];
+            rows[r] = row >= 0 && row < H ? x + chan[r] + (row * W + dc[r]) * N : zeros;
+        }
         for (long blk = 0; blk < blocks; blk++) {
             T *outs[SUM_BLOCK];
             for (int b = 0; b < SUM_BLOCK; b++) {
@@ -80,14 +103,26 @@ static int NAME(window_sums)(const T *in, const long *off, long R, const T *w, l
             }
             const T *wb = packed + blk * R * SUM_BLOCK;
             if (one_run)
-                NAME(sum_run)(base, off, wb, R, outs, 0, W_out * N);
+                NAME(sum_run)(rows, j0 * N, wb, R, outs, j0 * N, (j1 - j0) * N);
             else
-                for (long j = 0; j < W_out; j++)
-                    NAME(sum_run)(base + j * col_step, off, wb, R, outs, j * out_col_step, N);
+                for (long j = j0; j < j1; j++)
+                    NAME(sum_run)(rows, j * S_w * N, wb, R, outs, j * out_col_step, N);
+            for (long j = 0; j < W_out; j++) { /* the border columns, entry by entry */
+                if (j == j0) j = j1;
+                if (j >= W_out) break;
+                for (long r = 0; r < R; r++) {
+                    long col = j * S_w + dc[r];
+                    cols[r] = rows[r] != zeros && col >= 0 && col < W ? rows[r] + j * S_w * N
+                                                                       : zeros;
+                }
+                NAME(sum_run)(cols, 0, wb, R, outs, j * out_col_step, N);
+            }
         }
     }
     free(packed);
     free(spare);
+    free(zeros);
+    free(rows);
     return 0;
 }
 
@@ -208,8 +243,9 @@ static int NAME(window_products)(const T *in, const long *off, long R, const T *
 /* The exported parts (compiled.h): arguments in the order of the loops above. */
 int NAME(gn_window_sums)(const gn_slot *s, long i0, long i1)
 {
-    return NAME(window_sums)(s[0].p, s[1].p, s[2].i, s[3].p, s[4].i, s[5].p, s[6].i, s[7].i,
-                             s[8].i, s[9].i, s[10].i, s[11].i, s[12].i, s[13].i, i0, i1);
+    return NAME(window_sums)(s[0].p, s[1].i, s[2].i, s[3].i, s[4].p, s[5].p, s[6].p, s[7].i,
+                             s[8].i, s[9].i, s[10].p, s[11].i, s[12].p, s[13].i, s[14].i,
+                             s[15].i, s[16].i, s[17].i, i0, i1);
 }
 
 int NAME(gn_window_products)(const gn_slot *s, long o0, long o1)

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from glassnet import functional as F
 from glassnet.nn import layout
 from glassnet.nn.graph import Input, Node, SymbolicTensor, check_name
 from glassnet.nn.module import Module, Parameter, kept, layer_from_config
@@ -179,7 +180,7 @@ class Model(Module):
         def accumulate(t: int, g: np.ndarray, chwn: bool) -> None:
             if t in grads:  # a fork: the branches' gradients add (never in place: g may be shared)
                 g0, chwn0 = grads[t]
-                grads[t] = (g0 + layout.convert(g, chwn, chwn0), chwn0)
+                grads[t] = (F.add_forward((g0, layout.convert(g, chwn, chwn0)))[0], chwn0)
             else:
                 grads[t] = (g, chwn)
 
