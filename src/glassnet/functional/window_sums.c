@@ -17,6 +17,7 @@
 
 #define SUM_BLOCK 8      /* window_sums: output channels per tile */
 #define POS_VECS 3       /* window_sums: vectors of positions per tile */
+#define ENTRY_CHUNK 64   /* window_sums: entries summed while their inputs are in the cache */
 #define PRODUCT_BLOCK 4  /* window_products: output channels per tile */
 #define ENTRY_BLOCK 4    /* window_products: window entries per tile */
 #define CHUNK 1024       /* window_products: positions summed while in the cache */

@@ -1,16 +1,18 @@
 /* One element type's window sums, included by window_sums.c (see compiled.h). */
 
-/* SUM_BLOCK output channels x nv vectors of neighbouring positions, summed over the R window
- * entries: acc[b][v] = sum_r w[b, r] * src[r][at + v * LANES + (0 .. LANES-1)]. The vectors'
- * count is a constant after inlining, so the accumulators stay in registers. */
+/* SUM_BLOCK output channels x nv vectors of neighbouring positions, summed over R window
+ * entries: acc[b][v] (+)= sum_r w[b, r] * src[r][at + v * LANES + (0 .. LANES-1)], added to
+ * what outs holds when `add`. The vectors' count is a constant after inlining, so the
+ * accumulators stay in registers. */
 INLINE void NAME(sum_tile)(const T *const *src, long at, const T *packed, long R,
-                           T *const *outs, long pos, int nv)
+                           T *const *outs, long pos, int nv, int add)
 {
     VEC acc[SUM_BLOCK][POS_VECS];
 #pragma GCC unroll 16
     for (int b = 0; b < SUM_BLOCK; b++)
 #pragma GCC unroll 8
-        for (int v = 0; v < POS_VECS; v++) acc[b][v] = (VEC){0};
+        for (int v = 0; v < POS_VECS; v++)
+            if (v < nv) acc[b][v] = add ? LOAD(outs[b] + pos + v * LANES) : (VEC){0};
     for (long r = 0; r < R; r++) {
         const T *p = src[r] + at;
         VEC x[POS_VECS];
@@ -32,21 +34,36 @@ INLINE void NAME(sum_tile)(const T *const *src, long at, const T *packed, long R
             if (v < nv) STORE(outs[b] + pos + v * LANES, acc[b][v]);
 }
 
-/* `count` neighbouring positions from `at` on in every src[r], into outs[b] from `pos` on:
- * whole tiles, single vectors, then one by one. */
-INLINE void NAME(sum_run)(const T *const *src, long at, const T *packed, long R,
+/* nv vectors of positions for every output channel: the entries ENTRY_CHUNK at a time, each
+ * chunk's inputs (a few KB) summed into every block of channels while they are in the L1
+ * cache, the partial sums kept in the output between chunks. */
+INLINE void NAME(sum_tiles)(const T *const *src, long at, const T *packed, long R, long blocks,
+                            T *const *outs, long pos, int nv)
+{
+    for (long r0 = 0; r0 < R; r0 += ENTRY_CHUNK) {
+        long count = R - r0 < ENTRY_CHUNK ? R - r0 : ENTRY_CHUNK;
+        for (long blk = 0; blk < blocks; blk++)
+            NAME(sum_tile)(src + r0, at, packed + (blk * R + r0) * SUM_BLOCK, count,
+                           outs + blk * SUM_BLOCK, pos, nv, r0 > 0);
+    }
+}
+
+/* `count` neighbouring positions from `at` on in every src[r], into outs[o] from `pos` on, for
+ * every channel o: whole tiles, single vectors, then one by one. */
+INLINE void NAME(sum_run)(const T *const *src, long at, const T *packed, long R, long blocks,
                           T *const *outs, long pos, long count)
 {
     long t = 0;
     for (; t + POS_VECS * LANES <= count; t += POS_VECS * LANES)
-        NAME(sum_tile)(src, at + t, packed, R, outs, pos + t, POS_VECS);
+        NAME(sum_tiles)(src, at + t, packed, R, blocks, outs, pos + t, POS_VECS);
     for (; t + LANES <= count; t += LANES)
-        NAME(sum_tile)(src, at + t, packed, R, outs, pos + t, 1);
+        NAME(sum_tiles)(src, at + t, packed, R, blocks, outs, pos + t, 1);
     for (; t < count; t++)
-        for (int b = 0; b < SUM_BLOCK; b++) {
+        for (long o = 0; o < blocks * SUM_BLOCK; o++) {
+            const T *wo = packed + (o / SUM_BLOCK) * R * SUM_BLOCK + o % SUM_BLOCK;
             T s = 0;
-            for (long r = 0; r < R; r++) s += packed[r * SUM_BLOCK + b] * src[r][at + t];
-            outs[b][pos + t] = s;
+            for (long r = 0; r < R; r++) s += wo[r * SUM_BLOCK] * src[r][at + t];
+            outs[o][pos + t] = s;
         }
 }
 
@@ -77,11 +94,13 @@ static int NAME(window_sums)(const T *x, long H, long W, long N, const long *cha
     T *spare = malloc((size_t)((W_out - 1) * out_col_step + N) * sizeof *spare);
     T *zeros = calloc((size_t)width, sizeof *zeros);  /* entries that fall in the padding */
     const T **rows = malloc((size_t)R * 2 * sizeof *rows), **cols = rows + R;
-    if (!packed || !spare || !zeros || !rows) {
+    T **outs = malloc((size_t)(blocks * SUM_BLOCK) * sizeof *outs);
+    if (!packed || !spare || !zeros || !rows || !outs) {
         free(packed);
         free(spare);
         free(zeros);
         free(rows);
+        free(outs);
         return -1;
     }
     /* w[o, r] repacked as [block][r][b]: a tile's SUM_BLOCK weights for entry r together */
@@ -95,34 +114,28 @@ static int NAME(window_sums)(const T *x, long H, long W, long N, const long *cha
             long row = i * S_h + dr[r];
             rows[r] = row >= 0 && row < H ? x + chan[r] + (row * W + dc[r]) * N : zeros;
         }
-        for (long blk = 0; blk < blocks; blk++) {
-            T *outs[SUM_BLOCK];
-            for (int b = 0; b < SUM_BLOCK; b++) {
-                long o = blk * SUM_BLOCK + b;
-                outs[b] = o < C_out ? out + o * out_ch_step + i * out_row_step : spare;
+        for (long o = 0; o < blocks * SUM_BLOCK; o++) /* the missing channels write to spare */
+            outs[o] = o < C_out ? out + o * out_ch_step + i * out_row_step : spare;
+        if (one_run)
+            NAME(sum_run)(rows, j0 * N, packed, R, blocks, outs, j0 * N, (j1 - j0) * N);
+        else
+            for (long j = j0; j < j1; j++)
+                NAME(sum_run)(rows, j * S_w * N, packed, R, blocks, outs, j * out_col_step, N);
+        for (long j = 0; j < W_out; j++) { /* the border columns, entry by entry */
+            if (j == j0) j = j1;
+            if (j >= W_out) break;
+            for (long r = 0; r < R; r++) {
+                long col = j * S_w + dc[r];
+                cols[r] = rows[r] != zeros && col >= 0 && col < W ? rows[r] + j * S_w * N : zeros;
             }
-            const T *wb = packed + blk * R * SUM_BLOCK;
-            if (one_run)
-                NAME(sum_run)(rows, j0 * N, wb, R, outs, j0 * N, (j1 - j0) * N);
-            else
-                for (long j = j0; j < j1; j++)
-                    NAME(sum_run)(rows, j * S_w * N, wb, R, outs, j * out_col_step, N);
-            for (long j = 0; j < W_out; j++) { /* the border columns, entry by entry */
-                if (j == j0) j = j1;
-                if (j >= W_out) break;
-                for (long r = 0; r < R; r++) {
-                    long col = j * S_w + dc[r];
-                    cols[r] = rows[r] != zeros && col >= 0 && col < W ? rows[r] + j * S_w * N
-                                                                       : zeros;
-                }
-                NAME(sum_run)(cols, 0, wb, R, outs, j * out_col_step, N);
-            }
+            NAME(sum_run)(cols, 0, packed, R, blocks, outs, j * out_col_step, N);
         }
     }
     free(packed);
     free(spare);
     free(zeros);
     free(rows);
+    free(outs);
     return 0;
 }
 
