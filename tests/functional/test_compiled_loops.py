@@ -198,3 +198,36 @@ def test_the_residual_sum_loop_equals_numpy(dtype):
     assert row_loops.takes(a, b)
     np.testing.assert_array_equal(add_forward([a, b])[0], a + b)
     np.testing.assert_array_equal(add_forward([a, b, a])[0], a + b + a)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_transposed_convolutions_take_the_direct_route_with_the_plain_numbers(dtype, monkeypatch):
+    from glassnet.functional import conv_transpose
+
+    rng = np.random.default_rng(26)
+    for _ in range(30):
+        N, C_in, C_out = int(rng.integers(1, 20)), int(rng.integers(1, 6)), int(rng.integers(1, 7))
+        K = tuple(int(v) for v in rng.integers(1, 4, 2))
+        S = tuple(int(v) for v in rng.integers(1, 4, 2))
+        D = tuple(int(v) for v in rng.integers(1, 3, 2))
+        P = tuple(int(rng.integers(0, min(k, 2))) for k in K)
+        OP = tuple(int(rng.integers(0, s)) for s in S)
+        x = rng.normal(size=(N, int(rng.integers(1, 8)), int(rng.integers(1, 8)), C_in)).astype(
+            dtype
+        )
+        w = rng.normal(size=(C_in, C_out, *K)).astype(dtype)
+        b = rng.normal(size=C_out).astype(dtype)
+
+        args = (x, w, b, S, P, OP, D)
+        got = _transposed_numbers(conv_transpose, args, dtype)
+        with monkeypatch.context() as plain:
+            plain.setattr(conv_transpose, "_direct_applies", lambda *a: False)
+            expected = _transposed_numbers(conv_transpose, args, dtype)
+        for name, ours, ref in zip(("out", "dx", "dw", "db"), got, expected, strict=True):
+            assert rel_error(ours, ref) < TOL[dtype], (name, x.shape, w.shape, S, P, OP, D)
+
+
+def _transposed_numbers(conv_transpose, args, dtype):
+    out, cache = conv_transpose.conv_transpose2d_forward(*args)
+    dout = np.cos(np.arange(out.size)).reshape(out.shape).astype(dtype)
+    return (out, *conv_transpose.conv_transpose2d_backward(dout, cache))

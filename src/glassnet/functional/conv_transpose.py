@@ -15,7 +15,12 @@ the same weight W, and the transposed convolution's own input gradient is a plai
 holds as ``(C_out_conv, C_in_conv, KH, KW)``.
 
 As for convolution, the math runs in the compute layout ``(C, H, W, N)`` (the ``_chwn``
-functions, see ``_windows``); the plain names take and return ``(N, H, W, C)`` images.
+functions, see ``_windows``); the plain names take and return ``(N, H, W, C)`` images. The
+functions below are the plain form; where glassnet's compiled loops are built, ungrouped
+transposed convolutions take the direct route instead (``_direct_applies``): forward is
+``conv_direct.input_grad``, the input gradient ``conv_direct.forward``, the weight gradient
+``conv_direct.weight_grad`` with the roles of input and output gradient swapped, each tested
+equal to the plain form (tests/functional/test_compiled_loops.py).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from glassnet.functional import compiled, conv_direct
 from glassnet.functional._shape import Padding2d, Pair, pair
 from glassnet.functional._windows import (
     col2im,
@@ -176,6 +182,11 @@ def conv_transpose2d_forward_chwn(
     )
     C_in_g = C_in // groups
     pads = ((P[0], P[0]), (P[1], P[1]))
+    if _direct_applies(x, w, groups):  # a convolution's input gradient, by the window sums
+        out = conv_direct.input_grad(x, w, S, D, pads, (H_out, W_out))
+        if b is not None:
+            out += b[:, None, None, None]
+        return out, ConvTransposeCache(x, w, pads, S, D, groups)
     full = np.zeros(
         (groups * C_out_g, H_out + 2 * P[0], W_out + 2 * P[1], N), dtype=np.result_type(x, w)
     )  # Y_full: (C_out, H_out + 2P_h, W_out + 2P_w, N)
@@ -212,6 +223,12 @@ def conv_transpose2d_backward_chwn(
     x, w, pads, S, D, groups = cache
     C_in, H, W, N = x.shape
     _, C_out_g, KH, KW = w.shape
+    if _direct_applies(x, w, groups):  # dX a convolution of dY, dW the swapped roles' products
+        dout = np.ascontiguousarray(dout)
+        dx = conv_direct.forward(dout, w, S, pads, D, (H, W)) if input_grad else None
+        dout_p = np.ascontiguousarray(pad_chwn(dout, pads))
+        dw = conv_direct.weight_grad(dout_p, np.ascontiguousarray(x), (KH, KW), S, D)
+        return dx, dw, dout.sum(axis=(1, 2, 3))
     C_in_g, K_g = C_in // groups, C_out_g * KH * KW
     cols = im2col(pad_chwn(dout, pads), (KH, KW), S, D, (H, W))  # (C_out * KH * KW, H*W*N)
     dx = np.empty(x.shape, dtype=dout.dtype) if input_grad else None
@@ -227,6 +244,12 @@ def conv_transpose2d_backward_chwn(
         if dx is not None:
             dx[g * C_in_g : (g + 1) * C_in_g] = (w_g @ cols_g).reshape(C_in_g, H, W, N)
     return dx, dw, dout.sum(axis=(1, 2, 3))
+
+
+def _direct_applies(x: np.ndarray, w: np.ndarray, groups: int) -> bool:
+    """Whether the direct route takes this transposed convolution: ungrouped, input and weight
+    of one float dtype, the compiled loops built (as ``conv_fast._direct_applies``)."""
+    return groups == 1 and x.dtype == w.dtype and compiled.available(x.dtype)
 
 
 def conv_transpose2d_forward(
