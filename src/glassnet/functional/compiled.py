@@ -2,10 +2,10 @@
 
 The math lives in Python, beside each op's formula and plain form; a few inner loops that NumPy
 can only run as several passes over memory, or as copies and products, are also written in C:
-the direct convolution's window sums (``window_sums.py``) and batch normalization's and ReLU's
-row loops (``row_loops.py``). They are built when glassnet is installed (``pyproject.toml``,
-one shared library loaded with ctypes, no Python API); where they could not be built (no C
-compiler), ``available`` is False and the NumPy forms compute the same numbers.
+the direct convolution's window sums (``window_sums.py``) and batch normalization's, ReLU's and
+addition's row loops (``row_loops.py``). They are built when glassnet is installed
+(``pyproject.toml``: one shared library loaded with ctypes, no Python API); where they could not
+be built (no C compiler), ``available`` is False and the NumPy forms compute the same numbers.
 
 Threads: each call is cut into parts that share no number (rows, channels, runs of elements),
 so every number is computed in the same order whatever the thread count. glassnet's own pool
@@ -100,7 +100,8 @@ def run(
     bounds = cuts(count, work, multiple)
     edges = (ctypes.c_long * (len(bounds) + 1))(*[a for a, _ in bounds], bounds[-1][1])
     library = _library()
-    assert library is not None, "check available() first"
+    if library is None:
+        raise RuntimeError("glassnet's compiled loops are not built here: check available()")
     if library.gn_run(_part(name, np.dtype(dtype)), slots, edges, len(bounds)):
         raise MemoryError(f"glassnet's compiled {name} could not allocate its buffers")
 
