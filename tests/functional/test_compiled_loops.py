@@ -115,12 +115,12 @@ def test_every_number_is_the_same_on_one_thread_and_on_three(dtype, monkeypatch)
         assert one is None or np.array_equal(one, three)
 
 
-def test_window_entries_are_steps_from_the_output_corner():
-    """Entry (c, m, k) lies (m*D_h - P_top, k*D_w - P_left) from (i*S_h, j*S_w), channel c."""
-    c, dr, dc = conv_direct.window_entries(2, (2, 2), ((1, 0), (0, 2)), (1, 2))
-    assert c.tolist() == [0, 0, 0, 0, 1, 1, 1, 1]
-    assert dr.tolist() == [-1, -1, 0, 0, -1, -1, 0, 0]
-    assert dc.tolist() == [0, 2, 0, 2, 0, 2, 0, 2]
+def test_window_offsets_follow_the_compute_layout():
+    """off[(c, m, k)] = ((c * H_p + m*D_h) * W_p + k*D_w) * N."""
+    off = conv_direct.window_offsets((2, 5, 6, 3), (2, 2), (1, 2))
+    assert off.tolist() == [0, 6, 18, 24, 90, 96, 108, 114]
+    xp = np.arange(2 * 5 * 6 * 3).reshape(2, 5, 6, 3)
+    assert xp.flat[off[5]] == xp[1, 0, 2, 0]  # entry (c, m, k) = (1, 0, 1): column 1 * D_w
 
 
 def test_window_sums_refuse_an_output_whose_positions_are_not_runs():

@@ -10,9 +10,9 @@ where it lies, and ``window_sums.c`` walks it with the accumulators in registers
 a fixed step (dr, dc) = (m*D_h - P_top, k*D_w - P_left) from the position: forward is one call
 of the window sums over these steps, the padding read as zeros where it falls, never copied.
 The input gradient is the same sums over dY with the kernel's entries regrouped, one call per
-phase of the stride (``input_grad``); the weight gradient sums products of dY and the input over
-every position, through the same steps (``weight_grad``). Tested equal to the plain form
-(tests/functional/test_compiled_loops.py).
+phase of the stride (``input_grad``); the weight gradient sums products over every position
+of the padded input, where entry (c, m, k) lies ``off[(c, m, k)]`` after each position's base
+(``window_offsets``). Tested equal to the plain form (tests/functional/test_compiled_loops.py).
 """
 
 from __future__ import annotations
@@ -23,20 +23,15 @@ from glassnet.functional._shape import Padding2d, Pair
 from glassnet.functional.window_sums import window_products, window_sums
 
 
-def window_entries(
-    channels: int, kernel: Pair, padding: Padding2d, dilation: Pair
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each window entry (c, m, k)'s channel c and its step from the output position's corner
-    (i*S_h, j*S_w): (m*D_h - P_top, k*D_w - P_left).
+def window_offsets(shape: tuple[int, ...], kernel: Pair, dilation: Pair) -> np.ndarray:
+    """off[(c, m, k)] = ((c * H_p + m*D_h) * W_p + k*D_w) * N: where each window entry lies.
 
     Shape:
-        returns three (C * KH * KW,) arrays, entries in (c, m, k) order.
+        shape: the padded input's (C, H_p, W_p, N); returns (C * KH * KW,) int64.
     """
-    (top, _), (left, _) = padding
-    shape = (channels, *kernel)
-    c, m, k = np.ix_(np.arange(channels), np.arange(kernel[0]), np.arange(kernel[1]))
-    steps = (c, m * dilation[0] - top, k * dilation[1] - left)
-    return tuple(np.broadcast_to(a, shape).ravel() for a in steps)  # type: ignore[return-value]
+    C, H_p, W_p, N = shape
+    c, m, k = np.ix_(np.arange(C), np.arange(kernel[0]), np.arange(kernel[1]))
+    return (((c * H_p + m * dilation[0]) * W_p + k * dilation[1]) * N).astype(np.int64).ravel()
 
 
 def forward(
@@ -55,30 +50,29 @@ def forward(
         returns (C_out, H_out, W_out, N).
     """
     C_out, C_in, KH, KW = kernel.shape
+    (top, _), (left, _) = padding
+    c, m, k = np.ix_(np.arange(C_in), np.arange(KH), np.arange(KW))
+    entries = [np.broadcast_to(a, (C_in, KH, KW)).ravel() for a in
+               (c, m * dilation[0] - top, k * dilation[1] - left)]  # fmt: skip
     out = np.empty((C_out, *out_hw, x.shape[3]), dtype=x.dtype)
     w = np.ascontiguousarray(kernel.reshape(C_out, -1))
-    window_sums(x, window_entries(C_in, (KH, KW), padding, dilation), stride, w, out)
+    window_sums(x, tuple(entries), stride, w, out)
     return out
 
 
 def weight_grad(
-    x: np.ndarray,
-    dout: np.ndarray,
-    kernel: Pair,
-    stride: Pair,
-    padding: Padding2d,
-    dilation: Pair,
+    xp: np.ndarray, dout: np.ndarray, kernel: Pair, stride: Pair, dilation: Pair
 ) -> np.ndarray:
-    """dW[o, c, m, k] = sum_{i, j, n} dY[o, i, j, n] * X[c, i*S_h + m*D_h - P_top,
-    j*S_w + k*D_w - P_left, n], X read as 0 in the padding.
+    """dW[o, c, m, k] = sum_{i, j, n} dY[o, i, j, n] * X_p[c, i*S_h + m*D_h, j*S_w + k*D_w, n].
 
     Shape:
-        x: (C_in, H, W, N), contiguous; dout: (C_out, H_out, W_out, N), contiguous;
+        xp: (C_in, H_p, W_p, N), contiguous; dout: (C_out, H_out, W_out, N), contiguous;
         returns (C_out, C_in, KH, KW), as applied.
     """
-    C_in = x.shape[0]
-    dw = np.empty((dout.shape[0], C_in * kernel[0] * kernel[1]), dtype=x.dtype)
-    window_products(x, window_entries(C_in, kernel, padding, dilation), stride, dout, dw)
+    C_in, _, W_p, N = xp.shape
+    dw = np.empty((dout.shape[0], C_in * kernel[0] * kernel[1]), dtype=xp.dtype)
+    off = window_offsets(xp.shape, kernel, dilation)
+    window_products(xp, 0, off, dout, dw, stride[0] * W_p * N, stride[1] * N)
     return dw.reshape(dout.shape[0], C_in, *kernel)
 
 

@@ -243,7 +243,7 @@ def conv2d_backward_fast(
     dout = np.ascontiguousarray(dout)
     if route == "direct":  # xp is the unpadded input here
         kernel = w_mat.reshape(-1, xp.shape[0], KH, KW)  # as applied
-        dw = conv_direct.weight_grad(xp, dout, (KH, KW), S, P, D)
+        dw = conv_direct.weight_grad(cache.padded(), dout, (KH, KW), S, D)
         in_hw = xp.shape[1:3]
         dx = conv_direct.input_grad(dout, kernel, S, D, P, in_hw) if input_grad else None
     elif route == "offsets":

@@ -226,7 +226,8 @@ def conv_transpose2d_backward_chwn(
     if _direct_applies(x, w, groups):  # dX a convolution of dY, dW the swapped roles' products
         dout = np.ascontiguousarray(dout)
         dx = conv_direct.forward(dout, w, S, pads, D, (H, W)) if input_grad else None
-        dw = conv_direct.weight_grad(dout, np.ascontiguousarray(x), (KH, KW), S, pads, D)
+        dout_p = np.ascontiguousarray(pad_chwn(dout, pads))
+        dw = conv_direct.weight_grad(dout_p, np.ascontiguousarray(x), (KH, KW), S, D)
         return dx, dw, dout.sum(axis=(1, 2, 3))
     C_in_g, K_g = C_in // groups, C_out_g * KH * KW
     cols = im2col(pad_chwn(dout, pads), (KH, KW), S, D, (H, W))  # (C_out * KH * KW, H*W*N)

@@ -4,9 +4,9 @@ A convolution's every sum, in the compute layout (C, H, W, N), adds over window 
 input a fixed step away from each output position:
 
     sums:      out[o, i, j, n] = sum_r w[o, r] * x[c_r, i*S_h + dr_r, j*S_w + dc_r, n]
-    products:  dw[o, r] = sum_{i, j, n} dy[o, i, j, n] * x[c_r, i*S_h + dr_r, j*S_w + dc_r, n]
-
-with x read as 0 outside its H x W: the padding is never copied.
+               (x read as 0 outside its H x W: the padding, never copied)
+    products:  dw[o, r] = sum_{i, j, n} dy[o, i, j, n] * in[i*row_step + j*col_step + off[r] + n]
+               (in: the padded input, off[r] where entry r lies from each position's base)
 
 ``conv_direct.py`` works out the offsets for forward and both gradients; the C loops only
 multiply and add, 64 bytes of neighbouring positions at a time, the sums in registers.
@@ -53,23 +53,22 @@ def window_sums(
 
 
 def window_products(
-    x: np.ndarray,
-    entries: tuple[np.ndarray, np.ndarray, np.ndarray],
-    stride: tuple[int, int],
+    inp: np.ndarray,
+    start: int,
+    off: np.ndarray,
     dy: np.ndarray,
     dw: np.ndarray,
+    row_step: int,
+    col_step: int,
 ) -> None:
-    """``dw[o, r] = sum_{i, j, n} dy[o, i, j, n] * x[c_r, i*S_h + dr_r, j*S_w + dc_r, n]``, with
-    x read as 0 outside its H x W (the padding, never copied).
+    """``dw[o, r] = sum_{i, j, n} dy[o, i, j, n]
+    * inp.flat[start + i*row_step + j*col_step + off[r] + n]``.
 
     Shape:
-        x: (C, H, W, N), contiguous; entries: as ``window_sums``'; dy: (C_out, H_out, W_out, N),
+        inp: any contiguous array of dw's dtype; off: (R,) int64; dy: (C_out, H_out, W_out, N),
         contiguous; dw: (C_out, R), contiguous, overwritten.
     """
     C_out, H_out, W_out, N = dy.shape
-    _, H, W, _ = x.shape
-    chan, dr, dc = (np.ascontiguousarray(a, dtype=np.int64) for a in entries)
-    chan = chan * (H * W * N)
-    args = (address(x), H, W, N, address(chan), address(dr), address(dc), chan.size, *stride,
-            address(dy), C_out, address(dw), H_out, W_out)  # fmt: skip
-    run("window_products", dw.dtype, args, C_out, dy.size * chan.size, PRODUCT_BLOCK)
+    args = (address(inp, start), address(off), off.size, address(dy), C_out, address(dw),
+            H_out, W_out, N, row_step, col_step)  # fmt: skip
+    run("window_products", dw.dtype, args, C_out, dy.size * off.size, PRODUCT_BLOCK)

@@ -141,11 +141,11 @@ static int NAME(window_sums)(const T *x, long H, long W, long N, const long *cha
 
 /* acc[b][q] += dy[b] * x[q] over pieces of neighbouring positions, a vector at a time; acc
  * lives in memory between calls (`acc_mem`, ENTRY_BLOCK entries `stride` apart per channel).
- * Piece p is len[p] positions (a multiple of LANES) from src[q] + in_at[p] in entry q's input
- * and from dy_at[p] in dy. */
-INLINE void NAME(product_tile)(const T *const *src, const T *const *dys, const long *in_at,
-                               const long *dy_at, const long *len, long pieces, VEC *acc_mem,
-                               long stride)
+ * Piece p starts at in_at[p] in the input and dy_at[p] in dy, and is len[p] long (a multiple
+ * of LANES). */
+INLINE void NAME(product_tile)(const T *in, const long *off, const T *const *dys,
+                               const long *in_at, const long *dy_at, const long *len,
+                               long pieces, VEC *acc_mem, long stride)
 {
     VEC acc[PRODUCT_BLOCK][ENTRY_BLOCK];
 #pragma GCC unroll 16
@@ -153,13 +153,14 @@ INLINE void NAME(product_tile)(const T *const *src, const T *const *dys, const l
 #pragma GCC unroll 8
         for (int q = 0; q < ENTRY_BLOCK; q++) acc[b][q] = acc_mem[b * stride + q];
     for (long p = 0; p < pieces; p++) {
-        long at = dy_at[p], from = in_at[p];
+        const T *run = in + in_at[p];
+        long at = dy_at[p];
         for (long t = 0; t < len[p]; t += LANES) {
             VEC d[PRODUCT_BLOCK], x[ENTRY_BLOCK];
 #pragma GCC unroll 8
             for (int b = 0; b < PRODUCT_BLOCK; b++) d[b] = LOAD(dys[b] + at + t);
 #pragma GCC unroll 8
-            for (int q = 0; q < ENTRY_BLOCK; q++) x[q] = LOAD(src[q] + from + t);
+            for (int q = 0; q < ENTRY_BLOCK; q++) x[q] = LOAD(run + off[q] + t);
 #pragma GCC unroll 16
             for (int b = 0; b < PRODUCT_BLOCK; b++)
 #pragma GCC unroll 8
@@ -172,120 +173,69 @@ INLINE void NAME(product_tile)(const T *const *src, const T *const *dys, const l
         for (int q = 0; q < ENTRY_BLOCK; q++) acc_mem[b * stride + q] = acc[b][q];
 }
 
-/* dw[o, r] += sum over `count` positions of dy[o][at + t] * src[r][from + t], one by one */
-INLINE void NAME(product_tail)(const T *const *src, const T *dy, T *dw, long R, long from,
-                               long at, long count)
-{
-    for (long t = 0; t < count; t++)
-        for (long r = 0; r < R; r++) dw[r] += dy[at + t] * src[r][from + t];
-}
-
-/* dw[o, r] = sum_{i, j, n} dy[o, i, j, n] * x[c_r, i*S_h + dr_r, j*S_w + dc_r, n], with x
- * (C, H, W, N) read as 0 outside H x W (the padding, never copied); chan[r] = c_r*H*W*N. For
- * output channels o0 .. o1-1; dy contiguous (C_out, H_out, W_out, N). */
 MULTIVERSION
-static int NAME(window_products)(const T *x, long H, long W, long N, const long *chan,
-                                 const long *dr, const long *dc, long R, long S_h, long S_w,
-                                 const T *dy, long C_out, T *dw, long H_out, long W_out,
-                                 long o0, long o1)
+static int NAME(window_products)(const T *in, const long *off, long R, const T *dy, long C_out,
+                             T *dw, long H_out, long W_out, long N, long row_step,
+                             long col_step, long o0, long o1)
 {
     (void)C_out;
     long row = W_out * N, Rp = (R + ENTRY_BLOCK - 1) / ENTRY_BLOCK * ENTRY_BLOCK;
     long channels = o1 - o0, blocks = (channels + PRODUCT_BLOCK - 1) / PRODUCT_BLOCK;
-    /* the columns j whose every entry lies inside the width: [j0, j1) */
-    long j0 = 0, j1 = W_out;
-    for (long r = 0; r < R; r++) {
-        long lo = dc[r] < 0 ? (-dc[r] + S_w - 1) / S_w : 0;
-        long hi = W - dc[r] > 0 ? (W - dc[r] + S_w - 1) / S_w : 0;
-        if (lo > j0) j0 = lo;
-        if (hi < j1) j1 = hi;
-    }
-    if (j1 < j0) j1 = j0;
-    /* the inner columns' positions in pieces of whole vectors: one run cut into pieces of up
-     * to CHUNK positions (stride 1 across), or each column's run of N; a group of pieces of
-     * about CHUNK positions is summed into every (channel block, entry block) while it is in
-     * the cache. The positions past a run's last whole vector are taken one by one. */
-    int one_run = S_w == 1;
-    long span = one_run ? (j1 - j0) * N : N, whole = span / LANES * LANES;  /* per run */
-    long runs = one_run ? 1 : j1 - j0;
-    long cuts = one_run ? (whole + CHUNK - 1) / CHUNK : (whole ? runs : 0);  /* pieces */
+    /* a row's positions in pieces of whole vectors: one run cut into pieces of up to CHUNK
+     * positions, or each column's run of N; the positions past the last whole vector of a run
+     * are taken one by one. A group of pieces of about CHUNK positions is summed into every
+     * (channel block, entry block) while it is in the cache. */
+    int one_run = col_step == N;
+    long span = one_run ? row : N, whole = span / LANES * LANES;  /* per run */
+    long runs = one_run ? 1 : W_out;
+    long cuts = one_run ? (whole + CHUNK - 1) / CHUNK : (whole ? W_out : 0);  /* pieces */
     long group = one_run || whole == 0 ? 1 : (CHUNK / whole > 1 ? CHUNK / whole : 1);
-    long width = (W_out * S_w + W) * N + LANES;  /* what a zero row must cover */
-    long *in_at = malloc((size_t)(cuts + 2) * 3 * sizeof *in_at), *dy_at = in_at + cuts + 2;
-    long *len = dy_at + cuts + 2;
-    T *zeros = calloc((size_t)(width > row ? width : row), sizeof *zeros);
-    const T **rows = malloc((size_t)Rp * 2 * sizeof *rows), **cols = rows + Rp;
+    long *offs = malloc((size_t)Rp * sizeof *offs);
+    long *in_at = malloc((size_t)(cuts + 1) * 3 * sizeof *in_at), *dy_at = in_at + cuts + 1;
+    long *len = dy_at + cuts + 1;
+    T *zeros = calloc((size_t)row, sizeof *zeros);  /* dy of the last block's missing channels */
     VEC *acc = NULL;
     size_t acc_size = (size_t)(blocks * PRODUCT_BLOCK * Rp) * sizeof *acc;
     if (posix_memalign((void **)&acc, sizeof(VEC), acc_size)) acc = NULL;
-    if (!in_at || !zeros || !rows || !acc) {
+    if (!offs || !in_at || !zeros || !acc) {
+        free(offs);
         free(in_at);
         free(zeros);
-        free(rows);
         free(acc);
         return -1;
     }
+    memcpy(offs, off, (size_t)R * sizeof *offs);
+    for (long r = R; r < Rp; r++) offs[r] = off[0];  /* padded entries: summed, then dropped */
     for (long p = 0; p < cuts; p++) {
-        in_at[p] = one_run ? j0 * N + p * CHUNK : (j0 + p) * S_w * N;
-        dy_at[p] = one_run ? j0 * N + p * CHUNK : (j0 + p) * N;
+        in_at[p] = one_run ? p * CHUNK : p * col_step;
+        dy_at[p] = one_run ? p * CHUNK : p * N;
         len[p] = one_run ? (whole - p * CHUNK < CHUNK ? whole - p * CHUNK : CHUNK) : whole;
     }
-    long border_len = N / LANES * LANES;  /* a border column: one piece of its whole vectors */
     memset(acc, 0, acc_size);
     for (long o = o0; o < o1; o++)
         for (long r = 0; r < R; r++) dw[o * R + r] = 0;
-    for (long r = R; r < Rp; r++) rows[r] = cols[r] = zeros; /* padded entries: dropped */
     for (long i = 0; i < H_out; i++) {
-        /* entry r of column j, position n, is rows[r][j*S_w*N + n]: its input row, shifted
-         * by its column offset, or zeros where the row is in the padding */
-        for (long r = 0; r < R; r++) {
-            long in_row = i * S_h + dr[r];
-            rows[r] = in_row >= 0 && in_row < H ? x + chan[r] + (in_row * W + dc[r]) * N : zeros;
-        }
-        for (long blk = 0; blk < blocks; blk++) {
-            long ob = o0 + blk * PRODUCT_BLOCK;
-            const T *dys[PRODUCT_BLOCK];
-            for (int b = 0; b < PRODUCT_BLOCK; b++)
-                dys[b] = ob + b < o1 ? dy + ((ob + b) * H_out + i) * row : zeros;
-            VEC *acc_blk = acc + blk * PRODUCT_BLOCK * Rp;
-            for (long p0 = 0; p0 < cuts; p0 += group) {
-                long count = cuts - p0 < group ? cuts - p0 : group;
+        const T *in_row = in + i * row_step;
+        for (long p0 = 0; p0 < cuts; p0 += group) {
+            long count = cuts - p0 < group ? cuts - p0 : group;
+            for (long blk = 0; blk < blocks; blk++) {
+                long ob = o0 + blk * PRODUCT_BLOCK;
+                const T *dys[PRODUCT_BLOCK];
+                for (int b = 0; b < PRODUCT_BLOCK; b++)
+                    dys[b] = ob + b < o1 ? dy + ((ob + b) * H_out + i) * row : zeros;
+                VEC *acc_blk = acc + blk * PRODUCT_BLOCK * Rp;
                 for (long rb = 0; rb < Rp; rb += ENTRY_BLOCK)
-                    NAME(product_tile)(rows + rb, dys, in_at + p0, dy_at + p0, len + p0, count,
-                                       acc_blk + rb, Rp);
-            }
-            for (long j = 0; j < W_out && border_len; j++) { /* the border columns */
-                if (j == j0) j = j1;
-                if (j >= W_out) break;
-                for (long r = 0; r < R; r++) {
-                    long col = j * S_w + dc[r];
-                    cols[r] = rows[r] != zeros && col >= 0 && col < W ? rows[r] : zeros;
-                }
-                long from = j * S_w * N, at = j * N;
-                for (long rb = 0; rb < Rp; rb += ENTRY_BLOCK)
-                    NAME(product_tile)(cols + rb, dys, &from, &at, &border_len, 1,
-                                       acc_blk + rb, Rp);
+                    NAME(product_tile)(in_row, offs + rb, dys, in_at + p0, dy_at + p0, len + p0,
+                                       count, acc_blk + rb, Rp);
             }
         }
         /* the positions past each run's last whole vector, one by one */
         for (long o = o0; o < o1; o++) {
             const T *dy_row = dy + (o * H_out + i) * row;
-            for (long p = 0; p < runs; p++) {
-                long from = one_run ? j0 * N : (j0 + p) * S_w * N;
-                long at = one_run ? j0 * N : (j0 + p) * N;
-                NAME(product_tail)(rows, dy_row, dw + o * R, R, from + whole, at + whole,
-                                   span - whole);
-            }
-            for (long j = 0; j < W_out; j++) {
-                if (j == j0) j = j1;
-                if (j >= W_out) break;
-                for (long r = 0; r < R; r++) {
-                    long col = j * S_w + dc[r];
-                    cols[r] = rows[r] != zeros && col >= 0 && col < W ? rows[r] : zeros;
-                }
-                NAME(product_tail)(cols, dy_row, dw + o * R, R, j * S_w * N + border_len,
-                                   j * N + border_len, N - border_len);
-            }
+            for (long j = 0; j < runs; j++)
+                for (long t = whole; t < span; t++)
+                    for (long r = 0; r < R; r++)
+                        dw[o * R + r] += dy_row[j * span + t] * in_row[j * col_step + off[r] + t];
         }
     }
     for (long o = o0; o < o1; o++)
@@ -296,9 +246,9 @@ static int NAME(window_products)(const T *x, long H, long W, long N, const long 
             for (int l = 0; l < LANES; l++) s += (*a)[l];
             dw[o * R + r] += s;
         }
+    free(offs);
     free(in_at);
     free(zeros);
-    free(rows);
     free(acc);
     return 0;
 }
@@ -313,7 +263,6 @@ int NAME(gn_window_sums)(const gn_slot *s, long i0, long i1)
 
 int NAME(gn_window_products)(const gn_slot *s, long o0, long o1)
 {
-    return NAME(window_products)(s[0].p, s[1].i, s[2].i, s[3].i, s[4].p, s[5].p, s[6].p,
-                                 s[7].i, s[8].i, s[9].i, s[10].p, s[11].i, s[12].p, s[13].i,
-                                 s[14].i, o0, o1);
+    return NAME(window_products)(s[0].p, s[1].p, s[2].i, s[3].p, s[4].i, s[5].p, s[6].i,
+                                 s[7].i, s[8].i, s[9].i, s[10].i, o0, o1);
 }
