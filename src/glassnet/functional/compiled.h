@@ -1,10 +1,7 @@
 /* What glassnet's compiled loops share: function versions per CPU, inlining, vector types.
  *
- * Each .c file includes its *_impl.h once per element type, with
- *   T       the element type (float, double),
- *   VEC     a GCC vector of T, 64 bytes wide (compiled to AVX-512, AVX2 or SSE registers),
- *   LANES   the number of T in a VEC,
- *   NAME(f) the function's name with the type's suffix (_f32, _f64).
+ * Each .c file includes its *_impl.h once per element type through each_type.h; a VEC is 64
+ * bytes wide, compiled to AVX-512, AVX2 or SSE registers.
  */
 #ifndef GLASSNET_COMPILED_H
 #define GLASSNET_COMPILED_H

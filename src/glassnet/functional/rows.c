@@ -20,18 +20,5 @@
 
 #include "compiled.h"
 
-#define T float
-#define VEC vec_f32
-#define LANES 16
-#define NAME(f) f##_f32
-#include "rows_impl.h"
-#undef T
-#undef VEC
-#undef LANES
-#undef NAME
-
-#define T double
-#define VEC vec_f64
-#define LANES 8
-#define NAME(f) f##_f64
-#include "rows_impl.h"
+#define IMPL "rows_impl.h"
+#include "each_type.h"

@@ -1,4 +1,4 @@
-/* One element type's row loops, included by rows.c (see compiled.h). */
+/* One element type's row loops, included by rows.c once per type (see each_type.h). */
 
 /* sum of a row, and of (row - shift)^2 when `squares` */
 INLINE T NAME(row_sum)(const T *x, long M, T shift, int squares)

@@ -22,18 +22,5 @@
 #define ENTRY_BLOCK 4    /* window_products: window entries per tile */
 #define CHUNK 1024       /* window_products: positions summed while in the cache */
 
-#define T float
-#define VEC vec_f32
-#define LANES 16
-#define NAME(f) f##_f32
-#include "window_sums_impl.h"
-#undef T
-#undef VEC
-#undef LANES
-#undef NAME
-
-#define T double
-#define VEC vec_f64
-#define LANES 8
-#define NAME(f) f##_f64
-#include "window_sums_impl.h"
+#define IMPL "window_sums_impl.h"
+#include "each_type.h"

@@ -1,4 +1,4 @@
-/* One element type's window sums, included by window_sums.c (see compiled.h). */
+/* One element type's window sums, included by window_sums.c once per type (see each_type.h). */
 
 /* SUM_BLOCK output channels x nv vectors of neighbouring positions, summed over R window
  * entries: acc[b][v] (+)= sum_r w[b, r] * src[r][at + v * LANES + (0 .. LANES-1)], added to
