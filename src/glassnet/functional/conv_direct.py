@@ -19,8 +19,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from glassnet.functional import compiled
 from glassnet.functional._shape import Padding2d, Pair
+from glassnet.functional._windows import pad_chwn
 from glassnet.functional.window_sums import window_products, window_sums
+
+
+def applies(x: np.ndarray, w: np.ndarray) -> bool:
+    """Whether the direct route can take an input and kernel: one float dtype, and glassnet's
+    compiled loops built for it (``compiled.available``)."""
+    return x.dtype == w.dtype and compiled.available(x.dtype)
 
 
 def window_offsets(shape: tuple[int, ...], kernel: Pair, dilation: Pair) -> np.ndarray:
@@ -61,18 +69,25 @@ def forward(
 
 
 def weight_grad(
-    xp: np.ndarray, dout: np.ndarray, kernel: Pair, stride: Pair, dilation: Pair
+    x: np.ndarray,
+    dout: np.ndarray,
+    kernel: Pair,
+    stride: Pair,
+    padding: Padding2d,
+    dilation: Pair,
 ) -> np.ndarray:
-    """dW[o, c, m, k] = sum_{i, j, n} dY[o, i, j, n] * X_p[c, i*S_h + m*D_h, j*S_w + k*D_w, n].
+    """dW[o, c, m, k] = sum_{i, j, n} dY[o, i, j, n] * X_p[c, i*S_h + m*D_h, j*S_w + k*D_w, n],
+    X_p the input padded (a copy: the products read the padded input through offsets).
 
     Shape:
-        xp: (C_in, H_p, W_p, N), contiguous; dout: (C_out, H_out, W_out, N), contiguous;
+        x: (C_in, H, W, N); dout: (C_out, H_out, W_out, N), contiguous;
         returns (C_out, C_in, KH, KW), as applied.
     """
+    xp = np.ascontiguousarray(pad_chwn(x, padding))  # (C_in, H_p, W_p, N)
     C_in, _, W_p, N = xp.shape
     dw = np.empty((dout.shape[0], C_in * kernel[0] * kernel[1]), dtype=xp.dtype)
     off = window_offsets(xp.shape, kernel, dilation)
-    window_products(xp, 0, off, dout, dw, stride[0] * W_p * N, stride[1] * N)
+    window_products(xp, off, dout, dw, stride[0] * W_p * N, stride[1] * N)
     return dw.reshape(dout.shape[0], C_in, *kernel)
 
 

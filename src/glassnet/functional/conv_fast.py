@@ -6,9 +6,9 @@ ungrouped convolutions (``applies``) by routes measured faster here, each a func
 each tested equal to the plain form (tests/functional/test_fastpath.py):
 
 - the direct route (``_direct_applies``, ``conv_direct.py``): where glassnet's compiled loops
-  are built, every window sum taken in place on the padded input, no window copied; the
-  routes below are NumPy's, taken where they are not (no C compiler at install) or for mixed
-  dtypes:
+  are built, every window sum taken in place on the input, the padding read as zeros, no
+  window copied; the routes below are NumPy's, taken where they are not (no C compiler at
+  install) or for mixed dtypes:
 - row blocks (``_row_blocks``): a large input's window matrix built a block of output rows at a
   time, so that each block is multiplied while it is still in the cache;
 - products per kernel offset (``_offsets_apply``): for stride 1 across and 4 input
@@ -28,7 +28,7 @@ from typing import Literal, NamedTuple
 import numpy as np
 
 from glassnet.blas.gemm import accumulating_in_blas, matmul, matmul_into
-from glassnet.functional import compiled, conv_direct
+from glassnet.functional import conv_direct
 from glassnet.functional._shape import Padding2d, Pair
 from glassnet.functional._windows import (
     col2im,
@@ -243,7 +243,7 @@ def conv2d_backward_fast(
     dout = np.ascontiguousarray(dout)
     if route == "direct":  # xp is the unpadded input here
         kernel = w_mat.reshape(-1, xp.shape[0], KH, KW)  # as applied
-        dw = conv_direct.weight_grad(cache.padded(), dout, (KH, KW), S, D)
+        dw = conv_direct.weight_grad(xp, dout, (KH, KW), S, P, D)
         in_hw = xp.shape[1:3]
         dx = conv_direct.input_grad(dout, kernel, S, D, P, in_hw) if input_grad else None
     elif route == "offsets":
@@ -434,7 +434,7 @@ def _direct_applies(x: np.ndarray, w: np.ndarray) -> bool:
     32 -> 32 7.6 and 15.4 against 13.7 and 30.2; the ResNet-style net's training step went
     from 0.49 to 0.91 of PyTorch's speed (benchmarks/compare.py, with the row loops).
     """
-    return x.dtype == w.dtype and compiled.available(x.dtype)
+    return conv_direct.applies(x, w)
 
 
 def _offsets_apply(stride: Pair, in_channels: int, columns: int, dtype: np.dtype) -> bool:

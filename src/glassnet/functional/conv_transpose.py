@@ -29,7 +29,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from glassnet.functional import compiled, conv_direct
+from glassnet.functional import conv_direct
 from glassnet.functional._shape import Padding2d, Pair, pair
 from glassnet.functional._windows import (
     col2im,
@@ -226,8 +226,7 @@ def conv_transpose2d_backward_chwn(
     if _direct_applies(x, w, groups):  # dX a convolution of dY, dW the swapped roles' products
         dout = np.ascontiguousarray(dout)
         dx = conv_direct.forward(dout, w, S, pads, D, (H, W)) if input_grad else None
-        dout_p = np.ascontiguousarray(pad_chwn(dout, pads))
-        dw = conv_direct.weight_grad(dout_p, np.ascontiguousarray(x), (KH, KW), S, D)
+        dw = conv_direct.weight_grad(dout, np.ascontiguousarray(x), (KH, KW), S, pads, D)
         return dx, dw, dout.sum(axis=(1, 2, 3))
     C_in_g, K_g = C_in // groups, C_out_g * KH * KW
     cols = im2col(pad_chwn(dout, pads), (KH, KW), S, D, (H, W))  # (C_out * KH * KW, H*W*N)
@@ -249,7 +248,7 @@ def conv_transpose2d_backward_chwn(
 def _direct_applies(x: np.ndarray, w: np.ndarray, groups: int) -> bool:
     """Whether the direct route takes this transposed convolution: ungrouped, input and weight
     of one float dtype, the compiled loops built (as ``conv_fast._direct_applies``)."""
-    return groups == 1 and x.dtype == w.dtype and compiled.available(x.dtype)
+    return groups == 1 and conv_direct.applies(x, w)
 
 
 def conv_transpose2d_forward(

@@ -54,21 +54,19 @@ def window_sums(
 
 def window_products(
     inp: np.ndarray,
-    start: int,
     off: np.ndarray,
     dy: np.ndarray,
     dw: np.ndarray,
     row_step: int,
     col_step: int,
 ) -> None:
-    """``dw[o, r] = sum_{i, j, n} dy[o, i, j, n]
-    * inp.flat[start + i*row_step + j*col_step + off[r] + n]``.
+    """``dw[o, r] = sum_{i, j, n} dy[o, i, j, n] * inp.flat[i*row_step + j*col_step + off[r] + n]``.
 
     Shape:
         inp: any contiguous array of dw's dtype; off: (R,) int64; dy: (C_out, H_out, W_out, N),
         contiguous; dw: (C_out, R), contiguous, overwritten.
     """
     C_out, H_out, W_out, N = dy.shape
-    args = (address(inp, start), address(off), off.size, address(dy), C_out, address(dw),
+    args = (address(inp), address(off), off.size, address(dy), C_out, address(dw),
             H_out, W_out, N, row_step, col_step)  # fmt: skip
     run("window_products", dw.dtype, args, C_out, dy.size * off.size, PRODUCT_BLOCK)
