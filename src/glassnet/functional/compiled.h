@@ -15,10 +15,6 @@
 #define MULTIVERSION __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define MULTIVERSION
-/* a VEC read from / written to memory of any alignment (the type is the includer's VEC) */
-#define LOAD(p) __extension__({ VEC v_; memcpy(&v_, (p), sizeof v_); v_; })
-#define STORE(p, v) __extension__({ VEC v_ = (v); memcpy((p), &v_, sizeof v_); })
-
 #endif
 #define INLINE static inline __attribute__((always_inline))
 

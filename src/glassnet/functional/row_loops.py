@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from glassnet.functional.compiled import address, available, run
+from glassnet.functional.compiled import address, available, empty_like, run
 
 #: Element-wise loops take arrays from this many elements: below it NumPy's call is as quick.
 MIN_ELEMENTS = 1 << 14
@@ -29,21 +29,21 @@ def takes(*arrays: np.ndarray) -> bool:
 
 def relu(x: np.ndarray) -> np.ndarray:
     """max(x, 0), element-wise (NaN stays NaN, as with ``np.maximum``)."""
-    out = np.empty_like(x)
+    out = empty_like(x)
     run("relu_forward", x.dtype, (address(x), address(out)), x.size, x.size)
     return out
 
 
 def add(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """a + b, element-wise (one shape, one dtype)."""
-    out = np.empty_like(a)
+    out = empty_like(a)
     run("add", a.dtype, (address(a), address(b), address(out)), a.size, a.size)
     return out
 
 
 def relu_grad(dout: np.ndarray, out: np.ndarray) -> np.ndarray:
     """dout * (out > 0), element-wise."""
-    dx = np.empty_like(dout)
+    dx = empty_like(dout)
     args = (address(dout), address(out), address(dx))
     run("relu_backward", dout.dtype, args, dout.size, dout.size)
     return dx
@@ -60,7 +60,7 @@ def bn_train_forward(
         mean, var, inv_std (C,).
     """
     C, M = rows.shape
-    out, xhat = np.empty_like(rows), np.empty_like(rows)
+    out, xhat = empty_like(rows), empty_like(rows)
     mean, var, inv_std = (np.empty(C, dtype=rows.dtype) for _ in range(3))
     g, b = _same_dtype(weight, rows.dtype), _same_dtype(bias, rows.dtype)
     args = (address(rows), M, address(g), address(b), float(eps),
@@ -87,7 +87,7 @@ def bn_backward(
         returns dx (C, M), dweight and dbias (C,).
     """
     C, M = d.shape
-    dx = np.empty_like(d)
+    dx = empty_like(d)
     dweight, dbias = np.empty(C, dtype=d.dtype), np.empty(C, dtype=d.dtype)
     stats = [_same_dtype(a, d.dtype) for a in (mean, inv_std, scale)]
     args = (*(address(a) for a in (d, xhat, x, stats[0], stats[1])), M, address(stats[2]),
@@ -103,7 +103,7 @@ def rows_affine(rows: np.ndarray, scale: np.ndarray, shift: np.ndarray) -> np.nd
         rows: (C, M), contiguous; scale, shift: (C,); returns (C, M).
     """
     C, M = rows.shape
-    out = np.empty_like(rows)
+    out = empty_like(rows)
     s, t = _same_dtype(scale, rows.dtype), _same_dtype(shift, rows.dtype)
     args = (address(rows), M, address(s), address(t), address(out))
     run("rows_affine", rows.dtype, args, C, rows.size)
