@@ -42,6 +42,7 @@ from glassnet.functional.activation import (
 from glassnet.functional.batchnorm import (
     batch_norm_backward,
     batch_norm_backward_rows,
+    batch_norm_eval_affine,
     batch_norm_forward,
     batch_norm_forward_rows,
     batch_norm_running_stats,
@@ -53,6 +54,7 @@ from glassnet.functional.conv import (
     conv2d_forward,
     conv2d_forward_chwn,
 )
+from glassnet.functional.conv_fused import conv2d_finished_chwn
 from glassnet.functional.conv_transpose import (
     conv_transpose2d_backward,
     conv_transpose2d_backward_chwn,
@@ -107,6 +109,7 @@ __all__ = [
     "avg_pool2d_forward_chwn",
     "batch_norm_backward",
     "batch_norm_backward_rows",
+    "batch_norm_eval_affine",
     "batch_norm_forward",
     "batch_norm_forward_rows",
     "batch_norm_running_stats",
@@ -115,6 +118,7 @@ __all__ = [
     "conv2d_backward",
     "conv2d_backward_chwn",
     "conv2d_forward",
+    "conv2d_finished_chwn",
     "conv2d_forward_chwn",
     "conv_transpose2d_backward",
     "conv_transpose2d_backward_chwn",

@@ -220,21 +220,13 @@ def batch_norm_forward_rows(
     shape = (C,) + (1,) * (x.ndim - 1)
     axes = tuple(range(1, x.ndim))
     gamma = None if weight is None else weight.reshape(C, 1)
-    eps_ = np.asarray(eps, dtype=x.dtype)
-    out = np.empty_like(rows)
     if not batch_stats:
         if running_mean is None or running_var is None:
             raise ValueError("batch norm without batch statistics needs running_mean/running_var")
         mean, var = running_mean.reshape(C, 1), running_var.reshape(C, 1)
-        inv_std = 1.0 / np.sqrt(var + eps_)
-        scale = inv_std if gamma is None else gamma * inv_std
-        shift = -mean * scale if bias is None else bias.reshape(C, 1) - mean * scale
-        if row_loops.takes(rows):  # the same two steps in one pass, in C
-            out = row_loops.rows_affine(rows, scale, shift)
-        else:
-            for c in _channel_blocks(C, count, x.itemsize):
-                np.multiply(rows[c], scale[c], out=out[c])
-                out[c] += shift[c]
+        stats = (running_mean, running_var, weight, bias, eps, x.dtype)
+        inv_std, scale, shift = batch_norm_eval_affine(*stats)
+        out = rows_affine(rows, scale, shift)
         kept = rows.reshape(x.shape)  # x, or its contiguous copy
         g = None if gamma is None else gamma.reshape(shape)
         cache = BatchNormCache(
@@ -250,6 +242,8 @@ def batch_norm_forward_rows(
         out, xhat, *stats = row_loops.bn_train_forward(rows, weight, bias, eps)
         mean, var, inv_std = (s.reshape(C, 1) for s in stats)
     else:
+        out = np.empty_like(rows)
+        eps_ = np.asarray(eps, dtype=x.dtype)
         mean, var, inv_std, xhat = _train_forward_blocks(rows, gamma, bias, eps_, out)
     g = None if gamma is None else gamma.reshape(shape)
     cache = BatchNormCache(
@@ -263,6 +257,54 @@ def batch_norm_forward_rows(
         count,
     )
     return out.reshape(x.shape), cache
+
+
+def batch_norm_eval_affine(
+    running_mean: np.ndarray,
+    running_var: np.ndarray,
+    weight: np.ndarray | None,
+    bias: np.ndarray | None,
+    eps: float,
+    dtype: np.dtype | type,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Evaluation's normalization as one affine map per channel: y = x * s_c + t_c.
+
+    Math:
+        inv_std_c = 1 / sqrt(var_c + eps),  s_c = gamma_c * inv_std_c,  t_c = beta_c - mean_c * s_c
+        (gamma = 1, beta = 0 without the affine step): (x - mean) * inv_std * gamma + beta
+        with its constants taken together, so that each number costs one multiply-add.
+
+    Shape:
+        running_mean, running_var, weight, bias: (C,); returns inv_std, s, t as (C, 1).
+
+    Example:
+        >>> mean, var = np.array([2.0]), np.array([4.0])
+        >>> inv_std, s, t = batch_norm_eval_affine(mean, var, None, None, 0.0, float)
+        >>> s.tolist(), t.tolist()  # (x - 2) / 2 = x * 0.5 - 1
+        ([[0.5]], [[-1.0]])
+    """
+    C = running_mean.shape[0]
+    mean, var = running_mean.reshape(C, 1), running_var.reshape(C, 1)
+    inv_std = 1.0 / np.sqrt(var + np.asarray(eps, dtype=dtype))
+    scale = inv_std if weight is None else weight.reshape(C, 1) * inv_std
+    shift = -mean * scale if bias is None else bias.reshape(C, 1) - mean * scale
+    return inv_std, scale, shift
+
+
+def rows_affine(rows: np.ndarray, scale: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """out[c] = rows[c] * scale_c + shift_c: ``batch_norm_eval_affine``'s map on each channel's
+    row, in one pass in C where built (a block of channels at a time in NumPy otherwise).
+
+    Shape:
+        rows: (C, M); scale, shift: (C, 1); returns (C, M).
+    """
+    if row_loops.takes(rows):
+        return row_loops.rows_affine(rows, scale, shift)
+    out = np.empty_like(rows)
+    for c in _channel_blocks(*rows.shape, rows.itemsize):
+        np.multiply(rows[c], scale[c], out=out[c])
+        out[c] += shift[c]
+    return out
 
 
 def _train_forward_blocks(

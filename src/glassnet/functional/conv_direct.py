@@ -22,7 +22,7 @@ import numpy as np
 from glassnet.functional import compiled
 from glassnet.functional._shape import Padding2d, Pair
 from glassnet.functional._windows import pad_chwn
-from glassnet.functional.window_sums import window_products, window_sums
+from glassnet.functional.window_sums import Finish, window_products, window_sums
 
 
 def applies(x: np.ndarray, w: np.ndarray) -> bool:
@@ -49,9 +49,11 @@ def forward(
     padding: Padding2d,
     dilation: Pair,
     out_hw: Pair,
+    finish: Finish | None = None,
 ) -> np.ndarray:
     """Y[o, i, j, n] = sum_{c, m, k} W[o, c, m, k] * X[c, i*S_h + m*D_h - P_top,
-    j*S_w + k*D_w - P_left, n], X read as 0 in the padding.
+    j*S_w + k*D_w - P_left, n], X read as 0 in the padding; each sum then through ``finish``
+    (bias, an evaluation BatchNorm's scale and shift, ReLU: ``window_sums.Finish``).
 
     Shape:
         x: (C_in, H, W, N), contiguous; kernel: (C_out, C_in, KH, KW), as applied;
@@ -62,9 +64,9 @@ def forward(
     c, m, k = np.ix_(np.arange(C_in), np.arange(KH), np.arange(KW))
     entries = [np.broadcast_to(a, (C_in, KH, KW)).ravel() for a in
                (c, m * dilation[0] - top, k * dilation[1] - left)]  # fmt: skip
-    out = np.empty((C_out, *out_hw, x.shape[3]), dtype=x.dtype)
+    out = compiled.empty((C_out, *out_hw, x.shape[3]), x.dtype)
     w = np.ascontiguousarray(kernel.reshape(C_out, -1))
-    window_sums(x, tuple(entries), stride, w, out)
+    window_sums(x, tuple(entries), stride, w, out, finish)
     return out
 
 
@@ -125,8 +127,9 @@ def input_grad(
     ]
     reached = [phase for phase in phases if phase[2] is not None and phase[3] is not None]
     # positions no kernel entry reaches (a stride beyond the kernel's span) get no gradient
-    empty = np.zeros if len(reached) < S_h * S_w else np.empty
-    dx = empty((C_in, H, W, dout.shape[3]), dtype=dout.dtype)
+    dx = compiled.empty((C_in, H, W, dout.shape[3]), dout.dtype)
+    if len(reached) < S_h * S_w:
+        dx[...] = 0
     dout = np.ascontiguousarray(dout)
     for p, q, (ms, e_m, a0), (ks, e_k, b0) in reached:
         w = np.ascontiguousarray(kernel[:, :, ms][:, :, :, ks].transpose(1, 0, 2, 3))

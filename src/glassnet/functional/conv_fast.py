@@ -37,6 +37,7 @@ from glassnet.functional._windows import (
     row_blocks,
     unpad_chwn,
 )
+from glassnet.functional.window_sums import Finish
 
 Route = Literal["direct", "im2col", "row shift", "offsets"]
 
@@ -147,14 +148,15 @@ def conv2d_forward_fast(
     w_mat = kernel.reshape(C_out, C_in * KH * KW)  # (C_out, K); copies only when flipped
     if route == "direct":  # reads the padding as zeros: x is kept as it is, unpadded
         xp = np.ascontiguousarray(x)
-        out, kept = conv_direct.forward(xp, kernel, S, P, D, out_hw), None
+        # the bias is added as each sum is stored
+        out, kept = conv_direct.forward(xp, kernel, S, P, D, out_hw, Finish(bias=b)), None
     elif route == "offsets":
         xp = pad_chwn(x, P, rows_first=True)  # (C_in, H_p, W_p, N), rows first in memory
         out, kept = _offsets_forward(xp, w_mat.reshape(kernel.shape), S, D, out_hw), None
     else:
         xp = pad_chwn(x, P)  # (C_in, H_p, W_p, N)
         out, kept = _windowed_forward(xp, w_mat, (KH, KW), S, D, out_hw, route == "row shift")
-    if b is not None:
+    if b is not None and route != "direct":
         out += b[:, None, None, None]
     cache = FastConvCache(xp, kept, w_mat, (KH, KW), P, S, D, (H_out, W_out), flip, route)
     return out, cache

@@ -14,6 +14,8 @@ multiply and add, 64 bytes of neighbouring positions at a time, the sums in regi
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from glassnet.functional.compiled import address, run
@@ -22,15 +24,34 @@ from glassnet.functional.compiled import address, run
 PRODUCT_BLOCK = 4
 
 
+@dataclass(frozen=True)
+class Finish:
+    """What each window sum of output channel o passes through before it is stored, in order
+    (each optional): ``y = sum + bias[o]``; ``y = y * scale[o] + shift[o]`` (an evaluation
+    BatchNorm, ``batchnorm.batch_norm_eval_affine``); ``y = max(y, 0)`` (ReLU, NaN kept). The same
+    expressions, in C, as the separate steps' loops (``row_loops``): the same numbers, one pass
+    fewer over memory each.
+
+    Shape:
+        bias, scale, shift: (C_out,) or anything of C_out numbers; scale and shift together.
+    """
+
+    bias: np.ndarray | None = None
+    scale: np.ndarray | None = None
+    shift: np.ndarray | None = None
+    relu: bool = False
+
+
 def window_sums(
     x: np.ndarray,
     entries: tuple[np.ndarray, np.ndarray, np.ndarray],
     stride: tuple[int, int],
     w: np.ndarray,
     out: np.ndarray,
+    finish: Finish | None = None,
 ) -> None:
     """``out[o, i, j, n] = sum_r w[o, r] * x[c_r, i*S_h + dr_r, j*S_w + dc_r, n]``, with x read
-    as 0 outside its H x W (the padding, never copied).
+    as 0 outside its H x W (the padding, never copied), each sum then through ``finish``.
 
     Shape:
         x: (C, H, W, N), contiguous; entries: the window entries' channels c_r, row offsets
@@ -47,8 +68,12 @@ def window_sums(
     chan, dr, dc = (np.ascontiguousarray(a, dtype=np.int64) for a in entries)
     chan = chan * (H * W * N)
     steps = [s // out.itemsize for s in out.strides[:3]]
+    finish = finish or Finish()
+    ends = [None if a is None else np.ascontiguousarray(a, dtype=out.dtype).ravel()
+            for a in (finish.bias, finish.scale, finish.shift)]  # fmt: skip
     args = (address(x), H, W, N, address(chan), address(dr), address(dc), chan.size, *stride,
-            address(w), C_out, out.ctypes.data, H_out, W_out, *steps)  # fmt: skip
+            address(w), C_out, out.ctypes.data, H_out, W_out, *steps,
+            *(address(a) for a in ends), int(finish.relu))  # fmt: skip
     run("window_sums", out.dtype, args, H_out, out.size * chan.size)
 
 

@@ -1,11 +1,36 @@
 /* One element type's window sums, included by window_sums.c once per type (see each_type.h). */
 
+/* What a convolution's sums may pass through before they are stored (all optional, per output
+ * channel o): y = sum + bias[o], then y * scale[o] + shift[o] (an evaluation BatchNorm), then
+ * max(y, 0) (ReLU). The same expressions as rows_impl.h's loops, so the numbers equal the
+ * separate steps'. The arrays cover every channel of the last tile (padded by window_sums). */
+struct NAME(finish) {
+    const T *bias, *scale, *shift;
+    int relu;
+};
+
+/* out[0 .. count) of channel o through `f` */
+INLINE void NAME(finish_run)(T *out, long count, const struct NAME(finish) *f, long o)
+{
+    T b = f->bias ? f->bias[o] : (T)0, s = f->scale ? f->scale[o] : (T)1;
+    T t = f->shift ? f->shift[o] : (T)0;
+    for (long k = 0; k < count; k++) {
+        T y = out[k];
+        if (f->bias) y = y + b;
+        if (f->scale) y = y * s + t;
+        if (f->relu) y = y <= 0 ? (T)0 : y; /* NaN passes, as in relu_forward */
+        out[k] = y;
+    }
+}
+
 /* SUM_BLOCK output channels x nv vectors of neighbouring positions, summed over R window
  * entries: acc[b][v] (+)= sum_r w[b, r] * src[r][at + v * LANES + (0 .. LANES-1)], added to
- * what outs holds when `add`. The vectors' count is a constant after inlining, so the
- * accumulators stay in registers. */
+ * what outs holds when `add`, and passed through `fin` (if given; channels o0 ..) once stored,
+ * while in the L1 cache. The vectors' count is a constant after inlining, so the accumulators
+ * stay in registers. */
 INLINE void NAME(sum_tile)(const T *const *src, long at, const T *packed, long R,
-                           T *const *outs, long pos, int nv, int add)
+                           T *const *outs, long pos, int nv, int add,
+                           const struct NAME(finish) *fin, long o0)
 {
     VEC acc[SUM_BLOCK][POS_VECS];
 #pragma GCC unroll 16
@@ -32,49 +57,56 @@ INLINE void NAME(sum_tile)(const T *const *src, long at, const T *packed, long R
 #pragma GCC unroll 8
         for (int v = 0; v < POS_VECS; v++)
             if (v < nv) STORE(outs[b] + pos + v * LANES, acc[b][v]);
+    if (fin)
+        for (int b = 0; b < SUM_BLOCK; b++)
+            NAME(finish_run)(outs[b] + pos, nv * LANES, fin, o0 + b);
 }
 
 /* nv vectors of positions for every output channel: the entries ENTRY_CHUNK at a time, each
  * chunk's inputs (a few KB) summed into every block of channels while they are in the L1
  * cache, the partial sums kept in the output between chunks. */
 INLINE void NAME(sum_tiles)(const T *const *src, long at, const T *packed, long R, long blocks,
-                            T *const *outs, long pos, int nv)
+                            T *const *outs, long pos, int nv, const struct NAME(finish) *fin)
 {
     for (long r0 = 0; r0 < R; r0 += ENTRY_CHUNK) {
         long count = R - r0 < ENTRY_CHUNK ? R - r0 : ENTRY_CHUNK;
+        const struct NAME(finish) *last = r0 + count == R ? fin : NULL;
         for (long blk = 0; blk < blocks; blk++)
             NAME(sum_tile)(src + r0, at, packed + (blk * R + r0) * SUM_BLOCK, count,
-                           outs + blk * SUM_BLOCK, pos, nv, r0 > 0);
+                           outs + blk * SUM_BLOCK, pos, nv, r0 > 0, last, blk * SUM_BLOCK);
     }
 }
 
 /* `count` neighbouring positions from `at` on in every src[r], into outs[o] from `pos` on, for
- * every channel o: whole tiles, single vectors, then one by one. */
+ * every channel o: whole tiles, single vectors, then one by one; each through `fin`. */
 INLINE void NAME(sum_run)(const T *const *src, long at, const T *packed, long R, long blocks,
-                          T *const *outs, long pos, long count)
+                          T *const *outs, long pos, long count, const struct NAME(finish) *fin)
 {
     long t = 0;
     for (; t + POS_VECS * LANES <= count; t += POS_VECS * LANES)
-        NAME(sum_tiles)(src, at + t, packed, R, blocks, outs, pos + t, POS_VECS);
+        NAME(sum_tiles)(src, at + t, packed, R, blocks, outs, pos + t, POS_VECS, fin);
     for (; t + LANES <= count; t += LANES)
-        NAME(sum_tiles)(src, at + t, packed, R, blocks, outs, pos + t, 1);
+        NAME(sum_tiles)(src, at + t, packed, R, blocks, outs, pos + t, 1, fin);
     for (; t < count; t++)
         for (long o = 0; o < blocks * SUM_BLOCK; o++) {
             const T *wo = packed + (o / SUM_BLOCK) * R * SUM_BLOCK + o % SUM_BLOCK;
             T s = 0;
             for (long r = 0; r < R; r++) s += wo[r * SUM_BLOCK] * src[r][at + t];
             outs[o][pos + t] = s;
+            if (fin) NAME(finish_run)(outs[o] + pos + t, 1, fin, o);
         }
 }
 
 /* out[o, i, j, n] = sum_r w[o, r] * x[c_r, i*S_h + dr_r, j*S_w + dc_r, n], with x (C, H, W, N)
  * read as 0 outside H x W: the padding, taken as zeros without being copied. chan[r] is entry
- * r's channel offset c_r*H*W*N. Output rows i0 .. i1-1; out addressed by its steps. */
+ * r's channel offset c_r*H*W*N. Output rows i0 .. i1-1; out addressed by its steps. bias,
+ * scale, shift (C_out each, or NULL) and relu: what each sum passes through (struct finish). */
 MULTIVERSION
 static int NAME(window_sums)(const T *x, long H, long W, long N, const long *chan,
                              const long *dr, const long *dc, long R, long S_h, long S_w,
                              const T *w, long C_out, T *out, long H_out, long W_out,
-                             long out_ch_step, long out_row_step, long out_col_step, long i0,
+                             long out_ch_step, long out_row_step, long out_col_step,
+                             const T *bias, const T *scale, const T *shift, int relu, long i0,
                              long i1)
 {
     long blocks = (C_out + SUM_BLOCK - 1) / SUM_BLOCK;
@@ -95,14 +127,25 @@ static int NAME(window_sums)(const T *x, long H, long W, long N, const long *cha
     T *zeros = calloc((size_t)width, sizeof *zeros);  /* entries that fall in the padding */
     const T **rows = malloc((size_t)R * 2 * sizeof *rows), **cols = rows + R;
     T **outs = malloc((size_t)(blocks * SUM_BLOCK) * sizeof *outs);
-    if (!packed || !spare || !zeros || !rows || !outs) {
+    T *steps = calloc((size_t)(3 * blocks * SUM_BLOCK), sizeof *steps); /* bias, scale, shift */
+    if (!packed || !spare || !zeros || !rows || !outs || !steps) {
         free(packed);
         free(spare);
         free(zeros);
         free(rows);
         free(outs);
+        free(steps);
         return -1;
     }
+    /* the finishing steps, padded to whole tiles (the missing channels write to spare) */
+    const T *given[3] = {bias, scale, shift};
+    T *padded[3];
+    for (int k = 0; k < 3; k++) {
+        padded[k] = given[k] ? steps + k * blocks * SUM_BLOCK : NULL;
+        if (given[k]) memcpy(padded[k], given[k], (size_t)C_out * sizeof *steps);
+    }
+    struct NAME(finish) finish = {padded[0], padded[1], padded[2], relu};
+    const struct NAME(finish) *fin = bias || scale || relu ? &finish : NULL;
     /* w[o, r] repacked as [block][r][b]: a tile's SUM_BLOCK weights for entry r together */
     for (long o = 0; o < C_out; o++)
         for (long r = 0; r < R; r++)
@@ -117,10 +160,11 @@ static int NAME(window_sums)(const T *x, long H, long W, long N, const long *cha
         for (long o = 0; o < blocks * SUM_BLOCK; o++) /* the missing channels write to spare */
             outs[o] = o < C_out ? out + o * out_ch_step + i * out_row_step : spare;
         if (one_run)
-            NAME(sum_run)(rows, j0 * N, packed, R, blocks, outs, j0 * N, (j1 - j0) * N);
+            NAME(sum_run)(rows, j0 * N, packed, R, blocks, outs, j0 * N, (j1 - j0) * N, fin);
         else
             for (long j = j0; j < j1; j++)
-                NAME(sum_run)(rows, j * S_w * N, packed, R, blocks, outs, j * out_col_step, N);
+                NAME(sum_run)(rows, j * S_w * N, packed, R, blocks, outs, j * out_col_step, N,
+                              fin);
         for (long j = 0; j < W_out; j++) { /* the border columns, entry by entry */
             if (j == j0) j = j1;
             if (j >= W_out) break;
@@ -128,7 +172,7 @@ static int NAME(window_sums)(const T *x, long H, long W, long N, const long *cha
                 long col = j * S_w + dc[r];
                 cols[r] = rows[r] != zeros && col >= 0 && col < W ? rows[r] + j * S_w * N : zeros;
             }
-            NAME(sum_run)(cols, 0, packed, R, blocks, outs, j * out_col_step, N);
+            NAME(sum_run)(cols, 0, packed, R, blocks, outs, j * out_col_step, N, fin);
         }
     }
     free(packed);
@@ -136,6 +180,7 @@ static int NAME(window_sums)(const T *x, long H, long W, long N, const long *cha
     free(zeros);
     free(rows);
     free(outs);
+    free(steps);
     return 0;
 }
 
@@ -258,7 +303,8 @@ int NAME(gn_window_sums)(const gn_slot *s, long i0, long i1)
 {
     return NAME(window_sums)(s[0].p, s[1].i, s[2].i, s[3].i, s[4].p, s[5].p, s[6].p, s[7].i,
                              s[8].i, s[9].i, s[10].p, s[11].i, s[12].p, s[13].i, s[14].i,
-                             s[15].i, s[16].i, s[17].i, i0, i1);
+                             s[15].i, s[16].i, s[17].i, s[18].p, s[19].p, s[20].p, (int)s[21].i,
+                             i0, i1);
 }
 
 int NAME(gn_window_products)(const gn_slot *s, long o0, long o1)
