@@ -152,7 +152,8 @@ def build_torch(spec: Spec, classes: int = 10):
 
 
 def glassnet_step(model, x: np.ndarray, y: np.ndarray, train: bool) -> Callable[[], None]:
-    """One glassnet training step (forward, loss, backward, SGD) or one inference forward.
+    """One glassnet training step (forward, loss, backward, SGD) or one inference forward
+    (evaluation mode, inside ``no_grad()``).
 
     Per-pixel labels ``y`` (N, H, W) score the (N, H, W, classes) output as N * H * W rows.
     """
@@ -160,7 +161,12 @@ def glassnet_step(model, x: np.ndarray, y: np.ndarray, train: bool) -> Callable[
 
     if not train:
         model.eval()
-        return lambda: model.forward(x)
+
+        def infer() -> None:
+            with gn.no_grad():  # as PyTorch's inference_mode: no backward follows
+                model.forward(x)
+
+        return infer
     loss_fn = gn.CrossEntropyLoss()
     opt = gn.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
 

@@ -33,6 +33,9 @@ from glassnet.train.checkpoint import layer_generators
 _TIMED = {
     "forward": "forward",
     "forward_chwn": "forward",
+    # inside no_grad() a Conv2d's time includes the BatchNorm and ReLU fused into its stores
+    # (glassnet/nn/fusion.py); theirs is then 0
+    "forward_chwn_finished": "forward",
     "backward": "backward",
     "backward_chwn": "backward",
 }
@@ -181,7 +184,7 @@ class _Timer:
             self._step[kind] = self._step.get(kind, 0.0) + time.perf_counter() - t0
             if kind == "forward":
                 shape = out.shape
-                if name.endswith("_chwn") and len(shape) == 4:  # (C, H, W, N) -> (N, H, W, C)
+                if "_chwn" in name and len(shape) == 4:  # (C, H, W, N) -> (N, H, W, C)
                     shape = (shape[3], shape[1], shape[2], shape[0])
                 self._step_flops += layer_flops(self.layer, shape)
             else:
@@ -232,8 +235,9 @@ def time_layers(
         128
     """
     timers = [_Timer(layer) for layer in layers]
-    for layer, timer in zip(layers, timers, strict=True):
-        for name in _TIMED:
+    wrapped = [[name for name in _TIMED if hasattr(layer, name)] for layer in layers]
+    for layer, timer, methods in zip(layers, timers, wrapped, strict=True):
+        for name in methods:
             setattr(layer, name, timer.wrap(getattr(layer, name), name))
     step_seconds = []
     try:
@@ -244,8 +248,8 @@ def time_layers(
             for timer in timers:
                 timer.end_step()
     finally:
-        for layer in layers:
-            for name in _TIMED:
+        for layer, methods in zip(layers, wrapped, strict=True):
+            for name in methods:
                 delattr(layer, name)  # the class's methods show through again
     labels = names or [f"{i} {type(layer).__name__}" for i, layer in enumerate(layers)]
     times = []

@@ -11,6 +11,7 @@ import pytest
 from tests.helpers import rel_error
 
 from glassnet.functional import (
+    add_forward,
     batch_norm_eval_affine,
     batch_norm_forward_rows,
     compiled,
@@ -43,12 +44,15 @@ def _random_case(rng, dtype):
     return x, w, rng.normal(size=C_out).astype(dtype), [a.astype(dtype) for a in stats], S, P, D, G
 
 
-def _steps(x, w, b, stats, S, P, D, G, norm, relu):
-    """The plain form: the convolution, the BatchNorm in evaluation, the ReLU, one by one."""
+def _steps(x, w, b, stats, S, P, D, G, norm, relu, residual=None):
+    """The plain form: the convolution, the BatchNorm in evaluation, the residual sum, the
+    ReLU, one by one."""
     out, _ = conv2d_forward_chwn(x, w, b, S, P, D, groups=G)
     if norm:
         mean, var, gamma, beta = stats
         out, _ = batch_norm_forward_rows(out, mean, var, gamma, beta, batch_stats=False)
+    if residual is not None:
+        out = add_forward([residual, out])[0]  # the shortcut first, as a ResNet adds them
     return relu_forward(out)[0] if relu else out
 
 
@@ -62,13 +66,17 @@ def test_fused_equals_the_steps_one_by_one(dtype, direct, monkeypatch):
     rng = np.random.default_rng(7)
     for _ in range(40):
         x, w, b, stats, S, P, D, G = _random_case(rng, dtype)
-        for bias, norm, relu in [(b, True, True), (None, True, False), (b, False, True)]:
-            want = _steps(x, w, bias, stats, S, P, D, G, norm, relu)
+        out_shape = conv2d_forward_chwn(x, w, None, S, P, D, groups=G)[0].shape
+        shortcut = rng.normal(size=out_shape).astype(dtype)
+        cases = [(b, True, True, None), (None, True, False, None), (b, False, True, None),
+                 (None, True, True, shortcut), (b, False, False, shortcut)]  # fmt: skip
+        for bias, norm, relu, residual in cases:
+            want = _steps(x, w, bias, stats, S, P, D, G, norm, relu, residual)
             mean, var, gamma, beta = stats
             _, scale, shift = batch_norm_eval_affine(mean, var, gamma, beta, 1e-5, dtype)
             got = conv2d_finished_chwn(
                 x, w, bias, S, P, D, groups=G, scale=scale if norm else None,
-                shift=shift if norm else None, relu=relu,
+                shift=shift if norm else None, residual=residual, relu=relu,
             )  # fmt: skip
             assert got.dtype == dtype and got.shape == want.shape
             assert rel_error(got, want) <= TOL[dtype], (x.shape, w.shape, S, P, D, G)
@@ -90,10 +98,14 @@ def test_fused_is_bit_for_bit_the_compiled_steps(dtype):
              rng.normal(size=24)]  # fmt: skip
     stats = [a.astype(dtype) for a in stats]
     assert row_loops.takes(x)
-    want = _steps(x, w, None, stats, (1, 1), (1, 1), (1, 1), 1, True, True)
+    shortcut = rng.normal(size=(24, 16, 16, 64)).astype(dtype)
     _, scale, shift = batch_norm_eval_affine(*stats, 1e-5, dtype)
-    got = conv2d_finished_chwn(x, w, None, 1, 1, scale=scale, shift=shift, relu=True)
-    np.testing.assert_array_equal(got, want)
+    for residual in (None, shortcut):
+        want = _steps(x, w, None, stats, (1, 1), (1, 1), (1, 1), 1, True, True, residual)
+        got = conv2d_finished_chwn(
+            x, w, None, 1, 1, scale=scale, shift=shift, residual=residual, relu=True
+        )
+        np.testing.assert_array_equal(got, want)
 
 
 def test_nan_passes_the_fused_relu_as_the_relu_step():

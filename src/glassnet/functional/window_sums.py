@@ -26,19 +26,21 @@ PRODUCT_BLOCK = 4
 
 @dataclass(frozen=True)
 class Finish:
-    """What each window sum of output channel o passes through before it is stored, in order
+    """What each window sum ``out[o, i, j, n]`` passes through before it is stored, in order
     (each optional): ``y = sum + bias[o]``; ``y = y * scale[o] + shift[o]`` (an evaluation
-    BatchNorm, ``batchnorm.batch_norm_eval_affine``); ``y = max(y, 0)`` (ReLU, NaN kept). The same
-    expressions, in C, as the separate steps' loops (``row_loops``): the same numbers, one pass
-    fewer over memory each.
+    BatchNorm, ``batch_norm_eval_affine``); ``y = y + residual[o, i, j, n]`` (a residual sum);
+    ``y = max(y, 0)`` (ReLU, NaN kept). The same expressions, in C, as the separate steps'
+    loops (``row_loops``): the same numbers, one pass fewer over memory each.
 
     Shape:
-        bias, scale, shift: (C_out,) or anything of C_out numbers; scale and shift together.
+        bias, scale, shift: (C_out,) or anything of C_out numbers; scale and shift together;
+        residual: the output's shape.
     """
 
     bias: np.ndarray | None = None
     scale: np.ndarray | None = None
     shift: np.ndarray | None = None
+    residual: np.ndarray | None = None
     relu: bool = False
 
 
@@ -71,9 +73,14 @@ def window_sums(
     finish = finish or Finish()
     ends = [None if a is None else np.ascontiguousarray(a, dtype=out.dtype).ravel()
             for a in (finish.bias, finish.scale, finish.shift)]  # fmt: skip
+    residual = finish.residual
+    if residual is not None:  # read at each output number's own offset
+        if residual.shape != out.shape or not out.flags.c_contiguous:
+            raise ValueError("window_sums adds a residual of out's shape to a contiguous out")
+        residual = np.ascontiguousarray(residual, dtype=out.dtype)
     args = (address(x), H, W, N, address(chan), address(dr), address(dc), chan.size, *stride,
             address(w), C_out, out.ctypes.data, H_out, W_out, *steps,
-            *(address(a) for a in ends), int(finish.relu))  # fmt: skip
+            *(address(a) for a in ends), address(residual), int(finish.relu))  # fmt: skip
     run("window_sums", out.dtype, args, H_out, out.size * chan.size)
 
 

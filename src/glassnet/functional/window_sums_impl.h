@@ -2,22 +2,28 @@
 
 /* What a convolution's sums may pass through before they are stored (all optional, per output
  * channel o): y = sum + bias[o], then y * scale[o] + shift[o] (an evaluation BatchNorm), then
- * max(y, 0) (ReLU). The same expressions as rows_impl.h's loops, so the numbers equal the
- * separate steps'. The arrays cover every channel of the last tile (padded by window_sums). */
+ * y + residual (a residual sum: `residual` is an array shaped as the output, whose first
+ * number is `out`'s), then max(y, 0) (ReLU). The same expressions as rows_impl.h's loops, so
+ * the numbers equal the separate steps'. */
 struct NAME(finish) {
-    const T *bias, *scale, *shift;
+    const T *bias, *scale, *shift, *residual;
+    const T *out;
+    long channels; /* C_out: the tile's channels past it write to a spare row, left as is */
     int relu;
 };
 
 /* out[0 .. count) of channel o through `f` */
 INLINE void NAME(finish_run)(T *out, long count, const struct NAME(finish) *f, long o)
 {
+    if (o >= f->channels) return;
     T b = f->bias ? f->bias[o] : (T)0, s = f->scale ? f->scale[o] : (T)1;
     T t = f->shift ? f->shift[o] : (T)0;
+    const T *r = f->residual ? f->residual + (out - f->out) : NULL;
     for (long k = 0; k < count; k++) {
         T y = out[k];
         if (f->bias) y = y + b;
         if (f->scale) y = y * s + t;
+        if (r) y = y + r[k];
         if (f->relu) y = y <= 0 ? (T)0 : y; /* NaN passes, as in relu_forward */
         out[k] = y;
     }
@@ -100,14 +106,15 @@ INLINE void NAME(sum_run)(const T *const *src, long at, const T *packed, long R,
 /* out[o, i, j, n] = sum_r w[o, r] * x[c_r, i*S_h + dr_r, j*S_w + dc_r, n], with x (C, H, W, N)
  * read as 0 outside H x W: the padding, taken as zeros without being copied. chan[r] is entry
  * r's channel offset c_r*H*W*N. Output rows i0 .. i1-1; out addressed by its steps. bias,
- * scale, shift (C_out each, or NULL) and relu: what each sum passes through (struct finish). */
+ * scale, shift (C_out each, or NULL), residual (out's shape and steps, or NULL) and relu: what
+ * each sum passes through (struct finish). */
 MULTIVERSION
 static int NAME(window_sums)(const T *x, long H, long W, long N, const long *chan,
                              const long *dr, const long *dc, long R, long S_h, long S_w,
                              const T *w, long C_out, T *out, long H_out, long W_out,
                              long out_ch_step, long out_row_step, long out_col_step,
-                             const T *bias, const T *scale, const T *shift, int relu, long i0,
-                             long i1)
+                             const T *bias, const T *scale, const T *shift, const T *residual,
+                             int relu, long i0, long i1)
 {
     long blocks = (C_out + SUM_BLOCK - 1) / SUM_BLOCK;
     /* the columns j whose every entry lies inside the width: [j0, j1) */
@@ -127,25 +134,16 @@ static int NAME(window_sums)(const T *x, long H, long W, long N, const long *cha
     T *zeros = calloc((size_t)width, sizeof *zeros);  /* entries that fall in the padding */
     const T **rows = malloc((size_t)R * 2 * sizeof *rows), **cols = rows + R;
     T **outs = malloc((size_t)(blocks * SUM_BLOCK) * sizeof *outs);
-    T *steps = calloc((size_t)(3 * blocks * SUM_BLOCK), sizeof *steps); /* bias, scale, shift */
-    if (!packed || !spare || !zeros || !rows || !outs || !steps) {
+    if (!packed || !spare || !zeros || !rows || !outs) {
         free(packed);
         free(spare);
         free(zeros);
         free(rows);
         free(outs);
-        free(steps);
         return -1;
     }
-    /* the finishing steps, padded to whole tiles (the missing channels write to spare) */
-    const T *given[3] = {bias, scale, shift};
-    T *padded[3];
-    for (int k = 0; k < 3; k++) {
-        padded[k] = given[k] ? steps + k * blocks * SUM_BLOCK : NULL;
-        if (given[k]) memcpy(padded[k], given[k], (size_t)C_out * sizeof *steps);
-    }
-    struct NAME(finish) finish = {padded[0], padded[1], padded[2], relu};
-    const struct NAME(finish) *fin = bias || scale || relu ? &finish : NULL;
+    struct NAME(finish) finish = {bias, scale, shift, residual, out, C_out, relu};
+    const struct NAME(finish) *fin = bias || scale || residual || relu ? &finish : NULL;
     /* w[o, r] repacked as [block][r][b]: a tile's SUM_BLOCK weights for entry r together */
     for (long o = 0; o < C_out; o++)
         for (long r = 0; r < R; r++)
@@ -180,7 +178,6 @@ static int NAME(window_sums)(const T *x, long H, long W, long N, const long *cha
     free(zeros);
     free(rows);
     free(outs);
-    free(steps);
     return 0;
 }
 
@@ -303,8 +300,8 @@ int NAME(gn_window_sums)(const gn_slot *s, long i0, long i1)
 {
     return NAME(window_sums)(s[0].p, s[1].i, s[2].i, s[3].i, s[4].p, s[5].p, s[6].p, s[7].i,
                              s[8].i, s[9].i, s[10].p, s[11].i, s[12].p, s[13].i, s[14].i,
-                             s[15].i, s[16].i, s[17].i, s[18].p, s[19].p, s[20].p, (int)s[21].i,
-                             i0, i1);
+                             s[15].i, s[16].i, s[17].i, s[18].p, s[19].p, s[20].p, s[21].p,
+                             (int)s[22].i, i0, i1);
 }
 
 int NAME(gn_window_products)(const gn_slot *s, long o0, long o1)

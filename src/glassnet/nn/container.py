@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
-from glassnet.nn import layout
+from glassnet.nn import fusion, layout
 from glassnet.nn.layers import MaxPool2d, ReLU
-from glassnet.nn.module import Module, Parameter, layer_from_config
+from glassnet.nn.module import Module, Parameter, keeps_for_backward, layer_from_config
 from glassnet.nn.validation import check_array, check_finite, check_shape
 
 
@@ -88,25 +88,43 @@ class Sequential(Module):
         chwn = False  # is x, if an image batch, in the compute layout (C, H, W, N)?
         trace = []  # per step, in the order run: (layer index, ran in the compute layout)
         caches: list[Any] = [None] * len(self.layers)
-        for i in self._run_order():
+        fused = self._fused_chains()
+        waiting = {i for chain in fused.values() for i in chain.steps[:-1]}
+        for i in self._run_order(keep=fused.keys()):
             layer = self.layers[i]
-            x, chwn = _with_position(i, layer, layout.forward, layer, [x], [chwn])
+            if i in fused:  # a convolution with the layers after it in its stores, run here
+                first = fused[i].steps[0]
+                x = _with_position(first, layer, fused[i].run, layout.convert(x, chwn, True))
+                chwn = True
+            elif i not in waiting:  # (a waiting layer runs with its chain: x stays its input)
+                x, chwn = _with_position(i, layer, layout.forward, layer, [x], [chwn])
             trace.append((i, chwn))
             caches[i] = layer._call_state()
         # the layers' caches travel with this call's, so that a Sequential called twice in a
         # graph (or a layer in it called elsewhere too) still runs each backward on its own call
         return self._keep(layout.convert(x, chwn, False), (trace, caches))
 
-    def _run_order(self) -> list[int]:
+    def _fused_chains(self) -> dict[int, fusion.Chain]:
+        """The layers that run inside a convolution's stores (``nn/fusion.py``): none unless
+        no backward can follow (``no_grad()``)."""
+        if keeps_for_backward():
+            return {}
+        steps = [(layer, [i], i + 1) for i, layer in enumerate(self.layers)]
+        return fusion.chains(steps, returned={len(self.layers)})
+
+    def _run_order(self, keep: Collection[int] = ()) -> list[int]:
         """The layer indices in the order forward runs them.
 
         A ReLU just before a MaxPool2d runs just after it: max(relu(x)) = relu(max(x)) exactly,
         because both are monotone, and so are their gradients (each window's first maximum
         gets dY when it is positive, nothing gets it otherwise), while the ReLU then touches
-        one number per window instead of every number.
+        one number per window instead of every number. Not a ReLU in ``keep`` (one that ends
+        a fused chain, where it costs nothing).
         """
         order = list(range(len(self.layers)))
         for i in range(len(order) - 1):
+            if order[i] in keep:
+                continue
             if type(self.layers[order[i]]) is ReLU and type(self.layers[order[i + 1]]) is MaxPool2d:
                 order[i], order[i + 1] = order[i + 1], order[i]
         return order

@@ -232,17 +232,40 @@ class Conv2d(_KernelLayer):
         return (c_out, c_in // groups, *kernel)
 
     def forward_chwn(self, x: np.ndarray) -> np.ndarray:
-        self._check_chwn(x, self.in_channels)
-        w = self.params["weight"].value
-        shape = nhwc_shape(x)
-        *_, out_hw = conv_geometry(shape, w.shape, self.stride, self.padding, self.dilation)
-        _check_spatial(shape, out_hw, "Conv2d", self.kernel_size)
-        b = self.params["bias"].value if self.bias else None
+        w, b = self._checked_weights(x)
         return self._keep(
             *F.conv2d_forward_chwn(
                 x, w, b, self.stride, self.padding, self.dilation, self.mode, self.groups
             )
         )
+
+    def forward_chwn_finished(
+        self,
+        x: np.ndarray,
+        scale: np.ndarray | None = None,
+        shift: np.ndarray | None = None,
+        residual: np.ndarray | None = None,
+        relu: bool = False,
+    ) -> np.ndarray:
+        """``forward_chwn`` with an evaluation BatchNorm's ``y * scale + shift``, a residual
+        sum and a ReLU taken as each sum is stored (``F.conv2d_finished_chwn``). Keeps no
+        cache: the containers call it for inference only (``glassnet/nn/fusion.py``)."""
+        w, b = self._checked_weights(x)
+        out = F.conv2d_finished_chwn(
+            x, w, b, self.stride, self.padding, self.dilation, self.mode, self.groups,
+            scale, shift, residual, relu,
+        )  # fmt: skip
+        return self._keep(out, None)
+
+    def _checked_weights(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """The weight and bias to apply to the compute-layout ``x``, once its channels and
+        size are checked."""
+        self._check_chwn(x, self.in_channels)
+        w = self.params["weight"].value
+        shape = nhwc_shape(x)
+        *_, out_hw = conv_geometry(shape, w.shape, self.stride, self.padding, self.dilation)
+        _check_spatial(shape, out_hw, "Conv2d", self.kernel_size)
+        return w, self.params["bias"].value if self.bias else None
 
     def backward_chwn(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         dx, dw, db = F.conv2d_backward_chwn(dout, self._take_cache(), input_grad)

@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 
 from glassnet import functional as F
-from glassnet.nn import layout
+from glassnet.nn import fusion, layout
 from glassnet.nn.graph import Input, Node, SymbolicTensor, check_name
-from glassnet.nn.module import Module, Parameter, kept, layer_from_config
+from glassnet.nn.module import Module, Parameter, keeps_for_backward, kept, layer_from_config
 from glassnet.nn.validation import check_array, check_finite
 
 #: The most nodes (layer calls) a model built from a config may have.
@@ -138,15 +138,26 @@ class Model(Module):
     def forward(self, x: np.ndarray | Sequence[np.ndarray]) -> np.ndarray | list[np.ndarray]:  # type: ignore[override]
         """Run every node in order; inputs are checked once (array, float, shape, finite)."""
         xs = self._check_inputs(x)
+        I = len(xs)  # noqa: E741
         # every tensor in the layouts it has been needed in so far: {chwn: array}
         values: list[dict[bool, np.ndarray]] = [{False: a} for a in xs]
+        values += [{} for _ in self.nodes]
         ran_chwn, caches = [], []
+        steps = [(self.layers[li], ins, I + k) for k, (li, ins) in enumerate(self.nodes)]
+        fused = {} if keeps_for_backward() else fusion.chains(steps, self.output_ids)
+        waiting = {k for chain in fused.values() for k in chain.steps[:-1]}
         for k, (li, ins) in enumerate(self.nodes):
-            layer = self.layers[li]
-            want = layout.runs_chwn(layer, [next(iter(values[t].values())) for t in ins])
-            args = [_in_layout(values[t], want) for t in ins]
-            out, chwn = self._at(k, layout.forward, layer, args, [want] * len(args))
-            values.append({chwn: out})
+            layer, chwn = self.layers[li], True
+            if k in fused:  # a convolution with the layers after it in its stores, run here
+                chain = fused[k]
+                x = _in_layout(values[chain.reads], True)
+                r = None if chain.residual is None else _in_layout(values[chain.residual], True)
+                values[I + k] = {True: self._at(chain.steps[0], chain.run, x, r)}
+            elif k not in waiting:
+                want = layout.runs_chwn(layer, [next(iter(values[t].values())) for t in ins])
+                args = [_in_layout(values[t], want) for t in ins]
+                out, chwn = self._at(k, layout.forward, layer, args, [want] * len(args))
+                values[I + k] = {chwn: out}
             ran_chwn.append(chwn)
             caches.append(layer._call_state())
         outs = [_in_layout(values[t], False) for t in self.output_ids]

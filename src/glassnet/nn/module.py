@@ -47,9 +47,14 @@ def no_grad() -> Iterator[None]:
         _KEEP_FOR_BACKWARD.reset(token)
 
 
+def keeps_for_backward() -> bool:
+    """Whether forward passes now keep what ``backward`` needs: False inside ``no_grad()``."""
+    return _KEEP_FOR_BACKWARD.get()
+
+
 def kept(cache: Any) -> Any:
     """``cache`` if this forward pass is to be followed by ``backward``, else None."""
-    return cache if _KEEP_FOR_BACKWARD.get() else None
+    return cache if keeps_for_backward() else None
 
 
 #: Every Module subclass by class name, so that a JSON config can name the layer to build.

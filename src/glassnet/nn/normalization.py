@@ -108,6 +108,17 @@ class _BatchNorm(Module):
                 self._held.append(statistics)
         return self._keep(out, cache)
 
+    def eval_affine(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Evaluation's normalization as ``y = x * scale_c + shift_c`` (each (C, 1)), or None
+        where this forward would use the batch's statistics (training, or no running ones)."""
+        if self.training or not self.track_running_stats:
+            return None
+        w = self.params["weight"].value if self.affine else None
+        b = self.params["bias"].value if self.affine else None
+        rm, rv = self.buffers["running_mean"], self.buffers["running_var"]
+        _, scale, shift = F.batch_norm_eval_affine(rm, rv, w, b, self.eps, rm.dtype)
+        return scale, shift
+
     def update_running_stats(self, statistics: np.ndarray) -> None:
         """Move the running statistics once by (2, C) [mean; unbiased variance], and count the
         update in ``num_batches_tracked``."""

@@ -1,0 +1,102 @@
+"""Inference fusion: a convolution's stores take the BatchNorm2d and ReLU that follow it.
+
+Inside ``no_grad()`` (``predict``, ``evaluate``, validation in ``fit``) no backward follows, so
+no one needs a convolution's output or a BatchNorm's output on its own. Where a ``Conv2d``'s
+output goes only to a ``BatchNorm2d`` in evaluation mode, and/or on to a ``ReLU``, both
+``Model`` and ``Sequential`` run the chain as one ``Conv2d.forward_chwn_finished`` call: an
+evaluation BatchNorm is ``y = x * s_c + t_c`` per channel and a ReLU takes each number alone,
+so both are applied to each sum as the convolution stores it (``F.conv2d_finished_chwn``),
+and the activation is written once instead of three times. The numbers are those of the
+layers run one by one (tests/nn/test_fusion.py); the per-layer forms run whenever a backward
+may follow, and wherever a chain's middle output is read by another layer or returned.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+import numpy as np
+
+from glassnet.nn.layers import Conv2d, ReLU
+from glassnet.nn.merge import Add
+from glassnet.nn.module import Module
+from glassnet.nn.normalization import BatchNorm2d
+
+#: One layer call, as a container runs it: (layer, the tensors it reads, the tensor it writes).
+Step = tuple[Module, Sequence[int], int]
+
+M = TypeVar("M", bound=Module)
+
+
+@dataclass(frozen=True)
+class Chain:
+    """A convolution and the layers that run in its stores, the steps they are (the
+    container's call order), and the tensors the chain reads."""
+
+    conv: Conv2d
+    folded: tuple[Module, ...]  # in order: a BatchNorm2d, an Add, a ReLU (each optional)
+    steps: tuple[int, ...]  # the convolution's, then the folded layers'
+    reads: int  # the convolution's input
+    residual: int | None  # the Add's other input
+
+    def run(self, x: np.ndarray, residual: np.ndarray | None = None) -> np.ndarray:
+        """The chain's output, from its convolution's input ``x`` and the Add's other input
+        ``residual`` (both in the compute layout); no layer of it keeps a cache (as in any
+        forward inside ``no_grad()``)."""
+        norm = self._folded(BatchNorm2d)
+        scale, shift = (None, None) if norm is None else norm.eval_affine() or (None, None)
+        relu = self._folded(ReLU) is not None
+        out = self.conv.forward_chwn_finished(x, scale, shift, residual, relu)
+        for layer in self.folded:
+            layer._keep(out, None)
+        return out
+
+    def _folded(self, kind: type[M]) -> M | None:
+        return next((layer for layer in self.folded if isinstance(layer, kind)), None)
+
+
+def chains(steps: Sequence[Step], returned: Collection[int]) -> dict[int, Chain]:
+    """The chains to fuse, keyed by their last step (where the container runs them: every
+    tensor they read is computed by then).
+
+    After a ``Conv2d``, in order and each optional: a ``BatchNorm2d`` in evaluation (with
+    running statistics), an ``Add`` of two tensors, a ``ReLU``; each joins when it is the only
+    reader of the output before it, which the container does not return (``returned``). An
+    ``Add`` joins one chain at most; its other input is the chain's residual.
+    """
+    readers = Counter(t for _, reads, _ in steps for t in reads)
+    reader = {t: k for k, (_, reads, _) in enumerate(steps) for t in reads
+              if readers[t] == 1 and t not in returned}  # fmt: skip
+
+    def after(k: int, kind: type[Module]) -> int | None:
+        """The step that alone reads step k's output, if it is a ``kind`` layer."""
+        j = reader.get(steps[k][2])
+        return j if j is not None and type(steps[j][0]) is kind else None
+
+    found: dict[int, Chain] = {}
+    claimed: set[int] = set()  # Add steps already in a chain
+    for k, (conv, reads, _) in enumerate(steps):
+        if type(conv) is not Conv2d:
+            continue
+        folded = []
+        norm = after(k, BatchNorm2d)
+        layer = None if norm is None else steps[norm][0]
+        if isinstance(layer, BatchNorm2d) and layer.eval_affine() is not None:
+            folded.append(norm)
+        before = steps[folded[-1] if folded else k][2]  # the chain's output so far
+        add = after(folded[-1] if folded else k, Add)
+        residual = None
+        if add is not None and len(steps[add][1]) == 2 and add not in claimed:
+            residual = next(t for t in steps[add][1] if t != before)
+            folded.append(add)
+            claimed.add(add)
+        relu = after(folded[-1] if folded else k, ReLU)
+        if relu is not None:
+            folded.append(relu)
+        if folded and isinstance(conv, Conv2d):  # (the type test above, for type checkers)
+            layers = tuple(steps[j][0] for j in folded)
+            found[folded[-1]] = Chain(conv, layers, (k, *folded), reads[0], residual)
+    return found
