@@ -249,3 +249,34 @@ def test_matches_pytorch(dtype, cfg):
     for name, err in zip(names, errors, strict=False):
         record_torch_error(name, dtype, err)
     assert max(errors) <= TOL_VS_TORCH[dtype], (cfg, errors)
+
+
+@pytest.mark.parametrize("direct", [True, False], ids=["compiled products", "BLAS products"])
+@pytest.mark.parametrize("kernel", [(2, 2), (3, 2), (1, 1), (2, 3)])
+def test_windows_that_tile_the_output_take_the_reordering_route(kernel, direct, monkeypatch):
+    """Kernel = stride, no padding (U-Net's 2x2 stride-2 upsampling): forward is one product
+    and a reordering, backward a reordering and two products; against the loops and the
+    gradients the general route computes."""
+    from glassnet.functional import conv_direct, conv_transpose
+
+    if not direct:
+        monkeypatch.setattr(conv_direct, "applies", lambda *a: False)
+
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(3, 4, 5, 6))
+    w, b = rng.normal(size=(6, 5, *kernel)), rng.normal(size=5)
+    dout = rng.normal(size=(3, 4 * kernel[0], 5 * kernel[1], 5))
+    routes = []
+    tiles_forward = conv_transpose._tiles_forward
+    monkeypatch.setattr(conv_transpose, "_tiles_forward",
+                        lambda *a: routes.append("tiles") or tiles_forward(*a))  # fmt: skip
+    out, cache = conv_transpose2d_forward(x, w, b, kernel)
+    dx, dw, db = conv_transpose2d_backward(dout, cache)
+    assert routes == ["tiles"]
+    expected = loop_conv_transpose2d(x, w, b, kernel, (0, 0), (0, 0), (1, 1), 1)
+    np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
+    monkeypatch.setattr(conv_transpose, "_tiles_apply", lambda *a: False)
+    monkeypatch.setattr(conv_transpose, "_direct_applies", lambda *a: False)
+    _, plain_cache = conv_transpose2d_forward(x, w, b, kernel)
+    for got, want in zip((dx, dw, db), conv_transpose2d_backward(dout, plain_cache), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)

@@ -30,6 +30,9 @@ typedef int (*gn_part)(const gn_slot *args, long a, long b);
 
 typedef float vec_f32 __attribute__((vector_size(64)));
 typedef double vec_f64 __attribute__((vector_size(64)));
+/* the integer vectors of the same lanes: what comparing two VECs gives, a mask per lane */
+typedef int32_t ivec_f32 __attribute__((vector_size(64)));
+typedef int64_t ivec_f64 __attribute__((vector_size(64)));
 
 /* a VEC read from / written to memory of any alignment (the type is the includer's VEC) */
 #define LOAD(p) __extension__({ VEC v_; memcpy(&v_, (p), sizeof v_); v_; })

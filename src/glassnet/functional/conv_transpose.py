@@ -29,6 +29,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from glassnet.blas.gemm import matmul
 from glassnet.functional import conv_direct
 from glassnet.functional._shape import Padding2d, Pair, pair
 from glassnet.functional._windows import (
@@ -40,6 +41,7 @@ from glassnet.functional._windows import (
     to_nhwc,
     unpad_chwn,
 )
+from glassnet.functional.compiled import empty
 
 
 class ConvTransposeCache(NamedTuple):
@@ -182,6 +184,11 @@ def conv_transpose2d_forward_chwn(
     )
     C_in_g = C_in // groups
     pads = ((P[0], P[0]), (P[1], P[1]))
+    if _tiles_apply(w, S, P, D, (H_out, W_out), (H, W), groups):  # no two windows overlap
+        out = _tiles_forward(x, w)
+        if b is not None:
+            out += b[:, None, None, None]
+        return out, ConvTransposeCache(x, w, pads, S, D, groups)
     if _direct_applies(x, w, groups):  # a convolution's input gradient, by the window sums
         out = conv_direct.input_grad(x, w, S, D, pads, (H_out, W_out))
         if b is not None:
@@ -223,6 +230,10 @@ def conv_transpose2d_backward_chwn(
     x, w, pads, S, D, groups = cache
     C_in, H, W, N = x.shape
     _, C_out_g, KH, KW = w.shape
+    P = (pads[0][0], pads[1][0])
+    if _tiles_apply(w, S, P, D, dout.shape[1:3], (H, W), groups):
+        dx, dw = _tiles_backward(dout, x, w, input_grad)
+        return dx, dw, dout.sum(axis=(1, 2, 3))
     if _direct_applies(x, w, groups):  # dX a convolution of dY, dW the swapped roles' products
         dout = np.ascontiguousarray(dout)
         dx = conv_direct.forward(dout, w, S, pads, D, (H, W)) if input_grad else None
@@ -243,6 +254,90 @@ def conv_transpose2d_backward_chwn(
         if dx is not None:
             dx[g * C_in_g : (g + 1) * C_in_g] = (w_g @ cols_g).reshape(C_in_g, H, W, N)
     return dx, dw, dout.sum(axis=(1, 2, 3))
+
+
+def _tiles_apply(
+    w: np.ndarray, S: Pair, P: Pair, D: Pair, out_hw: tuple[int, ...], in_hw: Pair, groups: int
+) -> bool:
+    """Whether the windows tile the output: kernel = stride, no padding, dilation 1, ungrouped
+    (U-Net's 2x2 stride-2 upsampling). Each output number then comes from one input pixel and
+    one kernel entry, and col2im / im2col are a reordering of the numbers
+    (``_tiles_forward``)."""
+    KH, KW = w.shape[2:]
+    return (
+        groups == 1
+        and (KH, KW) == tuple(S)
+        and tuple(P) == (0, 0)
+        and tuple(D) == (1, 1)
+        and tuple(out_hw) == (in_hw[0] * KH, in_hw[1] * KW)
+    )
+
+
+def _tiles_forward(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """The forward where the windows tile the output (``_tiles_apply``): one product over the
+    channels, then each (m, k) slice of it moved to its places, with no sums.
+
+    Math:
+        Y[o, i*KH + m, j*KW + k, n] = sum_c W[c, o, m, k] * X[c, i, j, n]:
+        cols = W_mat^T @ X, (C_out*KH*KW, H, W, N), read as (C_out, KH, KW, H, W, N) and
+        written as (C_out, H, KH, W, KW, N) = Y's (C_out, H*KH, W*KW, N).
+    """
+    C_in, H, W, N = x.shape
+    _, C_out, KH, KW = w.shape
+    cols = _mix(np.ascontiguousarray(w.reshape(C_in, C_out * KH * KW).T), x)
+    out = empty((C_out, H, KH, W, KW, N), cols.dtype)
+    out[...] = cols.reshape(C_out, KH, KW, H, W, N).transpose(0, 3, 1, 4, 2, 5)
+    return out.reshape(C_out, H * KH, W * KW, N)
+
+
+def _tiles_backward(
+    dout: np.ndarray, x: np.ndarray, w: np.ndarray, input_grad: bool
+) -> tuple[np.ndarray | None, np.ndarray]:
+    """dX and dW where the windows tile the output: im2col of dY is a reordering.
+
+    Math:
+        cols[(o, m, k), i, j, n] = dY[o, i*KH + m, j*KW + k, n]
+        dX[c] = sum_{(o, m, k)} W[c, o, m, k] * cols[(o, m, k)]
+        dW[c, o, m, k] = sum_{i, j, n} X[c, i, j, n] * cols[(o, m, k), i, j, n]
+    """
+    C_in, H, W, N = x.shape
+    _, C_out, KH, KW = w.shape
+    cols = empty((C_out, KH, KW, H, W, N), dout.dtype)
+    cols[...] = dout.reshape(C_out, H, KH, W, KW, N).transpose(0, 2, 4, 1, 3, 5)
+    cols = cols.reshape(C_out * KH * KW, H, W, N)
+    dw = _mix_grad(cols, np.ascontiguousarray(x)).T.reshape(w.shape)
+    if not input_grad:
+        return None, dw
+    return _mix(np.ascontiguousarray(w.reshape(C_in, C_out * KH * KW)), cols), dw
+
+
+def _mix(w_mat: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """out[a, i, j, n] = sum_b w_mat[a, b] * x[b, i, j, n]: a 1x1 convolution, on the direct
+    route where built (it shares the cores with glassnet's other loops; a BLAS call between
+    them would find the BLAS threads and glassnet's competing for them), else one product.
+
+    Shape:
+        w_mat: (A, B), contiguous; x: (B, H, W, N), contiguous; returns (A, H, W, N).
+    """
+    B, H, W, N = x.shape
+    if conv_direct.applies(x, w_mat):
+        no_padding = ((0, 0), (0, 0))
+        return conv_direct.forward(x, w_mat[:, :, None, None], (1, 1), no_padding, (1, 1), (H, W))
+    return matmul(w_mat, x.reshape(B, H * W * N)).reshape(-1, H, W, N)
+
+
+def _mix_grad(dy: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """g[a, b] = sum_{i, j, n} dy[a, i, j, n] * x[b, i, j, n]: ``_mix``'s weight gradient.
+
+    Shape:
+        dy: (A, H, W, N), x: (B, H, W, N), both contiguous; returns (A, B).
+    """
+    A, B = dy.shape[0], x.shape[0]
+    if conv_direct.applies(x, dy):
+        no_padding = ((0, 0), (0, 0))
+        return conv_direct.weight_grad(x, dy, (1, 1), (1, 1), no_padding, (1, 1)).reshape(A, B)
+    # (cols @ X^T): the long inner dimension in the form OpenBLAS runs fastest (as conv's)
+    return matmul(dy.reshape(A, -1), x.reshape(B, -1).T)
 
 
 def _direct_applies(x: np.ndarray, w: np.ndarray, groups: int) -> bool:
