@@ -32,10 +32,9 @@ from glassnet.train.checkpoint import layer_generators
 #: their compute-layout methods, and may ask a model's first layer for no input gradient.
 _TIMED = {
     "forward": "forward",
-    "forward_chwn": "forward",
-    # inside no_grad() a Conv2d's time includes the BatchNorm and ReLU fused into its stores
+    # a Conv2d's time includes the layers the containers fold into its stores
     # (glassnet/nn/fusion.py); theirs is then 0
-    "forward_chwn_finished": "forward",
+    "forward_chwn": "forward",
     "backward": "backward",
     "backward_chwn": "backward",
 }
@@ -87,6 +86,9 @@ class Profile:
         """The profile as a text table; "rest" is the step minus its layers (loss, Python...).
 
         Medians do not add up exactly, so "rest" can be slightly off (or negative) under load.
+        A layer that runs inside the convolution before it (``glassnet/nn/fusion.py``: a ReLU,
+        a residual Add, in inference an evaluation BatchNorm) shows no forward time: it is in
+        the convolution's.
         """
         w = max([16, *(len(t.name) + 1 for t in self.layers)])
         rows = [
@@ -184,7 +186,7 @@ class _Timer:
             self._step[kind] = self._step.get(kind, 0.0) + time.perf_counter() - t0
             if kind == "forward":
                 shape = out.shape
-                if "_chwn" in name and len(shape) == 4:  # (C, H, W, N) -> (N, H, W, C)
+                if name.endswith("_chwn") and len(shape) == 4:  # (C, H, W, N) -> (N, H, W, C)
                     shape = (shape[3], shape[1], shape[2], shape[0])
                 self._step_flops += layer_flops(self.layer, shape)
             else:
@@ -235,9 +237,8 @@ def time_layers(
         128
     """
     timers = [_Timer(layer) for layer in layers]
-    wrapped = [[name for name in _TIMED if hasattr(layer, name)] for layer in layers]
-    for layer, timer, methods in zip(layers, timers, wrapped, strict=True):
-        for name in methods:
+    for layer, timer in zip(layers, timers, strict=True):
+        for name in _TIMED:
             setattr(layer, name, timer.wrap(getattr(layer, name), name))
     step_seconds = []
     try:
@@ -248,8 +249,8 @@ def time_layers(
             for timer in timers:
                 timer.end_step()
     finally:
-        for layer, methods in zip(layers, wrapped, strict=True):
-            for name in methods:
+        for layer in layers:
+            for name in _TIMED:
                 delattr(layer, name)  # the class's methods show through again
     labels = names or [f"{i} {type(layer).__name__}" for i, layer in enumerate(layers)]
     times = []

@@ -1,7 +1,9 @@
-"""``conv2d_finished_chwn``: a convolution with the evaluation BatchNorm and ReLU after it.
+"""A convolution's ``Finish`` (``functional/finish.py``): an evaluation BatchNorm, a residual
+sum and a ReLU applied to each sum as it is stored.
 
-The fused form against its plain form (the three steps in turn) over random geometries, on the
-direct route (its stores do the arithmetic) and on the NumPy routes (the steps one by one).
+``conv2d_forward_chwn(..., finish=...)`` against the plain form (the steps one by one) over
+random geometries, on the direct route (its stores do the arithmetic) and on the NumPy routes
+(``Finish.apply`` after the sums).
 """
 
 from __future__ import annotations
@@ -15,13 +17,25 @@ from glassnet.functional import (
     batch_norm_eval_affine,
     batch_norm_forward_rows,
     compiled,
-    conv2d_finished_chwn,
     conv2d_forward_chwn,
     conv_direct,
     relu_forward,
     row_loops,
 )
 from glassnet.functional.conv import conv_geometry
+from glassnet.functional.finish import Finish
+
+
+def conv2d_finished_chwn(x, w, b=None, stride=1, padding=0, dilation=1, groups=1, scale=None,
+                         shift=None, residual=None, relu=False):  # fmt: skip
+    """The convolution's output through ``Finish``; its cache must be the plain one's."""
+    finish = Finish(None, scale, shift, residual, relu)
+    out, cache = conv2d_forward_chwn(x, w, b, stride, padding, dilation, groups=groups,
+                                     finish=finish)  # fmt: skip
+    _, plain = conv2d_forward_chwn(x, w, b, stride, padding, dilation, groups=groups)
+    assert type(cache) is type(plain) and cache.xp.shape == plain.xp.shape
+    return out
+
 
 TOL = {np.float32: 1e-6, np.float64: 1e-14}
 
@@ -118,7 +132,7 @@ def test_nan_passes_the_fused_relu_as_the_relu_step():
 def test_scale_and_shift_come_together():
     x, w = np.ones((1, 3, 3, 1)), np.ones((1, 1, 1, 1))
     with pytest.raises(ValueError, match="scale and shift together"):
-        conv2d_finished_chwn(x, w, scale=np.ones(1))
+        conv2d_forward_chwn(x, w, finish=Finish(scale=np.ones(1)))
 
 
 def test_eval_affine_is_the_normalization():

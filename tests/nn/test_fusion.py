@@ -1,5 +1,5 @@
-"""Inference fusion (``nn/fusion.py``): which chains run in a convolution's stores, and that
-the outputs are those of the layers one by one."""
+"""Fusion (``nn/fusion.py``): which chains run in a convolution's stores, in training and in
+inference, and that outputs and gradients are those of the layers one by one."""
 
 from __future__ import annotations
 
@@ -7,8 +7,21 @@ import numpy as np
 import pytest
 
 import glassnet as gn
-from glassnet.models import resnet_cifar
+from glassnet.models import resnet_cifar, unet_small
 from glassnet.nn import fusion
+
+
+@pytest.fixture
+def unfused(monkeypatch):
+    """A switch: ``unfused(True)`` makes the containers run every layer on its own."""
+
+    def switch(on: bool) -> None:
+        if on:
+            monkeypatch.setattr(fusion, "chains", lambda *args, **kwargs: {})
+        else:
+            monkeypatch.undo()
+
+    return switch
 
 
 def _warm(model: gn.Module, shape: tuple[int, ...]) -> gn.Module:
@@ -20,8 +33,7 @@ def _warm(model: gn.Module, shape: tuple[int, ...]) -> gn.Module:
 
 
 def _graph(dtype: str = "float32") -> tuple[gn.Model, dict[str, gn.Module]]:
-    """conv -> BN -> ReLU (fusable), conv -> BN whose output is also returned, and a conv read
-    twice."""
+    """conv -> BN -> ReLU, conv -> BN whose output is also returned, and a conv read twice."""
     layers = {
         "a": gn.Conv2d(3, 8, 3, padding=1, bias=False, dtype=dtype, rng=0),
         "bn_a": gn.BatchNorm2d(8, dtype=dtype),
@@ -40,11 +52,11 @@ def _graph(dtype: str = "float32") -> tuple[gn.Model, dict[str, gn.Module]]:
     return gn.Model(inputs, [out, y]), layers
 
 
-def _fused(model: gn.Model) -> list[tuple[gn.Module, ...]]:
+def _fused(model: gn.Model, backward_follows: bool = False) -> list[tuple[gn.Module, ...]]:
     """The layers of each chain ``fusion.chains`` finds in the model, in step order."""
     steps = [(model.layers[li], ins, len(model.inputs) + k) for k, (li, ins) in
              enumerate(model.nodes)]  # fmt: skip
-    found = fusion.chains(steps, model.output_ids)
+    found = fusion.chains(steps, model.output_ids, backward_follows)
     return [tuple(model.layers[model.nodes[j][0]] for j in c.steps) for c in found.values()]
 
 
@@ -57,21 +69,24 @@ def test_chains_follow_sole_readers_and_skip_returned_outputs():
     ]  # and c's output is read twice: it runs alone
 
 
-def test_batch_statistics_keep_the_batchnorm_apart():
+def test_a_batchnorm_joins_only_in_evaluation_with_running_statistics_and_no_backward():
     model, L = _graph()
     assert _fused(model) == []  # training mode: no BatchNorm fuses, no ReLU follows a conv
     model.eval()
+    assert _fused(model, backward_follows=True) == []  # its backward needs the conv's output
     L["bn_a"].track_running_stats = False  # evaluation with the batch's statistics
     assert L["bn_a"].eval_affine() is None
     assert _fused(model) == [(L["b"], L["bn_b"])]
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_a_fused_graph_gives_the_layer_by_layer_outputs(dtype):
+def test_a_fused_graph_gives_the_layer_by_layer_outputs(dtype, unfused):
     model, _ = _graph(dtype)
     _warm(model, (16, 8, 8, 3))
     x = np.random.default_rng(0).normal(size=(16, 8, 8, 3)).astype(dtype)
+    unfused(True)
     expected = model.forward(x)
+    unfused(False)
     with gn.no_grad():
         got = model.forward(x)
     tol = 1e-6 if dtype == "float32" else 1e-14
@@ -80,30 +95,55 @@ def test_a_fused_graph_gives_the_layer_by_layer_outputs(dtype):
     assert all(layer._cache is None for layer in model.layers)
 
 
-def test_resnet_in_inference_is_the_same_with_and_without_fusion():
-    """The ResNet-style net at batch 64: every conv -> BN (-> ReLU) fused, the same numbers."""
+def test_resnet_in_inference_is_the_same_with_and_without_fusion(unfused):
+    """The ResNet-style net at batch 64: every convolution runs with what follows it, the same
+    numbers."""
     model = _warm(resnet_cifar(rng=0), (64, 32, 32, 3))
     x = np.random.default_rng(1).normal(size=(64, 32, 32, 3)).astype(np.float32)
+    unfused(True)
     expected = model.forward(x)
-    calls = []
-    original = gn.Conv2d.forward_chwn_finished
-
-    def counted(self, *args):
-        calls.append(self)
-        return original(self, *args)
-
-    gn.Conv2d.forward_chwn_finished = counted
-    try:
-        with gn.no_grad():
-            got = model.forward(x)
-    finally:
-        gn.Conv2d.forward_chwn_finished = original
+    unfused(False)
     convs = [layer for layer in model.layers if isinstance(layer, gn.Conv2d)]
-    assert len(calls) == len(convs)  # each is followed by a BatchNorm
+    with gn.no_grad():
+        assert len(_fused(model)) == len(convs)  # each is followed by a BatchNorm
+        got = model.forward(x)
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
 
 
-def test_sequential_fuses_around_its_relu_before_maxpool():
+@pytest.mark.parametrize("name", ["unet", "residual"])
+def test_training_fuses_sums_and_relus_with_the_same_gradients(name, unfused):
+    """conv -> ReLU and conv -> Add -> ReLU fuse where a backward follows: the ReLU keeps the
+    fused output, the Add its count, the convolution its input; the loss, every parameter's
+    gradient and the input's gradient are the layer-by-layer ones."""
+    if name == "unet":
+        model = unet_small(num_classes=3, rng=0)
+        shape = (4, 32, 32, 3)
+        assert len(_fused(model, backward_follows=True)) == 10  # each 3x3 conv with its ReLU
+    else:
+        inputs = gn.Input((8, 8, 4))
+        x = gn.ReLU()(gn.Conv2d(4, 4, 3, padding=1, rng=0)(inputs))
+        y = gn.ReLU()(gn.Add()([gn.Conv2d(4, 4, 3, padding=1, rng=1)(x), x]))
+        model = gn.Model(inputs, gn.Conv2d(4, 2, 1, rng=2)(y))
+        shape = (8, 8, 8, 4)
+        assert [len(c) for c in _fused(model, backward_follows=True)] == [2, 3]
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=shape).astype(np.float32)
+    results = []
+    for off in (True, False):
+        unfused(off)
+        out = model.forward(x)
+        dout = np.random.default_rng(7).normal(size=out.shape).astype(np.float32)
+        model.zero_grad()
+        dx = model.backward(dout)
+        results.append((out, dx, [p.grad.copy() for p in model.parameters()]))
+    (out0, dx0, g0), (out1, dx1, g1) = results
+    np.testing.assert_allclose(out1, out0, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(dx1, dx0, rtol=1e-5, atol=1e-6)
+    for a, b in zip(g1, g0, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_sequential_fuses_around_its_relu_before_maxpool(unfused):
     """conv -> BN -> ReLU -> MaxPool: Sequential runs the ReLU after the pool when alone; fused,
     the convolution's stores take it, and the outputs stay the same."""
     model = gn.Sequential([
@@ -113,27 +153,17 @@ def test_sequential_fuses_around_its_relu_before_maxpool():
     _warm(model, (8, 8, 8, 3))
     x = np.random.default_rng(2).normal(size=(8, 8, 8, 3)).astype(np.float32)
     steps = [(layer, [i], i + 1) for i, layer in enumerate(model.layers)]
-    assert [c.steps for c in fusion.chains(steps, {len(model.layers)}).values()] == [
-        (0, 1, 2),
-        (4, 5),
-    ]
+    found = fusion.chains(steps, {len(model.layers)}, backward_follows=False)
+    assert [c.steps for c in found.values()] == [(0, 1, 2), (4, 5)]
+    unfused(True)
     expected = model.forward(x)
+    unfused(False)
     with gn.no_grad():
         got = model.forward(x)
     np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
 
 
-def test_nothing_fuses_where_a_backward_may_follow():
-    model, _ = _graph()
-    model.eval()
-    x = np.random.default_rng(3).normal(size=(2, 8, 8, 3)).astype(np.float32)
-    out, y = model.forward(x)
-    assert model.layers[1]._cache is not None  # the BatchNorm ran on its own
-    dx = model.backward([np.ones_like(out), np.ones_like(y)])
-    assert dx.shape == x.shape
-
-
-def test_a_residual_sum_and_its_relu_join_the_first_chain_that_reaches_them():
+def test_a_residual_sum_and_its_relu_join_the_first_chain_that_reaches_them(unfused):
     """relu(bn(conv(x)) + bn(conv'(x))): the first chain takes the Add and the ReLU and reads
     the second chain's output, computed by the time the Add's step comes."""
     inputs = gn.Input((8, 8, 4))
@@ -145,7 +175,9 @@ def test_a_residual_sum_and_its_relu_join_the_first_chain_that_reaches_them():
     _warm(model, (16, 8, 8, 4))
     assert _fused(model) == [tuple(layers[i] for i in (0, 1, 4, 5)), tuple(layers[2:4])]
     x = np.random.default_rng(4).normal(size=(16, 8, 8, 4)).astype(np.float32)
+    unfused(True)
     expected = model.forward(x)
+    unfused(False)
     with gn.no_grad():
         got = model.forward(x)
     np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)

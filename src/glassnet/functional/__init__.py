@@ -54,7 +54,6 @@ from glassnet.functional.conv import (
     conv2d_forward,
     conv2d_forward_chwn,
 )
-from glassnet.functional.conv_fused import conv2d_finished_chwn
 from glassnet.functional.conv_transpose import (
     conv_transpose2d_backward,
     conv_transpose2d_backward_chwn,
@@ -118,7 +117,6 @@ __all__ = [
     "conv2d_backward",
     "conv2d_backward_chwn",
     "conv2d_forward",
-    "conv2d_finished_chwn",
     "conv2d_forward_chwn",
     "conv_transpose2d_backward",
     "conv_transpose2d_backward_chwn",

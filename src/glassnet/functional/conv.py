@@ -29,6 +29,7 @@ from glassnet.functional._windows import (
     to_nhwc,
     unpad_chwn,
 )
+from glassnet.functional.finish import Finish
 
 ConvMode = Literal["cross-correlation", "convolution"]
 CONV_MODES = ("cross-correlation", "convolution")
@@ -125,8 +126,11 @@ def conv2d_forward_chwn(
     dilation: int | Pair = 1,
     mode: ConvMode = "cross-correlation",
     groups: int = 1,
+    finish: Finish | None = None,
 ) -> tuple[np.ndarray, ConvCache | conv_fast.FastConvCache]:
-    """``conv2d_forward`` in the compute layout: the same math on (C, H, W, N) arrays.
+    """``conv2d_forward`` in the compute layout: the same math on (C, H, W, N) arrays; each
+    output number then through ``finish`` (a BatchNorm in evaluation, a residual sum, a ReLU:
+    ``finish.Finish``), the cache still the convolution's.
 
     Math:
         Y[o, i, j, n] = b[o] + sum_{c, m, k} W[o, c, m, k] * X_p[g*C_g + c, i*S + m*D, j*S + k*D, n]
@@ -153,7 +157,7 @@ def conv2d_forward_chwn(
     S, P, D, out_hw = conv_geometry(nhwc_shape(x), w.shape, stride, padding, dilation)
     flip = mode == "convolution"
     if conv_fast.applies(groups):  # the same numbers by faster routes: conv_fast.py
-        return conv_fast.conv2d_forward_fast(x, w, b, S, P, D, out_hw, flip)
+        return conv_fast.conv2d_forward_fast(x, w, b, S, P, D, out_hw, flip, finish)
     kernel = w[:, :, ::-1, ::-1] if flip else w
     xp = pad_chwn(x, P)  # (C_in, H_p, W_p, N)
     cols = im2col(xp, (KH, KW), S, D, out_hw)  # (C_in*KH*KW, H_out*W_out*N)
@@ -164,7 +168,8 @@ def conv2d_forward_chwn(
     if b is not None:
         out += b[:, None]
     cache = ConvCache(xp, cols, w_mat, (KH, KW), P, S, D, out_hw, flip, groups)
-    return out.reshape(C_out, *out_hw, N), cache
+    out = out.reshape(C_out, *out_hw, N)
+    return (out if finish is None else finish.apply(out)), cache
 
 
 def conv2d_backward_chwn(

@@ -22,7 +22,8 @@ import numpy as np
 from glassnet.functional import compiled
 from glassnet.functional._shape import Padding2d, Pair
 from glassnet.functional._windows import pad_chwn
-from glassnet.functional.window_sums import Finish, window_products, window_sums
+from glassnet.functional.finish import Finish
+from glassnet.functional.window_sums import window_products, window_sums
 
 
 def applies(x: np.ndarray, w: np.ndarray) -> bool:
@@ -53,7 +54,7 @@ def forward(
 ) -> np.ndarray:
     """Y[o, i, j, n] = sum_{c, m, k} W[o, c, m, k] * X[c, i*S_h + m*D_h - P_top,
     j*S_w + k*D_w - P_left, n], X read as 0 in the padding; each sum then through ``finish``
-    (bias, an evaluation BatchNorm's scale and shift, ReLU: ``window_sums.Finish``).
+    (bias, an evaluation BatchNorm's scale and shift, a residual sum, ReLU: ``finish.Finish``).
 
     Shape:
         x: (C_in, H, W, N), contiguous; kernel: (C_out, C_in, KH, KW), as applied;

@@ -23,6 +23,7 @@ each tested equal to the plain form (tests/functional/test_fastpath.py):
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Literal, NamedTuple
 
 import numpy as np
@@ -37,7 +38,7 @@ from glassnet.functional._windows import (
     row_blocks,
     unpad_chwn,
 )
-from glassnet.functional.window_sums import Finish
+from glassnet.functional.finish import Finish
 
 Route = Literal["direct", "im2col", "row shift", "offsets"]
 
@@ -124,8 +125,10 @@ def conv2d_forward_fast(
     dilation: Pair,
     out_hw: Pair,
     flip: bool,
+    finish: Finish | None = None,
 ) -> tuple[np.ndarray, FastConvCache]:
-    """``conv2d_forward_chwn`` by the fast routes, its arguments already checked and resolved.
+    """``conv2d_forward_chwn`` by the fast routes, its arguments already checked and resolved;
+    each output number then through ``finish`` (in the direct route's stores, else after).
 
     Math:
         Y_mat = W_mat @ cols as in the plain form, taken a block of output rows at a time
@@ -148,16 +151,20 @@ def conv2d_forward_fast(
     w_mat = kernel.reshape(C_out, C_in * KH * KW)  # (C_out, K); copies only when flipped
     if route == "direct":  # reads the padding as zeros: x is kept as it is, unpadded
         xp = np.ascontiguousarray(x)
-        # the bias is added as each sum is stored
-        out, kept = conv_direct.forward(xp, kernel, S, P, D, out_hw, Finish(bias=b)), None
+        # the bias, and what follows, are taken as each sum is stored
+        stores = replace(finish or Finish(), bias=b)
+        out, kept = conv_direct.forward(xp, kernel, S, P, D, out_hw, stores), None
     elif route == "offsets":
         xp = pad_chwn(x, P, rows_first=True)  # (C_in, H_p, W_p, N), rows first in memory
         out, kept = _offsets_forward(xp, w_mat.reshape(kernel.shape), S, D, out_hw), None
     else:
         xp = pad_chwn(x, P)  # (C_in, H_p, W_p, N)
         out, kept = _windowed_forward(xp, w_mat, (KH, KW), S, D, out_hw, route == "row shift")
-    if b is not None and route != "direct":
-        out += b[:, None, None, None]
+    if route != "direct":
+        if b is not None:
+            out += b[:, None, None, None]
+        if finish is not None:
+            out = finish.apply(out)
     cache = FastConvCache(xp, kept, w_mat, (KH, KW), P, S, D, (H_out, W_out), flip, route)
     return out, cache
 

@@ -14,34 +14,13 @@ multiply and add, 64 bytes of neighbouring positions at a time, the sums in regi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from glassnet.functional.compiled import address, run
+from glassnet.functional.finish import Finish
 
 #: Output channels per tile of the C products (``PRODUCT_BLOCK``): threads split on multiples.
 PRODUCT_BLOCK = 4
-
-
-@dataclass(frozen=True)
-class Finish:
-    """What each window sum ``out[o, i, j, n]`` passes through before it is stored, in order
-    (each optional): ``y = sum + bias[o]``; ``y = y * scale[o] + shift[o]`` (an evaluation
-    BatchNorm, ``batch_norm_eval_affine``); ``y = y + residual[o, i, j, n]`` (a residual sum);
-    ``y = max(y, 0)`` (ReLU, NaN kept). The same expressions, in C, as the separate steps'
-    loops (``row_loops``): the same numbers, one pass fewer over memory each.
-
-    Shape:
-        bias, scale, shift: (C_out,) or anything of C_out numbers; scale and shift together;
-        residual: the output's shape.
-    """
-
-    bias: np.ndarray | None = None
-    scale: np.ndarray | None = None
-    shift: np.ndarray | None = None
-    residual: np.ndarray | None = None
-    relu: bool = False
 
 
 def window_sums(

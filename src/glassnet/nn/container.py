@@ -88,29 +88,27 @@ class Sequential(Module):
         chwn = False  # is x, if an image batch, in the compute layout (C, H, W, N)?
         trace = []  # per step, in the order run: (layer index, ran in the compute layout)
         caches: list[Any] = [None] * len(self.layers)
-        fused = self._fused_chains()
+        steps = [(layer, [i], i + 1) for i, layer in enumerate(self.layers)]
+        fused = fusion.chains(steps, {len(self.layers)}, backward_follows=keeps_for_backward())
         waiting = {i for chain in fused.values() for i in chain.steps[:-1]}
         for i in self._run_order(keep=fused.keys()):
-            layer = self.layers[i]
             if i in fused:  # a convolution with the layers after it in its stores, run here
                 first = fused[i].steps[0]
-                x = _with_position(first, layer, fused[i].run, layout.convert(x, chwn, True))
-                chwn = True
-            elif i not in waiting:  # (a waiting layer runs with its chain: x stays its input)
-                x, chwn = _with_position(i, layer, layout.forward, layer, [x], [chwn])
-            trace.append((i, chwn))
-            caches[i] = layer._call_state()
+                conv = self.layers[first]
+                x = _with_position(first, conv, fused[i].run, layout.convert(x, chwn, True))
+                chwn, ran = True, fused[i].steps
+            elif i in waiting:
+                continue  # it runs with its chain, x stays the chain's input
+            else:
+                x, chwn = _with_position(i, self.layers[i], layout.forward, self.layers[i], [x],
+                                         [chwn])  # fmt: skip
+                ran = (i,)
+            for j in ran:
+                trace.append((j, chwn))
+                caches[j] = self.layers[j]._call_state()
         # the layers' caches travel with this call's, so that a Sequential called twice in a
         # graph (or a layer in it called elsewhere too) still runs each backward on its own call
         return self._keep(layout.convert(x, chwn, False), (trace, caches))
-
-    def _fused_chains(self) -> dict[int, fusion.Chain]:
-        """The layers that run inside a convolution's stores (``nn/fusion.py``): none unless
-        no backward can follow (``no_grad()``)."""
-        if keeps_for_backward():
-            return {}
-        steps = [(layer, [i], i + 1) for i, layer in enumerate(self.layers)]
-        return fusion.chains(steps, returned={len(self.layers)})
 
     def _run_order(self, keep: Collection[int] = ()) -> list[int]:
         """The layer indices in the order forward runs them.

@@ -1,14 +1,17 @@
-"""Inference fusion: a convolution's stores take the BatchNorm2d and ReLU that follow it.
+"""Fusion: a convolution's stores take the layers after it that act on each number alone.
 
-Inside ``no_grad()`` (``predict``, ``evaluate``, validation in ``fit``) no backward follows, so
-no one needs a convolution's output or a BatchNorm's output on its own. Where a ``Conv2d``'s
-output goes only to a ``BatchNorm2d`` in evaluation mode, and/or on to a ``ReLU``, both
-``Model`` and ``Sequential`` run the chain as one ``Conv2d.forward_chwn_finished`` call: an
-evaluation BatchNorm is ``y = x * s_c + t_c`` per channel and a ReLU takes each number alone,
-so both are applied to each sum as the convolution stores it (``F.conv2d_finished_chwn``),
-and the activation is written once instead of three times. The numbers are those of the
-layers run one by one (tests/nn/test_fusion.py); the per-layer forms run whenever a backward
-may follow, and wherever a chain's middle output is read by another layer or returned.
+Where a ``Conv2d``'s output goes only to a ``BatchNorm2d`` in evaluation mode, an ``Add`` of
+two tensors or a ``ReLU`` (in that order, each optional, each the only reader of the output
+before it), ``Model`` and ``Sequential`` run the chain as one ``Conv2d.forward_chwn`` call
+with a ``Finish`` (``glassnet/functional/finish.py``): each layer acts on each sum as the
+convolution stores it, and the activation is written once instead of once per layer.
+
+In training the BatchNorm stays apart: its backward needs the convolution's own output, and
+its batch statistics the whole of it. The Add's and the ReLU's backward need only the count of
+terms and the output, which the fused forward keeps (``_keep_fused``), and the convolution's
+own backward needs only its input; so ``relu(conv(x) + shortcut)`` fuses in training too. In
+inference (``no_grad()``) the evaluation BatchNorm joins. The numbers are those of the layers
+run one by one (tests/nn/test_fusion.py).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import TypeVar
 
 import numpy as np
 
+from glassnet.functional.finish import Finish
 from glassnet.nn.layers import Conv2d, ReLU
 from glassnet.nn.merge import Add
 from glassnet.nn.module import Module
@@ -44,28 +48,32 @@ class Chain:
 
     def run(self, x: np.ndarray, residual: np.ndarray | None = None) -> np.ndarray:
         """The chain's output, from its convolution's input ``x`` and the Add's other input
-        ``residual`` (both in the compute layout); no layer of it keeps a cache (as in any
-        forward inside ``no_grad()``)."""
+        ``residual`` (both in the compute layout); each layer keeps what its backward needs
+        (nothing inside ``no_grad()``)."""
         norm = self._folded(BatchNorm2d)
-        scale, shift = (None, None) if norm is None else norm.eval_affine() or (None, None)
+        affine = None if norm is None else norm.eval_affine()
+        scale, shift = affine if affine is not None else (None, None)
         relu = self._folded(ReLU) is not None
-        out = self.conv.forward_chwn_finished(x, scale, shift, residual, relu)
+        out = self.conv.forward_chwn(x, Finish(None, scale, shift, residual, relu))
         for layer in self.folded:
-            layer._keep(out, None)
+            layer._keep_fused(out)  # type: ignore[attr-defined]
         return out
 
     def _folded(self, kind: type[M]) -> M | None:
         return next((layer for layer in self.folded if isinstance(layer, kind)), None)
 
 
-def chains(steps: Sequence[Step], returned: Collection[int]) -> dict[int, Chain]:
+def chains(
+    steps: Sequence[Step], returned: Collection[int], backward_follows: bool
+) -> dict[int, Chain]:
     """The chains to fuse, keyed by their last step (where the container runs them: every
     tensor they read is computed by then).
 
     After a ``Conv2d``, in order and each optional: a ``BatchNorm2d`` in evaluation (with
-    running statistics), an ``Add`` of two tensors, a ``ReLU``; each joins when it is the only
-    reader of the output before it, which the container does not return (``returned``). An
-    ``Add`` joins one chain at most; its other input is the chain's residual.
+    running statistics; not where a backward follows), an ``Add`` of two tensors, a ``ReLU``;
+    each joins when it is the only reader of the output before it, which the container does
+    not return (``returned``). An ``Add`` joins one chain at most; its other input is the
+    chain's residual.
     """
     readers = Counter(t for _, reads, _ in steps for t in reads)
     reader = {t: k for k, (_, reads, _) in enumerate(steps) for t in reads
@@ -84,7 +92,8 @@ def chains(steps: Sequence[Step], returned: Collection[int]) -> dict[int, Chain]
         folded = []
         norm = after(k, BatchNorm2d)
         layer = None if norm is None else steps[norm][0]
-        if isinstance(layer, BatchNorm2d) and layer.eval_affine() is not None:
+        evaluation = isinstance(layer, BatchNorm2d) and layer.eval_affine() is not None
+        if evaluation and not backward_follows:
             folded.append(norm)
         before = steps[folded[-1] if folded else k][2]  # the chain's output so far
         add = after(folded[-1] if folded else k, Add)

@@ -18,6 +18,7 @@ import numpy as np
 from glassnet import functional as F
 from glassnet.functional._windows import nhwc_shape, to_chwn, to_nhwc
 from glassnet.functional.conv import CONV_MODES, ConvMode, check_groups, conv_geometry
+from glassnet.functional.finish import Finish
 from glassnet.functional.pooling import pool_geometry
 from glassnet.init import INITIALIZERS, as_generator, initialize
 from glassnet.nn.module import Module, Parameter
@@ -231,41 +232,21 @@ class Conv2d(_KernelLayer):
     def _weight_shape(c_in: int, c_out: int, groups: int, kernel: Pair) -> tuple[int, ...]:
         return (c_out, c_in // groups, *kernel)
 
-    def forward_chwn(self, x: np.ndarray) -> np.ndarray:
-        w, b = self._checked_weights(x)
-        return self._keep(
-            *F.conv2d_forward_chwn(
-                x, w, b, self.stride, self.padding, self.dilation, self.mode, self.groups
-            )
-        )
-
-    def forward_chwn_finished(
-        self,
-        x: np.ndarray,
-        scale: np.ndarray | None = None,
-        shift: np.ndarray | None = None,
-        residual: np.ndarray | None = None,
-        relu: bool = False,
-    ) -> np.ndarray:
-        """``forward_chwn`` with an evaluation BatchNorm's ``y * scale + shift``, a residual
-        sum and a ReLU taken as each sum is stored (``F.conv2d_finished_chwn``). Keeps no
-        cache: the containers call it for inference only (``glassnet/nn/fusion.py``)."""
-        w, b = self._checked_weights(x)
-        out = F.conv2d_finished_chwn(
-            x, w, b, self.stride, self.padding, self.dilation, self.mode, self.groups,
-            scale, shift, residual, relu,
-        )  # fmt: skip
-        return self._keep(out, None)
-
-    def _checked_weights(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """The weight and bias to apply to the compute-layout ``x``, once its channels and
-        size are checked."""
+    def forward_chwn(self, x: np.ndarray, finish: Finish | None = None) -> np.ndarray:
+        """The forward in the compute layout; each output number then through ``finish``,
+        the layers after this one that act on each number alone, folded into its stores by
+        the containers (``glassnet/nn/fusion.py``). The cache stays the convolution's own."""
         self._check_chwn(x, self.in_channels)
         w = self.params["weight"].value
         shape = nhwc_shape(x)
         *_, out_hw = conv_geometry(shape, w.shape, self.stride, self.padding, self.dilation)
         _check_spatial(shape, out_hw, "Conv2d", self.kernel_size)
-        return w, self.params["bias"].value if self.bias else None
+        b = self.params["bias"].value if self.bias else None
+        return self._keep(
+            *F.conv2d_forward_chwn(
+                x, w, b, self.stride, self.padding, self.dilation, self.mode, self.groups, finish
+            )
+        )
 
     def backward_chwn(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         dx, dw, db = F.conv2d_backward_chwn(dout, self._take_cache(), input_grad)
@@ -452,6 +433,11 @@ class ReLU(_Activation):
         >>> ReLU().forward(np.array([[-1.0, 2.0]]))
         array([[0., 2.]])
     """
+
+    def _keep_fused(self, out: np.ndarray) -> None:
+        """Keep for backward what a forward giving ``out`` keeps (the output itself), where a
+        convolution's stores computed it (``glassnet/nn/fusion.py``)."""
+        self._keep(out, out)
 
 
 class Sigmoid(_Activation):

@@ -65,6 +65,11 @@ class Add(Module):
     def forward_chwn(self, xs: Sequence[np.ndarray]) -> np.ndarray:  # type: ignore[override]
         return self.forward(xs)
 
+    def _keep_fused(self, out: np.ndarray) -> None:
+        """Keep for backward what a forward of two inputs keeps (their count), where a
+        convolution's stores computed the sum (``glassnet/nn/fusion.py``)."""
+        self._cache = kept(2)
+
     def backward_chwn(  # type: ignore[override]
         self, dout: np.ndarray, input_grad: bool = True
     ) -> list[np.ndarray] | None:

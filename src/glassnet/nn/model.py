@@ -142,24 +142,26 @@ class Model(Module):
         # every tensor in the layouts it has been needed in so far: {chwn: array}
         values: list[dict[bool, np.ndarray]] = [{False: a} for a in xs]
         values += [{} for _ in self.nodes]
-        ran_chwn, caches = [], []
+        ran_chwn: list[bool] = [True] * len(self.nodes)
+        caches: list[Any] = [None] * len(self.nodes)
         steps = [(self.layers[li], ins, I + k) for k, (li, ins) in enumerate(self.nodes)]
-        fused = {} if keeps_for_backward() else fusion.chains(steps, self.output_ids)
+        fused = fusion.chains(steps, self.output_ids, backward_follows=keeps_for_backward())
         waiting = {k for chain in fused.values() for k in chain.steps[:-1]}
         for k, (li, ins) in enumerate(self.nodes):
-            layer, chwn = self.layers[li], True
             if k in fused:  # a convolution with the layers after it in its stores, run here
                 chain = fused[k]
                 x = _in_layout(values[chain.reads], True)
                 r = None if chain.residual is None else _in_layout(values[chain.residual], True)
                 values[I + k] = {True: self._at(chain.steps[0], chain.run, x, r)}
+                for j in chain.steps:  # each ran in the compute layout, its cache its own
+                    caches[j] = self.layers[self.nodes[j][0]]._call_state()
             elif k not in waiting:
+                layer = self.layers[li]
                 want = layout.runs_chwn(layer, [next(iter(values[t].values())) for t in ins])
                 args = [_in_layout(values[t], want) for t in ins]
-                out, chwn = self._at(k, layout.forward, layer, args, [want] * len(args))
-                values[I + k] = {chwn: out}
-            ran_chwn.append(chwn)
-            caches.append(layer._call_state())
+                out, ran_chwn[k] = self._at(k, layout.forward, layer, args, [want] * len(args))
+                values[I + k] = {ran_chwn[k]: out}
+                caches[k] = layer._call_state()
         outs = [_in_layout(values[t], False) for t in self.output_ids]
         self._cache = kept(
             (ran_chwn, caches, [o.shape for o in outs], [(a.shape, a.dtype) for a in xs])

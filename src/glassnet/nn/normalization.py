@@ -119,6 +119,11 @@ class _BatchNorm(Module):
         _, scale, shift = F.batch_norm_eval_affine(rm, rv, w, b, self.eps, rm.dtype)
         return scale, shift
 
+    def _keep_fused(self, out: np.ndarray) -> None:
+        """Keep nothing: a convolution's stores compute this layer's output only where no
+        backward follows (``glassnet/nn/fusion.py``)."""
+        self._keep(out, None)
+
     def update_running_stats(self, statistics: np.ndarray) -> None:
         """Move the running statistics once by (2, C) [mean; unbiased variance], and count the
         update in ``num_batches_tracked``."""
