@@ -18,12 +18,7 @@ def test_training_profile_times_every_layer_and_leaves_the_model_as_it_was():
     assert [t.name for t in profile.layers] == [
         f"{i} {type(layer).__name__}" for i, layer in enumerate(model.layers)
     ]
-    # a ReLU right after a convolution runs in its stores (nn/fusion.py): no forward of its own
-    fused = [type(a) is gn.Conv2d and type(b) is gn.ReLU for a, b in
-             zip([None, *model.layers], model.layers, strict=False)]  # fmt: skip
-    assert sum(fused) == 2
-    assert all((t.forward_s == 0) == f for t, f in zip(profile.layers, fused, strict=True))
-    assert all(t.backward_s > 0 for t in profile.layers)
+    assert all(t.forward_s > 0 and t.backward_s > 0 for t in profile.layers)
     # the first layer computes no input gradient in training: one product in backward
     assert not profile.layers[0].input_grad and profile.layers[3].input_grad
     assert profile.layers[0].backward_flops == profile.layers[0].flops

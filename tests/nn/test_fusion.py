@@ -143,18 +143,21 @@ def test_training_fuses_sums_and_relus_with_the_same_gradients(name, unfused):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
 
 
-def test_sequential_fuses_around_its_relu_before_maxpool(unfused):
-    """conv -> BN -> ReLU -> MaxPool: Sequential runs the ReLU after the pool when alone; fused,
-    the convolution's stores take it, and the outputs stay the same."""
+def test_sequential_fuses_in_its_run_order(unfused):
+    """conv -> BN -> ReLU -> MaxPool: Sequential runs the ReLU after the pool (on a quarter of
+    the numbers, and its gradient too), so the BatchNorm fuses and the ReLU stays apart; a
+    ReLU after a convolution and before no pool fuses. The outputs stay the same."""
     model = gn.Sequential([
         gn.Conv2d(3, 6, 3, padding=1, rng=0), gn.BatchNorm2d(6), gn.ReLU(), gn.MaxPool2d(2),
         gn.Conv2d(6, 4, 3, rng=1), gn.ReLU(), gn.Flatten(), gn.Linear(4 * 2 * 2, 3, rng=2),
     ])  # fmt: skip
     _warm(model, (8, 8, 8, 3))
     x = np.random.default_rng(2).normal(size=(8, 8, 8, 3)).astype(np.float32)
-    steps = [(layer, [i], i + 1) for i, layer in enumerate(model.layers)]
-    found = fusion.chains(steps, {len(model.layers)}, backward_follows=False)
-    assert [c.steps for c in found.values()] == [(0, 1, 2), (4, 5)]
+    order = model._run_order()
+    assert order[:6] == [0, 1, 3, 2, 4, 5]
+    steps = [(model.layers[i], [p], p + 1) for p, i in enumerate(order)]
+    found = fusion.chains(steps, {len(order)}, backward_follows=False)
+    assert [[order[p] for p in c.steps] for c in found.values()] == [[0, 1], [4, 5]]
     unfused(True)
     expected = model.forward(x)
     unfused(False)

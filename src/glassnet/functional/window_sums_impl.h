@@ -12,28 +12,52 @@ struct NAME(finish) {
     int relu;
 };
 
-/* out[0 .. count) of channel o through `f` */
-INLINE void NAME(finish_run)(T *out, long count, const struct NAME(finish) *f, long o)
+/* y, channel o's sum, through `f`; r: the residual's number at y's place (if any). */
+INLINE T NAME(finish_one)(T y, const struct NAME(finish) *f, long o, const T *r)
 {
-    if (o >= f->channels) return;
-    T b = f->bias ? f->bias[o] : (T)0, s = f->scale ? f->scale[o] : (T)1;
-    T t = f->shift ? f->shift[o] : (T)0;
-    const T *r = f->residual ? f->residual + (out - f->out) : NULL;
-    for (long k = 0; k < count; k++) {
-        T y = out[k];
-        if (f->bias) y = y + b;
-        if (f->scale) y = y * s + t;
-        if (r) y = y + r[k];
-        if (f->relu) y = y <= 0 ? (T)0 : y; /* NaN passes, as in relu_forward */
-        out[k] = y;
+    if (f->bias) y = y + f->bias[o];
+    if (f->scale) y = y * f->scale[o] + f->shift[o];
+    if (r) y = y + *r;
+    if (f->relu) y = y <= 0 ? (T)0 : y; /* NaN passes, as in relu_forward */
+    return y;
+}
+
+/* the same for channel o's nv vectors of sums acc, then stored from p on; the steps' tests
+ * outside the vector loops, the sums in registers throughout */
+INLINE void NAME(finish_store)(T *p, VEC *acc, int nv, const struct NAME(finish) *f, long o)
+{
+    if (f->bias) {
+        T b = f->bias[o];
+#pragma GCC unroll 8
+        for (int v = 0; v < POS_VECS; v++)
+            if (v < nv) acc[v] = acc[v] + b;
     }
+    if (f->scale) {
+        T s = f->scale[o], t = f->shift[o];
+#pragma GCC unroll 8
+        for (int v = 0; v < POS_VECS; v++)
+            if (v < nv) acc[v] = acc[v] * s + t;
+    }
+    if (f->residual) {
+        const T *r = f->residual + (p - f->out);
+#pragma GCC unroll 8
+        for (int v = 0; v < POS_VECS; v++)
+            if (v < nv) acc[v] = acc[v] + LOAD(r + v * LANES);
+    }
+    if (f->relu)
+#pragma GCC unroll 8
+        for (int v = 0; v < POS_VECS; v++) /* y <= 0 ? 0 : y lane by lane: NaN passes */
+            if (v < nv) acc[v] = (VEC)((IVEC)acc[v] & ~(IVEC)(acc[v] <= (VEC){0}));
+#pragma GCC unroll 8
+    for (int v = 0; v < POS_VECS; v++)
+        if (v < nv) STORE(p + v * LANES, acc[v]);
 }
 
 /* SUM_BLOCK output channels x nv vectors of neighbouring positions, summed over R window
  * entries: acc[b][v] (+)= sum_r w[b, r] * src[r][at + v * LANES + (0 .. LANES-1)], added to
- * what outs holds when `add`, and passed through `fin` (if given; channels o0 ..) once stored,
- * while in the L1 cache. The vectors' count is a constant after inlining, so the accumulators
- * stay in registers. */
+ * what outs holds when `add`, and passed through `fin` (if given; channels o0 ..) on the way
+ * to memory. The vectors' count is a constant after inlining, so the accumulators stay in
+ * registers. */
 INLINE void NAME(sum_tile)(const T *const *src, long at, const T *packed, long R,
                            T *const *outs, long pos, int nv, int add,
                            const struct NAME(finish) *fin, long o0)
@@ -58,14 +82,17 @@ INLINE void NAME(sum_tile)(const T *const *src, long at, const T *packed, long R
                 if (v < nv) acc[b][v] += s * x[v];
         }
     }
+    if (fin) {
+#pragma GCC unroll 16
+        for (int b = 0; b < SUM_BLOCK; b++)
+            if (o0 + b < fin->channels) NAME(finish_store)(outs[b] + pos, acc[b], nv, fin, o0 + b);
+        return;
+    }
 #pragma GCC unroll 16
     for (int b = 0; b < SUM_BLOCK; b++)
 #pragma GCC unroll 8
         for (int v = 0; v < POS_VECS; v++)
             if (v < nv) STORE(outs[b] + pos + v * LANES, acc[b][v]);
-    if (fin)
-        for (int b = 0; b < SUM_BLOCK; b++)
-            NAME(finish_run)(outs[b] + pos, nv * LANES, fin, o0 + b);
 }
 
 /* nv vectors of positions for every output channel: the entries ENTRY_CHUNK at a time, each
@@ -98,8 +125,10 @@ INLINE void NAME(sum_run)(const T *const *src, long at, const T *packed, long R,
             const T *wo = packed + (o / SUM_BLOCK) * R * SUM_BLOCK + o % SUM_BLOCK;
             T s = 0;
             for (long r = 0; r < R; r++) s += wo[r * SUM_BLOCK] * src[r][at + t];
-            outs[o][pos + t] = s;
-            if (fin) NAME(finish_run)(outs[o] + pos + t, 1, fin, o);
+            T *p = outs[o] + pos + t;
+            if (fin && o < fin->channels)
+                s = NAME(finish_one)(s, fin, o, fin->residual ? fin->residual + (p - fin->out) : NULL);
+            *p = s;
         }
 }
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -88,21 +88,22 @@ class Sequential(Module):
         chwn = False  # is x, if an image batch, in the compute layout (C, H, W, N)?
         trace = []  # per step, in the order run: (layer index, ran in the compute layout)
         caches: list[Any] = [None] * len(self.layers)
-        steps = [(layer, [i], i + 1) for i, layer in enumerate(self.layers)]
-        fused = fusion.chains(steps, {len(self.layers)}, backward_follows=keeps_for_backward())
-        waiting = {i for chain in fused.values() for i in chain.steps[:-1]}
-        for i in self._run_order(keep=fused.keys()):
-            if i in fused:  # a convolution with the layers after it in its stores, run here
-                first = fused[i].steps[0]
+        order = self._run_order()
+        steps = [(self.layers[i], [p], p + 1) for p, i in enumerate(order)]  # tensor p: input p
+        fused = fusion.chains(steps, {len(order)}, backward_follows=keeps_for_backward())
+        waiting = {p for chain in fused.values() for p in chain.steps[:-1]}
+        for p, i in enumerate(order):
+            if p in fused:  # a convolution with the layers after it in its stores, run here
+                first = order[fused[p].steps[0]]
                 conv = self.layers[first]
-                x = _with_position(first, conv, fused[i].run, layout.convert(x, chwn, True))
-                chwn, ran = True, fused[i].steps
-            elif i in waiting:
+                x = _with_position(first, conv, fused[p].run, layout.convert(x, chwn, True))
+                chwn, ran = True, [order[q] for q in fused[p].steps]
+            elif p in waiting:
                 continue  # it runs with its chain, x stays the chain's input
             else:
                 x, chwn = _with_position(i, self.layers[i], layout.forward, self.layers[i], [x],
                                          [chwn])  # fmt: skip
-                ran = (i,)
+                ran = [i]
             for j in ran:
                 trace.append((j, chwn))
                 caches[j] = self.layers[j]._call_state()
@@ -110,19 +111,17 @@ class Sequential(Module):
         # graph (or a layer in it called elsewhere too) still runs each backward on its own call
         return self._keep(layout.convert(x, chwn, False), (trace, caches))
 
-    def _run_order(self, keep: Collection[int] = ()) -> list[int]:
+    def _run_order(self) -> list[int]:
         """The layer indices in the order forward runs them.
 
         A ReLU just before a MaxPool2d runs just after it: max(relu(x)) = relu(max(x)) exactly,
         because both are monotone, and so are their gradients (each window's first maximum
         gets dY when it is positive, nothing gets it otherwise), while the ReLU then touches
-        one number per window instead of every number. Not a ReLU in ``keep`` (one that ends
-        a fused chain, where it costs nothing).
+        one number per window instead of every number (and its gradient too, which a ReLU in
+        a convolution's stores, ``nn/fusion.py``, would take at full size).
         """
         order = list(range(len(self.layers)))
         for i in range(len(order) - 1):
-            if order[i] in keep:
-                continue
             if type(self.layers[order[i]]) is ReLU and type(self.layers[order[i + 1]]) is MaxPool2d:
                 order[i], order[i + 1] = order[i + 1], order[i]
         return order
