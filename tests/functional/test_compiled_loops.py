@@ -231,3 +231,29 @@ def _transposed_numbers(conv_transpose, args, dtype):
     out, cache = conv_transpose.conv_transpose2d_forward(*args)
     dout = np.cos(np.arange(out.size)).reshape(out.shape).astype(dtype)
     return (out, *conv_transpose.conv_transpose2d_backward(dout, cache))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_max_pool_tiles_equal_the_numpy_forms(dtype, monkeypatch):
+    """Windows that tile the input: the compiled backward against the NumPy routes, with ties (small integers: the first maximum in row-major order takes dY), NaN
+    (a NaN maximum routes nothing), inputs past the last whole window, odd batch sizes."""
+    from glassnet.functional import pooling
+
+    rng = np.random.default_rng(11)
+    for _ in range(30):
+        K = tuple(int(v) for v in rng.integers(1, 4, 2))
+        C, N = int(rng.integers(1, 5)), int(rng.integers(1, 40))
+        H, W = (int(k * rng.integers(1, 5) + rng.integers(0, k)) for k in K)
+        x = rng.integers(-3, 4, size=(C, H, W, N)).astype(dtype)
+        x[rng.random(x.shape) < 0.01] = np.nan
+        dout_shape = (C, H // K[0], W // K[1], N)
+        dout = rng.normal(size=dout_shape).astype(dtype)
+        out, cache = pooling.max_pool2d_forward_chwn(x, K)
+        dx = pooling.max_pool2d_backward_chwn(dout, cache)
+        with monkeypatch.context() as patch:
+            patch.setattr(pooling, "_compiled_tiles", lambda *a: False)
+            want_out, want_cache = pooling.max_pool2d_forward_chwn(x, K)
+            want_dx = pooling.max_pool2d_backward_chwn(dout, want_cache)
+        np.testing.assert_array_equal(out, want_out)
+        np.testing.assert_array_equal(dx, want_dx)
+        assert np.count_nonzero(dx[:, H // K[0] * K[0] :]) == 0

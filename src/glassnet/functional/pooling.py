@@ -10,6 +10,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from glassnet.functional import compiled, max_pool_tiles
 from glassnet.functional._shape import Padding2d, Pair, out_size, pair, resolve_padding
 from glassnet.functional._windows import (
     nhwc_shape,
@@ -94,11 +95,14 @@ def max_pool2d_backward_chwn(dout: np.ndarray, cache: PoolCache) -> np.ndarray:
     The winner is found again from the cached input and output: walking the kernel offsets
     (m, k) in row-major order, an offset wins a window if its input equals the window's
     maximum and no earlier offset has won it yet (so ties go to the first maximum). Windows
-    that tile the input, with one winner each, take a one-pass route with the same result
+    that tile the input take glassnet's compiled loop where built (``max_pool_tiles``: each
+    window read once), else, with one winner each, a NumPy route with the same result
     (``_tiled_max_pool_backward``).
     """
     xp, out, padded_shape, K, S, P = cache
     assert xp is not None and out is not None, "max_pool2d_backward needs a max pool cache"
+    if _compiled_tiles(K, S, P, xp, out, dout):
+        return max_pool_tiles.backward(np.ascontiguousarray(dout), xp, out, K)
     if K == S and P == ((0, 0), (0, 0)):
         dx = _tiled_max_pool_backward(dout, xp, out, K)
         if dx is not None:
@@ -117,6 +121,18 @@ def max_pool2d_backward_chwn(dout: np.ndarray, cache: PoolCache) -> np.ndarray:
         else:  # each input belongs to one window at most: write instead of add
             np.multiply(dout, won, out=dslot)
     return unpad_chwn(dxp, P)
+
+
+def _compiled_tiles(K: Pair, S: Pair, P: Padding2d, *arrays: np.ndarray) -> bool:
+    """Whether the compiled loops take this max pooling: windows that tile the input (stride =
+    kernel, no padding), one float dtype, the input and output contiguous."""
+    return (
+        K == S
+        and P == ((0, 0), (0, 0))
+        and compiled.available(arrays[0].dtype)
+        and all(a.dtype == arrays[0].dtype for a in arrays)
+        and all(a.flags.c_contiguous for a in arrays[:2])
+    )
 
 
 def _tiled_max_pool_backward(
