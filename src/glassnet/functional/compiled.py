@@ -15,9 +15,11 @@ of threads (``pool.c``) runs the parts, as many as NumPy's BLAS runs threads (th
 
 from __future__ import annotations
 
+import array
 import ctypes
 import functools
 import importlib.machinery
+import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,13 +36,6 @@ _LINE = 64
 _SUFFIXES = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}
 
 
-class _Slot(ctypes.Union):
-    """One argument of a compiled loop (``gn_slot`` in compiled.h): an address or size, or a
-    real."""
-
-    _fields_ = [("i", ctypes.c_int64), ("f", ctypes.c_double)]
-
-
 @functools.cache
 def _library() -> ctypes.CDLL | None:
     """The compiled library beside this file, or None where it was not built."""
@@ -49,12 +44,8 @@ def _library() -> ctypes.CDLL | None:
         path = here / f"_compiled{suffix}"
         if path.exists():
             lib = ctypes.CDLL(str(path))
-            lib.gn_run.argtypes = [
-                ctypes.c_void_p,
-                ctypes.POINTER(_Slot),
-                ctypes.POINTER(ctypes.c_long),
-                ctypes.c_int,
-            ]
+            # the loop, its arguments (gn_slot[]), its parts' edges (long[]), their count
+            lib.gn_run.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int]
             lib.gn_run.restype = ctypes.c_int
             return lib
     return None
@@ -94,18 +85,16 @@ def run(
     bounds (addresses and sizes as ints, reals as floats). ``work``: multiply-adds or elements,
     to keep small calls on one thread.
     """
-    slots = (_Slot * len(args))()
-    for slot, value in zip(slots, args, strict=True):
-        if isinstance(value, float):
-            slot.f = value
-        else:
-            slot.i = value
+    # the slots as 8-byte words (a real as its bits): an array.array is several times quicker
+    # to fill than a ctypes array, and a call's setup costs as much as a small call's work
+    slots = array.array("q", [_bits(v) if isinstance(v, float) else v for v in args])
     bounds = cuts(count, work, multiple)
-    edges = (ctypes.c_long * (len(bounds) + 1))(*[a for a, _ in bounds], bounds[-1][1])
+    edges = array.array("l", [*(a for a, _ in bounds), bounds[-1][1]])
     library = _library()
     if library is None:
         raise RuntimeError("glassnet's compiled loops are not built here: check available()")
-    if library.gn_run(_part(name, np.dtype(dtype)), slots, edges, len(bounds)):
+    if library.gn_run(_part(name, np.dtype(dtype)), slots.buffer_info()[0],
+                      edges.buffer_info()[0], len(bounds)):  # fmt: skip
         raise MemoryError(f"glassnet's compiled {name} could not allocate its buffers")
 
 
@@ -117,7 +106,7 @@ def empty(shape: Sequence[int], dtype: np.dtype | type) -> np.ndarray:
     lines: 1.4-1.8x slower sums on 32-64 channels (benchmarks/README.md).
     """
     dtype = np.dtype(dtype)
-    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    nbytes = math.prod(shape) * dtype.itemsize
     raw = np.empty(nbytes + _LINE, dtype=np.uint8)
     start = -raw.ctypes.data % _LINE
     return raw[start : start + nbytes].view(dtype).reshape(shape)
@@ -126,6 +115,11 @@ def empty(shape: Sequence[int], dtype: np.dtype | type) -> np.ndarray:
 def empty_like(a: np.ndarray) -> np.ndarray:
     """``empty(a.shape, a.dtype)``: ``a``'s shape and dtype, starting a cache line."""
     return empty(a.shape, a.dtype)
+
+
+def _bits(value: float) -> int:
+    """The 8 bytes of a double read as an int64: a real in a ``gn_slot``."""
+    return int(np.float64(value).view(np.int64))
 
 
 def threads() -> int:

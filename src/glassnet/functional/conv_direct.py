@@ -17,6 +17,8 @@ of the padded input, where entry (c, m, k) lies ``off[(c, m, k)]`` after each po
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from glassnet.functional import compiled
@@ -32,15 +34,38 @@ def applies(x: np.ndarray, w: np.ndarray) -> bool:
     return x.dtype == w.dtype and compiled.available(x.dtype)
 
 
+@functools.lru_cache(maxsize=512)
 def window_offsets(shape: tuple[int, ...], kernel: Pair, dilation: Pair) -> np.ndarray:
-    """off[(c, m, k)] = ((c * H_p + m*D_h) * W_p + k*D_w) * N: where each window entry lies.
+    """off[(c, m, k)] = ((c * H_p + m*D_h) * W_p + k*D_w) * N: where each window entry lies
+    (read-only, computed once per geometry).
 
     Shape:
         shape: the padded input's (C, H_p, W_p, N); returns (C * KH * KW,) int64.
     """
     C, H_p, W_p, N = shape
     c, m, k = np.ix_(np.arange(C), np.arange(kernel[0]), np.arange(kernel[1]))
-    return (((c * H_p + m * dilation[0]) * W_p + k * dilation[1]) * N).astype(np.int64).ravel()
+    off = (((c * H_p + m * dilation[0]) * W_p + k * dilation[1]) * N).astype(np.int64).ravel()
+    off.setflags(write=False)
+    return off
+
+
+@functools.lru_cache(maxsize=512)
+def _entries(
+    channels: int, rows: tuple[int, ...], cols: tuple[int, ...]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The window entries (c, dr, dc) of every channel c and every pair of row and column
+    offsets, c first, then dr, then dc (read-only, computed once per geometry: a call's
+    own setup costs more than a small convolution's sums).
+
+    Shape:
+        returns three (channels * len(rows) * len(cols),) int64 arrays.
+    """
+    grid = np.ix_(np.arange(channels), np.array(rows), np.array(cols))
+    shape = (channels, len(rows), len(cols))
+    entries = tuple(np.broadcast_to(a, shape).astype(np.int64).ravel() for a in grid)
+    for a in entries:
+        a.setflags(write=False)
+    return entries  # type: ignore[return-value]
 
 
 def forward(
@@ -62,12 +87,11 @@ def forward(
     """
     C_out, C_in, KH, KW = kernel.shape
     (top, _), (left, _) = padding
-    c, m, k = np.ix_(np.arange(C_in), np.arange(KH), np.arange(KW))
-    entries = [np.broadcast_to(a, (C_in, KH, KW)).ravel() for a in
-               (c, m * dilation[0] - top, k * dilation[1] - left)]  # fmt: skip
+    rows = tuple(m * dilation[0] - top for m in range(KH))
+    cols = tuple(k * dilation[1] - left for k in range(KW))
     out = compiled.empty((C_out, *out_hw, x.shape[3]), x.dtype)
     w = np.ascontiguousarray(kernel.reshape(C_out, -1))
-    window_sums(x, tuple(entries), stride, w, out, finish)
+    window_sums(x, _entries(C_in, rows, cols), stride, w, out, finish)
     return out
 
 
@@ -133,24 +157,24 @@ def input_grad(
         dx[...] = 0
     dout = np.ascontiguousarray(dout)
     for p, q, (ms, e_m, a0), (ks, e_k, b0) in reached:
-        w = np.ascontiguousarray(kernel[:, :, ms][:, :, :, ks].transpose(1, 0, 2, 3))
-        o, dm, dk = np.ix_(np.arange(C_out), a0 - e_m, b0 - e_k)  # dY's row a - e_m, a = a0 + i
-        shape = (C_out, len(ms), len(ks))
-        entries = tuple(np.broadcast_to(a, shape).ravel() for a in (o, dm, dk))
+        w = np.ascontiguousarray(kernel[:, :, list(ms)][:, :, :, list(ks)].transpose(1, 0, 2, 3))
+        # dY's row a - e_m for the phase's row a = a0 + i (and the same across)
+        entries = _entries(C_out, tuple(a0 - e for e in e_m), tuple(b0 - e for e in e_k))
         y0, x0 = p + S_h * a0 - top, q + S_w * b0 - left  # the phase's first row and column
         out = dx[:, y0::S_h, x0::S_w]  # the phase's positions, a view written in place
         window_sums(dout, entries, (1, 1), w.reshape(C_in, -1), out)
     return dx
 
 
+@functools.lru_cache(maxsize=512)
 def _phase(
     p: int, S: int, D: int, K: int, pad: int, size: int
-) -> tuple[list[int], np.ndarray, int] | None:
+) -> tuple[tuple[int, ...], tuple[int, ...], int] | None:
     """Phase p of one axis: its kernel entries m (m*D = p mod S), their e_m = (m*D - p) / S,
     and the first a whose position p + S*a falls inside the unpadded input (padded positions
     pad .. pad + size - 1); None where no entry or no such position exists."""
-    ms = [m for m in range(K) if (m * D - p) % S == 0]
+    ms = tuple(m for m in range(K) if (m * D - p) % S == 0)
     a0, a1 = -(-(pad - p) // S), -(-(pad + size - p) // S)
     if not ms or a1 <= a0:
         return None
-    return ms, (np.array(ms) * D - p) // S, a0
+    return ms, tuple((m * D - p) // S for m in ms), a0
