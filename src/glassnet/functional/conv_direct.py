@@ -102,20 +102,22 @@ def weight_grad(
     stride: Pair,
     padding: Padding2d,
     dilation: Pair,
-) -> np.ndarray:
+) -> tuple[np.ndarray, np.ndarray]:
     """dW[o, c, m, k] = sum_{i, j, n} dY[o, i, j, n] * X_p[c, i*S_h + m*D_h, j*S_w + k*D_w, n],
-    X_p the input padded (a copy: the products read the padded input through offsets).
+    X_p the input padded (a copy: the products read the padded input through offsets); and
+    db[o] = sum_{i, j, n} dY[o, i, j, n], the bias's gradient, summed with the products.
 
     Shape:
         x: (C_in, H, W, N); dout: (C_out, H_out, W_out, N), contiguous;
-        returns (C_out, C_in, KH, KW), as applied.
+        returns dW (C_out, C_in, KH, KW), as applied, and db (C_out,).
     """
     xp = np.ascontiguousarray(pad_chwn(x, padding))  # (C_in, H_p, W_p, N)
     C_in, _, W_p, N = xp.shape
     dw = np.empty((dout.shape[0], C_in * kernel[0] * kernel[1]), dtype=xp.dtype)
+    db = np.empty(dout.shape[0], dtype=xp.dtype)
     off = window_offsets(xp.shape, kernel, dilation)
-    window_products(xp, off, dout, dw, stride[0] * W_p * N, stride[1] * N)
-    return dw.reshape(dout.shape[0], C_in, *kernel)
+    window_products(xp, off, dout, dw, stride[0] * W_p * N, stride[1] * N, db)
+    return dw.reshape(dout.shape[0], C_in, *kernel), db
 
 
 def input_grad(

@@ -250,9 +250,10 @@ def conv2d_backward_fast(
     """
     xp, _, w_mat, (KH, KW), P, S, D, out_hw, flip, route = cache
     dout = np.ascontiguousarray(dout)
-    if route == "direct":  # xp is the unpadded input here
+    db = None
+    if route == "direct":  # xp is the unpadded input here; db comes with the products
         kernel = w_mat.reshape(-1, xp.shape[0], KH, KW)  # as applied
-        dw = conv_direct.weight_grad(xp, dout, (KH, KW), S, P, D)
+        dw, db = conv_direct.weight_grad(xp, dout, (KH, KW), S, P, D)
         in_hw = xp.shape[1:3]
         dx = conv_direct.input_grad(dout, kernel, S, D, P, in_hw) if input_grad else None
     elif route == "offsets":
@@ -262,7 +263,9 @@ def conv2d_backward_fast(
         dx, dw = _windowed_backward(dout, cache, input_grad)
     if flip:
         dw = dw[:, :, ::-1, ::-1]
-    return dx, np.ascontiguousarray(dw), dout.sum(axis=(1, 2, 3))
+    if db is None:
+        db = dout.sum(axis=(1, 2, 3))
+    return dx, np.ascontiguousarray(dw), db
 
 
 def _windowed_backward(

@@ -237,8 +237,8 @@ def conv_transpose2d_backward_chwn(
     if _direct_applies(x, w, groups):  # dX a convolution of dY, dW the swapped roles' products
         dout = np.ascontiguousarray(dout)
         dx = conv_direct.forward(dout, w, S, pads, D, (H, W)) if input_grad else None
-        dw = conv_direct.weight_grad(dout, np.ascontiguousarray(x), (KH, KW), S, pads, D)
-        return dx, dw, dout.sum(axis=(1, 2, 3))
+        dw, _ = conv_direct.weight_grad(dout, np.ascontiguousarray(x), (KH, KW), S, pads, D)
+        return dx, dw, dout.sum(axis=(1, 2, 3))  # (the products' sums are of x: not db)
     C_in_g, K_g = C_in // groups, C_out_g * KH * KW
     cols = im2col(pad_chwn(dout, pads), (KH, KW), S, D, (H, W))  # (C_out * KH * KW, H*W*N)
     dx = np.empty(x.shape, dtype=dout.dtype) if input_grad else None
@@ -335,7 +335,8 @@ def _mix_grad(dy: np.ndarray, x: np.ndarray) -> np.ndarray:
     A, B = dy.shape[0], x.shape[0]
     if conv_direct.applies(x, dy):
         no_padding = ((0, 0), (0, 0))
-        return conv_direct.weight_grad(x, dy, (1, 1), (1, 1), no_padding, (1, 1)).reshape(A, B)
+        g, _ = conv_direct.weight_grad(x, dy, (1, 1), (1, 1), no_padding, (1, 1))
+        return g.reshape(A, B)
     # (cols @ X^T): the long inner dimension in the form OpenBLAS runs fastest (as conv's)
     return matmul(dy.reshape(A, -1), x.reshape(B, -1).T)
 

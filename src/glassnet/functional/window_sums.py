@@ -6,7 +6,8 @@ input a fixed step away from each output position:
     sums:      out[o, i, j, n] = sum_r w[o, r] * x[c_r, i*S_h + dr_r, j*S_w + dc_r, n]
                (x read as 0 outside its H x W: the padding, never copied)
     products:  dw[o, r] = sum_{i, j, n} dy[o, i, j, n] * in[i*row_step + j*col_step + off[r] + n]
-               (in: the padded input, off[r] where entry r lies from each position's base)
+               (in: the padded input, off[r] where entry r lies from each position's base),
+               and db[o] = sum_{i, j, n} dy[o, i, j, n] with them
 
 ``conv_direct.py`` works out the offsets for forward and both gradients; the C loops only
 multiply and add, 64 bytes of neighbouring positions at a time, the sums in registers.
@@ -70,14 +71,16 @@ def window_products(
     dw: np.ndarray,
     row_step: int,
     col_step: int,
+    db: np.ndarray,
 ) -> None:
-    """``dw[o, r] = sum_{i, j, n} dy[o, i, j, n] * inp.flat[i*row_step + j*col_step + off[r] + n]``.
+    """``dw[o, r] = sum_{i, j, n} dy[o, i, j, n] * inp.flat[i*row_step + j*col_step + off[r] + n]``
+    and ``db[o] = sum_{i, j, n} dy[o, i, j, n]`` (taken with the products, dy in registers).
 
     Shape:
         inp: any contiguous array of dw's dtype; off: (R,) int64; dy: (C_out, H_out, W_out, N),
-        contiguous; dw: (C_out, R), contiguous, overwritten.
+        contiguous; dw: (C_out, R), db: (C_out,), contiguous, overwritten.
     """
     C_out, H_out, W_out, N = dy.shape
     args = (address(inp), address(off), off.size, address(dy), C_out, address(dw),
-            H_out, W_out, N, row_step, col_step)  # fmt: skip
+            H_out, W_out, N, row_step, col_step, address(db))  # fmt: skip
     run("window_products", dw.dtype, args, C_out, dy.size * off.size, PRODUCT_BLOCK)

@@ -213,16 +213,19 @@ static int NAME(window_sums)(const T *x, long H, long W, long N, const long *cha
 /* acc[b][q] += dy[b] * x[q] over pieces of neighbouring positions, a vector at a time; acc
  * lives in memory between calls (`acc_mem`, ENTRY_BLOCK entries `stride` apart per channel).
  * Piece p starts at in_at[p] in the input and dy_at[p] in dy, and is len[p] long (a multiple
- * of LANES). */
+ * of LANES). With `sum_mem` (one VEC per channel) the dy vectors are also summed there: the
+ * bias's gradient, taken while dy is in registers (a constant NULL compiles it away). */
 INLINE void NAME(product_tile)(const T *in, const long *off, const T *const *dys,
                                const long *in_at, const long *dy_at, const long *len,
-                               long pieces, VEC *acc_mem, long stride)
+                               long pieces, VEC *acc_mem, long stride, VEC *sum_mem)
 {
-    VEC acc[PRODUCT_BLOCK][ENTRY_BLOCK];
+    VEC acc[PRODUCT_BLOCK][ENTRY_BLOCK], sums[PRODUCT_BLOCK];
 #pragma GCC unroll 16
-    for (int b = 0; b < PRODUCT_BLOCK; b++)
+    for (int b = 0; b < PRODUCT_BLOCK; b++) {
+        if (sum_mem) sums[b] = sum_mem[b];
 #pragma GCC unroll 8
         for (int q = 0; q < ENTRY_BLOCK; q++) acc[b][q] = acc_mem[b * stride + q];
+    }
     for (long p = 0; p < pieces; p++) {
         const T *run = in + in_at[p];
         long at = dy_at[p];
@@ -233,21 +236,27 @@ INLINE void NAME(product_tile)(const T *in, const long *off, const T *const *dys
 #pragma GCC unroll 8
             for (int q = 0; q < ENTRY_BLOCK; q++) x[q] = LOAD(run + off[q] + t);
 #pragma GCC unroll 16
-            for (int b = 0; b < PRODUCT_BLOCK; b++)
+            for (int b = 0; b < PRODUCT_BLOCK; b++) {
+                if (sum_mem) sums[b] += d[b];
 #pragma GCC unroll 8
                 for (int q = 0; q < ENTRY_BLOCK; q++) acc[b][q] += d[b] * x[q];
+            }
         }
     }
 #pragma GCC unroll 16
-    for (int b = 0; b < PRODUCT_BLOCK; b++)
+    for (int b = 0; b < PRODUCT_BLOCK; b++) {
+        if (sum_mem) sum_mem[b] = sums[b];
 #pragma GCC unroll 8
         for (int q = 0; q < ENTRY_BLOCK; q++) acc_mem[b * stride + q] = acc[b][q];
+    }
 }
 
+/* dw[o, r] = sum_{i, j, n} dy[o, i, j, n] * in[i*row_step + j*col_step + off[r] + n] and
+ * db[o] = sum_{i, j, n} dy[o, i, j, n], for the output channels o0 .. o1-1 */
 MULTIVERSION
 static int NAME(window_products)(const T *in, const long *off, long R, const T *dy, long C_out,
                              T *dw, long H_out, long W_out, long N, long row_step,
-                             long col_step, long o0, long o1)
+                             long col_step, T *db, long o0, long o1)
 {
     (void)C_out;
     long row = W_out * N, Rp = (R + ENTRY_BLOCK - 1) / ENTRY_BLOCK * ENTRY_BLOCK;
@@ -265,8 +274,8 @@ static int NAME(window_products)(const T *in, const long *off, long R, const T *
     long *in_at = malloc((size_t)(cuts + 1) * 3 * sizeof *in_at), *dy_at = in_at + cuts + 1;
     long *len = dy_at + cuts + 1;
     T *zeros = calloc((size_t)row, sizeof *zeros);  /* dy of the last block's missing channels */
-    VEC *acc = NULL;
-    size_t acc_size = (size_t)(blocks * PRODUCT_BLOCK * Rp) * sizeof *acc;
+    VEC *acc = NULL; /* then the dy sums: one VEC per channel of the blocks */
+    size_t acc_size = (size_t)(blocks * PRODUCT_BLOCK * (Rp + 1)) * sizeof *acc;
     if (posix_memalign((void **)&acc, sizeof(VEC), acc_size)) acc = NULL;
     if (!offs || !in_at || !zeros || !acc) {
         free(offs);
@@ -283,8 +292,11 @@ static int NAME(window_products)(const T *in, const long *off, long R, const T *
         len[p] = one_run ? (whole - p * CHUNK < CHUNK ? whole - p * CHUNK : CHUNK) : whole;
     }
     memset(acc, 0, acc_size);
-    for (long o = o0; o < o1; o++)
+    VEC *sums = acc + blocks * PRODUCT_BLOCK * Rp;
+    for (long o = o0; o < o1; o++) {
+        db[o] = 0;
         for (long r = 0; r < R; r++) dw[o * R + r] = 0;
+    }
     for (long i = 0; i < H_out; i++) {
         const T *in_row = in + i * row_step;
         for (long p0 = 0; p0 < cuts; p0 += group) {
@@ -295,21 +307,26 @@ static int NAME(window_products)(const T *in, const long *off, long R, const T *
                 for (int b = 0; b < PRODUCT_BLOCK; b++)
                     dys[b] = ob + b < o1 ? dy + ((ob + b) * H_out + i) * row : zeros;
                 VEC *acc_blk = acc + blk * PRODUCT_BLOCK * Rp;
-                for (long rb = 0; rb < Rp; rb += ENTRY_BLOCK)
+                /* the first entry block also sums dy (the bias's gradient) */
+                NAME(product_tile)(in_row, offs, dys, in_at + p0, dy_at + p0, len + p0, count,
+                                   acc_blk, Rp, sums + blk * PRODUCT_BLOCK);
+                for (long rb = ENTRY_BLOCK; rb < Rp; rb += ENTRY_BLOCK)
                     NAME(product_tile)(in_row, offs + rb, dys, in_at + p0, dy_at + p0, len + p0,
-                                       count, acc_blk + rb, Rp);
+                                       count, acc_blk + rb, Rp, NULL);
             }
         }
         /* the positions past each run's last whole vector, one by one */
         for (long o = o0; o < o1; o++) {
             const T *dy_row = dy + (o * H_out + i) * row;
             for (long j = 0; j < runs; j++)
-                for (long t = whole; t < span; t++)
+                for (long t = whole; t < span; t++) {
+                    db[o] += dy_row[j * span + t];
                     for (long r = 0; r < R; r++)
                         dw[o * R + r] += dy_row[j * span + t] * in_row[j * col_step + off[r] + t];
+                }
         }
     }
-    for (long o = o0; o < o1; o++)
+    for (long o = o0; o < o1; o++) {
         for (long r = 0; r < R; r++) {
             const VEC *a = acc + ((o - o0) / PRODUCT_BLOCK * PRODUCT_BLOCK * Rp
                                   + (o - o0) % PRODUCT_BLOCK * Rp + r);
@@ -317,6 +334,10 @@ static int NAME(window_products)(const T *in, const long *off, long R, const T *
             for (int l = 0; l < LANES; l++) s += (*a)[l];
             dw[o * R + r] += s;
         }
+        T s = 0;
+        for (int l = 0; l < LANES; l++) s += sums[o - o0][l];
+        db[o] += s;
+    }
     free(offs);
     free(in_at);
     free(zeros);
@@ -336,5 +357,5 @@ int NAME(gn_window_sums)(const gn_slot *s, long i0, long i1)
 int NAME(gn_window_products)(const gn_slot *s, long o0, long o1)
 {
     return NAME(window_products)(s[0].p, s[1].p, s[2].i, s[3].p, s[4].i, s[5].p, s[6].i,
-                                 s[7].i, s[8].i, s[9].i, s[10].i, o0, o1);
+                                 s[7].i, s[8].i, s[9].i, s[10].i, s[11].p, o0, o1);
 }
