@@ -18,6 +18,7 @@ of the padded input, where entry (c, m, k) lies ``off[(c, m, k)]`` after each po
 from __future__ import annotations
 
 import functools
+from dataclasses import replace
 
 import numpy as np
 
@@ -86,11 +87,20 @@ def forward(
         returns (C_out, H_out, W_out, N).
     """
     C_out, C_in, KH, KW = kernel.shape
+    w = np.ascontiguousarray(kernel.reshape(C_out, -1))
+    if _pointwise(kernel, stride, padding):  # one product over every position at once
+        C, H, W, N = x.shape
+        parts = compiled.threads() if H * W * N % compiled.threads() == 0 else 1
+        runs = (parts, 1, H * W * N // parts)  # a long run of positions per thread
+        if finish is not None and finish.residual is not None:
+            finish = replace(finish, residual=finish.residual.reshape(C_out, *runs))
+        out = compiled.empty((C_out, *runs), x.dtype)
+        window_sums(x.reshape(C, *runs), _entries(C_in, (0,), (0,)), (1, 1), w, out, finish)
+        return out.reshape(C_out, H, W, N)
     (top, _), (left, _) = padding
     rows = tuple(m * dilation[0] - top for m in range(KH))
     cols = tuple(k * dilation[1] - left for k in range(KW))
     out = compiled.empty((C_out, *out_hw, x.shape[3]), x.dtype)
-    w = np.ascontiguousarray(kernel.reshape(C_out, -1))
     window_sums(x, _entries(C_in, rows, cols), stride, w, out, finish)
     return out
 
@@ -111,6 +121,8 @@ def weight_grad(
         x: (C_in, H, W, N); dout: (C_out, H_out, W_out, N), contiguous;
         returns dW (C_out, C_in, KH, KW), as applied, and db (C_out,).
     """
+    if _pointwise(np.empty((1, 1, *kernel)), stride, padding):  # every position one run
+        x, dout = x.reshape(x.shape[0], 1, 1, -1), dout.reshape(dout.shape[0], 1, 1, -1)
     xp = np.ascontiguousarray(pad_chwn(x, padding))  # (C_in, H_p, W_p, N)
     C_in, _, W_p, N = xp.shape
     dw = np.empty((dout.shape[0], C_in * kernel[0] * kernel[1]), dtype=xp.dtype)
@@ -166,6 +178,13 @@ def input_grad(
         out = dx[:, y0::S_h, x0::S_w]  # the phase's positions, a view written in place
         window_sums(dout, entries, (1, 1), w.reshape(C_in, -1), out)
     return dx
+
+
+def _pointwise(kernel: np.ndarray, stride: Pair, padding: Padding2d) -> bool:
+    """Whether the convolution is a 1x1 kernel at stride 1 without padding: one matrix
+    product over all positions, which the loops take as a few long runs of positions (their
+    tiles otherwise stop at each output row's end)."""
+    return kernel.shape[2:] == (1, 1) and tuple(stride) == (1, 1) and padding == ((0, 0), (0, 0))
 
 
 @functools.lru_cache(maxsize=512)
