@@ -144,3 +144,19 @@ def test_eval_affine_is_the_normalization():
     np.testing.assert_allclose(x * scale + shift, (x - mean[:, None]) / np.sqrt(var)[:, None]
                                * gamma[:, None] + beta[:, None])  # fmt: skip
     assert inv_std.ravel().tolist() == [0.5, 2.0]
+
+
+@pytest.mark.parametrize("N", [16, 7])
+def test_a_pointwise_convolution_runs_as_one_product_with_its_finish(N):
+    """1x1, stride 1, no padding: every position one run (``conv_direct._pointwise``), the
+    residual read at each output number's own place; as the steps one by one."""
+    rng = np.random.default_rng(9)
+    x = rng.normal(size=(5, 6, 7, N)).astype(np.float32)
+    w, b = rng.normal(size=(9, 5, 1, 1)).astype(np.float32), rng.normal(size=9).astype(np.float32)
+    stats = [a.astype(np.float32) for a in (rng.normal(size=9), rng.uniform(0.2, 3.0, 9),
+                                            rng.normal(size=9), rng.normal(size=9))]  # fmt: skip
+    shortcut = rng.normal(size=(9, 6, 7, N)).astype(np.float32)
+    want = _steps(x, w, b, stats, (1, 1), (0, 0), (1, 1), 1, True, True, shortcut)
+    _, scale, shift = batch_norm_eval_affine(*stats, 1e-5, np.float32)
+    got = conv2d_finished_chwn(x, w, b, scale=scale, shift=shift, residual=shortcut, relu=True)
+    assert rel_error(got, want) <= TOL[np.float32]
