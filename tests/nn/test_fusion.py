@@ -32,6 +32,15 @@ def _warm(model: gn.Module, shape: tuple[int, ...]) -> gn.Module:
     return model.eval()
 
 
+def _inference_both_ways(model: gn.Module, x: np.ndarray, unfused) -> tuple:
+    """The outputs inside ``no_grad()`` (fused), then of every layer on its own."""
+    unfused(True)
+    expected = model.forward(x)
+    unfused(False)
+    with gn.no_grad():
+        return model.forward(x), expected
+
+
 def _graph(dtype: str = "float32") -> tuple[gn.Model, dict[str, gn.Module]]:
     """conv -> BN -> ReLU, conv -> BN whose output is also returned, and a conv read twice."""
     layers = {
@@ -84,11 +93,7 @@ def test_a_fused_graph_gives_the_layer_by_layer_outputs(dtype, unfused):
     model, _ = _graph(dtype)
     _warm(model, (16, 8, 8, 3))
     x = np.random.default_rng(0).normal(size=(16, 8, 8, 3)).astype(dtype)
-    unfused(True)
-    expected = model.forward(x)
-    unfused(False)
-    with gn.no_grad():
-        got = model.forward(x)
+    got, expected = _inference_both_ways(model, x, unfused)
     tol = 1e-6 if dtype == "float32" else 1e-14
     for g, e in zip(got, expected, strict=True):
         np.testing.assert_allclose(g, e, rtol=tol, atol=tol)
@@ -100,13 +105,9 @@ def test_resnet_in_inference_is_the_same_with_and_without_fusion(unfused):
     numbers."""
     model = _warm(resnet_cifar(rng=0), (64, 32, 32, 3))
     x = np.random.default_rng(1).normal(size=(64, 32, 32, 3)).astype(np.float32)
-    unfused(True)
-    expected = model.forward(x)
-    unfused(False)
     convs = [layer for layer in model.layers if isinstance(layer, gn.Conv2d)]
-    with gn.no_grad():
-        assert len(_fused(model)) == len(convs)  # each is followed by a BatchNorm
-        got = model.forward(x)
+    assert len(_fused(model)) == len(convs)  # each is followed by a BatchNorm
+    got, expected = _inference_both_ways(model, x, unfused)
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
 
 
@@ -158,11 +159,7 @@ def test_sequential_fuses_in_its_run_order(unfused):
     steps = [(model.layers[i], [p], p + 1) for p, i in enumerate(order)]
     found = fusion.chains(steps, {len(order)}, backward_follows=False)
     assert [[order[p] for p in c.steps] for c in found.values()] == [[0, 1], [4, 5]]
-    unfused(True)
-    expected = model.forward(x)
-    unfused(False)
-    with gn.no_grad():
-        got = model.forward(x)
+    got, expected = _inference_both_ways(model, x, unfused)
     np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
 
 
@@ -178,10 +175,6 @@ def test_a_residual_sum_and_its_relu_join_the_first_chain_that_reaches_them(unfu
     _warm(model, (16, 8, 8, 4))
     assert _fused(model) == [tuple(layers[i] for i in (0, 1, 4, 5)), tuple(layers[2:4])]
     x = np.random.default_rng(4).normal(size=(16, 8, 8, 4)).astype(np.float32)
-    unfused(True)
-    expected = model.forward(x)
-    unfused(False)
-    with gn.no_grad():
-        got = model.forward(x)
+    got, expected = _inference_both_ways(model, x, unfused)
     np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
     assert got.min() == 0.0

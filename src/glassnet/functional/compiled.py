@@ -1,11 +1,13 @@
-"""glassnet's compiled loops (``window_sums.c``, ``rows.c``), loaded once, and their threads.
+"""glassnet's compiled loops (``window_sums.c``, ``rows.c``, ``max_pool_tiles.c``), loaded once,
+and their threads.
 
 The math lives in Python, beside each op's formula and plain form; a few inner loops that NumPy
 can only run as several passes over memory, or as copies and products, are also written in C:
-the direct convolution's window sums (``window_sums.py``) and batch normalization's, ReLU's and
-addition's row loops (``row_loops.py``). They are built when glassnet is installed
-(``pyproject.toml``: one shared library loaded with ctypes, no Python API); where they could not
-be built (no C compiler), ``available`` is False and the NumPy forms compute the same numbers.
+the direct convolution's window sums (``window_sums.py``), batch normalization's, ReLU's and
+addition's row loops (``row_loops.py``) and max pooling's backward (``max_pool_tiles.py``).
+They are built when glassnet is installed (``pyproject.toml``: one shared library loaded with
+ctypes, no Python API); where they could not be built (no C compiler), ``available`` is False
+and the NumPy forms compute the same numbers.
 
 Threads: each call is cut into parts that share no number (rows, channels, runs of elements),
 so every number is computed in the same order whatever the thread count. glassnet's own pool
