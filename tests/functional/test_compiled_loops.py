@@ -251,7 +251,7 @@ def test_max_pool_tiles_equal_the_numpy_forms(dtype, monkeypatch):
         out, cache = pooling.max_pool2d_forward_chwn(x, K)
         dx = pooling.max_pool2d_backward_chwn(dout, cache)
         with monkeypatch.context() as patch:
-            patch.setattr(pooling, "_compiled_tiles", lambda *a: False)
+            patch.setattr(pooling, "_compiled_takes", lambda *a: False)
             want_out, want_cache = pooling.max_pool2d_forward_chwn(x, K)
             want_dx = pooling.max_pool2d_backward_chwn(dout, want_cache)
         np.testing.assert_array_equal(out, want_out)

@@ -88,7 +88,7 @@ def forward(
     """
     C_out, C_in, KH, KW = kernel.shape
     w = np.ascontiguousarray(kernel.reshape(C_out, -1))
-    if _pointwise(kernel, stride, padding):  # one product over every position at once
+    if _pointwise((KH, KW), stride, padding):  # one product over every position at once
         C, H, W, N = x.shape
         parts = compiled.threads() if H * W * N % compiled.threads() == 0 else 1
         runs = (parts, 1, H * W * N // parts)  # a long run of positions per thread
@@ -121,7 +121,7 @@ def weight_grad(
         x: (C_in, H, W, N); dout: (C_out, H_out, W_out, N), contiguous;
         returns dW (C_out, C_in, KH, KW), as applied, and db (C_out,).
     """
-    if _pointwise(np.empty((1, 1, *kernel)), stride, padding):  # every position one run
+    if _pointwise(kernel, stride, padding):  # every position one run
         x, dout = x.reshape(x.shape[0], 1, 1, -1), dout.reshape(dout.shape[0], 1, 1, -1)
     xp = np.ascontiguousarray(pad_chwn(x, padding))  # (C_in, H_p, W_p, N)
     C_in, _, W_p, N = xp.shape
@@ -180,11 +180,11 @@ def input_grad(
     return dx
 
 
-def _pointwise(kernel: np.ndarray, stride: Pair, padding: Padding2d) -> bool:
-    """Whether the convolution is a 1x1 kernel at stride 1 without padding: one matrix
-    product over all positions, which the loops take as a few long runs of positions (their
-    tiles otherwise stop at each output row's end)."""
-    return kernel.shape[2:] == (1, 1) and tuple(stride) == (1, 1) and padding == ((0, 0), (0, 0))
+def _pointwise(kernel: Pair, stride: Pair, padding: Padding2d) -> bool:
+    """Whether the convolution is a 1x1 kernel (KH, KW) at stride 1 without padding: one
+    matrix product over all positions, which the loops take as a few long runs of positions
+    (their tiles otherwise stop at each output row's end)."""
+    return tuple(kernel) == (1, 1) and tuple(stride) == (1, 1) and padding == ((0, 0), (0, 0))
 
 
 @functools.lru_cache(maxsize=512)

@@ -149,10 +149,9 @@ def conv2d_forward_fast(
     kernel = w[:, :, ::-1, ::-1] if flip else w
     route = _route(x, w, S)
     w_mat = kernel.reshape(C_out, C_in * KH * KW)  # (C_out, K); copies only when flipped
+    stores = replace(finish or Finish(), bias=b)  # the bias, then what follows it
     if route == "direct":  # reads the padding as zeros: x is kept as it is, unpadded
-        xp = np.ascontiguousarray(x)
-        # the bias, and what follows, are taken as each sum is stored
-        stores = replace(finish or Finish(), bias=b)
+        xp = np.ascontiguousarray(x)  # the bias and the rest taken as each sum is stored
         out, kept = conv_direct.forward(xp, kernel, S, P, D, out_hw, stores), None
     elif route == "offsets":
         xp = pad_chwn(x, P, rows_first=True)  # (C_in, H_p, W_p, N), rows first in memory
@@ -161,10 +160,7 @@ def conv2d_forward_fast(
         xp = pad_chwn(x, P)  # (C_in, H_p, W_p, N)
         out, kept = _windowed_forward(xp, w_mat, (KH, KW), S, D, out_hw, route == "row shift")
     if route != "direct":
-        if b is not None:
-            out += b[:, None, None, None]
-        if finish is not None:
-            out = finish.apply(out)
+        out = stores.apply(out)
     cache = FastConvCache(xp, kept, w_mat, (KH, KW), P, S, D, (H_out, W_out), flip, route)
     return out, cache
 

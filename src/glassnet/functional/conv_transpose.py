@@ -186,23 +186,18 @@ def conv_transpose2d_forward_chwn(
     pads = ((P[0], P[0]), (P[1], P[1]))
     if _tiles_apply(w, S, P, D, (H_out, W_out), (H, W), groups):  # no two windows overlap
         out = _tiles_forward(x, w)
-        if b is not None:
-            out += b[:, None, None, None]
-        return out, ConvTransposeCache(x, w, pads, S, D, groups)
-    if _direct_applies(x, w, groups):  # a convolution's input gradient, by the window sums
+    elif _direct_applies(x, w, groups):  # a convolution's input gradient, by the window sums
         out = conv_direct.input_grad(x, w, S, D, pads, (H_out, W_out))
-        if b is not None:
-            out += b[:, None, None, None]
-        return out, ConvTransposeCache(x, w, pads, S, D, groups)
-    full = np.zeros(
-        (groups * C_out_g, H_out + 2 * P[0], W_out + 2 * P[1], N), dtype=np.result_type(x, w)
-    )  # Y_full: (C_out, H_out + 2P_h, W_out + 2P_w, N)
-    for g in range(groups):
-        x_g = x[g * C_in_g : (g + 1) * C_in_g].reshape(C_in_g, H * W * N)
-        w_g = w[g * C_in_g : (g + 1) * C_in_g].reshape(C_in_g, C_out_g * KH * KW)
-        cols = w_g.T @ x_g  # (C_out/G * KH * KW, H * W * N)
-        col2im(cols, full[g * C_out_g : (g + 1) * C_out_g], (KH, KW), S, D, (H, W))
-    out = np.ascontiguousarray(unpad_chwn(full, pads))  # (C_out, H_out, W_out, N)
+    else:
+        full = np.zeros(
+            (groups * C_out_g, H_out + 2 * P[0], W_out + 2 * P[1], N), dtype=np.result_type(x, w)
+        )  # Y_full: (C_out, H_out + 2P_h, W_out + 2P_w, N)
+        for g in range(groups):
+            x_g = x[g * C_in_g : (g + 1) * C_in_g].reshape(C_in_g, H * W * N)
+            w_g = w[g * C_in_g : (g + 1) * C_in_g].reshape(C_in_g, C_out_g * KH * KW)
+            cols = w_g.T @ x_g  # (C_out/G * KH * KW, H * W * N)
+            col2im(cols, full[g * C_out_g : (g + 1) * C_out_g], (KH, KW), S, D, (H, W))
+        out = np.ascontiguousarray(unpad_chwn(full, pads))  # (C_out, H_out, W_out, N)
     if b is not None:
         out += b[:, None, None, None]
     return out, ConvTransposeCache(x, w, pads, S, D, groups)
@@ -233,26 +228,26 @@ def conv_transpose2d_backward_chwn(
     P = (pads[0][0], pads[1][0])
     if _tiles_apply(w, S, P, D, dout.shape[1:3], (H, W), groups):
         dx, dw = _tiles_backward(dout, x, w, input_grad)
-        return dx, dw, dout.sum(axis=(1, 2, 3))
-    if _direct_applies(x, w, groups):  # dX a convolution of dY, dW the swapped roles' products
+    elif _direct_applies(x, w, groups):  # dX a convolution of dY, dW the swapped roles' products
         dout = np.ascontiguousarray(dout)
         dx = conv_direct.forward(dout, w, S, pads, D, (H, W)) if input_grad else None
         dw, _ = conv_direct.weight_grad(dout, np.ascontiguousarray(x), (KH, KW), S, pads, D)
-        return dx, dw, dout.sum(axis=(1, 2, 3))  # (the products' sums are of x: not db)
-    C_in_g, K_g = C_in // groups, C_out_g * KH * KW
-    cols = im2col(pad_chwn(dout, pads), (KH, KW), S, D, (H, W))  # (C_out * KH * KW, H*W*N)
-    dx = np.empty(x.shape, dtype=dout.dtype) if input_grad else None
-    dw = np.empty(w.shape, dtype=dout.dtype)
-    for g in range(groups):
-        cols_g = cols[g * K_g : (g + 1) * K_g]  # (C_out/G * KH * KW, H * W * N)
-        x_g = x[g * C_in_g : (g + 1) * C_in_g].reshape(C_in_g, H * W * N)
-        w_g = w[g * C_in_g : (g + 1) * C_in_g].reshape(C_in_g, K_g)
-        # dW_g = X_g @ cols_g^T, computed as (cols_g @ X_g^T)^T: the same numbers, and
-        # OpenBLAS runs this form of a long inner dimension several times faster (as conv's)
-        dw_g = (cols_g @ x_g.T).T  # (C_in/G, C_out/G * KH * KW)
-        dw[g * C_in_g : (g + 1) * C_in_g] = dw_g.reshape(C_in_g, C_out_g, KH, KW)
-        if dx is not None:
-            dx[g * C_in_g : (g + 1) * C_in_g] = (w_g @ cols_g).reshape(C_in_g, H, W, N)
+        # (the products' own sums are of x here, not the bias's gradient)
+    else:
+        C_in_g, K_g = C_in // groups, C_out_g * KH * KW
+        cols = im2col(pad_chwn(dout, pads), (KH, KW), S, D, (H, W))  # (C_out*KH*KW, H*W*N)
+        dx = np.empty(x.shape, dtype=dout.dtype) if input_grad else None
+        dw = np.empty(w.shape, dtype=dout.dtype)
+        for g in range(groups):
+            cols_g = cols[g * K_g : (g + 1) * K_g]  # (C_out/G * KH * KW, H * W * N)
+            x_g = x[g * C_in_g : (g + 1) * C_in_g].reshape(C_in_g, H * W * N)
+            w_g = w[g * C_in_g : (g + 1) * C_in_g].reshape(C_in_g, K_g)
+            # dW_g = X_g @ cols_g^T, computed as (cols_g @ X_g^T)^T: the same numbers, and
+            # OpenBLAS runs this form of a long inner dimension several times faster (as conv's)
+            dw_g = (cols_g @ x_g.T).T  # (C_in/G, C_out/G * KH * KW)
+            dw[g * C_in_g : (g + 1) * C_in_g] = dw_g.reshape(C_in_g, C_out_g, KH, KW)
+            if dx is not None:
+                dx[g * C_in_g : (g + 1) * C_in_g] = (w_g @ cols_g).reshape(C_in_g, H, W, N)
     return dx, dw, dout.sum(axis=(1, 2, 3))
 
 

@@ -101,9 +101,9 @@ def max_pool2d_backward_chwn(dout: np.ndarray, cache: PoolCache) -> np.ndarray:
     """
     xp, out, padded_shape, K, S, P = cache
     assert xp is not None and out is not None, "max_pool2d_backward needs a max pool cache"
-    if _compiled_tiles(K, S, P, xp, out, dout):
-        return max_pool_tiles.backward(np.ascontiguousarray(dout), xp, out, K)
-    if K == S and P == ((0, 0), (0, 0)):
+    if K == S and P == ((0, 0), (0, 0)):  # the windows tile the input
+        if _compiled_takes(xp, out, dout):
+            return max_pool_tiles.backward(np.ascontiguousarray(dout), xp, out, K)
         dx = _tiled_max_pool_backward(dout, xp, out, K)
         if dx is not None:
             return dx
@@ -123,15 +123,14 @@ def max_pool2d_backward_chwn(dout: np.ndarray, cache: PoolCache) -> np.ndarray:
     return unpad_chwn(dxp, P)
 
 
-def _compiled_tiles(K: Pair, S: Pair, P: Padding2d, *arrays: np.ndarray) -> bool:
-    """Whether the compiled loops take this max pooling: windows that tile the input (stride =
-    kernel, no padding), one float dtype, the input and output contiguous."""
+def _compiled_takes(x: np.ndarray, out: np.ndarray, dout: np.ndarray) -> bool:
+    """Whether the compiled tiled backward takes these arrays: one float dtype, the input and
+    output contiguous (dout is made so)."""
     return (
-        K == S
-        and P == ((0, 0), (0, 0))
-        and compiled.available(arrays[0].dtype)
-        and all(a.dtype == arrays[0].dtype for a in arrays)
-        and all(a.flags.c_contiguous for a in arrays[:2])
+        compiled.available(x.dtype)
+        and x.dtype == out.dtype == dout.dtype
+        and x.flags.c_contiguous
+        and out.flags.c_contiguous
     )
 
 

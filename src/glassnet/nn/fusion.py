@@ -89,23 +89,23 @@ def chains(
     for k, (conv, reads, _) in enumerate(steps):
         if type(conv) is not Conv2d:
             continue
-        folded = []
-        norm = after(k, BatchNorm2d)
-        layer = None if norm is None else steps[norm][0]
-        evaluation = isinstance(layer, BatchNorm2d) and layer.eval_affine() is not None
-        if evaluation and not backward_follows:
-            folded.append(norm)
-        before = steps[folded[-1] if folded else k][2]  # the chain's output so far
-        add = after(folded[-1] if folded else k, Add)
+        folded: list[int] = []
+        last = k  # the chain's last step so far
+        norm = after(last, BatchNorm2d)
+        if norm is not None and not backward_follows:
+            layer = steps[norm][0]
+            if isinstance(layer, BatchNorm2d) and not layer.uses_batch_stats:
+                folded.append(last := norm)
+        add = after(last, Add)
         residual = None
         if add is not None and len(steps[add][1]) == 2 and add not in claimed:
-            residual = next(t for t in steps[add][1] if t != before)
-            folded.append(add)
+            residual = next(t for t in steps[add][1] if t != steps[last][2])
+            folded.append(last := add)
             claimed.add(add)
-        relu = after(folded[-1] if folded else k, ReLU)
+        relu = after(last, ReLU)
         if relu is not None:
             folded.append(relu)
-        if folded and isinstance(conv, Conv2d):  # (the type test above, for type checkers)
+        if folded:
             layers = tuple(steps[j][0] for j in folded)
             found[folded[-1]] = Chain(conv, layers, (k, *folded), reads[0], residual)
     return found

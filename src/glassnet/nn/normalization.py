@@ -87,7 +87,7 @@ class _BatchNorm(Module):
         Batch statistics in training, and always when the layer tracks none; the running ones
         in evaluation. Every per-call value goes to ``self._cache``.
         """
-        batch_stats = self.training or not self.track_running_stats
+        batch_stats = self.uses_batch_stats
         w = self.params["weight"].value if self.affine else None
         b = self.params["bias"].value if self.affine else None
         rm, rv = self.buffers.get("running_mean"), self.buffers.get("running_var")
@@ -108,10 +108,16 @@ class _BatchNorm(Module):
                 self._held.append(statistics)
         return self._keep(out, cache)
 
+    @property
+    def uses_batch_stats(self) -> bool:
+        """Whether a forward now normalises by the batch's own statistics: in training, and
+        always without running ones (PyTorch's choice); else by the running statistics."""
+        return self.training or not self.track_running_stats
+
     def eval_affine(self) -> tuple[np.ndarray, np.ndarray] | None:
         """Evaluation's normalization as ``y = x * scale_c + shift_c`` (each (C, 1)), or None
-        where this forward would use the batch's statistics (training, or no running ones)."""
-        if self.training or not self.track_running_stats:
+        where this forward would use the batch's statistics (``uses_batch_stats``)."""
+        if self.uses_batch_stats:
             return None
         w = self.params["weight"].value if self.affine else None
         b = self.params["bias"].value if self.affine else None
